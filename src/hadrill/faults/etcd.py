@@ -1,0 +1,95 @@
+"""etcd faults: the generic faults aimed at etcd members by role (leader, follower) or name."""
+
+from __future__ import annotations
+
+import random
+
+from hadrill.errors import ConfigError, TargetError
+from hadrill.etcd import EtcdClient
+from hadrill.faults.base import DEFAULT_TIME_LIMIT
+from hadrill.faults.container import Action, ContainerFault
+from hadrill.faults.network import Partition
+from hadrill.inventory import Cluster, Inventory, Member
+
+__all__ = ["etcd_leader", "kill_member", "partition_member", "pick_member"]
+
+
+def etcd_leader(inv: Inventory, cluster: Cluster, timeout: float = 1.0) -> Member | None:
+    """The member the cluster currently follows, as seen by the first member that answers."""
+    for m in cluster.members:
+        client = EtcdClient(m.endpoints["client"], timeout=timeout, tls=cluster.tls)
+        try:
+            leader = client.status().leader
+            names = {x.id: x.name for x in client.members()}
+        except TargetError:
+            continue
+        name = names.get(leader)
+        return next((x for x in cluster.members if x.name == name), None)
+    return None
+
+
+def pick_member(inv: Inventory, cluster: Cluster, member: str) -> Member:
+    """``leader``, ``follower``, ``random`` or a member/node name."""
+    if member in ("leader", "follower"):
+        leader = etcd_leader(inv, cluster)
+        if leader is None:
+            raise TargetError(f"etcd cluster {cluster.name}: no member reports a leader")
+        if member == "leader":
+            return leader
+        return next(m for m in cluster.members if m.name != leader.name)
+    if member == "random":
+        return random.choice(cluster.members)
+    try:
+        return cluster.member(member)
+    except ConfigError as e:
+        raise ConfigError(e.file, e.field, f"leader, follower, random or {e.expected}", member) from None
+
+
+def _gate(inv: Inventory, cluster: Cluster) -> str:
+    return f"{inv.platform}/{cluster.name}"
+
+
+def partition_member(
+    inv: Inventory,
+    cluster: Cluster,
+    member: Member,
+    *,
+    time_limit: float = DEFAULT_TIME_LIMIT,
+    force: bool = False,
+) -> Partition:
+    """Cut ``member`` from every other member, both directions (clients still reach it)."""
+    peers = tuple(inv.member_node(cluster, m.name).address() for m in cluster.members if m.name != member.name)
+    peer_port = int(member.endpoints.get("peer", "http://x:2380").rsplit(":", 1)[1].split("/")[0])
+    return Partition(
+        target=inv.member_node(cluster, member.name).url,
+        peers=peers,
+        check_port=peer_port,
+        time_limit=time_limit,
+        cluster=_gate(inv, cluster),
+        members=(member.name,),
+        failure_budget=cluster.failure_budget,
+        force=force,
+        description=f"partition etcd member {member.name} from its {len(peers)} peers",
+    )
+
+
+def kill_member(
+    inv: Inventory,
+    cluster: Cluster,
+    member: Member,
+    *,
+    action: Action = "kill",
+    time_limit: float = DEFAULT_TIME_LIMIT,
+    force: bool = False,
+) -> ContainerFault:
+    """Kill (or stop/pause) the node an etcd member runs on."""
+    return ContainerFault(
+        target=inv.member_node(cluster, member.name).url,
+        action=action,
+        time_limit=time_limit,
+        cluster=_gate(inv, cluster),
+        members=(member.name,),
+        failure_budget=cluster.failure_budget,
+        force=force,
+        description=f"{action} etcd member {member.name}",
+    )

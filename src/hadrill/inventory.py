@@ -1,0 +1,187 @@
+"""The inventory: a platform described in the harness's terms.
+
+The lab writes one; a user with real machines writes one by hand. Faults, probes, checks and reports
+read only this, never lab internals. It holds no secrets: TLS material is referenced by file path.
+
+Example (what ``hadrill lab up`` writes)::
+
+    api_version: hadrill/v1
+    kind: Inventory
+    platform: lab:hadrill
+    networks:
+      - {name: hadrill-net, subnet: 10.213.45.0/24, storage: false}
+    nodes:
+      - {name: hadrill-etcd-1, url: docker://hadrill-etcd-1, roles: [etcd],
+         addresses: {hadrill-net: 10.213.45.11}}
+    clusters:
+      - name: etcd
+        type: etcd
+        failure_budget: 1
+        members:
+          - {name: hadrill-etcd-1, node: hadrill-etcd-1,
+             endpoints: {client: "http://10.213.45.11:2379", peer: "http://10.213.45.11:2380"}}
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from hadrill.config import load_model
+from hadrill.errors import ConfigError
+
+__all__ = ["Cluster", "Inventory", "Member", "Network", "Node", "Objectives", "TLSFiles", "load_inventory"]
+
+ClusterType = Literal["etcd", "nfs", "gluster", "kubernetes"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Network(_Strict):
+    """A network the platform's nodes share; ``storage`` marks the ones the MTU checks look at."""
+
+    name: str
+    subnet: str
+    storage: bool = False
+    mtu: int | None = None
+
+    @field_validator("subnet")
+    @classmethod
+    def _cidr(cls, v: str) -> str:
+        try:
+            ipaddress.ip_network(v)
+        except ValueError as e:
+            raise ValueError("a CIDR subnet such as 10.213.4.0/24") from e
+        return v
+
+
+class Node(_Strict):
+    """A machine or container, reached through a target URL (``docker://``, ``ssh://``, ``local://``)."""
+
+    name: str
+    url: str
+    roles: list[str] = Field(default_factory=list)
+    addresses: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if "://" not in v:
+            raise ValueError("a target URL such as docker://name, ssh://root@host or local://")
+        return v
+
+    def address(self, network: str | None = None) -> str:
+        """The node's address on ``network`` (or its first one)."""
+        if network is not None:
+            return self.addresses[network]
+        if not self.addresses:
+            raise ConfigError("inventory", f"nodes[{self.name}].addresses", "at least one address")
+        return next(iter(self.addresses.values()))
+
+
+class Member(_Strict):
+    """One member of a cluster, living on a node."""
+
+    name: str
+    node: str
+    endpoints: dict[str, str] = Field(default_factory=dict)
+
+
+class TLSFiles(_Strict):
+    """Paths (never contents) of a client's TLS material."""
+
+    ca: str
+    cert: str
+    key: str
+
+
+class Objectives(_Strict):
+    """Default objectives for experiments against a cluster (an experiment may override them)."""
+
+    rto_s: float | None = None
+    rpo_writes: int | None = None
+    availability: float | None = None
+
+
+class Cluster(_Strict):
+    """A replicated service and how many of its members it may lose."""
+
+    name: str
+    type: ClusterType
+    members: list[Member]
+    failure_budget: int = Field(ge=0)
+    tls: TLSFiles | None = None
+    objectives: Objectives = Field(default_factory=Objectives)
+    settings: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _budget(self) -> Cluster:
+        if self.failure_budget >= max(len(self.members), 1):
+            raise ValueError(f"a failure_budget smaller than the member count ({len(self.members)})")
+        return self
+
+    def member(self, name: str) -> Member:
+        for m in self.members:
+            if m.name == name or m.node == name:
+                return m
+        known = ", ".join(m.name for m in self.members)
+        raise ConfigError("inventory", f"clusters[{self.name}].members", f"one of {known}", name)
+
+
+class Inventory(_Strict):
+    """A whole platform: networks, nodes, clusters."""
+
+    api_version: Literal["hadrill/v1"] = "hadrill/v1"
+    kind: Literal["Inventory"] = "Inventory"
+    platform: str
+    source: str = "manual"
+    networks: list[Network] = Field(default_factory=list)
+    nodes: list[Node] = Field(default_factory=list)
+    clusters: list[Cluster] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _references(self) -> Inventory:
+        names = {n.name for n in self.nodes}
+        for c in self.clusters:
+            for m in c.members:
+                if m.node not in names:
+                    raise ValueError(f"cluster {c.name!r} member {m.name!r}: node {m.node!r} is not in nodes")
+        return self
+
+    def node(self, name: str) -> Node:
+        for n in self.nodes:
+            if n.name == name:
+                return n
+        raise ConfigError("inventory", "nodes", f"a node named {name!r}")
+
+    def cluster(self, name_or_type: str) -> Cluster:
+        """The cluster with this name, else the only cluster of this type."""
+        for c in self.clusters:
+            if c.name == name_or_type:
+                return c
+        of_type = [c for c in self.clusters if c.type == name_or_type]
+        if len(of_type) == 1:
+            return of_type[0]
+        known = ", ".join(f"{c.name} ({c.type})" for c in self.clusters) or "none"
+        raise ConfigError("inventory", "clusters", f"a cluster named {name_or_type!r} (have: {known})")
+
+    def member_node(self, cluster: Cluster, member: str) -> Node:
+        return self.node(cluster.member(member).node)
+
+    def dump(self, path: Path) -> None:
+        """Write atomically, so a reader never sees half an inventory."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text(yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False), encoding="utf-8")
+        tmp.replace(path)
+
+
+def load_inventory(path: Path) -> Inventory:
+    """Load and validate an inventory file."""
+    return load_model(Inventory, path)

@@ -1,0 +1,167 @@
+"""A lab as a whole: build its images, bring its services up, write its inventory, take it down.
+
+Services (etcd today; NFS, Gluster and Kubernetes beside it) share one interface: ``images()``,
+``up(ctx)``, ``wait_healthy(ctx)``, ``inventory(ctx)``, ``status(ctx)``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Protocol
+
+import docker
+
+from hadrill.errors import LabError
+from hadrill.inventory import Cluster, Inventory, Network, Node
+from hadrill.lab.engine import docker_client
+from hadrill.lab.etcd import EtcdService
+from hadrill.lab.images import ImageSpec, ensure_image
+from hadrill.lab.labfile import LabFile
+from hadrill.lab.runtime import LAB_LABEL, LabContext, StatusRow, labs_owned_by, remove_lab
+from hadrill.paths import state_dir
+from hadrill.progress import Progress
+
+__all__ = ["Lab", "LabService", "inventory_path", "list_labs", "prune_labs"]
+
+
+class LabService(Protocol):
+    name: str
+
+    def images(self) -> list[ImageSpec]: ...
+    def up(self, ctx: LabContext) -> None: ...
+    def wait_healthy(self, ctx: LabContext, timeout: float = ...) -> None: ...
+    def inventory(self, ctx: LabContext) -> tuple[list[Node], list[Cluster]]: ...
+    def status(self, ctx: LabContext) -> list[StatusRow]: ...
+
+
+def inventory_path(lab: str) -> Path:
+    """Where ``lab up`` writes the lab's inventory."""
+    return state_dir() / "labs" / lab / "inventory.yaml"
+
+
+def list_labs(client: docker.DockerClient | None = None) -> dict[str, int]:
+    """Every lab on the engine (by label) and how many containers it has."""
+    client = client or docker_client()
+    labs: dict[str, int] = {}
+    for c in client.containers.list(all=True, filters={"label": [LAB_LABEL]}, ignore_removed=True):
+        labs[c.labels[LAB_LABEL]] = labs.get(c.labels[LAB_LABEL], 0) + 1
+    for n in client.networks.list(filters={"label": [LAB_LABEL]}):
+        labs.setdefault(n.attrs["Labels"][LAB_LABEL], 0)
+    return labs
+
+
+class Lab:
+    """One named lab on the local Docker engine."""
+
+    def __init__(
+        self,
+        spec: LabFile,
+        *,
+        progress: Progress | None = None,
+        client: docker.DockerClient | None = None,
+        owner: str = "",
+    ) -> None:
+        self.spec = spec
+        self.progress = progress or Progress(quiet=True)
+        self.client = client or docker_client()
+        self.ctx = LabContext(self.client, spec, self.progress, owner=owner)
+        self.services: list[LabService] = []
+        if spec.etcd is not None:
+            self.services.append(EtcdService(spec.etcd))
+        if spec.nfs is not None:
+            from hadrill.lab.nfs import NfsService
+
+            self.services.append(NfsService(spec.nfs))
+        if spec.gluster is not None:
+            from hadrill.lab.gluster import GlusterService
+
+            self.services.append(GlusterService(spec.gluster))
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def needs_storage(self) -> bool:
+        return any(getattr(svc, "storage", False) for svc in self.services)
+
+    @property
+    def inventory_path(self) -> Path:
+        return inventory_path(self.name)
+
+    def build(self, *, rebuild: bool = False) -> list[str]:
+        """Build (or find cached) every image the lab's services need."""
+        seen: dict[str, ImageSpec] = {}
+        for svc in self.services:
+            for img in svc.images():
+                seen[img.ref] = img
+        return [ensure_image(self.client, img, rebuild=rebuild, progress=self.progress) for img in seen.values()]
+
+    def up(self, *, rebuild: bool = False, timeout: float = 120.0) -> Inventory:
+        """Build, start, wait until healthy, write the inventory. Running it twice changes nothing."""
+        self.build(rebuild=rebuild)
+        with self.progress.step(f"lab {self.name}: networks"):
+            self.ctx.ensure_network()
+            if self.needs_storage:
+                self.ctx.ensure_network(storage=True)
+        for svc in self.services:
+            with self.progress.step(f"lab {self.name}: {svc.name} up and healthy"):
+                svc.up(self.ctx)
+                svc.wait_healthy(self.ctx, timeout)
+        inv = self.inventory()
+        inv.dump(self.inventory_path)
+        self.progress.info(f"inventory: {self.inventory_path}")
+        return inv
+
+    def inventory(self) -> Inventory:
+        if self.ctx.subnet is None:
+            self.ctx.ensure_network()
+        if self.needs_storage and self.ctx.storage_network_name not in self.ctx.subnets:
+            self.ctx.ensure_network(storage=True)
+        nodes: list[Node] = []
+        clusters: list[Cluster] = []
+        for svc in self.services:
+            n, c = svc.inventory(self.ctx)
+            nodes += n
+            clusters += c
+        nets = [Network(name=self.ctx.network_name, subnet=str(self.ctx.subnet))]
+        if self.needs_storage:
+            storage = self.ctx.storage_network_name
+            mtu = self.spec.network.storage_mtu
+            nets.append(Network(name=storage, subnet=str(self.ctx.subnets[storage]), storage=True, mtu=mtu))
+        return Inventory(platform=f"lab:{self.name}", source="lab", networks=nets, nodes=nodes, clusters=clusters)
+
+    def exists(self) -> bool:
+        return self.name in list_labs(self.client)
+
+    def status(self) -> list[StatusRow]:
+        if not self.exists():
+            raise LabError(f"no lab named {self.name} on this engine (hadrill lab up --name {self.name})")
+        if self.ctx.find_network() is None or (self.needs_storage and self.ctx.find_network(storage=True) is None):
+            raise LabError(f"lab {self.name} has lost a network; repair it with: hadrill lab up --name {self.name}")
+        rows: list[StatusRow] = []
+        for svc in self.services:
+            rows += svc.status(self.ctx)
+        return rows
+
+    def down(self) -> dict[str, int]:
+        """Remove every object carrying this lab's label, and its inventory."""
+        with self.progress.step(f"lab {self.name}: down"):
+            counts = remove_lab(self.client, self.name)
+            self.inventory_path.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                self.inventory_path.parent.rmdir()
+        return counts
+
+
+def prune_labs(owner: str, client: docker.DockerClient | None = None) -> list[str]:
+    """Take down every lab made by ``owner`` (a killed test run's leftovers); return their names."""
+    client = client or docker_client()
+    names = sorted(labs_owned_by(client, owner))
+    for name in names:
+        remove_lab(client, name)
+        inventory_path(name).unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            inventory_path(name).parent.rmdir()
+    return names

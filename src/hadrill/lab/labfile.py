@@ -1,0 +1,132 @@
+"""The lab file: which services the offline lab runs, and their shape.
+
+Format (YAML; every field but ``name`` has a default)::
+
+    api_version: hadrill/v1      # fixed
+    kind: Lab                    # fixed
+    name: hadrill                # lab name: prefix of every container, network and volume, and the
+                                 # value of their dev.hadrill.lab label; [a-z][a-z0-9-]*, at most 24
+    network:
+      subnet: auto               # a /24 for the lab's network, or "auto" to pick a free one
+                                 # inside 10.213.0.0/16 (so two labs run side by side)
+    etcd:                        # an etcd cluster (omit to run none)
+      members: 3                 # 1, 3, 5 or 7
+      failure_budget: 1          # members it may lose; default: a minority, (members-1)//2
+
+The default lab file ships inside the package (``hadrill/lab/default-lab.yaml``).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from hadrill.config import load_model, load_yaml, parse_model
+
+__all__ = [
+    "EtcdPart",
+    "GlusterPart",
+    "LabFile",
+    "LabNetwork",
+    "NfsPart",
+    "default_lab_file",
+    "load_lab_file",
+    "parse_lab_file",
+]
+
+LAB_NAME_PATTERN = r"^[a-z][a-z0-9-]{0,23}$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LabNetwork(_Strict):
+    subnet: str = "auto"
+    storage_subnet: str = "auto"
+    storage_mtu: int = Field(9000, ge=1280, le=9216)
+
+    @field_validator("subnet", "storage_subnet")
+    @classmethod
+    def _subnet(cls, v: str) -> str:
+        if v == "auto":
+            return v
+        try:
+            net = ipaddress.ip_network(v)
+        except ValueError as e:
+            raise ValueError('"auto" or an IPv4 /24 such as 10.213.40.0/24') from e
+        if net.version != 4 or net.prefixlen != 24:
+            raise ValueError('"auto" or an IPv4 /24 such as 10.213.40.0/24')
+        return v
+
+
+class EtcdPart(_Strict):
+    members: Literal[1, 3, 5, 7] = 3
+    failure_budget: int | None = Field(None, ge=0)
+
+    @model_validator(mode="after")
+    def _budget(self) -> EtcdPart:
+        if self.failure_budget is not None and self.failure_budget > (self.members - 1) // 2:
+            raise ValueError(f"a failure_budget of at most {(self.members - 1) // 2} for {self.members} members")
+        return self
+
+    @property
+    def budget(self) -> int:
+        return (self.members - 1) // 2 if self.failure_budget is None else self.failure_budget
+
+
+class NfsPart(_Strict):
+    """Two NFS servers (nfs-ganesha) behind a keepalived VIP, active/passive, and a client."""
+
+    advert_int: float = Field(1.0, ge=0.01, le=40.95)  # VRRPv3 advertisement interval, seconds
+    priorities: tuple[int, int] = (150, 100)  # keepalived priority of server 1 and server 2
+
+    @field_validator("priorities")
+    @classmethod
+    def _priorities(cls, v: tuple[int, int]) -> tuple[int, int]:
+        if not all(1 <= p <= 254 for p in v) or v[0] == v[1]:
+            raise ValueError("two different priorities between 1 and 254")
+        return v
+
+
+class GlusterPart(_Strict):
+    """Three GlusterFS servers with a replica 3 volume, and a FUSE client."""
+
+    volume: str = Field("gv0", pattern=r"^[a-z][a-z0-9_-]{0,30}$")
+    ping_timeout: int = Field(5, ge=1, le=42)  # network.ping-timeout, seconds (Gluster's default: 42)
+
+
+class LabFile(_Strict):
+    api_version: Literal["hadrill/v1"] = "hadrill/v1"
+    kind: Literal["Lab"] = "Lab"
+    name: str = Field(pattern=LAB_NAME_PATTERN)
+    network: LabNetwork = Field(default_factory=LabNetwork)
+    etcd: EtcdPart | None = Field(default_factory=EtcdPart)
+    nfs: NfsPart | None = None
+    gluster: GlusterPart | None = None
+
+    def with_name(self, name: str) -> LabFile:
+        """The same lab under another name (tests run several side by side)."""
+        return parse_lab_data({**self.model_dump(), "name": name}, f"<lab {name}>")
+
+
+def parse_lab_data(data: Any, source: str) -> LabFile:
+    return parse_model(LabFile, data, source)
+
+
+def parse_lab_file(text: str, source: str) -> LabFile:
+    """Parse lab-file text; errors are ConfigErrors naming ``source`` and the field."""
+    return parse_lab_data(load_yaml(text, source), source)
+
+
+def load_lab_file(path: Path) -> LabFile:
+    return load_model(LabFile, path)
+
+
+def default_lab_file() -> LabFile:
+    text = resources.files("hadrill.lab").joinpath("default-lab.yaml").read_text()
+    return parse_lab_file(text, "hadrill/lab/default-lab.yaml")

@@ -1,0 +1,97 @@
+"""Reaching a node of the platform by URL: ``docker://name``, ``ssh://root@host``, ``local://``.
+
+Backends are testinfra's: hadrill adds only what a fault needs on top of them: a bounded command
+(``timeout`` runs on the node, so a hung node cannot hang the harness forever) and a detached
+command that outlives the harness (the deadman).
+"""
+
+from __future__ import annotations
+
+import base64
+import shlex
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import testinfra
+
+from hadrill.errors import TargetError
+
+__all__ = ["KNOWN_SCHEMES", "Result", "Target", "target"]
+
+KNOWN_SCHEMES = ("docker", "ssh", "paramiko", "local", "podman", "kubectl")
+
+
+@dataclass(frozen=True)
+class Result:
+    """What a command on a node returned."""
+
+    rc: int
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        return self.rc == 0
+
+
+class Target:
+    """A node reached through a testinfra backend."""
+
+    def __init__(self, url: str) -> None:
+        scheme, sep, rest = url.partition("://")
+        if not sep or scheme not in KNOWN_SCHEMES:
+            raise TargetError(f"unknown target URL {url!r}: scheme {scheme!r} is not one of {', '.join(KNOWN_SCHEMES)}")
+        self.url = url
+        self.scheme = scheme
+        self.name = rest.split("?", 1)[0].rsplit("@", 1)[-1] or "localhost"
+        try:
+            self._host: Any = testinfra.get_host(url)
+        except Exception as e:  # testinfra raises bare RuntimeError/ValueError for bad specs
+            raise TargetError(f"cannot open target {url!r}: {e}") from e
+
+    @property
+    def container(self) -> str | None:
+        """The container name for ``docker://`` targets (container-level faults need it)."""
+        return self.name if self.scheme == "docker" else None
+
+    def run(self, command: str, *, timeout: float = 30.0) -> Result:
+        """Run a shell command on the node, killed on the node after ``timeout`` seconds."""
+        wrapped = f"timeout -k 2 {timeout:g} sh -c {shlex.quote(command)}"
+        try:
+            out = self._host.run(wrapped)
+        except Exception as e:
+            raise TargetError(f"{self.url}: cannot run {command!r}: {e}") from e
+        return Result(int(out.rc), str(out.stdout), str(out.stderr))
+
+    def check(self, command: str, *, timeout: float = 30.0) -> str:
+        """Run a command that must succeed; return its stdout."""
+        res = self.run(command, timeout=timeout)
+        if not res.ok:
+            detail = (res.stderr or res.stdout).strip()[-500:]
+            raise TargetError(f"{self.url}: {command!r} exited {res.rc}: {detail}")
+        return res.stdout
+
+    def put_file(self, path: str, content: str | bytes, mode: str = "0644") -> None:
+        """Write a small file on the node (scripts a probe runs there), through the shell only."""
+        raw = content.encode() if isinstance(content, str) else content
+        encoded = base64.b64encode(raw).decode()
+        q = shlex.quote(path)
+        self.check(f"mkdir -p $(dirname {q}) && : > {q}.b64", timeout=10)
+        for i in range(0, len(encoded), 60_000):  # stay well under the command-line limit
+            self.check(f"printf %s {encoded[i : i + 60_000]} >> {q}.b64", timeout=10)
+        self.check(f"base64 -d {q}.b64 > {q} && rm -f {q}.b64 && chmod {mode} {q}", timeout=10)
+
+    def spawn(self, command: str) -> None:
+        """Start a command detached from the harness, so it survives the harness's death."""
+        detached = f"setsid sh -c {shlex.quote(command)} </dev/null >/dev/null 2>&1 &"
+        self.check(detached, timeout=10)
+
+    def __repr__(self) -> str:
+        return f"Target({self.url!r})"
+
+
+@cache
+def target(url: str) -> Target:
+    """The (cached) target for a URL."""
+    return Target(url)

@@ -1,0 +1,420 @@
+"""Faults against a real offline lab: experiments end to end, proof of effect, the safety gate, and
+crash safety (deadmen and ``recover`` after the harness is SIGKILLed at any moment).
+
+One lab for the whole module (``hdt-<worker>-chaos``) and one isolated ledger (``HADRILL_STATE_DIR``
+points at a temporary directory for the module). Every test leaves the cluster healthy and the
+ledger empty; traffic goes only to the lab's containers and loopback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import random
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import docker
+import pytest
+
+from hadrill import etcd_recovery
+from hadrill.errors import SafetyRefused, TargetError
+from hadrill.etcd import EtcdClient
+from hadrill.experiment import failure_report, run_experiment_file
+from hadrill.faults.base import injected, recover
+from hadrill.faults.etcd import partition_member, pick_member
+from hadrill.faults.ledger import Ledger
+from hadrill.faults.process import ProcessFault
+from hadrill.inventory import Inventory, load_inventory
+from hadrill.lab.lab import Lab
+from hadrill.lab.labfile import default_lab_file
+from hadrill.run import Run
+from hadrill.targets import target
+
+pytestmark = [pytest.mark.lab, pytest.mark.chaos]
+
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
+ROOT = Path(__file__).resolve().parents[2]
+EXPERIMENTS = sorted((ROOT / "experiments").glob("*.yaml"))
+CHAIN = re.compile(r"^-N (HD[IO]-[0-9a-f]+)$", re.MULTILINE)
+DEADMAN_LIMIT = 4.0  # seconds: the harness's time limit in the deadman tests
+DEADMAN_GRACE = 6.0  # seconds after the deadline the deadman may take
+HARNESS_READY_S = 30.0
+
+# The harness a crash test SIGKILLs: it injects one fault through hadrill, says so, then sleeps.
+HARNESS = """\
+import sys
+import time
+from pathlib import Path
+
+from hadrill.faults.base import injected
+from hadrill.faults.etcd import kill_member, partition_member
+from hadrill.inventory import load_inventory
+
+inventory, kind, member, time_limit = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
+inv = load_inventory(Path(inventory))
+cluster = inv.cluster("etcd")
+m = cluster.member(member)
+if kind == "partition":
+    fault = partition_member(inv, cluster, m, time_limit=time_limit)
+else:
+    fault = kill_member(inv, cluster, m, action=kind, time_limit=time_limit)
+with injected(fault) as record:
+    print("INJECTED", record.id, record.deadline, flush=True)
+    time.sleep(60)
+"""
+
+
+# -- fixtures --------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def state_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """An isolated state directory (ledger, lab inventory) for this module, restored after."""
+    path = tmp_path_factory.mktemp("hadrill-state")
+    before = os.environ.get("HADRILL_STATE_DIR")
+    os.environ["HADRILL_STATE_DIR"] = str(path)
+    try:
+        yield path
+    finally:
+        if before is None:
+            os.environ.pop("HADRILL_STATE_DIR", None)
+        else:
+            os.environ["HADRILL_STATE_DIR"] = before
+
+
+@pytest.fixture(scope="module")
+def lab(state_dir: Path) -> Iterator[Lab]:
+    lab = Lab(default_lab_file().with_name(f"hdt-{WORKER}-chaos"), owner="pytest")
+    try:
+        lab.down()  # a killed earlier run's leftover (paused containers, rules) must not leak in
+        lab.up()
+        yield lab
+    finally:
+        lab.down()
+
+
+@pytest.fixture(scope="module")
+def inv(lab: Lab) -> Inventory:
+    return load_inventory(lab.inventory_path)
+
+
+@pytest.fixture
+def ledger(state_dir: Path) -> Ledger:
+    return Ledger(state_dir / "ledger.jsonl")
+
+
+@pytest.fixture(autouse=True)
+def clean_after(request: pytest.FixtureRequest, state_dir: Path) -> Iterator[None]:
+    """After every test: nothing open in the ledger, no rule left, the cluster healthy again."""
+    yield
+    if "inv" not in request.fixturenames:
+        return
+    inv = request.getfixturevalue("inv")
+    leftovers = recover(Ledger(state_dir / "ledger.jsonl"), include_live=True)
+    wait_until("cluster healthy after the test", lambda: unhealthy(inv), timeout=30)
+    assert not leftovers, f"the test left faults open: {[(r.id, o) for r, o in leftovers]}"
+    assert not any(chains(inv).values()), chains(inv)
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+def wait_until(what: str, problem: Callable[[], str | None], *, timeout: float, interval: float = 0.2) -> float:
+    """Poll ``problem`` (None when fine) until fine; bounded in time and attempts. Returns seconds waited."""
+    start = time.monotonic()
+    last: str | None = "never checked"
+    for _ in range(int(timeout / interval) + 2):
+        last = problem()
+        if last is None:
+            return time.monotonic() - start
+        if time.monotonic() - start >= timeout:
+            break
+        time.sleep(interval)
+    pytest.fail(f"{what}: not true after {timeout:.0f} s ({last})")
+
+
+def node_url(inv: Inventory, member: str) -> str:
+    return inv.member_node(inv.cluster("etcd"), member).url
+
+
+def container_name(inv: Inventory, member: str) -> str:
+    return node_url(inv, member).split("://", 1)[1]
+
+
+def member_chains(inv: Inventory, member: str) -> list[str]:
+    """hadrill's HDI-/HDO- chains present in a member's iptables."""
+    return CHAIN.findall(target(node_url(inv, member)).check("iptables -S", timeout=10))
+
+
+def chains(inv: Inventory) -> dict[str, list[str]]:
+    return {m.name: member_chains(inv, m.name) for m in inv.cluster("etcd").members}
+
+
+def unhealthy(inv: Inventory) -> str | None:
+    """None when every member answers and all agree on one leader; else what is wrong."""
+    leaders = set()
+    for m in inv.cluster("etcd").members:
+        try:
+            leaders.add(EtcdClient(m.endpoints["client"], timeout=1.0).status().leader)
+        except TargetError as e:
+            return f"{m.name} does not answer: {e}"
+    if len(leaders) != 1 or "0" in leaders or "" in leaders:
+        return f"members disagree on the leader: {sorted(leaders)}"
+    return None
+
+
+def container_status(name: str) -> str:
+    return str(docker.from_env().containers.get(name).status)
+
+
+def etcd_states(inv: Inventory, member: str, pids: list[str]) -> list[str]:
+    out = target(node_url(inv, member)).run(f"ps -o stat= -p {','.join(pids)}", timeout=10).stdout
+    return out.split()
+
+
+class Harness:
+    """A separate process that injects one fault through hadrill and then sleeps, to be SIGKILLed."""
+
+    def __init__(self, script: Path, inv_path: Path, kind: str, member: str, time_limit: float, log: Path) -> None:
+        self.log = log.open("w")
+        self.started = time.monotonic()
+        self.proc = subprocess.Popen(
+            [sys.executable, str(script), str(inv_path), kind, member, str(time_limit)],
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+            text=True,
+            env=os.environ.copy(),  # HADRILL_STATE_DIR: the module's isolated ledger
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.put(line)
+
+    def wait_injected(self, timeout: float = HARNESS_READY_S) -> tuple[str, float]:
+        """Block until the harness says INJECTED (bounded); return the fault id and its deadline."""
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                line = self.lines.get(timeout=left)
+            except queue.Empty:
+                break
+            if line.startswith("INJECTED"):
+                _, fault_id, fault_deadline = line.split()
+                return fault_id, float(fault_deadline)
+        self.kill()
+        pytest.fail(f"harness did not inject within {timeout:.0f} s: {self.stderr()[-2000:]}")
+
+    def kill(self) -> None:
+        """SIGKILL, and reap: a zombie still counts as alive to recover()."""
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=10)
+        self._reader.join(timeout=5)
+        self.log.close()
+
+    def stderr(self) -> str:
+        self.log.flush()
+        return Path(self.log.name).read_text()
+
+
+@pytest.fixture
+def harness(tmp_path: Path, lab: Lab) -> Iterator[Callable[..., Harness]]:
+    script = tmp_path / "harness.py"
+    script.write_text(HARNESS)
+    made: list[Harness] = []
+
+    def start(kind: str, member: str, time_limit: float) -> Harness:
+        h = Harness(script, lab.inventory_path, kind, member, time_limit, tmp_path / f"harness-{len(made)}.log")
+        made.append(h)
+        return h
+
+    try:
+        yield start
+    finally:
+        for h in made:
+            h.kill()
+
+
+# -- experiments -------------------------------------------------------------------------------------
+@pytest.mark.parametrize("experiment", EXPERIMENTS, ids=lambda p: p.stem)
+def test_experiment_file_passes_with_a_full_journal(experiment: Path, lab: Lab, inv: Inventory, tmp_path: Path) -> None:
+    result = run_experiment_file(experiment, inventory=lab.inventory_path, journal_dir=tmp_path)
+
+    assert result.ok, failure_report(result.journal)
+    verdicts = result.hadrill["verdicts"]
+    assert verdicts and all(v["ok"] for v in verdicts), verdicts
+    path = result.journal_path
+    assert path is not None and path.is_file()
+    text = path.read_text(encoding="utf-8")
+    journal = json.loads(text)
+    histories = journal["hadrill"]["histories"]
+    assert set(histories) == {"etcd-write", "etcd-read"}
+    for name, history in histories.items():
+        assert len(history["samples"]) > 50, f"{name}: only {len(history['samples'])} samples"
+    assert journal["hadrill"]["verdicts"] == verdicts
+    activities = [a["activity"]["name"] for a in journal["run"]]
+    assert "start-probes" in activities and "stop-probes" in activities, activities
+    assert all(a["status"] == "succeeded" for a in journal["run"]), journal["run"]
+    for secret in ("BEGIN", "PRIVATE KEY", "token"):
+        assert secret.lower() not in text.lower(), f"the journal contains {secret!r}"
+
+
+def test_strict_objective_fails_readably(lab: Lab, inv: Inventory, tmp_path: Path) -> None:
+    kill_leader = next(p for p in EXPERIMENTS if p.stem == "etcd-kill-leader")
+    result = run_experiment_file(
+        kill_leader, inventory=lab.inventory_path, journal_dir=tmp_path, objectives={"max_outage_s": 0.001}
+    )
+
+    assert not result.ok
+    report = failure_report(result.journal)
+    assert "max_outage" in report, report
+    assert re.search(r"longest outage \d+\.\d\d s > objective 0\.00 s", report), report
+
+
+# -- proof of effect, safety gate ---------------------------------------------------------------------
+def test_partition_isolates_member_and_majority_keeps_writing(inv: Inventory, ledger: Ledger, tmp_path: Path) -> None:
+    cluster = inv.cluster("etcd")
+    run = Run(inv, title="partition proof", journal_dir=tmp_path, ledger=ledger)
+    try:
+        run.start_etcd_probes()
+        member = pick_member(inv, cluster, "follower")
+        majority = [m for m in cluster.members if m.name != member.name]
+        with run.fault(partition_member(inv, cluster, member, time_limit=30)) as rec:
+            assert sorted(member_chains(inv, member.name)) == [f"HDI-{rec.id}", f"HDO-{rec.id}"]
+            assert [r.id for r in ledger.open_faults()] == [rec.id]
+            refused = run.check(etcd_recovery.member_refuses_writes(cluster, member))
+            assert refused.ok, refused.detail
+            written = None
+            for _ in range(10):  # bounded: the majority may be electing for a moment
+                try:
+                    written = EtcdClient(majority[0].endpoints["client"], timeout=2.0).put(
+                        f"/hadrill/test/majority/{rec.id}", "x"
+                    )
+                    break
+                except TargetError:
+                    time.sleep(0.3)
+            assert written, "the majority refused a write while one member was partitioned"
+        run.stop_probes(settle=1.0)
+        run.assert_objectives(acked_writes_lost=0)
+    finally:
+        run.close()
+    assert not any(chains(inv).values()), chains(inv)
+    assert ledger.open_faults() == []
+
+
+def test_safety_gate_refuses_a_second_partition_unless_forced(inv: Inventory, ledger: Ledger) -> None:
+    cluster = inv.cluster("etcd")
+    first, second = cluster.members[0], cluster.members[1]
+    with injected(partition_member(inv, cluster, first, time_limit=30), ledger=ledger) as rec1:
+        refused = partition_member(inv, cluster, second, time_limit=30)
+        with pytest.raises(SafetyRefused, match="failure budget is 1"), injected(refused, ledger=ledger):
+            pytest.fail("the second partition was injected despite the failure budget")
+        assert member_chains(inv, second.name) == [], "a refused fault left rules behind"
+        assert [r.id for r in ledger.open_faults()] == [rec1.id], "a refused fault was recorded"
+
+        forced = partition_member(inv, cluster, second, time_limit=30, force=True)
+        with injected(forced, ledger=ledger) as rec2:
+            assert sorted(member_chains(inv, second.name)) == [f"HDI-{rec2.id}", f"HDO-{rec2.id}"]
+            assert {r.id for r in ledger.open_faults()} == {rec1.id, rec2.id}
+        assert member_chains(inv, second.name) == []
+    assert not any(chains(inv).values()), chains(inv)
+    assert ledger.open_faults() == []
+
+
+# -- crash safety --------------------------------------------------------------------------------------
+def test_deadman_reverts_partition_of_a_killed_harness(
+    inv: Inventory, ledger: Ledger, harness: Callable[..., Harness]
+) -> None:
+    member = inv.cluster("etcd").members[2].name
+    h = harness("partition", member, DEADMAN_LIMIT)
+    fault_id, deadline = h.wait_injected()
+    h.kill()
+
+    seen = member_chains(inv, member)
+    assert time.time() < deadline, "checked after the deadline: injection took nearly the whole time limit"
+    assert sorted(seen) == [f"HDI-{fault_id}", f"HDO-{fault_id}"], "the rules vanished with the harness"
+
+    wait_until(
+        "deadman removed the chains",
+        lambda: f"still there: {chains(inv)}" if any(chains(inv).values()) else None,
+        timeout=max(0.0, deadline + DEADMAN_GRACE - time.time()),
+    )
+    assert [r.id for r in ledger.open_faults()] == [fault_id], "the dead harness's fault should still be open"
+
+    outcomes = recover(ledger)
+    assert [(r.id, o) for r, o in outcomes] == [(fault_id, "reverted")]
+    assert ledger.open_faults() == []
+    assert ledger.history() == [], "recover did not compact the ledger"
+    assert not any(chains(inv).values())
+
+
+@pytest.mark.parametrize("repetition", range(3))
+def test_recover_after_sigkill_at_a_random_moment(
+    repetition: int, inv: Inventory, ledger: Ledger, harness: Callable[..., Harness]
+) -> None:
+    delay = random.Random(20240917 + repetition).uniform(0.0, 2.5)
+    member = inv.cluster("etcd").members[repetition % 3].name
+    h = harness("partition", member, 60.0)
+    time.sleep(max(0.0, delay - (time.monotonic() - h.started)))
+    h.kill()
+    # Commands the harness had already sent (docker exec) finish on their own; a real recover runs
+    # later still (the next session). Give them a moment so recover sees their final effect.
+    time.sleep(1.0)
+
+    found = f"kill at {delay:.2f} s: open {[r.id for r in ledger.open_faults()]}, chains {chains(inv)}"
+    outcomes = recover(ledger)
+    assert all(o == "reverted" for _, o in outcomes), f"{found}: {outcomes}"
+    assert not any(chains(inv).values()), f"{found}; after recover: {chains(inv)}"
+    assert ledger.open_faults() == []
+    wait_until(f"cluster healthy after a kill at {delay:.2f} s", lambda: unhealthy(inv), timeout=30)
+
+
+def test_host_deadman_unpauses_container_of_a_killed_harness(
+    inv: Inventory, ledger: Ledger, harness: Callable[..., Harness]
+) -> None:
+    member = inv.cluster("etcd").members[1].name
+    name = container_name(inv, member)
+    h = harness("pause", member, DEADMAN_LIMIT)
+    fault_id, deadline = h.wait_injected()
+    h.kill()
+
+    assert container_status(name) == "paused"
+    wait_until(
+        "host deadman unpaused the container",
+        lambda: None if container_status(name) == "running" else container_status(name),
+        timeout=max(0.0, deadline + DEADMAN_GRACE - time.time()),
+    )
+    assert [r.id for r in ledger.open_faults()] == [fault_id]
+    assert [(r.id, o) for r, o in recover(ledger)] == [(fault_id, "reverted")]
+    assert container_status(name) == "running"
+    wait_until("cluster healthy after the pause", lambda: unhealthy(inv), timeout=30)
+
+
+def test_process_stop_is_proven_and_reverted(inv: Inventory, ledger: Ledger) -> None:
+    cluster = inv.cluster("etcd")
+    member = cluster.members[0].name
+    fault = ProcessFault(
+        target=node_url(inv, member),
+        process="etcd",
+        signal="STOP",
+        time_limit=20,
+        cluster=f"{inv.platform}/{cluster.name}",
+        members=(member,),
+        failure_budget=cluster.failure_budget,
+    )
+    with injected(fault, ledger=ledger) as rec:
+        pids = rec.params["pids"]
+        effect = [e.detail for e in fault.events if e.step == "effect"]
+        assert effect and "stopped" in effect[0], fault.events
+        assert etcd_states(inv, member, pids) and all(s.startswith("T") for s in etcd_states(inv, member, pids))
+    states = etcd_states(inv, member, pids)
+    assert states and not any(s.startswith("T") for s in states), states
+    assert ledger.open_faults() == []
