@@ -16,7 +16,8 @@ true outage, the measured one (the outage(s) overlapping the window: their span)
 (measured - true) and the error in probe intervals, and whether |error| <= one interval.
 
 The measured outage runs from the last acknowledgement before the freeze to the first one after
-the thaw, so it is expected to be longer than the true one by up to about one interval plus a
+the thaw (``early_s``: how long before the true start it begins; ``late_s``: how long after the
+true end it ends), so it is expected to be longer than the true one by up to about one interval plus a
 request's latency, plus whatever etcd itself needs after a thaw (a freeze longer than the election
 timeout may cost an election): the error is the measurement's and the service's together.
 
@@ -124,12 +125,13 @@ def wait_healthy(inv: Inventory, timeout: float = HEALTHY_TIMEOUT_S) -> None:
         raise HadrillError(f"lab {LAB_NAME} not healthy after {timeout:.0f} s: {problem}")
 
 
-def measured_for(window: Window, outages: list[slo.Outage]) -> tuple[float | None, int]:
+def measured_for(window: Window, outages: list[slo.Outage]) -> tuple[slo.Outage | None, int]:
     """The span of the outages overlapping the window (None if none did), and how many did."""
     hits = [o for o in outages if o.start < window.unpause_done and o.end > window.pause_sent]
     if not hits:
         return None, 0
-    return max(o.end for o in hits) - min(o.start for o in hits), len(hits)
+    span = slo.Outage(min(o.start for o in hits), max(o.end for o in hits), sum(o.failed for o in hits))
+    return span, len(hits)
 
 
 def run(interval: float, durations: list[float], repeat: int, keep: bool) -> int:
@@ -194,24 +196,26 @@ def run(interval: float, durations: list[float], repeat: int, keep: bool) -> int
     print(f"{len(samples)} samples, {len(acked)} acknowledged writes, {len(lost)} lost, {len(outages)} outage(s)")
     header = (
         f"{'rep':>3} {'pause_s':>7} {'true_s':>8} {'+/-':>6} {'measured_s':>10} {'error_s':>8} "
-        f"{'err/int':>7} {'n':>2}  within 1 interval"
+        f"{'err/int':>7} {'early_s':>7} {'late_s':>7} {'n':>2}  within 1 interval"
     )
     print(header)
     errors: list[float] = []
     all_within = True
     for w in windows:
-        measured, count = measured_for(w, outages)
-        if measured is None:
+        outage, count = measured_for(w, outages)
+        if outage is None:
             print(f"{w.repeat:>3} {w.duration:>7g} {w.true:>8.3f} {w.uncertainty:>6.3f} {'none':>10}")
             all_within = False
             continue
+        measured = outage.duration
         error = measured - w.true
         errors.append(error)
         within = abs(error) <= interval
         all_within &= within
         print(
             f"{w.repeat:>3} {w.duration:>7g} {w.true:>8.3f} {w.uncertainty:>6.3f} {measured:>10.3f} "
-            f"{error:>+8.3f} {error / interval:>+7.2f} {count:>2}  {'yes' if within else 'NO'}"
+            f"{error:>+8.3f} {error / interval:>+7.2f} {w.start - outage.start:>+7.3f} "
+            f"{outage.end - w.end:>+7.3f} {count:>2}  {'yes' if within else 'NO'}"
         )
     if errors:
         print(

@@ -78,7 +78,7 @@ def _open_lab(lab_file: Path | None, name: str | None, quiet: bool = False) -> A
     spec = load_lab_file(lab_file) if lab_file else default_lab_file()
     if name:
         spec = spec.with_name(name)
-    return Lab(spec, progress=Progress(quiet=quiet))
+    return Lab(spec, progress=Progress(quiet=quiet), base_dir=lab_file.parent if lab_file else None)
 
 
 @lab.command("build")

@@ -6,6 +6,7 @@ so a typo anywhere reads the same way: ``lab.yaml: etcd.members: expected an int
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -14,7 +15,7 @@ from pydantic import BaseModel, ValidationError
 
 from hadrill.errors import ConfigError
 
-__all__ = ["load_model", "load_yaml", "parse_model"]
+__all__ = ["check_cidr", "load_model", "load_yaml", "parse_model"]
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -32,6 +33,15 @@ _EXPECTED = {
     "float_type": "a number",
     "float_parsing": "a number",
 }
+
+
+def check_cidr(value: str, example: str = "10.213.4.0/24") -> str:
+    """A pydantic-validator body: the value must be a CIDR subnet."""
+    try:
+        ipaddress.ip_network(value)
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"a CIDR subnet such as {example}") from e
+    return value
 
 
 def load_yaml(text: str, source: str) -> Any:
@@ -66,7 +76,9 @@ def parse_model(model: type[M], data: Any, source: str) -> M:
         return model.model_validate(data)
     except ValidationError as e:
         err = e.errors()[0]
-        expected = _EXPECTED.get(err["type"]) or err["msg"].removeprefix("Value error, ")
+        expected = _EXPECTED.get(err["type"]) or err["msg"].removeprefix("Value error, ").removeprefix(
+            "Input should be "
+        )
         got = err.get("input") if err["type"] != "missing" else None
         if isinstance(got, dict | list):
             got = type(got).__name__

@@ -16,7 +16,7 @@ Example (what ``hadrill lab up`` writes)::
     clusters:
       - name: etcd
         type: etcd
-        failure_budget: 1
+        failure_budget: 0    # a one-member example; the lab's cluster has 3 members and a budget of 1
         members:
           - {name: hadrill-etcd-1, node: hadrill-etcd-1,
              endpoints: {client: "http://10.213.45.11:2379", peer: "http://10.213.45.11:2380"}}
@@ -24,14 +24,13 @@ Example (what ``hadrill lab up`` writes)::
 
 from __future__ import annotations
 
-import ipaddress
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
 
-from hadrill.config import load_model
+from hadrill.config import check_cidr, load_model
 from hadrill.errors import ConfigError
 
 __all__ = ["Cluster", "Inventory", "Member", "Network", "Node", "Objectives", "TLSFiles", "load_inventory"]
@@ -54,11 +53,7 @@ class Network(_Strict):
     @field_validator("subnet")
     @classmethod
     def _cidr(cls, v: str) -> str:
-        try:
-            ipaddress.ip_network(v)
-        except ValueError as e:
-            raise ValueError("a CIDR subnet such as 10.213.4.0/24") from e
-        return v
+        return check_cidr(v)
 
 
 class Node(_Strict):
@@ -79,7 +74,12 @@ class Node(_Strict):
     def address(self, network: str | None = None) -> str:
         """The node's address on ``network`` (or its first one)."""
         if network is not None:
-            return self.addresses[network]
+            try:
+                return self.addresses[network]
+            except KeyError:
+                raise ConfigError(
+                    "inventory", f"nodes[{self.name}].addresses", f"an address on network {network!r}"
+                ) from None
         if not self.addresses:
             raise ConfigError("inventory", f"nodes[{self.name}].addresses", "at least one address")
         return next(iter(self.addresses.values()))
@@ -114,8 +114,8 @@ class Cluster(_Strict):
 
     name: str
     type: ClusterType
-    members: list[Member]
-    failure_budget: int = Field(ge=0)
+    members: list[Member] = Field(min_length=1)
+    failure_budget: StrictInt = Field(ge=0)
     tls: TLSFiles | None = None
     objectives: Objectives = Field(default_factory=Objectives)
     settings: dict[str, Any] = Field(default_factory=dict)

@@ -28,8 +28,8 @@ from hadrill import etcd_recovery
 from hadrill.errors import SafetyRefused, TargetError
 from hadrill.etcd import EtcdClient
 from hadrill.experiment import failure_report, run_experiment_file
-from hadrill.faults.base import injected, recover
-from hadrill.faults.etcd import partition_member, pick_member
+from hadrill.faults.base import injected, recover, revert_record
+from hadrill.faults.etcd import kill_member, partition_member, pick_member
 from hadrill.faults.ledger import Ledger
 from hadrill.faults.process import ProcessFault
 from hadrill.inventory import Inventory, load_inventory
@@ -418,3 +418,30 @@ def test_process_stop_is_proven_and_reverted(inv: Inventory, ledger: Ledger) -> 
     states = etcd_states(inv, member, pids)
     assert states and not any(s.startswith("T") for s in states), states
     assert ledger.open_faults() == []
+
+
+def test_recover_reverts_partition_of_a_member_that_is_also_paused(inv: Inventory, ledger: Ledger) -> None:
+    cluster = inv.cluster("etcd")
+    member = cluster.members[2]
+    faults = [
+        partition_member(inv, cluster, member, time_limit=30),
+        kill_member(inv, cluster, member, action="pause", time_limit=30, force=True),
+    ]
+    records = []
+    try:
+        for fault in faults:  # what a harness SIGKILLed inside both blocks leaves behind
+            record = fault.record(run="dead-harness")
+            ledger.open(record)
+            records.append(record)
+            fault.arm_deadman(record)
+            fault.inject(record)
+            fault.prove(record)
+        outcomes = recover(ledger)
+        assert [o for _, o in outcomes] == ["reverted", "reverted"], outcomes
+        assert ledger.open_faults() == []
+        assert container_status(container_name(inv, member.name)) == "running"
+        assert member_chains(inv, member.name) == [], "recover closed the partition but its rules remain"
+    finally:
+        for record in reversed(records):  # whatever is left, so the next test starts clean
+            revert_record(record)
+            ledger.close(record.id, "recovered")

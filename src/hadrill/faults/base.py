@@ -211,7 +211,7 @@ def recover(ledger: Ledger | None = None, *, include_live: bool = False) -> list
     """
     ledger = ledger or Ledger()
     outcomes: list[tuple[FaultRecord, str]] = []
-    for rec in ledger.open_faults():
+    for rec in reversed(ledger.open_faults()):  # newest first, as a run heals
         if not include_live and _owner_alive(rec.run):
             outcomes.append((rec, f"left alone: its run {rec.run} is still alive"))
             continue

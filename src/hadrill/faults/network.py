@@ -94,13 +94,14 @@ class Partition(Fault):
         port = self.check_port or self.port
         if port is None:
             return seen
-        for peer in self.peers:
-            probe = f"timeout 1 bash -c '</dev/tcp/{peer}/{port}' 2>/dev/null && echo reachable || echo cut"
+        checks = " ".join(
+            f"(timeout 1 bash -c '</dev/tcp/{p}/{port}' 2>/dev/null && echo reachable {p}) &" for p in self.peers
+        )
 
-            def cut(probe: str = probe) -> str | None:
-                return "cut" if "cut" in t.run(probe, timeout=5).stdout else None
+        def cut() -> str | None:  # every peer at once: one connect timeout, not one per peer
+            return None if "reachable" in t.run(f"{checks} wait", timeout=5).stdout else "cut"
 
-            wait_for(cut, timeout=5, what=f"{record.target} cut from {peer}:{port}")
+        wait_for(cut, timeout=5, what=f"{record.target} cut from {', '.join(self.peers)} on tcp/{port}")
         return f"{seen}; {len(self.peers)} peer(s) unreachable on tcp/{port}"
 
     @classmethod
@@ -119,12 +120,16 @@ class Partition(Fault):
 
 
 def _stopped(container: str | None) -> bool:
+    """True only when the container's network namespace, and so its rules, is really gone."""
     if container is None:
         return False
     import docker
-    from docker.errors import DockerException
+    from docker.errors import DockerException, NotFound
 
     try:
-        return bool(docker.from_env().containers.get(container).status != "running")
-    except DockerException:
+        status = docker.from_env().containers.get(container).status
+    except NotFound:
         return True
+    except DockerException:
+        return False  # the engine did not answer: that is no proof the rules are gone
+    return status in ("created", "exited", "dead")

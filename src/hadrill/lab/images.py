@@ -8,8 +8,11 @@ every lab on the engine and carry ``dev.hadrill.image``, never a lab's label: ``
 from __future__ import annotations
 
 import fcntl
+import functools
 import hashlib
 import json
+import os
+import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -32,28 +35,50 @@ _RECIPE_VERSION = "1"  # bump when the build procedure itself changes
 
 @dataclass(frozen=True)
 class ImageSpec:
-    """What an image is made of. ``files`` maps a path in the image to its content."""
+    """What an image is made of. ``files`` maps a path in the image to its content; ``binaries`` maps a
+    path in the image to a file on the host (copied executable, hashed by content)."""
 
     name: str
     packages: tuple[str, ...]
     files: dict[str, str] = field(default_factory=dict)
     dockerfile: tuple[str, ...] = ()
     suite: str = "bookworm"
+    binaries: dict[str, str] = field(default_factory=dict)
 
     @property
     def tag(self) -> str:
         recipe = {
             "v": _RECIPE_VERSION,
             "suite": self.suite,
-            "packages": sorted(self.packages),
+            "packages": sorted(set(self.packages)),
             "files": self.files,
             "dockerfile": list(self.dockerfile),
         }
+        if self.binaries:  # only then, so the tags of images without binaries do not change
+            recipe["binaries"] = {dest: _digest(src) for dest, src in self.binaries.items()}
         return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:12]
 
     @property
     def ref(self) -> str:
         return f"hadrill/{self.name}:{self.tag}"
+
+
+def _digest(path: str) -> str:
+    """sha256 of a host file, remembered per (path, size, mtime): tags are computed often."""
+    try:
+        st = Path(path).stat()
+    except OSError as e:
+        raise ImageBuildError(f"binary {path} for an image is missing: {e}") from e
+    return _digest_of(path, st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=64)
+def _digest_of(path: str, size: int, mtime_ns: int) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 @contextmanager
@@ -117,6 +142,12 @@ def _docker_build(client: docker.DockerClient, spec: ImageSpec, base: str, log: 
             (Path(ctx) / f"f{i}").write_text(content)
             mode = "0755" if dest.endswith(".sh") or "/bin/" in dest else "0644"
             lines.append(f"COPY --chmod={mode} f{i} {dest}")
+        for i, (dest, src) in enumerate(sorted(spec.binaries.items())):
+            try:
+                os.link(src, Path(ctx) / f"b{i}")
+            except OSError:  # another filesystem
+                shutil.copyfile(src, Path(ctx) / f"b{i}")
+            lines.append(f"COPY --chmod=0755 b{i} {dest}")
         lines.extend(spec.dockerfile)
         (Path(ctx) / "Dockerfile").write_text("\n".join(lines) + "\n")
         try:

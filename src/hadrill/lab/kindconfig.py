@@ -7,25 +7,14 @@ accepts them (kind owns the format); the ones it uses are validated.
 
 from __future__ import annotations
 
-import ipaddress
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from hadrill.config import load_model
+from hadrill.config import check_cidr, load_model
 
 __all__ = ["KindCluster", "KindNetworking", "KindNode", "load_kind_config"]
-
-
-def _cidr(v: str | None) -> str | None:
-    if v is None:
-        return v
-    try:
-        ipaddress.ip_network(v)
-    except ValueError as e:
-        raise ValueError("a CIDR subnet such as 10.244.0.0/16") from e
-    return v
 
 
 class KindNode(BaseModel):
@@ -50,7 +39,7 @@ class KindNetworking(BaseModel):
     @field_validator("pod_subnet", "service_subnet")
     @classmethod
     def _subnets(cls, v: str) -> str:
-        return _cidr(v) or v
+        return check_cidr(v, "10.244.0.0/16")
 
 
 class KindCluster(BaseModel):

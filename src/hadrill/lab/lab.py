@@ -61,8 +61,11 @@ class Lab:
         progress: Progress | None = None,
         client: docker.DockerClient | None = None,
         owner: str = "",
+        base_dir: Path | None = None,
     ) -> None:
+        """``base_dir``: where relative paths in the lab file start (the lab file's folder)."""
         self.spec = spec
+        self.base_dir = base_dir or Path.cwd()
         self.progress = progress or Progress(quiet=True)
         self.client = client or docker_client()
         self.ctx = LabContext(self.client, spec, self.progress, owner=owner)
@@ -77,6 +80,10 @@ class Lab:
             from hadrill.lab.gluster import GlusterService
 
             self.services.append(GlusterService(spec.gluster))
+        if spec.kubernetes is not None:
+            from hadrill.lab.kube import KubeService
+
+            self.services.append(KubeService(spec.kubernetes, base_dir=self.base_dir))
 
     @property
     def name(self) -> str:

@@ -9,7 +9,7 @@ Format (YAML; every field but ``name`` has a default)::
     network:
       subnet: auto               # a /24 for the lab's network, or "auto" to pick a free one
                                  # inside 10.213.0.0/16 (so two labs run side by side)
-    etcd:                        # an etcd cluster (omit to run none)
+    etcd:                        # an etcd cluster ("etcd: null" to run none)
       members: 3                 # 1, 3, 5 or 7
       failure_budget: 1          # members it may lose; default: a minority, (members-1)//2
 
@@ -23,7 +23,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationInfo, field_validator
 
 from hadrill.config import load_model, load_yaml, parse_model
 
@@ -66,13 +66,22 @@ class LabNetwork(_Strict):
 
 class EtcdPart(_Strict):
     members: Literal[1, 3, 5, 7] = 3
-    failure_budget: int | None = Field(None, ge=0)
+    failure_budget: StrictInt | None = Field(None, ge=0)
 
-    @model_validator(mode="after")
-    def _budget(self) -> EtcdPart:
-        if self.failure_budget is not None and self.failure_budget > (self.members - 1) // 2:
-            raise ValueError(f"a failure_budget of at most {(self.members - 1) // 2} for {self.members} members")
-        return self
+    @field_validator("members", mode="before")
+    @classmethod
+    def _no_bool(cls, v: Any) -> Any:
+        if isinstance(v, bool):  # YAML's yes/true would otherwise count as 1
+            raise ValueError("1, 3, 5 or 7")
+        return v
+
+    @field_validator("failure_budget")
+    @classmethod
+    def _budget(cls, v: int | None, info: ValidationInfo) -> int | None:
+        members = info.data.get("members")
+        if v is not None and members is not None and v > (members - 1) // 2:
+            raise ValueError(f"a failure_budget of at most {(members - 1) // 2} for {members} members")
+        return v
 
     @property
     def budget(self) -> int:
@@ -100,6 +109,14 @@ class GlusterPart(_Strict):
     ping_timeout: int = Field(5, ge=1, le=42)  # network.ping-timeout, seconds (Gluster's default: 42)
 
 
+class KubernetesPart(_Strict):
+    """An HA control plane built from the Kubernetes Go modules, shaped by a kind config."""
+
+    kind_config: str = "kind-configs/ha.yaml"  # relative to the lab file, or absolute
+    version: str = Field("v1.34.4", pattern=r"^v1\.\d+\.\d+$")
+    etcd_version: str = Field("v3.6.16", pattern=r"^v3\.\d+\.\d+$")
+
+
 class LabFile(_Strict):
     api_version: Literal["hadrill/v1"] = "hadrill/v1"
     kind: Literal["Lab"] = "Lab"
@@ -108,6 +125,7 @@ class LabFile(_Strict):
     etcd: EtcdPart | None = Field(default_factory=EtcdPart)
     nfs: NfsPart | None = None
     gluster: GlusterPart | None = None
+    kubernetes: KubernetesPart | None = None
 
     def with_name(self, name: str) -> LabFile:
         """The same lab under another name (tests run several side by side)."""

@@ -1,0 +1,262 @@
+"""The lab's GlusterFS: three servers with a ``replica 3`` volume, and a FUSE client that mounts it.
+
+Servers run ``glusterd -N`` with ``--init`` and SYS_ADMIN (bricks keep ``trusted.*`` xattrs), the
+brick on a labelled docker volume (``/bricks``, not the overlay root) and ``/var/lib/glusterd`` on
+another, so a killed server restarts as the same peer with its data. Gluster traffic uses the storage
+network: every container gets ``/etc/hosts`` entries for the servers' storage addresses (docker's
+embedded DNS would answer with the main network's address). ``network.ping-timeout`` comes from the
+lab file (Gluster's 42 s default stalls writes for 42–84 s on a frozen node); server quorum is on
+(type server, ratio 51). The client mounts with ``backup-volfile-servers`` and is checked with
+``mountpoint``, because a failed FUSE mount can exit 0.
+"""
+
+from __future__ import annotations
+
+import shlex
+import time
+from collections.abc import Callable
+
+from hadrill.errors import LabError, TargetError
+from hadrill.gluster import BrickStatus, GlusterCli
+from hadrill.inventory import Cluster, Member, Node
+from hadrill.lab.images import ImageSpec
+from hadrill.lab.labfile import GlusterPart
+from hadrill.lab.runtime import LabContext, StatusRow
+from hadrill.targets import target
+
+__all__ = ["BRICK", "GLUSTER_IMAGE", "GlusterService"]
+
+GLUSTER_IMAGE = ImageSpec(
+    name="gluster",
+    packages=(
+        "glusterfs-server", "glusterfs-client", "procps", "iproute2", "python3", "attr", "psmisc", "iptables",
+    ),
+)  # fmt: skip
+BRICK = "/bricks/b"
+_SERVER_OFFSET = 60  # servers at .61-.63 of both lab networks
+_CLIENT_OFFSET = 69
+_SERVERS = 3
+_HEALTH_CHECK = (
+    "import os, sys, time\n"
+    "p = sys.argv[1]; d = str(time.time()).encode()\n"
+    "fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)\n"
+    "os.write(fd, d); os.fsync(fd); os.close(fd)\n"
+    "assert open(p, 'rb').read() == d, 'read back differs'\n"
+)
+
+
+class GlusterService:
+    """Creates the servers, the trusted pool, the volume and the client mount; describes them."""
+
+    name = "gluster"
+    storage = True
+
+    def __init__(self, part: GlusterPart) -> None:
+        self.part = part
+
+    @property
+    def mount(self) -> str:
+        return f"/mnt/{self.part.volume}"
+
+    def images(self) -> list[ImageSpec]:
+        return [GLUSTER_IMAGE]
+
+    # -- shape ---------------------------------------------------------------------------------------
+    def servers(self, ctx: LabContext) -> list[tuple[str, str, str]]:
+        """(name, main address, storage address) of each server."""
+        storage = ctx.storage_network_name
+        return [
+            (f"{ctx.name}-gluster-{i}", ctx.ip(_SERVER_OFFSET + i), ctx.ip(_SERVER_OFFSET + i, storage))
+            for i in range(1, _SERVERS + 1)
+        ]
+
+    def client(self, ctx: LabContext) -> tuple[str, str, str]:
+        return f"{ctx.name}-gluster-client", ctx.ip(_CLIENT_OFFSET), ctx.ip(_CLIENT_OFFSET, ctx.storage_network_name)
+
+    def _hosts(self, ctx: LabContext) -> dict[str, str]:
+        """Every Gluster name to its storage address, for the containers' /etc/hosts."""
+        return {name: sip for name, _, sip in [*self.servers(ctx), self.client(ctx)]}
+
+    @staticmethod
+    def _cli(name: str, timeout: float = 20.0) -> GlusterCli:
+        return GlusterCli(f"docker://{name}", timeout=timeout)
+
+    # -- up ------------------------------------------------------------------------------------------
+    def up(self, ctx: LabContext) -> None:
+        hosts = self._hosts(ctx)
+        servers = self.servers(ctx)
+        for name, ip, sip in servers:
+            ctx.ensure_container(
+                name, GLUSTER_IMAGE.ref, "gluster-server", ip,
+                networks={ctx.storage_network_name: sip}, extra_hosts=hosts,
+                command=["glusterd", "-N"], init=True, cap_add=["SYS_ADMIN"],
+                volumes={
+                    f"{name}-brick": {"bind": "/bricks", "mode": "rw"},
+                    f"{name}-state": {"bind": "/var/lib/glusterd", "mode": "rw"},
+                },
+            )  # fmt: skip
+        names = [n for n, _, _ in servers]
+        self._wait(f"glusterd answers on {', '.join(names)}", lambda: all(self._cli(n).answers() for n in names))
+        self._pool(names)
+        self._volume(names)
+        cname, cip, csip = self.client(ctx)
+        ctx.ensure_container(
+            cname, GLUSTER_IMAGE.ref, "gluster-client", cip,
+            networks={ctx.storage_network_name: csip}, extra_hosts=hosts,
+            command=["sleep", "infinity"], init=True, cap_add=["SYS_ADMIN"], devices=["/dev/fuse:/dev/fuse:rwm"],
+        )  # fmt: skip
+        self._mount(cname, names)
+
+    @staticmethod
+    def _wait(what: str, done: Callable[[], bool], timeout: float = 60.0, interval: float = 0.5) -> None:
+        deadline = time.monotonic() + timeout
+        for _ in range(int(timeout / interval) + 1):
+            if done():
+                return
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(interval)
+        raise LabError(f"gluster: {what}: not true after {timeout:.0f} s")
+
+    def _pool(self, names: list[str]) -> None:
+        """Probe the peers by name, only those missing; node 2 probes node 1 back so it is known by name."""
+        first = self._cli(names[0])
+        for peer in names[1:]:
+            if peer not in first.peers():
+                first.check(f"peer probe {peer}")
+        if names[0] not in self._cli(names[1]).peers():
+            self._cli(names[1]).check(f"peer probe {names[0]}")
+
+        def connected() -> bool:
+            peers = first.peers()
+            return all(peers.get(p) for p in names[1:])
+
+        self._wait("peers connected", connected)
+
+    def _volume(self, names: list[str]) -> None:
+        cli, vol = self._cli(names[0], timeout=60.0), shlex.quote(self.part.volume)
+        info = cli.volume_info(self.part.volume)
+        if info is None:
+            bricks = " ".join(f"{n}:{BRICK}" for n in names)
+            cli.check(f"volume create {vol} replica {len(names)} {bricks}")
+            info = cli.volume_info(self.part.volume)
+            assert info is not None
+        wanted = {"network.ping-timeout": str(self.part.ping_timeout), "cluster.server-quorum-type": "server"}
+        for key, value in wanted.items():
+            if info.options.get(key) != value:
+                cli.check(f"volume set {vol} {key} {value}")
+        if " 51" not in cli.check("volume get all cluster.server-quorum-ratio"):
+            cli.check("volume set all cluster.server-quorum-ratio 51")
+        if info.status != "Started":
+            cli.check(f"volume start {vol}")
+        elif not all(b.online for b in cli.volume_status(self.part.volume).values()):
+            cli.start_force(self.part.volume)  # a brick killed earlier: up repairs it
+
+    def _mount(self, client: str, names: list[str]) -> None:
+        m = shlex.quote(self.mount)
+        backups = ":".join(names[1:])
+        cmd = (
+            f"mkdir -p {m}; mountpoint -q {m} || {{ umount -l {m} 2>/dev/null; "
+            f"mount -t glusterfs -o backup-volfile-servers={backups} {names[0]}:/{self.part.volume} {m}; }}; "
+            f"mountpoint -q {m}"
+        )
+        t = target(f"docker://{client}")
+        self._wait(f"{self.mount} mounted on {client}", lambda: t.run(cmd, timeout=30).ok)
+
+    # -- health --------------------------------------------------------------------------------------
+    def problem(self, ctx: LabContext) -> str | None:
+        """What is not healthy yet (None when all bricks are online, mounted, and a write goes through)."""
+        names = [n for n, _, _ in self.servers(ctx)]
+        try:
+            bricks = self._cli(names[0], timeout=10).volume_status(self.part.volume)
+        except TargetError as e:
+            return str(e)
+        offline = [f"{n}:{BRICK}" for n in names if not getattr(bricks.get(f"{n}:{BRICK}"), "online", False)]
+        if offline:
+            return f"bricks offline: {', '.join(offline)}"
+        client = target(f"docker://{self.client(ctx)[0]}")
+        if not client.run(f"mountpoint -q {shlex.quote(self.mount)}", timeout=10).ok:
+            return f"{self.mount} not mounted"
+        probe = f"python3 -c {shlex.quote(_HEALTH_CHECK)} {shlex.quote(self.mount + '/.hadrill-health')}"
+        res = client.run(probe, timeout=15)
+        return None if res.ok else f"write+fsync+read through {self.mount} failed: {res.stderr.strip()[-200:]}"
+
+    def wait_healthy(self, ctx: LabContext, timeout: float = 90.0) -> None:
+        """All three bricks online, the client mounted, and a write+fsync+read through the mount."""
+        deadline = time.monotonic() + timeout
+        problem: str | None = "not checked"
+        for _ in range(int(timeout) + 2):
+            problem = self.problem(ctx)
+            if problem is None:
+                return
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(1.0)
+        raise LabError(f"gluster volume of lab {ctx.name} not healthy after {timeout:.0f} s: {problem}")
+
+    # -- describe ------------------------------------------------------------------------------------
+    def inventory(self, ctx: LabContext) -> tuple[list[Node], list[Cluster]]:
+        main, storage = ctx.network_name, ctx.storage_network_name
+        nodes, members = [], []
+        for name, ip, sip in self.servers(ctx):
+            addresses = {main: ip, storage: sip}
+            nodes.append(Node(name=name, url=f"docker://{name}", roles=["gluster-server"], addresses=addresses))
+            members.append(Member(name=name, node=name, endpoints={"brick": f"{name}:{BRICK}"}))
+        cname, cip, csip = self.client(ctx)
+        nodes.append(
+            Node(name=cname, url=f"docker://{cname}", roles=["gluster-client"], addresses={main: cip, storage: csip})
+        )
+        settings = {
+            "volume": self.part.volume,
+            "mount": self.mount,
+            "client": cname,
+            "bricks": {m.name: BRICK for m in members},
+            "ping_timeout": self.part.ping_timeout,
+        }
+        cluster = Cluster(name="gluster", type="gluster", members=members, failure_budget=1, settings=settings)
+        return nodes, [cluster]
+
+    def status(self, ctx: LabContext) -> list[StatusRow]:
+        """A row per brick (online, pid, port, pending heals) and one for the client's mount."""
+        states = {c.name: c.status for c in ctx.containers()}
+        servers = self.servers(ctx)
+        bricks: dict[str, BrickStatus] = {}
+        heal: dict[str, int | None] = {}
+        error = "no server answers"
+        for name, _, _ in servers:
+            if states.get(name) != "running":
+                continue
+            cli = self._cli(name, timeout=5)
+            try:
+                bricks = cli.volume_status(self.part.volume)
+                heal = cli.heal_counts(self.part.volume)
+                break
+            except TargetError as e:
+                error = str(e)[-80:]
+        rows = []
+        for name, _, sip in servers:
+            b = bricks.get(f"{name}:{BRICK}")
+            pending = heal.get(f"{name}:{BRICK}")
+            heals = f"{pending} pending heal" if pending is not None else "heal count unknown"
+            if b is None:
+                rows.append(StatusRow(name, "gluster brick", sip, states.get(name, "missing"), "offline", error))
+                continue
+            detail = f"{self.part.volume} {b.name}, pid {b.pid or '-'}, port {b.port or '-'}, {heals}"
+            health = "online" if b.online else "offline"
+            rows.append(StatusRow(name, "gluster brick", sip, states.get(name, "missing"), health, detail))
+        cname, _, csip = self.client(ctx)
+        mounted = False
+        if states.get(cname) == "running":
+            mounted = target(f"docker://{cname}").run(f"mountpoint -q {shlex.quote(self.mount)}", timeout=5).ok
+        detail = f"{self.part.volume} on {self.mount} (FUSE)"
+        rows.append(
+            StatusRow(
+                cname,
+                "gluster client",
+                csip,
+                states.get(cname, "missing"),
+                "mounted" if mounted else "not mounted",
+                detail,
+            )
+        )
+        return rows

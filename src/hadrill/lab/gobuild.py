@@ -1,0 +1,260 @@
+"""Go binaries built from the Go module proxy, cached by version: the Kubernetes lab's control plane.
+
+No registry serves images here, but the Go module proxy serves sources. A binary is built once into
+``cache_dir()/bin/<name>-<version>`` (written under a temporary name and renamed when complete, under
+a file lock so two processes never build it together); a warm machine rebuilds nothing.
+
+Kubernetes is built from a throwaway module that requires ``k8s.io/kubernetes <version>``: its go.mod
+points the staging modules (``k8s.io/api``, ``k8s.io/client-go``...) at ``./staging``, which does not
+exist in the published module, so every one of them is replaced by its published ``v0.<minor>.<patch>``.
+
+Builds run at the lowest CPU priority, one package at a time by default (``HADRILL_GO_JOBS`` raises
+it): the lab shares machines with timing-sensitive tests.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hadrill.errors import HadrillError, ImageBuildError
+from hadrill.paths import cache_dir
+from hadrill.progress import Progress
+
+__all__ = [
+    "GO_HELP",
+    "KWOK_VERSION",
+    "GoBinary",
+    "GoMissing",
+    "ensure_binaries",
+    "etcd_binaries",
+    "kubernetes_binaries",
+    "kwok_binaries",
+]
+
+KWOK_VERSION = "v0.7.0"  # client-go v0.33: within the supported skew of a 1.34 API server (v0.8 needs 0.36)
+MIN_GO = (1, 24)  # Kubernetes 1.34's and kwok 0.7's go directive
+_BUILD_TIMEOUT = 3600.0
+GO_HELP = (
+    "Go >= 1.24 is needed to build the Kubernetes lab's binaries from the Go module proxy, and no `go` was "
+    "found on PATH or in /usr/local/go/bin. Install it: unpack the official tarball "
+    "(https://go.dev/dl/go1.24.x.linux-amd64.tar.gz) into /usr/local (so /usr/local/go/bin/go exists), "
+    "or on Debian bookworm `apt-get install -t bookworm-backports golang-1.23-go` then put /usr/lib/go-1.23/bin "
+    "on PATH (an older go fetches the newer toolchain from the proxy by itself); `bash .ci/bootstrap` does this."
+)
+
+
+class GoMissing(HadrillError):
+    """No usable Go toolchain: the message says what to install."""
+
+
+@dataclass(frozen=True)
+class GoBinary:
+    """One ``main`` package to build: ``requires`` are the modules (path, version) of the build module."""
+
+    name: str
+    package: str
+    version: str
+    requires: tuple[tuple[str, str], ...]
+    replaces: tuple[tuple[str, str], ...] = field(default=(), compare=False)  # filled in just before building
+
+    @property
+    def path(self) -> Path:
+        return cache_dir() / "bin" / f"{self.name}-{self.version}"
+
+
+def kubernetes_binaries(version: str) -> list[GoBinary]:
+    """kube-apiserver, kube-controller-manager and kube-scheduler of Kubernetes ``version`` (v1.34.4)."""
+    req = (("k8s.io/kubernetes", version),)
+    names = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
+    return [GoBinary(n, f"k8s.io/kubernetes/cmd/{n}", version, req) for n in names]
+
+
+def etcd_binaries(version: str) -> list[GoBinary]:
+    """etcd (the server module's main package), etcdctl and etcdutl of etcd ``version`` (v3.6.16)."""
+    mods = {"etcd": "go.etcd.io/etcd/server/v3", "etcdctl": "go.etcd.io/etcd/etcdctl/v3"}
+    mods["etcdutl"] = "go.etcd.io/etcd/etcdutl/v3"
+    return [GoBinary(n, m, version, ((m, version),)) for n, m in mods.items()]
+
+
+def kwok_binaries(version: str = KWOK_VERSION) -> list[GoBinary]:
+    return [GoBinary("kwok", "sigs.k8s.io/kwok/cmd/kwok", version, (("sigs.k8s.io/kwok", version),))]
+
+
+# -- the toolchain -------------------------------------------------------------------------------------
+def find_go() -> str:
+    """The ``go`` command (PATH, else /usr/local/go/bin/go); GoMissing if there is none or it is too old."""
+    go = shutil.which("go") or ("/usr/local/go/bin/go" if os.access("/usr/local/go/bin/go", os.X_OK) else None)
+    if go is None:
+        raise GoMissing(GO_HELP)
+    try:
+        out = subprocess.run([go, "env", "GOVERSION"], capture_output=True, text=True, timeout=60, check=True)
+    except (OSError, subprocess.SubprocessError) as e:
+        raise GoMissing(f"{go} does not run ({e}). {GO_HELP}") from e
+    m = re.match(r"go(\d+)\.(\d+)", out.stdout.strip())
+    if m is None or (int(m[1]), int(m[2])) < MIN_GO:
+        # An older go (>= 1.21) downloads a newer toolchain through the proxy when GOTOOLCHAIN allows it.
+        if os.environ.get("GOTOOLCHAIN", "auto") in ("local", "") or m is None or (int(m[1]), int(m[2])) < (1, 21):
+            raise GoMissing(f"{go} is {out.stdout.strip() or 'unknown'}, too old. {GO_HELP}")
+    return go
+
+
+def _env() -> dict[str, str]:
+    root = cache_dir() / "go"
+    env = dict(os.environ)
+    env.update(
+        GOMODCACHE=str(root / "mod"),
+        GOCACHE=str(root / "build"),
+        GOPATH=str(root / "path"),
+        GOFLAGS="-modcacherw -mod=mod -buildvcs=false",
+        CGO_ENABLED="0",
+        GOWORK="off",
+    )
+    # The local go when new enough, else the toolchain the build module's go line names, from the proxy
+    # (overrides a GOTOOLCHAIN=local written by `go env -w`; an explicit environment variable wins).
+    env.setdefault("GOTOOLCHAIN", "auto")
+    return env
+
+
+def _run(cmd: Sequence[str], cwd: Path, log: Path, progress: Progress, timeout: float) -> int:
+    """Run at the lowest priority, streaming every line to the log and the progress display."""
+    with log.open("a") as out:
+        out.write("$ " + " ".join(cmd) + "\n")
+        out.flush()
+        proc = subprocess.Popen(
+            cmd, cwd=cwd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            preexec_fn=lambda: os.nice(19),  # noqa: PLW1509 - no threads touched between fork and exec
+        )  # fmt: skip
+        assert proc.stdout is not None
+        deadline = time.monotonic() + timeout
+        for line in proc.stdout:
+            out.write(line)
+            progress.update(line)
+            if time.monotonic() > deadline:
+                proc.kill()
+                out.write(f"\nkilled after {timeout:.0f} s\n")
+                break
+        return proc.wait(timeout=60)
+
+
+def _tail(path: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def staging_modules(go: str, version: str, work: Path, log: Path, progress: Progress) -> list[str]:
+    """The ``k8s.io/<x>`` modules k8s.io/kubernetes ``version`` replaces with ``./staging/src/k8s.io/<x>``."""
+    cmd = [go, "mod", "download", "-json", f"k8s.io/kubernetes@{version}"]
+    with log.open("a") as out:
+        out.write("$ " + " ".join(cmd) + "\n")
+    try:
+        done = subprocess.run(cmd, cwd=work, env=_env(), capture_output=True, text=True, timeout=900)
+        info = json.loads(done.stdout)
+    except (subprocess.SubprocessError, ValueError) as e:
+        raise ImageBuildError(f"go mod download k8s.io/kubernetes@{version} failed: {e}") from e
+    if "Error" in info or done.returncode != 0:
+        raise ImageBuildError(f"go mod download k8s.io/kubernetes@{version}: {info.get('Error') or done.stderr}")
+    text = Path(info["GoMod"]).read_text()
+    mods = sorted(set(re.findall(r"^\s*(k8s\.io/[\w.-]+)\s+=>\s+\./staging/src/", text, re.M)))
+    if not mods:
+        raise ImageBuildError(f"no staging replacements in k8s.io/kubernetes@{version}'s go.mod ({info['GoMod']})")
+    progress.update(f"{len(mods)} staging modules")
+    return mods
+
+
+def _go_mod(binary: GoBinary) -> str:
+    lines = ["module hadrill.local/build", "", f"go {MIN_GO[0]}.{MIN_GO[1]}.0", ""]
+    lines += [f"require {mod} {ver}" for mod, ver in binary.requires]
+    lines += [f"replace {mod} => {mod} {ver}" for mod, ver in binary.replaces]
+    return "\n".join(lines) + "\n"
+
+
+@contextmanager
+def _lock(name: str) -> Iterator[None]:
+    path = cache_dir() / "locks" / f"go-{name}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _jobs() -> str:
+    value = os.environ.get("HADRILL_GO_JOBS", "1")
+    return value if value.isdigit() and int(value) > 0 else "1"
+
+
+def build_binary(binary: GoBinary, progress: Progress, go: str | None = None) -> float:
+    """Build one binary into its cache path (no lock, no cache check: see ensure_binaries); its seconds."""
+    go = go or find_go()
+    logs = cache_dir() / "bin" / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    log = logs / f"{binary.name}-{binary.version}.log"
+    log.write_text("")
+    t0 = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix=f"hadrill-go-{binary.name}-") as tmp:
+        work = Path(tmp)
+        if binary.requires[0][0] == "k8s.io/kubernetes":
+            minor = binary.version.removeprefix("v1.")
+            mods = staging_modules(go, binary.version, work, log, progress)
+            binary = GoBinary(**{**binary.__dict__, "replaces": tuple((m, f"v0.{minor}") for m in mods)})
+        (work / "go.mod").write_text(_go_mod(binary))
+        tmp_out = binary.path.with_name(f".{binary.path.name}.{os.getpid()}.tmp")
+        cmd = [go, "build", "-p", _jobs(), "-v", "-trimpath", "-ldflags=-s -w", "-o", str(tmp_out), binary.package]
+        try:
+            rc = _run(cmd, work, log, progress, _BUILD_TIMEOUT)
+            if rc != 0 or not tmp_out.is_file():
+                raise ImageBuildError(
+                    f"go build of {binary.name} {binary.version} failed (exit {rc}); log {log}, "
+                    f"last lines:\n{_tail(log)}"
+                )
+            tmp_out.chmod(0o755)
+            os.replace(tmp_out, binary.path)
+        finally:
+            tmp_out.unlink(missing_ok=True)
+    return time.monotonic() - t0
+
+
+def ensure_binaries(binaries: Sequence[GoBinary], *, progress: Progress | None = None) -> dict[str, Path]:
+    """Build the binaries missing from the cache; return ``{name: path}`` for all of them."""
+    progress = progress or Progress(quiet=True)
+    (cache_dir() / "bin").mkdir(parents=True, exist_ok=True)
+    out: dict[str, Path] = {}
+    go: str | None = None
+    for b in binaries:
+        if not b.path.is_file():
+            with _lock(f"{b.name}-{b.version}"):
+                if not b.path.is_file():  # another process may have built it while we waited
+                    go = go or find_go()
+                    with progress.step(f"building {b.name} {b.version} from the Go module proxy"):
+                        seconds = build_binary(b, progress, go)
+                    progress.info(f"built {b.path} in {seconds:.0f} s")
+        out[b.name] = b.path
+    return out
+
+
+def main() -> None:  # pragma: no cover - `python -m hadrill.lab.gobuild v1.34.4 v3.6.16`: pre-build
+    import sys
+
+    k8s, etcd = (sys.argv[1:] + ["v1.34.4", "v3.6.16"])[:2]
+    found = ensure_binaries([*kubernetes_binaries(k8s), *etcd_binaries(etcd), *kwok_binaries()], progress=Progress())
+    for name, path in found.items():
+        print(f"{name}\t{path}\t{path.stat().st_size // 2**20} MiB")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
