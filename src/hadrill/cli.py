@@ -70,12 +70,18 @@ def _lab_options(fn: F) -> F:
     return fn
 
 
-def _open_lab(lab_file: Path | None, name: str | None, quiet: bool = False) -> Any:
-    from hadrill.lab.lab import Lab
+def _open_lab(lab_file: Path | None, name: str | None, quiet: bool = False, stored: bool = False) -> Any:
+    """The lab to act on. ``stored``: without --lab-file, prefer the spec the lab was brought up
+    with (status and down of a lab made from another file then describe it correctly)."""
+    from hadrill.lab.lab import Lab, stored_spec
     from hadrill.lab.labfile import default_lab_file, load_lab_file
     from hadrill.progress import Progress
 
-    spec = load_lab_file(lab_file) if lab_file else default_lab_file()
+    spec = load_lab_file(lab_file) if lab_file else None
+    if spec is None and stored:
+        spec = stored_spec(name or default_lab_file().name)
+    if spec is None:
+        spec = default_lab_file()
     if name:
         spec = spec.with_name(name)
     return Lab(spec, progress=Progress(quiet=quiet), base_dir=lab_file.parent if lab_file else None)
@@ -108,14 +114,14 @@ def lab_up(lab_file: Path | None, name: str | None, rebuild: bool, timeout: floa
 @_handle_errors
 def lab_status(lab_file: Path | None, name: str | None) -> None:
     """Nodes, roles, addresses and health; exits 1 when anything is unhealthy."""
-    the_lab = _open_lab(lab_file, name, quiet=True)
+    the_lab = _open_lab(lab_file, name, quiet=True, stored=True)
     rows = the_lab.status()
     table = Table(title=f"lab {the_lab.name}")
     for col in ("node", "role", "address", "state", "health", "detail"):
         table.add_column(col)
     healthy = True
     for r in rows:
-        good = r.health == "healthy" and r.state == "running"
+        good = r.ok
         healthy &= good
         colour = "green" if good else "red"
         table.add_row(r.node, r.role, r.address, r.state, f"[{colour}]{r.health}[/]", r.detail)
@@ -129,7 +135,7 @@ def lab_status(lab_file: Path | None, name: str | None) -> None:
 @_handle_errors
 def lab_down(lab_file: Path | None, name: str | None) -> None:
     """Remove every container, network and volume carrying the lab's label."""
-    counts = _open_lab(lab_file, name).down()
+    counts = _open_lab(lab_file, name, stored=True).down()
     out.print(", ".join(f"{v} {k}" for k, v in counts.items()) + " removed")
 
 
@@ -210,6 +216,18 @@ def validate_cmd(experiments: tuple[Path, ...]) -> None:
         load_experiment_file(path)
         out.print(f"{path}: valid")
 
+
+# -- the exercise: drill, report, compare (hadrill.cli_drill) --------------------------------------
+from hadrill.cli_drill import compare_cmd, drill_cmd, report_cmd  # noqa: E402
+
+main.add_command(drill_cmd)
+main.add_command(report_cmd)
+main.add_command(compare_cmd)
+
+# -- compliance: hadrill check (hadrill.cli_check) ------------------------------------------------------
+from hadrill.cli_check import check_cmd  # noqa: E402
+
+main.add_command(check_cmd)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -69,6 +69,7 @@ class EtcdClient:
         if s is None:
             s = requests.Session()
             if self._tls is not None:
+                s.trust_env = False  # else REQUESTS_CA_BUNDLE in the environment overrides s.verify
                 s.verify = self._tls.ca
                 s.cert = (self._tls.cert, self._tls.key)
             self._local.session = s

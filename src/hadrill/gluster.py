@@ -178,7 +178,8 @@ class GlusterCli:
     def volume_status(self, volume: str, brick: str = "", timeout: float | None = None) -> dict[str, BrickStatus]:
         """Bricks of the volume (or only ``brick``, ``host:path``) by name; a brick of a peer that
         glusterd cannot reach is missing from the answer: treat it as offline."""
-        return parse_volume_status(self._xml(f"volume status {shlex.quote(volume)} {shlex.quote(brick)}", timeout))
+        which = f"{shlex.quote(volume)} {shlex.quote(brick)}" if brick else shlex.quote(volume)
+        return parse_volume_status(self._xml(f"volume status {which}", timeout))
 
     def heal_counts(self, volume: str, timeout: float | None = None) -> dict[str, int | None]:
         """Pending heal entries per brick (cheap: index counts only, unlike ``heal info``)."""

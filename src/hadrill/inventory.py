@@ -144,6 +144,7 @@ class Inventory(_Strict):
     networks: list[Network] = Field(default_factory=list)
     nodes: list[Node] = Field(default_factory=list)
     clusters: list[Cluster] = Field(default_factory=list)
+    compliance: dict[str, Any] = Field(default_factory=dict)  # policies: validated by hadrill.compliance.policy
 
     @model_validator(mode="after")
     def _references(self) -> Inventory:

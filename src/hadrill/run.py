@@ -10,7 +10,7 @@ import dataclasses
 import re
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any, Protocol
@@ -31,6 +31,10 @@ OBJECTIVE_KEYS = {"max_outage_s", "availability", "acked_writes_lost", "steady_s
 
 def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40] or "run"
+
+
+# A remote write probe's read-back: the details of its acknowledged samples -> the keys still present.
+ReadBack = Callable[[list[dict[str, Any]]], set[str]]
 
 
 class Recorder(Protocol):
@@ -66,6 +70,7 @@ class Run:
         self.started = time.time()
         self.samplers: dict[str, Recorder] = {}
         self.write_probes: dict[str, EtcdWriteProbe] = {}
+        self.read_backs: dict[str, ReadBack] = {}
         self.faults: list[tuple[Fault, FaultRecord]] = []
         self.windows: list[dict[str, Any]] = []
         self.events: list[dict[str, Any]] = []
@@ -95,11 +100,17 @@ class Run:
         self.event("probe", f"probe {probe.name} started (every {self.interval * 1000:.0f} ms)")
         return sampler
 
-    def add_probe(self, name: str, recorder: Recorder) -> Recorder:
-        """Keep a probe started elsewhere (a remote probe running on a client node)."""
+    def add_probe(self, name: str, recorder: Recorder, *, read_back: ReadBack | None = None) -> Recorder:
+        """Keep a probe started elsewhere (a remote probe running on a client node).
+
+        ``read_back`` makes it a write probe: :meth:`verify_writes` hands it the details of the
+        acknowledged samples and counts the keys it does not return as lost.
+        """
         if name in self.samplers:
             raise ConfigError("experiment", "probes", f"one probe named {name!r}")
         self.samplers[name] = recorder
+        if read_back is not None:
+            self.read_backs[name] = read_back
         self.event("probe", f"probe {name} started")
         return recorder
 
@@ -134,6 +145,11 @@ class Run:
             acked = [str(s.detail["key"]) for s in self.samplers[name].history.oks() if s.detail]
             present = probe.read_back()
             self.lost[name] = slo.acked_writes_lost(acked, present)
+            self.event("verify", f"{name}: {len(acked)} acknowledged, {len(self.lost[name])} lost")
+        for name, read_back in self.read_backs.items():
+            details = [s.detail for s in self.samplers[name].history.oks() if s.detail]
+            acked = [str(d["key"]) for d in details]
+            self.lost[name] = slo.acked_writes_lost(acked, read_back(details))
             self.event("verify", f"{name}: {len(acked)} acknowledged, {len(self.lost[name])} lost")
         return self.lost
 
@@ -187,7 +203,7 @@ class Run:
                 found.append(slo.check_availability(samples, float(wanted["availability"])))
             if "steady_state_s" in wanted and self.healed_at is not None:
                 found.append(slo.check_steady_state(samples, self.healed_at, float(wanted["steady_state_s"])))
-            if "acked_writes_lost" in wanted and name in self.write_probes:
+            if "acked_writes_lost" in wanted and (name in self.write_probes or name in self.read_backs):
                 if name not in self.lost:
                     self.verify_writes()
                 found.append(slo.check_acked_writes_lost(self.lost[name], int(wanted["acked_writes_lost"])))

@@ -32,9 +32,11 @@ def lab_name(purpose: str) -> str:
 
 
 def lab_spec(purpose: str, *, members: int = 3) -> LabFile:
-    """The default lab file under a test's name, optionally with another etcd member count."""
+    """The default lab file's etcd part under a test's name, optionally with another member count."""
     data = {**default_lab_file().model_dump(), "name": lab_name(purpose)}
     data["etcd"] = {**(data.get("etcd") or {}), "members": members}
+    data["nfs"] = None  # etcd-only test labs; the NFS pair has its own module (test_nfs.py)
+    data["gluster"] = None  # the Gluster volume has its own module (test_gluster.py)
     return parse_lab_data(data, f"<test lab {purpose}>")
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import docker
 import pytest
+import yaml
 
 from hadrill.etcd import EtcdClient
 from hadrill.inventory import Inventory, load_inventory
@@ -272,8 +273,10 @@ def test_prune_removes_only_the_owners_labs(lab_factory, engine: docker.DockerCl
 
 
 # -- CLI -------------------------------------------------------------------------------------------
-def test_cli_status_of_a_running_lab(shared_lab: Lab) -> None:
-    proc = hadrill("lab", "status", "--name", shared_lab.name)
+def test_cli_status_of_a_running_lab(shared_lab: Lab, tmp_path: Path) -> None:
+    lab_file = tmp_path / "lab.yaml"  # the test labs are etcd-only, unlike the default lab file
+    lab_file.write_text(yaml.safe_dump(shared_lab.spec.model_dump(mode="json")))
+    proc = hadrill("lab", "status", "--lab-file", str(lab_file), "--name", shared_lab.name)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     for name in container_ids(shared_lab):
         assert name in proc.stdout

@@ -11,12 +11,24 @@ from hadrill.faults.container import Action
 from hadrill.faults.etcd import kill_member as _kill_member
 from hadrill.faults.etcd import partition_member as _partition_member
 from hadrill.faults.etcd import pick_member
+from hadrill.faults.gluster import Mode as BrickMode
+from hadrill.faults.gluster import pick_servers
+from hadrill.faults.gluster import stop_brick as _stop_brick
+from hadrill.faults.vip import Mode
+from hadrill.faults.vip import fail_vip as _fail_vip
+from hadrill.probes.gluster import gluster_read_back_for, gluster_write_probe
+from hadrill.probes.nfs import nfs_read_back_for, nfs_write_probe
 
 __all__ = [
+    "fail_vip",
     "heal",
     "kill_member",
+    "lose_quorum",
     "partition_member",
+    "start_gluster_probes",
+    "start_nfs_probes",
     "start_probes",
+    "stop_brick",
     "stop_probes",
     "verify_acked_writes",
 ]
@@ -30,6 +42,32 @@ def start_probes(
     run.start_etcd_probes(cluster, tuple(probes or ("write", "read")))
     time.sleep(1.0)  # a second of steady state before anything happens, for the timeline
     return sorted(run.samplers)
+
+
+def start_nfs_probes(
+    cluster: str = "nfs", duration: float = 120.0, configuration: dict[str, Any] | None = None
+) -> list[str]:
+    """Start the NFS write probe on the client node (stops by itself after ``duration`` s)."""
+    run = current_run(configuration)
+    probe = nfs_write_probe(run.inventory, cluster, interval=run.interval, duration=duration)
+    run.add_probe(probe.name, probe.start(), read_back=nfs_read_back_for(run.inventory, cluster))
+    time.sleep(2.0)  # steady state before anything happens (the script starts and mounts first)
+    return sorted(run.samplers)
+
+
+def fail_vip(
+    cluster: str = "nfs",
+    mode: Mode = "kill",
+    time_limit: float = 120.0,
+    force: bool = False,
+    configuration: dict[str, Any] | None = None,
+) -> str:
+    """Take down the server holding the VIP (``kill``, ``stop-nfs`` or ``link-down``); returns its name."""
+    run = current_run(configuration)
+    c = run.inventory.cluster(cluster)
+    fault = _fail_vip(run.inventory, c, mode=mode, time_limit=time_limit, force=force)
+    run.inject(fault)
+    return fault.members[0]
 
 
 def partition_member(
@@ -79,3 +117,44 @@ def verify_acked_writes(configuration: dict[str, Any] | None = None) -> dict[str
     """Read back every acknowledged write; returns lost counts per write probe."""
     lost = current_run(configuration).verify_writes()
     return {n: len(k) for n, k in lost.items()}
+
+
+def start_gluster_probes(
+    cluster: str = "gluster", duration: float = 180.0, configuration: dict[str, Any] | None = None
+) -> list[str]:
+    """Start the Gluster write probe on the client node: one fsync'd file per interval, for at most ``duration`` s."""
+    run = current_run(configuration)
+    probe = gluster_write_probe(run.inventory, cluster, interval=run.interval, duration=duration).start()
+    run.add_probe(probe.name, probe, read_back=gluster_read_back_for(run.inventory, cluster))
+    time.sleep(1.0)  # a second of steady state before anything happens, for the timeline
+    return sorted(run.samplers)
+
+
+def stop_brick(
+    cluster: str = "gluster",
+    server: str = "random",
+    mode: BrickMode = "kill-brick",
+    time_limit: float = 120.0,
+    force: bool = False,
+    configuration: dict[str, Any] | None = None,
+) -> str:
+    """Take one server's brick away (``kill-brick``, ``kill-node`` or ``pause-node``); returns the server."""
+    run = current_run(configuration)
+    c = run.inventory.cluster(cluster)
+    servers = pick_servers(c, server)
+    run.inject(_stop_brick(run.inventory, c, servers, mode=mode, time_limit=time_limit, force=force))
+    return servers[0]
+
+
+def lose_quorum(
+    cluster: str = "gluster",
+    mode: BrickMode = "kill-brick",
+    time_limit: float = 120.0,
+    configuration: dict[str, Any] | None = None,
+) -> list[str]:
+    """Take a majority of the bricks away (2 of 3), forced past the failure budget; returns the servers."""
+    run = current_run(configuration)
+    c = run.inventory.cluster(cluster)
+    servers = pick_servers(c, "random", count=len(c.members) // 2 + 1)
+    run.inject(_stop_brick(run.inventory, c, servers, mode=mode, time_limit=time_limit, force=True))
+    return servers

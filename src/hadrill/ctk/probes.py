@@ -1,4 +1,4 @@
-"""Chaos Toolkit probes: steady state, one-shot etcd checks, and the objectives verdict."""
+"""Chaos Toolkit probes: steady state, one-shot etcd and NFS checks, and the objectives verdict."""
 
 from __future__ import annotations
 
@@ -8,10 +8,27 @@ from hadrill import etcd_recovery
 from hadrill.ctk import current_run
 from hadrill.errors import ConfigError, TargetError
 from hadrill.etcd import EtcdClient
+from hadrill.faults import vip
+from hadrill.faults.ledger import FaultRecord
 from hadrill.inventory import Member
+from hadrill.probes import gluster
+from hadrill.probes.remote import RemoteProbe
 from hadrill.run import Run
 
-__all__ = ["cluster_healthy", "member_caught_up", "member_refuses_writes", "new_leader_elected", "objectives_met"]
+__all__ = [
+    "acked_files_on_every_brick",
+    "cluster_healthy",
+    "failed_server_rejoined_as_backup",
+    "gluster_healthy",
+    "heal_completed",
+    "member_caught_up",
+    "member_refuses_writes",
+    "new_leader_elected",
+    "objectives_met",
+    "vip_held",
+    "vip_moved",
+    "writes_fail_without_quorum",
+]
 
 
 def _faulted(run: Run, member: str, cluster: str) -> Member:
@@ -67,9 +84,77 @@ def member_caught_up(
     return run.check(etcd_recovery.member_caught_up(c, _faulted(run, member, cluster), objective_s)).ok
 
 
+def _vip_fault(run: Run) -> FaultRecord:
+    """The run's latest VIP fault."""
+    for _, record in reversed(run.faults):
+        if record.kind == vip.FailVip.kind:
+            return record
+    raise ConfigError("experiment", "method", "a fail_vip action before this check")
+
+
+def vip_held(cluster: str = "nfs", configuration: dict[str, Any] | None = None) -> bool:
+    """Exactly one server holds the VIP (steady state)."""
+    run = current_run(configuration)
+    return vip.vip_holder(run.inventory, run.inventory.cluster(cluster)) is not None
+
+
+def vip_moved(cluster: str = "nfs", objective_s: float = 6.0, configuration: dict[str, Any] | None = None) -> bool:
+    """The VIP is on the other server, and moved there within the objective after the fault."""
+    run = current_run(configuration)
+    record = _vip_fault(run)
+    p = record.params
+    verdict = vip.vip_moved(
+        run.inventory, run.inventory.cluster(cluster), p["members"][0], float(p.get("injected_at", record.created)),
+        objective_s, moved_at=p.get("vip_moved_at"),
+    )  # fmt: skip
+    return run.check(verdict).ok
+
+
+def failed_server_rejoined_as_backup(
+    cluster: str = "nfs", objective_s: float = 30.0, configuration: dict[str, Any] | None = None
+) -> bool:
+    """After healing, the failed server runs again as BACKUP and the VIP stays where it moved."""
+    run = current_run(configuration)
+    record = _vip_fault(run)
+    c = run.inventory.cluster(cluster)
+    return run.check(vip.rejoined_as_backup(run.inventory, c, record.params["members"][0], objective_s)).ok
+
+
 def objectives_met(objectives: dict[str, Any] | None = None, configuration: dict[str, Any] | None = None) -> bool:
     """All objectives and checks hold; True before anything was measured (the 'before' hypothesis)."""
     run = current_run(configuration)
     if not run.samplers:
         return True
     return all(v.ok for v in run.evaluate(objectives or {}))
+
+
+def gluster_healthy(cluster: str = "gluster", configuration: dict[str, Any] | None = None) -> bool:
+    """Every brick of the volume is online and the client has it mounted."""
+    return gluster.volume_problem(current_run(configuration).inventory, cluster) is None
+
+
+def heal_completed(
+    cluster: str = "gluster", objective_s: float = 60.0, configuration: dict[str, Any] | None = None
+) -> bool:
+    """No entry is pending heal within ``objective_s`` of the revert (the brick's return)."""
+    run = current_run(configuration)
+    return run.check(gluster.wait_heal(run.inventory, cluster, objective_s, since=run.healed_at)).ok
+
+
+def acked_files_on_every_brick(cluster: str = "gluster", configuration: dict[str, Any] | None = None) -> bool:
+    """Every file the write probe had acknowledged is on every brick, with its sha256."""
+    run = current_run(configuration)
+    name = f"{run.inventory.cluster(cluster).name}-write"
+    if name not in run.samplers:
+        raise ConfigError("experiment", "method", f"the {name} probe started before this check (start_gluster_probes)")
+    recorder = run.samplers[name]
+    history = recorder.refresh() if isinstance(recorder, RemoteProbe) and recorder.running else recorder.history
+    return run.check(gluster.acked_files_check(run.inventory, cluster, gluster.acked_files(history))).ok
+
+
+def writes_fail_without_quorum(
+    cluster: str = "gluster", bound_s: float | None = None, configuration: dict[str, Any] | None = None
+) -> bool:
+    """While quorum is lost, a write through the mount fails (ENOTCONN) within ``bound_s`` and lands nowhere."""
+    run = current_run(configuration)
+    return run.check(gluster.writes_fail_without_quorum(run.inventory, cluster, bound_s=bound_s)).ok

@@ -130,8 +130,10 @@ def revert_record(record: FaultRecord) -> None:
     if cls is None:
         # Importing the fault modules registers them; a record may come from another process.
         import hadrill.faults.container
+        import hadrill.faults.gluster
         import hadrill.faults.network
-        import hadrill.faults.process  # noqa: F401
+        import hadrill.faults.process
+        import hadrill.faults.vip  # noqa: F401
 
         cls = _REGISTRY.get(record.kind)
     if cls is None:

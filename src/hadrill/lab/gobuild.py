@@ -46,11 +46,11 @@ KWOK_VERSION = "v0.7.0"  # client-go v0.33: within the supported skew of a 1.34 
 MIN_GO = (1, 24)  # Kubernetes 1.34's and kwok 0.7's go directive
 _BUILD_TIMEOUT = 3600.0
 GO_HELP = (
-    "Go >= 1.24 is needed to build the Kubernetes lab's binaries from the Go module proxy, and no `go` was "
-    "found on PATH or in /usr/local/go/bin. Install it: unpack the official tarball "
-    "(https://go.dev/dl/go1.24.x.linux-amd64.tar.gz) into /usr/local (so /usr/local/go/bin/go exists), "
-    "or on Debian bookworm `apt-get install -t bookworm-backports golang-1.23-go` then put /usr/lib/go-1.23/bin "
-    "on PATH (an older go fetches the newer toolchain from the proxy by itself); `bash .ci/bootstrap` does this."
+    "Go >= 1.24 is needed to build the Kubernetes lab's binaries from the Go module proxy, and no `go` was found "
+    "on PATH or in /usr/local/go/bin. `bash .ci/bootstrap` installs it (as root on Debian: Debian's golang-go "
+    "fetches the toolchain module golang.org/toolchain@v0.0.1-go1.24.13.linux-amd64 through the module proxy "
+    "into /usr/local/go); or unpack Go >= 1.24 from https://go.dev/dl into /usr/local/go. Any go >= 1.21 on PATH "
+    "also works: it downloads the newer toolchain by itself unless GOTOOLCHAIN=local is set."
 )
 
 
@@ -67,6 +67,7 @@ class GoBinary:
     version: str
     requires: tuple[tuple[str, str], ...]
     replaces: tuple[tuple[str, str], ...] = field(default=(), compare=False)  # filled in just before building
+    ldflags: tuple[str, ...] = ()  # e.g. -X for the version a binary reports
 
     @property
     def path(self) -> Path:
@@ -77,7 +78,14 @@ def kubernetes_binaries(version: str) -> list[GoBinary]:
     """kube-apiserver, kube-controller-manager and kube-scheduler of Kubernetes ``version`` (v1.34.4)."""
     req = (("k8s.io/kubernetes", version),)
     names = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
-    return [GoBinary(n, f"k8s.io/kubernetes/cmd/{n}", version, req) for n in names]
+    major, minor = version.removeprefix("v").split(".")[:2]
+    # what hack/lib/version.sh stamps, so /version reports the release and not v0.0.0-master
+    stamp = {"gitVersion": version, "gitMajor": major, "gitMinor": minor, "gitTreeState": "clean"}
+    ldflags = tuple(
+        f"-X {pkg}.{k}={v}" for pkg in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version")
+        for k, v in stamp.items()
+    )  # fmt: skip
+    return [GoBinary(n, f"k8s.io/kubernetes/cmd/{n}", version, req, ldflags=ldflags) for n in names]
 
 
 def etcd_binaries(version: str) -> list[GoBinary]:
@@ -102,10 +110,11 @@ def find_go() -> str:
     except (OSError, subprocess.SubprocessError) as e:
         raise GoMissing(f"{go} does not run ({e}). {GO_HELP}") from e
     m = re.match(r"go(\d+)\.(\d+)", out.stdout.strip())
-    if m is None or (int(m[1]), int(m[2])) < MIN_GO:
-        # An older go (>= 1.21) downloads a newer toolchain through the proxy when GOTOOLCHAIN allows it.
-        if os.environ.get("GOTOOLCHAIN", "auto") in ("local", "") or m is None or (int(m[1]), int(m[2])) < (1, 21):
-            raise GoMissing(f"{go} is {out.stdout.strip() or 'unknown'}, too old. {GO_HELP}")
+    have = (int(m[1]), int(m[2])) if m else (0, 0)
+    # A go >= 1.21 fetches a newer toolchain through the proxy by itself (unless GOTOOLCHAIN=local is set).
+    switches = have >= (1, 21) and os.environ.get("GOTOOLCHAIN", "auto") not in ("local", "")
+    if have < MIN_GO and not switches:
+        raise GoMissing(f"{go} is {out.stdout.strip() or 'unknown'}, too old. {GO_HELP}")
     return go
 
 
@@ -131,10 +140,10 @@ def _run(cmd: Sequence[str], cwd: Path, log: Path, progress: Progress, timeout: 
     with log.open("a") as out:
         out.write("$ " + " ".join(cmd) + "\n")
         out.flush()
+        nice = ["nice", "-n", "19"] if shutil.which("nice") else []
         proc = subprocess.Popen(
-            cmd, cwd=cwd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            preexec_fn=lambda: os.nice(19),  # noqa: PLW1509 - no threads touched between fork and exec
-        )  # fmt: skip
+            [*nice, *cmd], cwd=cwd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
         assert proc.stdout is not None
         deadline = time.monotonic() + timeout
         for line in proc.stdout:
@@ -214,7 +223,18 @@ def build_binary(binary: GoBinary, progress: Progress, go: str | None = None) ->
             binary = GoBinary(**{**binary.__dict__, "replaces": tuple((m, f"v0.{minor}") for m in mods)})
         (work / "go.mod").write_text(_go_mod(binary))
         tmp_out = binary.path.with_name(f".{binary.path.name}.{os.getpid()}.tmp")
-        cmd = [go, "build", "-p", _jobs(), "-v", "-trimpath", "-ldflags=-s -w", "-o", str(tmp_out), binary.package]
+        cmd = [
+            go,
+            "build",
+            "-p",
+            _jobs(),
+            "-v",
+            "-trimpath",
+            f"-ldflags={' '.join(['-s', '-w', *binary.ldflags])}",
+            "-o",
+            str(tmp_out),
+            binary.package,
+        ]
         try:
             rc = _run(cmd, work, log, progress, _BUILD_TIMEOUT)
             if rc != 0 or not tmp_out.is_file():
@@ -250,7 +270,7 @@ def ensure_binaries(binaries: Sequence[GoBinary], *, progress: Progress | None =
 def main() -> None:  # pragma: no cover - `python -m hadrill.lab.gobuild v1.34.4 v3.6.16`: pre-build
     import sys
 
-    k8s, etcd = (sys.argv[1:] + ["v1.34.4", "v3.6.16"])[:2]
+    k8s, etcd = [*sys.argv[1:], "v1.34.4", "v3.6.16"][:2]
     found = ensure_binaries([*kubernetes_binaries(k8s), *etcd_binaries(etcd), *kwok_binaries()], progress=Progress())
     for name, path in found.items():
         print(f"{name}\t{path}\t{path.stat().st_size // 2**20} MiB")

@@ -141,13 +141,16 @@ def _docker_build(client: docker.DockerClient, spec: ImageSpec, base: str, log: 
         for i, (dest, content) in enumerate(sorted(spec.files.items())):
             (Path(ctx) / f"f{i}").write_text(content)
             mode = "0755" if dest.endswith(".sh") or "/bin/" in dest else "0644"
-            lines.append(f"COPY --chmod={mode} f{i} {dest}")
+            # The classic builder (docker-py has no BuildKit) has no COPY --chmod, but keeps the mode.
+            (Path(ctx) / f"f{i}").chmod(int(mode, 8))
+            lines.append(f"COPY f{i} {dest}")
         for i, (dest, src) in enumerate(sorted(spec.binaries.items())):
             try:
                 os.link(src, Path(ctx) / f"b{i}")
             except OSError:  # another filesystem
                 shutil.copyfile(src, Path(ctx) / f"b{i}")
-            lines.append(f"COPY --chmod=0755 b{i} {dest}")
+            (Path(ctx) / f"b{i}").chmod(0o755)
+            lines.append(f"COPY b{i} {dest}")
         lines.extend(spec.dockerfile)
         (Path(ctx) / "Dockerfile").write_text("\n".join(lines) + "\n")
         try:

@@ -32,6 +32,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from hadrill.inventory import TLSFiles
+
 __all__ = ["KubePKI", "ensure_pki", "kubeconfig"]
 
 _VALID = dt.timedelta(days=365)
@@ -49,6 +51,20 @@ class KubePKI:
 
     def path(self, name: str) -> str:
         return str(self.dir / name)
+
+    def admin_tls(self) -> TLSFiles:
+        return TLSFiles(ca=self.path("ca.crt"), cert=self.path("admin.crt"), key=self.path("admin.key"))
+
+    def etcd_tls(self) -> TLSFiles:
+        return TLSFiles(
+            ca=self.path("etcd/ca.crt"), cert=self.path("etcd/client.crt"), key=self.path("etcd/client.key")
+        )
+
+    def write_kubeconfig(self, path: Path, cluster: str, server: str) -> None:
+        """The admin kubeconfig (embedded credentials, 0600), for kubectl and client libraries on the host."""
+        tls = self.admin_tls()
+        ca, cert, key = (Path(p).read_bytes() for p in (tls.ca, tls.cert, tls.key))
+        _write(path, kubeconfig(cluster, server, ca, cert, key, "kubernetes-admin").encode(), secret=True)
 
 
 def _write(path: Path, data: bytes, secret: bool = False) -> None:

@@ -7,6 +7,7 @@ Services (etcd today; NFS, Gluster and Kubernetes beside it) share one interface
 from __future__ import annotations
 
 import contextlib
+import json
 from pathlib import Path
 from typing import Protocol
 
@@ -17,7 +18,7 @@ from hadrill.inventory import Cluster, Inventory, Network, Node
 from hadrill.lab.engine import docker_client
 from hadrill.lab.etcd import EtcdService
 from hadrill.lab.images import ImageSpec, ensure_image
-from hadrill.lab.labfile import LabFile
+from hadrill.lab.labfile import LabFile, parse_lab_data
 from hadrill.lab.runtime import LAB_LABEL, LabContext, StatusRow, labs_owned_by, remove_lab
 from hadrill.paths import state_dir
 from hadrill.progress import Progress
@@ -33,6 +34,19 @@ class LabService(Protocol):
     def wait_healthy(self, ctx: LabContext, timeout: float = ...) -> None: ...
     def inventory(self, ctx: LabContext) -> tuple[list[Node], list[Cluster]]: ...
     def status(self, ctx: LabContext) -> list[StatusRow]: ...
+
+
+def spec_path(lab: str) -> Path:
+    """Where ``lab up`` keeps the lab file it was brought up with (status and down reuse it)."""
+    return state_dir() / "labs" / lab / "lab.json"
+
+
+def stored_spec(lab: str) -> LabFile | None:
+    """The lab file a running lab was brought up with, if it was brought up on this machine."""
+    path = spec_path(lab)
+    if not path.exists():
+        return None
+    return parse_lab_data(json.loads(path.read_text(encoding="utf-8")), str(path))
 
 
 def inventory_path(lab: str) -> Path:
@@ -83,7 +97,7 @@ class Lab:
         if spec.kubernetes is not None:
             from hadrill.lab.kube import KubeService
 
-            self.services.append(KubeService(spec.kubernetes, base_dir=self.base_dir))
+            self.services.append(KubeService(spec.kubernetes, base_dir=self.base_dir, progress=self.progress))
 
     @property
     def name(self) -> str:
@@ -118,6 +132,7 @@ class Lab:
                 svc.wait_healthy(self.ctx, timeout)
         inv = self.inventory()
         inv.dump(self.inventory_path)
+        spec_path(self.name).write_text(self.spec.model_dump_json(indent=1), encoding="utf-8")
         self.progress.info(f"inventory: {self.inventory_path}")
         return inv
 
@@ -156,7 +171,12 @@ class Lab:
         """Remove every object carrying this lab's label, and its inventory."""
         with self.progress.step(f"lab {self.name}: down"):
             counts = remove_lab(self.client, self.name)
+            for svc in self.services:  # services that keep files (the Kubernetes PKI) remove them
+                down = getattr(svc, "down", None)
+                if down is not None:
+                    down(self.ctx)
             self.inventory_path.unlink(missing_ok=True)
+            spec_path(self.name).unlink(missing_ok=True)
             with contextlib.suppress(OSError):
                 self.inventory_path.parent.rmdir()
         return counts
@@ -169,6 +189,7 @@ def prune_labs(owner: str, client: docker.DockerClient | None = None) -> list[st
     for name in names:
         remove_lab(client, name)
         inventory_path(name).unlink(missing_ok=True)
+        spec_path(name).unlink(missing_ok=True)
         with contextlib.suppress(OSError):
             inventory_path(name).parent.rmdir()
     return names

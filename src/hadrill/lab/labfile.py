@@ -12,6 +12,20 @@ Format (YAML; every field but ``name`` has a default)::
     etcd:                        # an etcd cluster ("etcd: null" to run none)
       members: 3                 # 1, 3, 5 or 7
       failure_budget: 1          # members it may lose; default: a minority, (members-1)//2
+    nfs:                         # two nfs-ganesha servers sharing one export behind a keepalived VIP,
+                                 # and a userspace (libnfs) client; on the storage network (omit or
+                                 # "nfs: null" to run none). Servers .21/.22, VIP .20, client .29.
+      advert_int: 1.0            # VRRPv3 advertisement interval, s (0.01-40.95); failover takes
+                                 # about 3 intervals plus a skew (measured 3.5 s at 1, 0.8 s at 0.2)
+      priorities: [150, 100]     # keepalived priorities of server 1 and 2 (different, 1-254); with
+                                 # nopreempt a returning server stays BACKUP whatever its priority
+    gluster:                     # three GlusterFS servers with a replica 3 volume (server quorum on,
+                                 # type server, ratio 51) and a FUSE client mounting it at /mnt/VOLUME;
+                                 # on the storage network (omit or "gluster: null" to run none).
+                                 # Servers .61-.63, client .69.
+      volume: gv0                # volume name, [a-z][a-z0-9_-]*
+      ping_timeout: 5            # network.ping-timeout, s (1-42; Gluster's default 42 stalls writes
+                                 # 42-84 s on a frozen server; measured stall 8 s at 5)
 
 The default lab file ships inside the package (``hadrill/lab/default-lab.yaml``).
 """

@@ -29,6 +29,9 @@ OWNER_LABEL = "dev.hadrill.owner"
 _POOL = ipaddress.IPv4Network("10.213.0.0/16")
 
 
+GOOD_HEALTH = frozenset({"healthy", "online", "mounted", "ready"})
+
+
 @dataclass(frozen=True)
 class StatusRow:
     """One line of ``hadrill lab status``."""
@@ -39,6 +42,11 @@ class StatusRow:
     state: str
     health: str
     detail: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """Running and in a good state (each service words its health its own way)."""
+        return self.state == "running" and self.health in GOOD_HEALTH
 
 
 def used_subnets(client: docker.DockerClient) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:

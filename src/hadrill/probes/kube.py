@@ -48,6 +48,7 @@ class KubeApi:
         s: requests.Session | None = getattr(self._local, "session", None)
         if s is None:
             s = requests.Session()
+            s.trust_env = False  # else REQUESTS_CA_BUNDLE overrides s.verify, and a proxy could take the traffic
             s.verify = self.tls.ca
             s.cert = (self.tls.cert, self.tls.key)
             self._local.session = s

@@ -1,0 +1,128 @@
+"""``hadrill check``: run the compliance suites against an inventory, write JSON, SARIF and JUnit.
+
+Exit codes: 0 no failing finding; 1 failing findings (not waived, not in the baseline); 2 bad input
+(inventory, policy, waivers, baseline: the message names the file and the field); 3 infrastructure (a
+check could not run on a node, and nothing else failed).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from hadrill.errors import ConfigError, HadrillError
+
+__all__ = ["check_cmd"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+err = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 200)
+_STYLE = {"pass": "green", "fail": "red", "error": "magenta", "waived": "yellow"}
+
+
+def _exits(fn: F) -> F:
+    """hadrill's errors as one line and an exit code: 2 for bad input, 3 for infrastructure."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except ConfigError as e:
+            err.print(f"[red]error:[/] {escape(str(e))}", soft_wrap=True)
+            sys.exit(2)
+        except HadrillError as e:
+            err.print(f"[red]error:[/] {escape(str(e))}", soft_wrap=True)
+            sys.exit(3)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _manifest_files(paths: tuple[Path, ...]) -> list[Path]:
+    files: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            files += sorted(f for f in p.rglob("*") if f.suffix in (".yaml", ".yml", ".json") and f.is_file())
+        elif p.exists():
+            files.append(p)
+        else:
+            raise ConfigError(str(p), "", "an existing manifest file or directory")
+    return files
+
+
+@click.command("check")
+@click.option("--inventory", type=click.Path(dir_okay=False, path_type=Path), help="Inventory (default: the lab's).")
+@click.option("--suite", "suite", default="", help="Comma-separated suites (default: all): "
+              "docker,network,scst,nfs_mounts,pki,etcd_backup.")  # fmt: skip
+@click.option("--policy", type=click.Path(dir_okay=False, path_type=Path), help="Compliance policy YAML.")
+@click.option("--waivers", type=click.Path(dir_okay=False, path_type=Path), help="Waivers YAML.")
+@click.option("--baseline", type=click.Path(dir_okay=False, path_type=Path), help="Only findings not in it fail.")
+@click.option("--write-baseline", type=click.Path(dir_okay=False, path_type=Path), help="Record today's failures.")
+@click.option("--manifests", type=click.Path(path_type=Path), multiple=True,
+              help="Kubernetes manifest files or directories to check against the Pod Security Standards.")  # fmt: skip
+@click.option("--pss-level", type=click.Choice(["baseline", "restricted"]), default="restricted", show_default=True)
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("hadrill-compliance"),
+              show_default=True, help="Where findings.json, findings.sarif and junit.xml go.")  # fmt: skip
+@click.option("--all", "show_all", is_flag=True, help="List passing findings too.")
+@_exits
+def check_cmd(
+    inventory: Path | None, suite: str, policy: Path | None, waivers: Path | None, baseline: Path | None,
+    write_baseline: Path | None, manifests: tuple[Path, ...], pss_level: str, out_dir: Path, show_all: bool,
+) -> None:  # fmt: skip
+    """Check the platform's configuration (exit 0 compliant, 1 failing findings, 2 bad input, 3 infrastructure)."""
+    from hadrill.compliance.baseline import load_baseline
+    from hadrill.compliance.baseline import write_baseline as save_baseline
+    from hadrill.compliance.outputs import summary, write_reports
+    from hadrill.compliance.policy import load_policy
+    from hadrill.compliance.pss_scan import scan_manifest_files
+    from hadrill.compliance.runner import exit_code, gate, parse_suites, run_checks
+    from hadrill.compliance.waivers import load_waivers
+    from hadrill.inventory import load_inventory
+    from hadrill.lab.lab import inventory_path
+
+    inv_path = inventory or inventory_path("hadrill")
+    if not inv_path.exists():
+        raise ConfigError(str(inv_path), "", "an inventory file (hadrill lab up writes one; or pass --inventory)")
+    inv = load_inventory(inv_path)
+    suites = parse_suites(suite) if suite or not manifests else []
+    pol = load_policy(policy, inv, str(inv_path))
+    waiver_list = load_waivers(waivers) if waivers else []
+    known = load_baseline(baseline) if baseline else None
+    findings = run_checks(inv, pol, suites, source=str(policy or inv_path))
+    findings += scan_manifest_files(_manifest_files(manifests), level=pss_level)
+    findings = gate(findings, waiver_list, known)
+    if write_baseline:
+        n = save_baseline(findings, write_baseline)
+        err.print(f"baseline: {n} known finding(s) written to {write_baseline}")
+    meta = {"inventory": str(inv_path), "suites": suites, "policy": str(policy) if policy else None}
+    paths = write_reports(findings, out_dir, meta, baseline_used=known is not None)
+    _print_table(findings, show_all)
+    s = summary(findings)
+    out.print(
+        f"{s['total']} findings: {s['pass']} pass, {s['fail']} fail ({s['baselined']} in baseline), "
+        f"{s['waived']} waived, {s['error']} error; reports in {paths['json'].parent}"
+    )
+    sys.exit(exit_code(findings))
+
+
+def _print_table(findings: list[Any], show_all: bool) -> None:
+    rows = [f for f in findings if show_all or f.status != "pass"]
+    if not rows:
+        return
+    table = Table(title="compliance findings")
+    for col in ("status", "check", "severity", "target", "object", "detail"):
+        table.add_column(col, overflow="fold")
+    for f in rows:
+        status = f"{f.status}{' (baseline)' if f.baselined else ''}"
+        table.add_row(
+            f"[{_STYLE[f.status]}]{status}[/]", f.check_id, f.severity, escape(f.target), escape(f.object or ""),
+            escape(f.message[:200]),
+        )  # fmt: skip
+    out.print(table)

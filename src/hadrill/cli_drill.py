@@ -1,0 +1,165 @@
+"""``hadrill drill``, ``hadrill report`` and ``hadrill compare``: the exercise, its report, and
+before/after comparisons. Registered on the main group by :mod:`hadrill.cli`.
+
+Exit codes as everywhere: 0 success; 1 a scenario failed (drill) or something regressed (compare);
+2 bad input (plan, journal, report file: the message names the file and the field); 3 broken
+infrastructure.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import time
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+__all__ = ["compare_cmd", "drill_cmd", "report_cmd"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _errors(fn: F) -> F:
+    """hadrill.cli's error handling, looked up when the command runs (cli imports this module)."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from hadrill.cli import _handle_errors
+
+        return _handle_errors(fn)(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _consoles() -> tuple[Any, Any]:
+    from hadrill.cli import err, out
+
+    return out, err
+
+
+def _default_out(platform: str) -> Path:
+    from hadrill.paths import state_dir
+
+    slug = re.sub(r"[^a-z0-9]+", "-", platform.lower()).strip("-")[:40] or "platform"
+    return state_dir() / "reports" / f"{time.strftime('%Y%m%d-%H%M%S')}-{slug}"
+
+
+@click.command("drill")
+@click.option(
+    "--plan",
+    "plan_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Plan file (default: every experiment in ./experiments, with their own objectives).",
+)
+@click.option("--inventory", type=click.Path(dir_okay=False, path_type=Path), help="Inventory (default: the lab's).")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Report directory (default: <state dir>/reports/<time>-<platform>).",
+)
+@click.option(
+    "--experiments",
+    "experiments_dir",
+    default="experiments",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where the default plan finds experiments.",
+)
+@click.option("--interval", default=0.1, show_default=True, help="Probe interval in seconds.")
+@_errors
+def drill_cmd(
+    plan_path: Path | None, inventory: Path | None, out_dir: Path | None, experiments_dir: Path, interval: float
+) -> None:  # fmt: skip
+    """Run the exercise: every scenario of the plan in order, then the report; exits 1 if one failed.
+
+    The last line printed is the report's index.html.
+    """
+    from rich.markup import escape
+
+    from hadrill.drill import run_drill
+    from hadrill.inventory import load_inventory
+    from hadrill.lab.lab import inventory_path
+    from hadrill.plan import default_plan, load_plan
+    from hadrill.progress import Progress
+
+    out, err = _consoles()
+    inv = inventory or inventory_path("hadrill")
+    if plan_path is not None:
+        plan = load_plan(plan_path)
+    else:
+        plan = default_plan(experiments_dir, platform=load_inventory(inv).platform)
+    target = out_dir or _default_out(plan.platform)
+    err.print(f"exercise {escape(plan.title)}: {len(plan.scenarios)} scenario(s) against {escape(plan.platform)}")
+    result = run_drill(plan, inv, target, Progress(console=err), interval=interval)
+    for s in result.scenarios:
+        mark = "[green]✓[/]" if s.ok else "[red]✗[/]"
+        out.print(f"{mark} {escape(s.name)}: {s.status} ({s.ended - s.started:.1f} s)")
+    failed = sum(not s.ok for s in result.scenarios)
+    out.print(f"{len(result.scenarios) - failed} passed, {failed} failed")
+    click.echo(str(result.index))
+    sys.exit(1 if failed else 0)
+
+
+@click.command("report")
+@click.option(
+    "--journal-dir",
+    required=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="A drill's journals (OUT/journals) or any directory of RUN/journal.json.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Report directory (default: the drill's directory, the journal dir's parent; else JOURNAL_DIR/report).",
+)
+@_errors
+def report_cmd(journal_dir: Path, out_dir: Path | None) -> None:
+    """Render the report again from stored journals (never from the platform); exits 1 if a scenario failed."""
+    from hadrill.report import render_report
+    from hadrill.report.model import DRILL_JOURNAL, build_report, load_journals
+
+    if out_dir is None:
+        out_dir = journal_dir.parent if (journal_dir / DRILL_JOURNAL).is_file() else journal_dir / "report"
+    index = render_report(journal_dir, out_dir)
+    ok = build_report(load_journals(journal_dir))["ok"]
+    click.echo(str(index))
+    sys.exit(0 if ok else 1)
+
+
+@click.command("compare")
+@click.argument("old", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("new", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--rto-tolerance", default=0.5, show_default=True, help="Seconds the RTO may grow before it regresses.")
+@click.option("--rpo-tolerance", default=0, show_default=True, help="Lost writes the RPO may grow by.")
+@click.option("--availability-tolerance", default=0.01, show_default=True, help="Ratio availability may drop by.")
+@_errors
+def compare_cmd(old: Path, new: Path, rto_tolerance: float, rpo_tolerance: int, availability_tolerance: float) -> None:
+    """Compare two exercises' report.json (before/after an upgrade); exits 1 on an RTO/RPO/availability regression."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from hadrill.compare import compare_files
+
+    out, _ = _consoles()
+    result = compare_files(
+        old, new, rto_tolerance_s=rto_tolerance, rpo_tolerance=rpo_tolerance,
+        availability_tolerance=availability_tolerance,
+    )  # fmt: skip
+    table = Table(title=f"{escape(str(old))} → {escape(str(new))}")
+    for col in ("scenario", "metric", "before", "after", "", "note"):
+        table.add_column(col)
+    for r in result.rows:
+        mark = "[red]REGRESSION[/]" if r.regression else "[green]ok[/]"
+        table.add_row(
+            escape(r.scenario), r.metric, escape(r.shown(r.old)), escape(r.shown(r.new)), mark, escape(r.note)
+        )
+    out.print(table)
+    n = len(result.regressions)
+    out.print(f"{n} regression(s)" if n else "no regression")
+    sys.exit(result.exit_code)

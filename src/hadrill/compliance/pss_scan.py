@@ -1,0 +1,209 @@
+"""Pod Security Standards over objects and manifests: find the pod template, evaluate, report findings.
+
+Objects are dicts as the API returns them (a Pod, a Deployment, a ``PodList``/``DeploymentList``
+whose items carry no ``kind``) or as manifest files hold them (``---``-separated documents, ``kind:
+List``). Pod templates are read where Kubernetes keeps them: ``spec`` of a Pod, ``spec.template`` of
+Deployment, StatefulSet, DaemonSet, ReplicaSet, ReplicationController and Job, ``spec.jobTemplate.spec
+.template`` of a CronJob, ``template`` of a PodTemplate. One :class:`Finding` per violated control,
+with the offending field paths (``spec.template.spec.containers[0].securityContext.privileged``).
+
+>>> pod = {"kind": "Pod", "metadata": {"name": "p"}, "spec": {"hostNetwork": True, "containers": [{"name": "c"}]}}
+>>> [f.check_id for f in scan_objects([pod], level="baseline")]
+['HD-PSS-002']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from hadrill.compliance.pss import CONTROLS, Hit, evaluate_pod
+from hadrill.compliance.registry import CHECKS, Check, Finding, Severity, register
+from hadrill.errors import ConfigError
+
+__all__ = ["PSS_CHECK_IDS", "PodRef", "pod_refs", "scan_manifest_files", "scan_manifest_text", "scan_objects"]
+
+SUITE = "pss"
+_TEMPLATE_PATHS: dict[str, tuple[str, ...]] = {
+    "Pod": (),
+    "Deployment": ("spec", "template"),
+    "StatefulSet": ("spec", "template"),
+    "DaemonSet": ("spec", "template"),
+    "ReplicaSet": ("spec", "template"),
+    "ReplicationController": ("spec", "template"),
+    "Job": ("spec", "template"),
+    "CronJob": ("spec", "jobTemplate", "spec", "template"),
+    "PodTemplate": ("template",),
+}
+_DOC = "https://kubernetes.io/docs/concepts/security/pod-security-standards/"
+
+# psa check id → (hadrill id, severity, title, remediation)
+_RULES: dict[str, tuple[str, Severity, str, str]] = {
+    "windowsHostProcess": ("HD-PSS-001", "critical", "HostProcess (Windows) pods are forbidden",
+                           "Remove securityContext.windowsOptions.hostProcess (or set it false)."),
+    "hostNamespaces": ("HD-PSS-002", "high", "Host namespaces are not shared",
+                       "Remove hostNetwork, hostPID and hostIPC (or set them false)."),
+    "privileged": ("HD-PSS-003", "critical", "Containers are not privileged",
+                   "Remove securityContext.privileged: true; grant only the capabilities needed."),
+    "capabilities_baseline": ("HD-PSS-004", "high", "Only default capabilities are added",
+                              "Add only AUDIT_WRITE, CHOWN, DAC_OVERRIDE, FOWNER, FSETID, KILL, MKNOD, "
+                              "NET_BIND_SERVICE, SETFCAP, SETGID, SETPCAP, SETUID, SYS_CHROOT."),
+    "hostPathVolumes": ("HD-PSS-005", "high", "No hostPath volumes",
+                        "Replace hostPath volumes with PersistentVolumeClaims, emptyDir or projected volumes."),
+    "hostPorts": ("HD-PSS-006", "medium", "No host ports", "Remove ports[].hostPort; expose through a Service."),
+    "appArmorProfile": ("HD-PSS-007", "medium", "AppArmor is not disabled",
+                        "Use appArmorProfile.type RuntimeDefault or Localhost; never Unconfined."),
+    "seLinuxOptions": ("HD-PSS-008", "medium", "No custom SELinux user, role or type",
+                       "Remove seLinuxOptions.user/role; type only container_t, container_init_t, container_kvm_t "
+                       "or container_engine_t."),
+    "procMount": ("HD-PSS-009", "medium", "The default /proc mask is kept", "Remove securityContext.procMount "
+                  "(or set it to Default)."),
+    "seccompProfile_baseline": ("HD-PSS-010", "medium", "Seccomp is not disabled",
+                                "Use seccompProfile.type RuntimeDefault or Localhost; never Unconfined."),
+    "sysctls": ("HD-PSS-011", "medium", "Only safe sysctls are set",
+                "Set only the safe, namespaced sysctls (kernel.shm_rmid_forced, net.ipv4.ip_local_port_range, "
+                "net.ipv4.tcp_* keepalive/fin/rmem/wmem, ...)."),
+    "hostProbesAndHostLifecycle": ("HD-PSS-012", "medium", "Probes and lifecycle hooks do not target other hosts",
+                                   "Remove the host field of httpGet/tcpSocket probes and lifecycle handlers."),
+    "restrictedVolumes": ("HD-PSS-101", "medium", "Only core volume types are used",
+                          "Use configMap, csi, downwardAPI, emptyDir, ephemeral, image, persistentVolumeClaim, "
+                          "projected or secret volumes; put other storage behind a PersistentVolume."),
+    "allowPrivilegeEscalation": ("HD-PSS-102", "high", "Privilege escalation is disallowed",
+                                 "Set securityContext.allowPrivilegeEscalation: false on every container."),
+    "runAsNonRoot": ("HD-PSS-103", "high", "Containers run as non-root",
+                     "Set securityContext.runAsNonRoot: true on the pod (or every container)."),
+    "runAsUser": ("HD-PSS-104", "high", "Containers do not run as UID 0",
+                  "Remove runAsUser: 0; run as a non-zero UID."),
+    "seccompProfile_restricted": ("HD-PSS-105", "medium", "A seccomp profile is set",
+                                  "Set securityContext.seccompProfile.type: RuntimeDefault on the pod."),
+    "capabilities_restricted": ("HD-PSS-106", "medium", "All capabilities are dropped",
+                                'Set capabilities.drop: ["ALL"] on every container; add back at most '
+                                "NET_BIND_SERVICE."),
+}  # fmt: skip
+
+for _psa, (_id, _sev, _title, _fix) in _RULES.items():
+    _level = CONTROLS[_psa].level
+    register(
+        _id, suite=SUITE, title=_title, severity=_sev, remediation=_fix, target_kind="pod",
+        reference=f"Pod Security Standards ({_level}, Kubernetes 1.34): {_psa}; {_DOC}",
+    )(CONTROLS[_psa].fn)  # fmt: skip
+PSS_CHECK_IDS = {psa: rule[0] for psa, rule in _RULES.items()}
+
+
+@dataclass(frozen=True)
+class PodRef:
+    """Where a pod template lives: the object that holds it and the paths of its metadata and spec."""
+
+    kind: str
+    name: str
+    namespace: str | None
+    meta: dict[str, Any]
+    spec: dict[str, Any]
+    spec_path: str
+    meta_path: str
+
+    @property
+    def ref(self) -> str:
+        return f"{self.kind}/{self.namespace}/{self.name}" if self.namespace else f"{self.kind}/{self.name}"
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _get(obj: Any, path: tuple[str, ...]) -> Any:
+    for key in path:
+        obj = obj.get(key) if isinstance(obj, dict) else None
+    return obj
+
+
+def pod_refs(objects: Iterable[Any]) -> Iterator[PodRef]:
+    """Every pod template in the objects (lists are unfolded; objects without one are skipped)."""
+    for obj in objects:
+        if not isinstance(obj, dict):
+            continue
+        kind = str(obj.get("kind") or "")
+        if kind == "List" or (kind.endswith("List") and isinstance(obj.get("items"), list)):
+            item_kind = kind[:-4] if kind != "List" else ""
+            yield from pod_refs(
+                {**i, "kind": i.get("kind") or item_kind} for i in obj.get("items") or [] if isinstance(i, dict)
+            )
+            continue
+        path = _TEMPLATE_PATHS.get(kind)
+        if path is None:
+            continue
+        holder = _get(obj, path) if path else obj
+        if not isinstance(holder, dict):
+            continue
+        md, meta, spec = _dict(obj.get("metadata")), _dict(holder.get("metadata")), _dict(holder.get("spec"))
+        prefix = ".".join(path)
+        namespace = md.get("namespace")
+        yield PodRef(
+            kind=kind,
+            name=str(md.get("name") or md.get("generateName") or "?"),
+            namespace=str(namespace) if namespace else None,
+            meta=meta,
+            spec=spec,
+            spec_path=f"{prefix}.spec" if prefix else "spec",
+            meta_path=f"{prefix}.metadata" if prefix else "metadata",
+        )
+
+
+def _finding(chk: Check, pod: PodRef, hit: Hit, file: str | None) -> Finding:
+    paths = list(hit.paths)
+    shown = ", ".join(paths[:4]) + (f" and {len(paths) - 4} more" if len(paths) > 4 else "")
+    return Finding(
+        check_id=chk.id,
+        target=pod.ref,
+        status="fail",
+        observed=hit.paths,
+        expected=chk.title,
+        message=f"{pod.ref}: {hit.detail} (at {shown})",
+        object=f"{pod.kind}/{pod.name}",
+        namespace=pod.namespace,
+        severity=chk.severity,
+        suite=SUITE,
+        file=file,
+    )
+
+
+def scan_objects(
+    objects: Iterable[Any], *, level: str = "restricted", file: str | None = None, relax_userns: bool = False
+) -> list[Finding]:
+    """One fail finding per violated control per pod template (compliant pods give none)."""
+    findings = []
+    for pod in pod_refs(objects):
+        hits = evaluate_pod(
+            pod.meta, pod.spec, level, spec_path=pod.spec_path, meta_path=pod.meta_path, relax_userns=relax_userns
+        )
+        findings += [_finding(CHECKS[PSS_CHECK_IDS[c.psa_id]], pod, hit, file) for c, hit in hits]
+    return findings
+
+
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def scan_manifest_text(text: str, source: str = "manifest.yaml", *, level: str = "restricted") -> list[Finding]:
+    """Scan ``---``-separated YAML (or JSON) documents; a YAML error names the file and the line."""
+    try:
+        docs = list(yaml.load_all(text, Loader=_Loader))  # a safe loader (libyaml when present)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(source, where, f"valid YAML ({getattr(e, 'problem', None) or e})") from e
+    return scan_objects(docs, level=level, file=source)
+
+
+def scan_manifest_files(paths: Iterable[Path], *, level: str = "restricted") -> list[Finding]:
+    findings = []
+    for path in paths:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise ConfigError(str(path), "", f"a readable UTF-8 manifest ({e})") from e
+        findings += scan_manifest_text(text, str(path), level=level)
+    return findings

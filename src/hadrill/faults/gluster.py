@@ -1,0 +1,275 @@
+"""Gluster faults: take bricks of a replicated volume away, the way a server loses them.
+
+``StopBrick`` has three modes:
+
+- ``kill-brick``: ``kill -9`` of the brick process (its pid from ``volume status VOL HOST:BRICK
+  --xml``); glusterd stays up. Reverted with ``volume start VOL force``. The deadman lives in a
+  surviving peer and runs that same command at the deadline.
+- ``kill-node``: the server's container is killed (glusterd, brick, self-heal daemon); reverted by
+  starting it again. ``pause-node``: the container is frozen, so its sockets stay open and clients
+  notice only after ``network.ping-timeout``; reverted by unpausing it. The deadman lives on the
+  engine's host (a dead container cannot revert itself).
+
+Every revert then launches an index heal (``volume heal VOL``, retried until the self-heal daemons
+accept it: a brick back after a freeze may otherwise wait for the 600 s crawl). Waiting for the heal
+to finish is a check (:func:`hadrill.probes.gluster.wait_heal`), not part of the revert.
+
+Several servers in one fault (``lose_quorum``) take several members: the safety gate refuses it
+unless forced when that exceeds the cluster's failure budget.
+"""
+
+from __future__ import annotations
+
+import random
+import shlex
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+from docker.errors import APIError
+
+from hadrill.errors import ConfigError, InjectionFailed, RevertFailed, TargetError
+from hadrill.faults.base import DEFAULT_TIME_LIMIT, Fault, wait_for
+from hadrill.faults.container import _container
+from hadrill.faults.deadman import arm_in_target, arm_on_host, disarm_in_target, disarm_on_host
+from hadrill.faults.ledger import FaultRecord
+from hadrill.gluster import GlusterCli
+from hadrill.inventory import Cluster, Inventory
+from hadrill.targets import target
+
+__all__ = ["Mode", "StopBrick", "pick_servers", "stop_brick"]
+
+Mode = Literal["kill-brick", "kill-node", "pause-node"]
+MODES: tuple[str, ...] = ("kill-brick", "kill-node", "pause-node")
+_PROVE_S = 15.0
+_BACK_S = 60.0
+
+
+def _heal_loop(volume: str, prefix: str = "") -> str:
+    """Shell for a deadman: launch a heal, retried (bounded) until the self-heal daemons accept it."""
+    heal = f"{prefix}timeout 25 gluster --mode=script --timeout=20 volume heal {shlex.quote(volume)}"
+    return f"for i in $(seq 1 20); do sleep 3; {heal} >/dev/null 2>&1 && break; done"
+
+
+@dataclass
+class StopBrick(Fault):
+    """Take away the bricks of ``servers`` (gluster host names) of ``volume``; see the module doc.
+
+    ``urls`` are the servers' target URLs (same order), ``peer`` the URL of a server that keeps
+    running: its CLI observes and repairs, and it hosts the kill-brick deadman.
+    """
+
+    mode: Mode = "kill-brick"
+    volume: str = ""
+    servers: tuple[str, ...] = ()
+    urls: tuple[str, ...] = ()
+    brick: str = "/bricks/b"
+    peer: str = ""
+    kind: ClassVar[str] = "gluster.stop_brick"
+
+    def params(self) -> dict[str, Any]:
+        if self.mode not in MODES:
+            raise InjectionFailed(f"gluster.stop_brick: mode {self.mode!r} is not one of {', '.join(MODES)}")
+        if not self.servers or len(self.servers) != len(self.urls) or not self.peer or not self.volume:
+            raise InjectionFailed("gluster.stop_brick: needs a volume, servers with their URLs, and a surviving peer")
+        containers = [target(u).container for u in self.urls] if self.mode != "kill-brick" else []
+        if any(c is None for c in containers):
+            raise NotImplementedError(f"{self.mode} needs docker:// servers, not {', '.join(self.urls)}")
+        return {
+            **super().params(),
+            "mode": self.mode,
+            "volume": self.volume,
+            "bricks": [f"{s}:{self.brick}" for s in self.servers],
+            "urls": list(self.urls),
+            "containers": containers,
+            "peer": self.peer,
+        }
+
+    def arm_deadman(self, record: FaultRecord) -> None:
+        p = record.params
+        if p["mode"] == "kill-brick":
+            start = f"timeout 65 gluster --mode=script --timeout=60 volume start {shlex.quote(p['volume'])} force"
+            arm_in_target(target(p["peer"]), record, f"{start} >/dev/null 2>&1; {_heal_loop(p['volume'])}")
+            return
+        back = "unpause" if p["mode"] == "pause-node" else "start"
+        names = " ".join(p["containers"])
+        peer = shlex.quote(str(target(p["peer"]).container))
+        heal = _heal_loop(p["volume"], prefix=f"docker exec {peer} ")
+        arm_on_host(record, f"docker {back} {names} >/dev/null 2>&1; {heal}")
+
+    def inject(self, record: FaultRecord) -> None:
+        p = record.params
+        if p["mode"] == "kill-brick":
+            cli = GlusterCli(p["peer"])
+            pids: dict[str, int] = {}
+            for brick in p["bricks"]:
+                found = cli.volume_status(p["volume"], brick).get(brick)
+                if found is None or not found.online or found.pid is None:
+                    raise InjectionFailed(f"brick {brick} of {p['volume']} is not online: nothing to kill")
+                pids[brick] = found.pid
+            for brick, url in zip(p["bricks"], p["urls"], strict=True):
+                target(url).check(f"kill -9 {pids[brick]}", timeout=10)
+            p["pids"] = pids
+            return
+        for name in p["containers"]:
+            _stop_container(name, p["mode"])
+
+    def prove(self, record: FaultRecord) -> str:
+        p = record.params
+        if p["mode"] == "pause-node":
+
+            def paused() -> str | None:
+                states = [_container(n).status for n in p["containers"]]
+                return None if any(s != "paused" for s in states) else f"{', '.join(p['containers'])} paused"
+
+            seen = wait_for(paused, timeout=_PROVE_S, what=f"{', '.join(p['containers'])} paused")
+            return f"{seen}: bricks frozen (clients give up on them after network.ping-timeout)"
+        cli = GlusterCli(p["peer"], timeout=5)
+
+        def offline() -> str | None:
+            bricks = cli.volume_status(p["volume"])
+            up = [b for b in p["bricks"] if b in bricks and bricks[b].online]
+            return None if up else f"brick(s) {', '.join(p['bricks'])} offline (seen from {p['peer']})"
+
+        return wait_for(offline, timeout=_PROVE_S, what=f"brick(s) {', '.join(p['bricks'])} offline", interval=0.2)
+
+    @classmethod
+    def revert(cls, record: FaultRecord) -> None:
+        p = record.params
+        cli = GlusterCli(p["peer"], timeout=20)
+        peer = target(p["peer"]).container
+        if peer is not None and not _exists(peer):
+            return  # the platform itself is gone: nothing left to revert
+        try:
+            if p["mode"] == "kill-brick":
+                disarm_in_target(target(p["peer"]), record.id)
+                cli.start_force(p["volume"])
+            else:
+                disarm_on_host(record.id)
+                if not _containers_back(p["containers"]):
+                    return  # the platform itself is gone: nothing left to revert
+            _wait_online(cli, p["volume"], p["bricks"], [GlusterCli(u, timeout=5) for u in p["urls"]])
+            cli.trigger_heal(p["volume"])
+        except TargetError as e:
+            raise RevertFailed(f"{record.kind} ({p['mode']}) of {', '.join(p['bricks'])}: {e}") from e
+
+
+def _stop_container(name: str, mode: str, attempts: int = 5) -> None:
+    """Kill or pause a container; a pause is retried, since the freezer gives up while a task is in
+    uninterruptible I/O (a brick in fsync) and runc then thaws the container again."""
+    for attempt in range(1, attempts + 1):
+        c = _container(name)
+        try:
+            if mode == "pause-node":
+                c.pause()
+            else:
+                c.kill()
+            return
+        except APIError as e:
+            if mode != "pause-node" or "unable to freeze" not in str(e) or attempt == attempts:
+                raise InjectionFailed(f"docker {mode} {name}: {e.explanation or e}") from e
+            time.sleep(0.2)
+
+
+def _exists(name: str) -> bool:
+    try:
+        _container(name)
+    except TargetError as e:
+        if "no container named" in str(e):
+            return False
+        raise
+    return True
+
+
+def _containers_back(names: Sequence[str]) -> bool:
+    """Start or unpause the containers; False when one no longer exists."""
+    for name in names:
+        try:
+            c = _container(name)
+        except TargetError as e:
+            if "no container named" in str(e):
+                return False
+            raise
+        try:
+            if c.status == "paused":
+                c.unpause()
+            elif c.status != "running":
+                c.start()
+        except APIError as e:
+            raise RevertFailed(f"docker start/unpause {name}: {e.explanation or e}") from e
+    return True
+
+
+def _wait_online(cli: GlusterCli, volume: str, bricks: Sequence[str], servers: Sequence[GlusterCli]) -> None:
+    """Bounded wait for glusterd on the servers, then for the bricks; ``start force`` once if they lag."""
+    deadline = time.monotonic() + _BACK_S
+    forced = False
+    last = "not checked"
+    for _ in range(int(_BACK_S / 0.5) + 1):
+        try:
+            if all(s.answers() for s in servers):
+                found = cli.volume_status(volume)
+                down = [b for b in bricks if b not in found or not found[b].online]
+                if not down:
+                    return
+                last = f"offline: {', '.join(down)}"
+                if not forced and time.monotonic() > deadline - _BACK_S / 2:
+                    cli.start_force(volume)  # glusterd restarts bricks itself; this covers when it does not
+                    forced = True
+            else:
+                last = "glusterd does not answer on every server"
+        except TargetError as e:
+            last = str(e)
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(0.5)
+    raise TargetError(f"bricks of {volume} not back online within {_BACK_S:.0f} s ({last})")
+
+
+def pick_servers(cluster: Cluster, server: str = "random", count: int = 1) -> list[str]:
+    """``random`` (``count`` distinct servers) or a member name."""
+    names = [m.name for m in cluster.members]
+    if server == "random":
+        return random.sample(names, count)
+    try:
+        chosen = cluster.member(server).name
+    except ConfigError as e:
+        raise ConfigError(e.file, e.field, f"random or {e.expected}", server) from None
+    others = [n for n in names if n != chosen]
+    return [chosen, *random.sample(others, count - 1)]
+
+
+def stop_brick(
+    inv: Inventory,
+    cluster: Cluster,
+    servers: Sequence[str],
+    *,
+    mode: Mode = "kill-brick",
+    time_limit: float = DEFAULT_TIME_LIMIT,
+    force: bool = False,
+) -> StopBrick:
+    """The fault taking the bricks of ``servers`` (member names) of a gluster cluster away."""
+    members = [cluster.member(s) for s in servers]
+    survivors = [m for m in cluster.members if m not in members]
+    if not survivors:
+        raise ConfigError("inventory", f"clusters[{cluster.name}]", "a server left to observe and repair the volume")
+    bricks: dict[str, str] = cluster.settings.get("bricks", {})
+    paths = {bricks.get(m.name, "/bricks/b") for m in members}
+    if len(paths) != 1:
+        raise NotImplementedError(f"bricks at different paths on {', '.join(servers)}: {sorted(paths)}")
+    return StopBrick(
+        target=inv.member_node(cluster, members[0].name).url,
+        mode=mode,
+        volume=str(cluster.settings["volume"]),
+        servers=tuple(m.node for m in members),
+        urls=tuple(inv.member_node(cluster, m.name).url for m in members),
+        brick=paths.pop(),
+        peer=inv.member_node(cluster, survivors[0].name).url,
+        time_limit=time_limit,
+        cluster=f"{inv.platform}/{cluster.name}",
+        members=tuple(m.name for m in members),
+        failure_budget=cluster.failure_budget,
+        force=force,
+        description=f"{mode} on gluster {', '.join(m.name for m in members)} ({cluster.settings['volume']})",
+    )

@@ -1,0 +1,306 @@
+"""Virtual-IP faults: take down the server that holds a keepalived VIP, and the checks around it.
+
+:class:`FailVip` (kind ``nfs.fail_vip``) aims at whichever server of an ``nfs`` cluster holds the VIP
+when the fault is injected, in one of three ways:
+
+- ``kill``: SIGKILL its container (revert: start it; ``nopreempt`` makes it rejoin as BACKUP);
+  the deadman runs on the engine's host;
+- ``stop-nfs``: stop ganesha inside it (keepalived's track script then gives the VIP up; revert:
+  start ganesha again); deadman in the target;
+- ``link-down``: ``ip link set <iface> down`` on the interface carrying the VIP, a silent death (no
+  RST reaches the clients; revert: link up); deadman in the target.
+
+The proof of effect is that the VIP is now held by the other server. Checks return verdicts:
+:func:`vip_moved` (how long the VIP took to move) and :func:`rejoined_as_backup` (the failed server is
+back, healthy, BACKUP, and the VIP stayed where it was). The VRRP state is read from the file the
+lab's keepalived notify script writes (:data:`hadrill.lab.nfs_files.STATE_FILE`).
+"""
+
+from __future__ import annotations
+
+import shlex
+import time
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+from hadrill.errors import InjectionFailed, RevertFailed, TargetError
+from hadrill.faults.base import DEFAULT_TIME_LIMIT, Fault, wait_for
+from hadrill.faults.container import ContainerFault, _container
+from hadrill.faults.deadman import arm_in_target, arm_on_host, disarm_in_target
+from hadrill.faults.ledger import FaultRecord
+from hadrill.inventory import Cluster, Inventory, Member
+from hadrill.slo import Verdict
+from hadrill.targets import target
+
+__all__ = [
+    "MODES",
+    "FailVip",
+    "Mode",
+    "ServerState",
+    "fail_vip",
+    "rejoined_as_backup",
+    "server_state",
+    "vip_holder",
+    "vip_holders",
+    "vip_moved",
+]
+
+Mode = Literal["kill", "stop-nfs", "link-down"]
+MODES: tuple[Mode, ...] = ("kill", "stop-nfs", "link-down")
+STATE_FILE = "/run/hadrill-nfs/vrrp.state"
+NFS_PROCESS = "ganesha.nfsd"
+NFS_PORT = 2049
+RESTART_NFS = "/usr/local/bin/hadrill-ganesha-start"
+_STOP_NFS = (
+    f"pkill -TERM -x {NFS_PROCESS}; for i in $(seq 1 50); do pgrep -x {NFS_PROCESS} >/dev/null || exit 0; "
+    f"sleep 0.1; done; pkill -KILL -x {NFS_PROCESS}; true"
+)
+
+
+def _holds(url: str, vip: str) -> bool:
+    """Whether the node's interfaces that are up carry ``vip`` (a stopped node holds nothing)."""
+    try:
+        res = target(url).run("ip -o -4 addr show up", timeout=5)
+    except TargetError:
+        return False
+    return res.ok and f" {vip}/" in res.stdout
+
+
+def vip_holders(inv: Inventory, cluster: Cluster) -> list[Member]:
+    """Every server whose interfaces carry the VIP right now (more than one is a split brain)."""
+    vip = str(cluster.settings["vip"])
+    return [m for m in cluster.members if _holds(inv.member_node(cluster, m.name).url, vip)]
+
+
+def vip_holder(inv: Inventory, cluster: Cluster) -> Member | None:
+    """The server holding the VIP, or None when none (or, split brain, more than one) does."""
+    holders = vip_holders(inv, cluster)
+    return holders[0] if len(holders) == 1 else None
+
+
+@dataclass(frozen=True)
+class ServerState:
+    """What one server looks like from inside: daemons, VRRP state, the VIP."""
+
+    running: bool
+    nfs: bool
+    keepalived: bool
+    vrrp: str
+    holds_vip: bool
+
+    def __str__(self) -> str:
+        if not self.running:
+            return "not reachable"
+        return (
+            f"vrrp {self.vrrp}, nfs {'up' if self.nfs else 'DOWN'}, keepalived {'up' if self.keepalived else 'DOWN'}"
+            f"{', holds the VIP' if self.holds_vip else ''}"
+        )
+
+
+def server_state(inv: Inventory, cluster: Cluster, member: Member) -> ServerState:
+    url = inv.member_node(cluster, member.name).url
+    cmd = (
+        f'echo "g=$(pgrep -x {NFS_PROCESS} | head -1) k=$(pgrep -x keepalived | head -1)'
+        f' s=$(cut -d" " -f1 {STATE_FILE} 2>/dev/null) l=$(ss -Hltn "sport = :{NFS_PORT}" | head -1)"; '
+        "ip -o -4 addr show up"
+    )
+    try:
+        res = target(url).run(cmd, timeout=5)
+    except TargetError:
+        return ServerState(False, False, False, "?", False)
+    if not res.ok:
+        return ServerState(False, False, False, "?", False)
+    first, _, rest = res.stdout.partition("\n")
+    seen = dict(w.split("=", 1) for w in first.split() if "=" in w)
+    vip = f" {cluster.settings['vip']}/"
+    nfs = bool(seen.get("g")) and seen.get("l") == "LISTEN"  # ganesha runs and listens on 2049
+    return ServerState(True, nfs, bool(seen.get("k")), seen.get("s") or "?", vip in rest)
+
+
+@dataclass
+class FailVip(Fault):
+    """Take down the server holding ``vip`` (``servers``: (member, node URL) of both servers)."""
+
+    mode: Mode = "kill"
+    vip: str = ""
+    servers: tuple[tuple[str, str], ...] = ()
+    restart_nfs: str = RESTART_NFS
+    move_timeout: float = 30.0  # seconds the VIP may take to move before the injection counts as failed
+    kind: ClassVar[str] = "nfs.fail_vip"
+
+    def _holders(self) -> list[str]:
+        return [name for name, url in self.servers if _holds(url, self.vip)]
+
+    def params(self) -> dict[str, Any]:
+        if self.mode not in MODES:
+            raise InjectionFailed(f"fail_vip: mode must be one of {', '.join(MODES)}, not {self.mode!r}")
+        holders = self._holders()
+        if holders != list(self.members):
+            raise InjectionFailed(
+                f"VIP {self.vip} is held by {holders or 'no server'}, not by {', '.join(self.members)} "
+                "as when the fault was planned: plan it again"
+            )
+        params: dict[str, Any] = {
+            **super().params(),
+            "mode": self.mode,
+            "vip": self.vip,
+            "servers": [list(s) for s in self.servers],
+            "container": target(self.target).container,
+            "restart_nfs": self.restart_nfs,
+        }
+        if self.mode == "link-down":
+            find = f"ip -o -4 addr show up | awk '$4 ~ /^{self.vip}\\// {{print $2}}' | head -1"
+            iface = target(self.target).check(find, timeout=10).strip()
+            if not iface:
+                raise InjectionFailed(f"{self.target}: no interface carries the VIP {self.vip}")
+            params["iface"] = iface
+        return params
+
+    def arm_deadman(self, record: FaultRecord) -> None:
+        if self.mode == "kill":
+            arm_on_host(record, f"docker start {shlex.quote(record.params['container'])} >/dev/null 2>&1")
+        else:
+            arm_in_target(target(record.target), record, _revert_command(record.params))
+
+    def inject(self, record: FaultRecord) -> None:
+        record.params["injected_at"] = time.time()
+        try:
+            if self.mode == "kill":
+                _container(record.params["container"]).kill()
+            elif self.mode == "stop-nfs":
+                target(record.target).check(_STOP_NFS, timeout=15)
+            else:
+                target(record.target).check(f"ip link set {shlex.quote(record.params['iface'])} down", timeout=10)
+        except Exception as e:
+            raise InjectionFailed(f"fail_vip {self.mode} on {record.target}: {e}") from e
+
+    def prove(self, record: FaultRecord) -> str:
+        former = self.members[0]
+        others = [name for name, _ in self.servers if name != former]
+
+        def moved() -> str | None:
+            if self._holders() != others:
+                return None
+            record.params["vip_moved_at"] = time.time()
+            took = record.params["vip_moved_at"] - record.params["injected_at"]
+            return f"VIP {self.vip} moved from {former} to {', '.join(others)} in {took:.2f} s ({self.mode})"
+
+        return wait_for(moved, timeout=self.move_timeout, what=f"VIP {self.vip} on {', '.join(others)}", interval=0.05)
+
+    @classmethod
+    def revert(cls, record: FaultRecord) -> None:
+        params = record.params
+        if params["mode"] == "kill":
+            ContainerFault.revert(record)
+            return
+        t = target(record.target)
+        try:
+            disarm_in_target(t, record.id)
+            t.check(_revert_command(params), timeout=30)
+            check = (
+                f"pgrep -x {NFS_PROCESS}"
+                if params["mode"] == "stop-nfs"
+                else f"ip -o link show {shlex.quote(params['iface'])} | grep -q '[<,]UP[,>]'"
+            )
+            wait_for(
+                lambda: "back" if t.run(check, timeout=5).ok else None, timeout=20, what=f"{params['mode']} reverted"
+            )
+        except (TargetError, InjectionFailed) as e:
+            if _stopped(params.get("container")):
+                return  # a stopped container comes back with its daemons and links
+            raise RevertFailed(f"{record.kind} {params['mode']} on {record.target}: {e}") from e
+
+
+def _revert_command(params: dict[str, Any]) -> str:
+    if params["mode"] == "stop-nfs":
+        return f"pgrep -x {NFS_PROCESS} >/dev/null || {params['restart_nfs']}"
+    return f"ip link set {shlex.quote(params['iface'])} up"
+
+
+def _stopped(container: str | None) -> bool:
+    if not container:
+        return False
+    try:
+        return bool(_container(container).status != "running")
+    except TargetError:
+        return True
+
+
+def fail_vip(
+    inv: Inventory,
+    cluster: Cluster,
+    *,
+    mode: Mode = "kill",
+    time_limit: float = DEFAULT_TIME_LIMIT,
+    force: bool = False,
+) -> FailVip:
+    """Plan a FailVip against the server holding the cluster's VIP now (re-checked at injection)."""
+    holder = vip_holder(inv, cluster)
+    if holder is None:
+        raise TargetError(f"nfs cluster {cluster.name}: VIP {cluster.settings.get('vip')} held by no single server")
+    advert = float(cluster.settings.get("advert_int", 1.0))
+    return FailVip(
+        target=inv.member_node(cluster, holder.name).url,
+        mode=mode,
+        vip=str(cluster.settings["vip"]),
+        servers=tuple((m.name, inv.member_node(cluster, m.name).url) for m in cluster.members),
+        restart_nfs=str(cluster.settings.get("restart_nfs", RESTART_NFS)),
+        move_timeout=max(15.0, 10 * advert + 5),
+        time_limit=time_limit,
+        cluster=f"{inv.platform}/{cluster.name}",
+        members=(holder.name,),
+        failure_budget=cluster.failure_budget,
+        force=force,
+        description=f"fail the VIP: {mode} {holder.name}",
+    )
+
+
+# -- checks ------------------------------------------------------------------------------------------
+def vip_moved(
+    inv: Inventory, cluster: Cluster, former: str, since: float, objective_s: float, *, moved_at: float | None = None
+) -> Verdict:
+    """The VIP is on a server other than ``former``; measured from ``since`` to when it was seen there."""
+    holders = vip_holders(inv, cluster)
+    if len(holders) != 1 or holders[0].name == former:
+        where = ", ".join(m.name for m in holders) or "no server"
+        return Verdict("vip_moved_s", objective_s, None, "s", False, f"VIP still on {where}, not moved off {former}")
+    took = (moved_at if moved_at is not None else time.time()) - since
+    ok = took <= objective_s
+    return Verdict(
+        "vip_moved_s", objective_s, took, "s", ok,
+        f"VIP moved from {former} to {holders[0].name} {took:.2f} s after the fault "
+        f"{'<=' if ok else '>'} objective {objective_s:.2f} s",
+    )  # fmt: skip
+
+
+def rejoined_as_backup(
+    inv: Inventory, cluster: Cluster, member: str, objective_s: float, *, limit: float = 60.0
+) -> Verdict:
+    """After healing, ``member`` runs NFS and keepalived again as BACKUP while the VIP stays put."""
+    start = time.time()
+    deadline = time.monotonic() + max(limit, objective_s)
+    m = cluster.member(member)
+    state = server_state(inv, cluster, m)
+    for _ in range(int(max(limit, objective_s) / 0.2) + 2):
+        state = server_state(inv, cluster, m)
+        holders = vip_holders(inv, cluster)
+        if state.nfs and state.keepalived and state.vrrp == "BACKUP" and len(holders) == 1 and holders[0] != m:
+            took = time.time() - start
+            ok = took <= objective_s
+            return Verdict(
+                "rejoined_backup_s", objective_s, took, "s", ok,
+                f"{member} back as BACKUP in {took:.2f} s {'<=' if ok else '>'} objective {objective_s:.2f} s; "
+                f"the VIP stayed on {holders[0].name}",
+            )  # fmt: skip
+        if holders == [m] and state.vrrp == "MASTER":
+            return Verdict(
+                "rejoined_backup_s", objective_s, None, "s", False,
+                f"{member} took the VIP back after {time.time() - start:.2f} s (preempted: nopreempt not honoured)",
+            )  # fmt: skip
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(0.2)
+    return Verdict(
+        "rejoined_backup_s", objective_s, None, "s", False,
+        f"{member} not back as BACKUP within {max(limit, objective_s):.0f} s: {state}",
+    )  # fmt: skip

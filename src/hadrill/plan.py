@@ -1,0 +1,171 @@
+"""The exercise plan: which scenarios a disaster-recovery exercise runs, against what objectives, and who
+coordinates and signs it.
+
+Format (YAML; ``hadrill drill --plan PLAN``)::
+
+    api_version: hadrill/v1          # fixed (optional)
+    kind: Plan                       # fixed (optional)
+    title: Yearly PRA exercise       # optional; the report's title
+    platform: prod-eu1               # the platform the exercise tests (required)
+    date: 2026-11-23                 # the day of the exercise (optional: the day it runs)
+    coordinator: Alice Martin        # who runs the exercise and signs the report (required)
+    participants:                    # who takes part (optional)
+      - {name: Bob Durand, role: etcd on-call}
+      - {name: Chloé Petit, role: auditor}
+    scenarios:                       # run in this order (at least one)
+      - experiment: experiments/etcd-kill-leader.yaml   # relative to the plan file
+        name: kill-leader            # optional: unique in the plan; default: the file's stem
+        description: The leader's node dies.            # optional: default: the experiment's
+        objectives:                  # optional: override the experiment's own objectives
+          max_outage_s: 3.0          # measured RTO: longest outage, seconds
+          availability: 0.8          # ok samples / samples, per probe (0..1)
+          acked_writes_lost: 0       # measured RPO: acknowledged writes lost
+          steady_state_s: 5.0        # heal to 5 consecutive ok samples, seconds
+
+A mistake names the file and the field:
+``plan.yaml: scenarios[1].objectives.availability: expected less than or equal to 1, got 1.5``.
+Without ``--plan``, ``hadrill drill`` uses :func:`default_plan` over ``experiments/``: every experiment
+file there, sorted by name, with the experiments' own objectives.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StrictInt, field_validator
+
+from hadrill.config import load_yaml, parse_model
+from hadrill.errors import ConfigError
+from hadrill.experiment import load_experiment_file, looks_like_experiment
+
+__all__ = ["Participant", "Plan", "PlanObjectives", "Scenario", "default_plan", "load_plan", "parse_plan"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PlanObjectives(_Strict):
+    """Objectives that override the experiment's own (unset ones keep the experiment's)."""
+
+    max_outage_s: float | None = Field(None, ge=0, allow_inf_nan=False)
+    availability: float | None = Field(None, ge=0, le=1, allow_inf_nan=False)
+    acked_writes_lost: StrictInt | None = Field(None, ge=0)
+    steady_state_s: float | None = Field(None, ge=0, allow_inf_nan=False)
+
+    @field_validator("max_outage_s", "availability", "steady_state_s", mode="before")
+    @classmethod
+    def _number(cls, v: Any) -> Any:
+        if isinstance(v, bool) or (v is not None and not isinstance(v, int | float)):
+            raise ValueError("a number")
+        return v
+
+    def overrides(self) -> dict[str, Any]:
+        """The objectives set here, as ``run_experiment_file(objectives=...)`` takes them."""
+        return {k: v for k, v in self.model_dump().items() if v is not None}
+
+
+class Participant(_Strict):
+    name: str = Field(min_length=1)
+    role: str = ""
+
+
+class Scenario(_Strict):
+    experiment: str = Field(min_length=1)
+    name: str | None = Field(None, min_length=1, max_length=80)
+    description: str | None = None
+    objectives: PlanObjectives = Field(default_factory=PlanObjectives)
+
+    @property
+    def key(self) -> str:
+        """The scenario's name in reports and comparisons."""
+        return self.name or Path(self.experiment).stem
+
+
+class Plan(_Strict):
+    api_version: Literal["hadrill/v1"] = "hadrill/v1"
+    kind: Literal["Plan"] = "Plan"
+    title: str = Field("Disaster-recovery exercise", min_length=1)
+    platform: str = Field(min_length=1)
+    date: dt.date | None = None
+    coordinator: str = Field(min_length=1)
+    participants: list[Participant] = Field(default_factory=list)
+    scenarios: list[Scenario] = Field(min_length=1)
+    _base_dir: str = PrivateAttr("")  # where relative experiment paths start: the plan file's folder
+
+    @field_validator("date", mode="before")
+    @classmethod
+    def _date(cls, v: Any) -> Any:
+        if isinstance(v, dt.datetime):
+            return v.date()
+        if v is not None and not isinstance(v, dt.date | str):
+            raise ValueError("a date such as 2026-11-23")
+        return v
+
+    def experiment_path(self, scenario: Scenario) -> Path:
+        path = Path(scenario.experiment)
+        return path if path.is_absolute() else Path(self._base_dir or ".") / path
+
+
+def parse_plan(data: Any, source: str, base_dir: Path | None = None, *, check_files: bool = True) -> Plan:
+    """Validate plan data; every error is a ConfigError naming ``source`` and the field.
+
+    With ``check_files`` every scenario's experiment must exist (relative to ``base_dir``) and be a
+    valid experiment file (its own errors name the experiment file and its field).
+    """
+    plan = parse_model(Plan, data, source)
+    plan._base_dir = str(base_dir) if base_dir is not None else ""
+    seen: dict[str, int] = {}
+    for i, scenario in enumerate(plan.scenarios):
+        if scenario.key in seen:
+            field = f"scenarios[{i}].name"
+            raise ConfigError(
+                source, field, f"a name unique in the plan (scenarios[{seen[scenario.key]}] has it)", scenario.key
+            )
+        seen[scenario.key] = i
+        if not check_files:
+            continue
+        path = plan.experiment_path(scenario)
+        try:
+            exists = path.is_file()
+        except (OSError, ValueError):  # a NUL byte or an over-long name
+            exists = False
+        if not exists:
+            field = f"scenarios[{i}].experiment"
+            raise ConfigError(
+                source, field, "an existing experiment file (relative to the plan file)", scenario.experiment
+            )
+        load_experiment_file(path)
+    return plan
+
+
+def load_plan(path: Path) -> Plan:
+    """Read and validate a plan file (experiments relative to its folder)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as e:
+        raise ConfigError(str(path), "", "an existing plan file") from e
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(str(path), "", f"a readable UTF-8 file ({e})") from e
+    return parse_plan(load_yaml(text, str(path)), str(path), path.parent)
+
+
+def default_plan(
+    experiments_dir: Path, *, platform: str = "the platform under test", coordinator: str = "(to be named)"
+) -> Plan:
+    """Every experiment file in ``experiments_dir`` (sorted), with its own objectives."""
+    try:
+        files = sorted(p for p in experiments_dir.iterdir() if p.is_file() and looks_like_experiment(p))
+    except OSError as e:
+        raise ConfigError(str(experiments_dir), "", "a directory of experiment files (or a plan: --plan PLAN)") from e
+    if not files:
+        raise ConfigError(str(experiments_dir), "", "at least one experiment file (*.yaml with title and method)")
+    data = {
+        "title": "Disaster-recovery exercise (default plan: every experiment)",
+        "platform": platform,
+        "coordinator": coordinator,
+        "scenarios": [{"experiment": p.name} for p in files],
+    }
+    return parse_plan(data, f"<default plan over {experiments_dir}>", experiments_dir)

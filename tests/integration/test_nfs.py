@@ -1,0 +1,236 @@
+"""NFS behind a keepalived VIP in a real offline lab: up, the experiment end to end, every way of
+failing the VIP holder (kill, stop-nfs, link-down) with its revert, a readable failed objective,
+the safety gate, and status.
+
+One lab for the module (``hdt-<worker>-nfs``: two nfs-ganesha servers and a client, no etcd) and an
+isolated state directory (ledger, inventory). Every test leaves the ledger empty, the VIP on exactly
+one server and the other server BACKUP. Traffic goes only to the lab's containers and loopback.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from hadrill.errors import SafetyRefused
+from hadrill.experiment import failure_report, run_experiment_file
+from hadrill.faults.base import injected, recover
+from hadrill.faults.ledger import Ledger
+from hadrill.faults.vip import MODES, Mode, fail_vip, rejoined_as_backup, server_state, vip_holder, vip_holders
+from hadrill.inventory import Inventory, load_inventory
+from hadrill.lab.lab import Lab
+from hadrill.lab.labfile import NfsPart, default_lab_file
+from hadrill.probes.nfs import acked_files, nfs_read_back, nfs_read_back_for, nfs_write_probe
+from hadrill.run import Run
+
+pytestmark = [pytest.mark.lab, pytest.mark.chaos]
+
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
+ROOT = Path(__file__).resolve().parents[2]
+EXPERIMENT = ROOT / "experiments" / "nfs-fail-vip.yaml"
+MAX_OUTAGE_S = 8.0  # at advert_int 1 s the VIP moves in ~3-4 s
+
+
+# -- fixtures --------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def state_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """An isolated state directory (ledger, lab inventory) for this module, restored after."""
+    path = tmp_path_factory.mktemp("hadrill-state")
+    before = os.environ.get("HADRILL_STATE_DIR")
+    os.environ["HADRILL_STATE_DIR"] = str(path)
+    try:
+        yield path
+    finally:
+        if before is None:
+            os.environ.pop("HADRILL_STATE_DIR", None)
+        else:
+            os.environ["HADRILL_STATE_DIR"] = before
+
+
+@pytest.fixture(scope="module")
+def lab(state_dir: Path) -> Iterator[Lab]:
+    spec = default_lab_file().model_copy(
+        update={"name": f"hdt-{WORKER}-nfs", "etcd": None, "nfs": NfsPart(), "gluster": None}
+    )
+    lab = Lab(spec, owner="pytest")
+    try:
+        lab.down()  # a killed earlier run's leftover must not leak in
+        lab.up()
+        yield lab
+    finally:
+        lab.down()
+
+
+@pytest.fixture(scope="module")
+def inv(lab: Lab) -> Inventory:
+    return load_inventory(lab.inventory_path)
+
+
+@pytest.fixture
+def ledger(state_dir: Path) -> Ledger:
+    return Ledger(state_dir / "ledger.jsonl")
+
+
+@pytest.fixture(autouse=True)
+def clean_after(request: pytest.FixtureRequest, state_dir: Path) -> Iterator[None]:
+    """After every test: nothing open in the ledger, one VIP holder, the other server BACKUP."""
+    yield
+    if "inv" not in request.fixturenames:
+        return
+    inv = request.getfixturevalue("inv")
+    leftovers = recover(Ledger(state_dir / "ledger.jsonl"), include_live=True)
+    wait_until("NFS pair healthy after the test", lambda: unhealthy(inv), timeout=45)
+    assert not leftovers, f"the test left faults open: {[(r.id, o) for r, o in leftovers]}"
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+def wait_until(what: str, problem: Callable[[], str | None], *, timeout: float, interval: float = 0.3) -> float:
+    """Poll ``problem`` (None when fine) until fine; bounded in time and attempts. Returns seconds waited."""
+    start = time.monotonic()
+    last: str | None = "never checked"
+    for _ in range(int(timeout / interval) + 2):
+        last = problem()
+        if last is None:
+            return time.monotonic() - start
+        if time.monotonic() - start >= timeout:
+            break
+        time.sleep(interval)
+    pytest.fail(f"{what}: not true after {timeout:.0f} s ({last})")
+
+
+def unhealthy(inv: Inventory) -> str | None:
+    """None when one server holds the VIP as MASTER and the other is a healthy BACKUP."""
+    c = inv.cluster("nfs")
+    states = {m.name: server_state(inv, c, m) for m in c.members}
+    holders = [n for n, s in states.items() if s.holds_vip]
+    if len(holders) != 1:
+        return f"VIP held by {holders or 'nobody'}: {states}"
+    for name, s in states.items():
+        want = "MASTER" if name == holders[0] else "BACKUP"
+        if not (s.nfs and s.keepalived and s.vrrp == want):
+            return f"{name}: {s} (want {want})"
+    return None
+
+
+def nfs_run(inv: Inventory, ledger: Ledger, tmp_path: Path, title: str) -> Run:
+    run = Run(inv, title=title, journal_dir=tmp_path, ledger=ledger)
+    probe = nfs_write_probe(inv, "nfs", interval=run.interval, duration=90)
+    run.add_probe(probe.name, probe.start(), read_back=nfs_read_back_for(inv, "nfs"))
+    time.sleep(2.0)  # steady state first
+    return run
+
+
+# -- the lab ---------------------------------------------------------------------------------------
+def test_lab_has_one_vip_holder_and_nfs_works_through_it(inv: Inventory) -> None:
+    c = inv.cluster("nfs")
+    assert c.type == "nfs" and c.failure_budget == 1
+    assert [m.name for m in c.members] == [f"hdt-{WORKER}-nfs-nfs-1", f"hdt-{WORKER}-nfs-nfs-2"]
+    assert {k: c.settings[k] for k in ("export", "client", "advert_int")} == {
+        "export": "/export",
+        "client": f"hdt-{WORKER}-nfs-nfs-client",
+        "advert_int": 1.0,
+    }
+    assert c.settings["vip"].endswith(".20")
+    assert {n.name: n.roles for n in inv.nodes} == {
+        c.members[0].name: ["nfs-server"],
+        c.members[1].name: ["nfs-server"],
+        c.settings["client"]: ["nfs-client"],
+    }
+    holders = vip_holders(inv, c)
+    assert len(holders) == 1, holders
+    assert c.settings["holder"] == holders[0].name
+
+    probe = nfs_write_probe(inv, "nfs", interval=0.1, duration=2).start()
+    time.sleep(3.0)
+    history = probe.stop()
+    oks = history.oks()
+    assert len(oks) >= 10 and not history.failures(), history.failures()[:3]
+    acked = acked_files([s.detail for s in oks if s.detail])
+    present = nfs_read_back(inv, "nfs", {**acked, "/hadrill-probe/never-written": "0" * 64})
+    assert present == set(acked), sorted(set(acked) - present)[:5]
+
+
+def test_status_rows_show_who_holds_the_vip(lab: Lab, inv: Inventory) -> None:
+    rows = {r.node: r for r in lab.status()}
+    holder = vip_holder(inv, inv.cluster("nfs"))
+    assert holder is not None
+    assert len(rows) == 3, rows
+    assert all(r.state == "running" and r.health == "healthy" for r in rows.values()), rows
+    assert rows[holder.node].role == "nfs active (VIP)"
+    assert "vrrp MASTER" in rows[holder.node].detail
+    backups = [r for r in rows.values() if r.role == "nfs backup"]
+    assert len(backups) == 1 and "vrrp BACKUP" in backups[0].detail, rows
+    assert holder.node in rows[inv.cluster("nfs").settings["client"]].detail
+
+
+# -- the experiment --------------------------------------------------------------------------------
+def test_experiment_file_passes(lab: Lab, inv: Inventory, tmp_path: Path) -> None:
+    result = run_experiment_file(EXPERIMENT, inventory=lab.inventory_path, journal_dir=tmp_path)
+
+    assert result.ok, failure_report(result.journal)
+    verdicts = {v["name"]: v for v in result.hadrill["verdicts"]}
+    assert all(v["ok"] for v in verdicts.values()), verdicts
+    assert set(verdicts) >= {"nfs-write max_outage", "nfs-write acked_writes_lost", "vip_moved_s", "rejoined_backup_s"}
+    assert result.hadrill["lost"] == {"nfs-write": []}
+    assert len(result.hadrill["histories"]["nfs-write"]["samples"]) > 50
+    print(f"\nexperiment: {verdicts['nfs-write max_outage']['detail']}; {verdicts['vip_moved_s']['detail']}")
+
+
+def test_too_strict_rto_fails_readably(lab: Lab, inv: Inventory, tmp_path: Path) -> None:
+    result = run_experiment_file(
+        EXPERIMENT, inventory=lab.inventory_path, journal_dir=tmp_path, objectives={"max_outage_s": 0.001}
+    )
+
+    assert not result.ok
+    report = failure_report(result.journal)
+    assert re.search(r"nfs-write max_outage: longest outage \d+\.\d\d s > objective 0\.00 s", report), report
+
+
+# -- each way of failing the VIP ------------------------------------------------------------------------
+@pytest.mark.parametrize("mode", MODES)
+def test_fail_vip_moves_the_vip_and_reverts(mode: Mode, inv: Inventory, ledger: Ledger, tmp_path: Path) -> None:
+    c = inv.cluster("nfs")
+    run = nfs_run(inv, ledger, tmp_path, f"fail vip {mode}")
+    try:
+        fault = fail_vip(inv, c, mode=mode, time_limit=60)
+        former = fault.members[0]
+        with run.fault(fault) as rec:
+            assert [r.id for r in ledger.open_faults()] == [rec.id]
+            effect = [e.detail for e in fault.events if e.step == "effect"]
+            assert effect and "moved from" in effect[0], fault.events
+            holder = vip_holder(inv, c)
+            assert holder is not None and holder.name != former
+            failed = server_state(inv, c, c.member(former))
+            if mode == "kill":
+                assert not failed.running, failed
+            elif mode == "stop-nfs":
+                assert not failed.nfs and failed.vrrp == "FAULT", failed
+            else:
+                assert failed.nfs and failed.vrrp == "FAULT" and not failed.holds_vip, failed
+            time.sleep(2.0)  # writes go on through the new holder
+        back = run.check(rejoined_as_backup(inv, c, former, 30.0))
+        assert back.ok, back.detail
+        assert vip_holder(inv, c) == holder, "the failed server took the VIP back"
+        run.stop_probes(settle=1.0)
+        verdicts = run.assert_objectives(max_outage_s=MAX_OUTAGE_S, acked_writes_lost=0)
+    finally:
+        run.close()
+    assert ledger.open_faults() == []
+    print(f"\n{mode}: {effect[0]}; " + "; ".join(v.detail for v in verdicts))
+
+
+def test_safety_gate_refuses_failing_the_second_server(inv: Inventory, ledger: Ledger) -> None:
+    c = inv.cluster("nfs")
+    with injected(fail_vip(inv, c, mode="stop-nfs", time_limit=30), ledger=ledger) as rec:
+        second = fail_vip(inv, c, mode="kill", time_limit=30)
+        assert second.members[0] != rec.params["members"][0]
+        with pytest.raises(SafetyRefused, match="failure budget is 1"), injected(second, ledger=ledger):
+            pytest.fail("the second server was failed despite the failure budget")
+        assert [r.id for r in ledger.open_faults()] == [rec.id]
+        assert server_state(inv, c, c.member(second.members[0])).running
+    assert ledger.open_faults() == []
