@@ -43,7 +43,7 @@ def _platform(config: pytest.Config) -> tuple[Path, Inventory, CompliancePolicy]
         policy = load_policy(Path(policy_file) if policy_file else None, inventory, str(path))
         cached = (path, inventory, policy)
         config._hadrill_compliance = cached  # type: ignore[attr-defined]
-    return cached  # type: ignore[no-any-return]
+    return cached
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

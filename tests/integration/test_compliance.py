@@ -46,7 +46,7 @@ from hadrill.lab.etcd import ETCD_IMAGE
 from hadrill.lab.images import ensure_image
 from hadrill.lab.lab import Lab
 from hadrill.lab.labfile import parse_lab_data
-from hadrill.targets import target
+from hadrill.targets import Result, target
 
 pytestmark = [pytest.mark.lab, pytest.mark.compliance]
 
@@ -278,6 +278,17 @@ def hardened_dockerd() -> Iterator[dict[str, str]]:
         shutil.rmtree(d, ignore_errors=True)
 
 
+class _NoDockerCli:
+    """The local node as if the docker CLI were not installed (the check falls back to the Docker SDK)."""
+
+    url = "local://"
+
+    def run(self, command: str, *, timeout: float = 30.0) -> Result:
+        if command.startswith("docker"):
+            return Result(127, "", "sh: docker: not found")
+        return target("local://").run(command, timeout=timeout)
+
+
 def test_docker_checks_fail_on_the_lab_engine_and_pass_on_a_hardened_daemon(
     hardened_dockerd: dict[str, str], tmp_path: Path
 ) -> None:
@@ -295,6 +306,9 @@ def test_docker_checks_fail_on_the_lab_engine_and_pass_on_a_hardened_daemon(
         "daemon_reports_userns": True,
     }
     assert hardened["HD-DOCKER-006"].observed == "syslog"
+
+    no_cli = check_docker(_NoDockerCli(), policy, name="hardened")  # the Docker SDK reads the same daemon
+    assert {f.check_id: f.status for f in no_cli} == {k: f.status for k, f in hardened.items()}
 
     inventory = write_yaml(
         tmp_path / "inv.yaml",
@@ -571,3 +585,56 @@ def test_etcd_snapshot_fresh_and_readable_then_old_then_corrupt(engine: docker.D
         assert [f.status for f in corrupt] == ["pass", "fail"] and corrupt[1].object == "/var/backups/etcd/etcd-2.db"
     finally:
         lab.down()
+
+
+# -- the CLI gate: waivers, baseline, exit codes -----------------------------------------------------------
+def cli(*args: str) -> tuple[int, str]:
+    proc = subprocess.run([str(HADRILL), "check", *args], capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def test_cli_gate_with_waivers_baseline_and_exit_codes(file_hosts: dict[str, str], tmp_path: Path) -> None:
+    target(f"docker://{file_hosts['bad']}").put_file("/etc/scst.conf", SCST_BAD)
+    inv = write_yaml(
+        tmp_path / "inv.yaml",
+        {
+            "platform": "gate",
+            "nodes": [{"name": "bad", "url": f"docker://{file_hosts['bad']}", "roles": ["iscsi-target"]}],
+        },
+    )
+    out = ["--inventory", str(inv), "--suite", "scst", "--out", str(tmp_path / "out")]
+    rc, text = cli(*out)
+    assert rc == 1 and "HD-SCST-002" in text
+
+    waiver = {"check": "HD-SCST-*", "selector": {"host": "bad"}, "owner": "storage-team", "reason": "migration"}
+    live = write_yaml(tmp_path / "live.yaml", {"kind": "Waivers", "waivers": [{**waiver, "expires": "2999-01-01"}]})
+    rc, _ = cli(*out, "--waivers", str(live))
+    report = json.loads((tmp_path / "out" / "findings.json").read_text())
+    assert rc == 0 and report["summary"]["waived"] == 2 and report["summary"]["failing"] == 0
+    expired = write_yaml(tmp_path / "old.yaml", {"kind": "Waivers", "waivers": [{**waiver, "expires": "2020-01-01"}]})
+    rc, text = cli(*out, "--waivers", str(expired))
+    assert rc == 1 and "EXPIRED on 2020-01-01" in (tmp_path / "out" / "findings.json").read_text()
+
+    known = tmp_path / "known.json"
+    rc, _ = cli(*out, "--write-baseline", str(known))
+    assert rc == 1 and len(json.loads(known.read_text())["findings"]) == 2
+    rc, _ = cli(*out, "--baseline", str(known))
+    assert rc == 0  # nothing new
+    target(f"docker://{file_hosts['bad']}").put_file(
+        "/etc/scst.conf", SCST_BAD.replace("write_through 1", "write_through 0")
+    )
+    rc, _ = cli(*out, "--baseline", str(known))
+    assert rc == 1  # disk01 is now also not write-through: a new finding
+    target(f"docker://{file_hosts['bad']}").put_file("/etc/scst.conf", SCST_BAD)
+
+    rc, text = cli(*out, "--policy", str(write_yaml(tmp_path / "p.yaml", {"compliance": {"scst": {"roles": "x"}}})))
+    assert rc == 2 and "compliance.scst.roles" in text
+    ghost = write_yaml(
+        tmp_path / "ghost.yaml",
+        {
+            "platform": "ghost",
+            "nodes": [{"name": "ghost", "url": f"docker://hdt-{WORKER}-comp-nobody", "roles": ["iscsi-target"]}],
+        },
+    )
+    rc, text = cli("--inventory", str(ghost), "--suite", "scst", "--out", str(tmp_path / "out"))
+    assert rc == 3 and "error" in text

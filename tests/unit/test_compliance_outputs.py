@@ -61,6 +61,7 @@ def test_sarif_is_2_1_0_with_rules_levels_suppressions_and_locations() -> None:
 
 def test_junit_has_a_testcase_per_finding_with_check_id_and_severity_properties() -> None:
     root = to_junit(findings()).getroot()
+    assert root is not None
     suite = root.find("testsuite")
     assert suite is not None
     assert (suite.get("tests"), suite.get("failures"), suite.get("errors"), suite.get("skipped")) == (
@@ -100,8 +101,10 @@ def test_the_baseline_makes_only_new_findings_fail(tmp_path: Path) -> None:
     assert [f.check_id for f in gated if f.failing] == ["HD-DOCKER-005"]
     assert exit_code(gated) == 1
     assert exit_code(apply_baseline(night1, known)) == 0
-    root = to_junit(gated).getroot().find("testsuite")
-    assert root is not None and root.get("failures") == "1"
+    root = to_junit(gated).getroot()
+    assert root is not None
+    suite = root.find("testsuite")
+    assert suite is not None and suite.get("failures") == "1"
     sarif = {r["ruleId"]: r for r in to_sarif(gated, baseline_used=True)["runs"][0]["results"]}
     assert sarif["HD-DOCKER-001"]["baselineState"] == "unchanged" and sarif["HD-DOCKER-005"]["baselineState"] == "new"
 

@@ -217,7 +217,7 @@ def test_ephemeral_containers_are_checked_like_the_others() -> None:
 
 
 def test_windows_pods_are_exempt_from_three_restricted_checks_but_not_from_run_as_non_root() -> None:
-    pod = {"metadata": {}, "spec": {"os": {"name": "windows"}, "containers": [{"name": "c", "image": "i"}]}}
+    pod: Json = {"metadata": {}, "spec": {"os": {"name": "windows"}, "containers": [{"name": "c", "image": "i"}]}}
     assert set(violations(pod)) == {"runAsNonRoot"}
     pod["spec"]["containers"][0]["securityContext"] = {"capabilities": {"add": ["SYS_ADMIN"]}}
     assert "capabilities_restricted" not in violations(pod)  # exempt, and capabilities_baseline is overridden

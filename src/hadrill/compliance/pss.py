@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["BASELINE", "CONTROLS", "RESTRICTED", "Control", "Hit", "evaluate_pod"]
+__all__ = ["BASELINE", "CONTROLS", "RESTRICTED", "Control", "Hit", "containers_of", "evaluate_pod"]
 
 Json = dict[str, Any]
 Ctrs = list[tuple[str, Json, Json]]  # (field path, container, its securityContext)

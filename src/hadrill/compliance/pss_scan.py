@@ -85,6 +85,7 @@ _RULES: dict[str, tuple[str, Severity, str, str]] = {
                                 "NET_BIND_SERVICE."),
 }  # fmt: skip
 
+# Registered for ids, titles and reports; evaluated by evaluate_pod (one pass per pod), not Check.evaluate.
 for _psa, (_id, _sev, _title, _fix) in _RULES.items():
     _level = CONTROLS[_psa].level
     register(

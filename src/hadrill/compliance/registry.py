@@ -6,9 +6,11 @@ severity, remediation text and the reference it comes from). Families register t
 :meth:`Check.finding` turns a verdict into a :class:`Finding` that names the host or object and the
 observed value. Findings are plain data: waivers, the baseline and the outputs only read them.
 
->>> chk = CHECKS["HD-DOCKER-003"]  # doctest: +SKIP
->>> chk.finding("node1", Verdict(False, "false", "true", "live-restore is off")).status  # doctest: +SKIP
-'fail'
+>>> import hadrill.compliance  # the families register their checks on import
+>>> chk = CHECKS["HD-DOCKER-003"]
+>>> f = chk.finding("node1", Verdict(False, "false", "true", "live-restore is off"))
+>>> (f.check_id, f.target, f.status, f.severity)
+('HD-DOCKER-003', 'node1', 'fail', 'medium')
 """
 
 from __future__ import annotations

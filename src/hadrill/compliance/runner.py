@@ -26,7 +26,16 @@ from hadrill.compliance.waivers import Waiver, apply_waivers
 from hadrill.errors import ConfigError
 from hadrill.inventory import Inventory, Node
 
-__all__ = ["assert_no_failures", "exit_code", "gate", "parse_suites", "run_checks", "run_suite_on_node", "suite_nodes"]
+__all__ = [
+    "assert_no_failures",
+    "describe",
+    "exit_code",
+    "gate",
+    "parse_suites",
+    "run_checks",
+    "run_suite_on_node",
+    "suite_nodes",
+]
 
 _NODE_CHECKS: dict[str, Callable[..., list[Finding]]] = {
     "docker": check_docker,

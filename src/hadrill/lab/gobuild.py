@@ -100,22 +100,32 @@ def kwok_binaries(version: str = KWOK_VERSION) -> list[GoBinary]:
 
 
 # -- the toolchain -------------------------------------------------------------------------------------
-def find_go() -> str:
-    """The ``go`` command (PATH, else /usr/local/go/bin/go); GoMissing if there is none or it is too old."""
-    go = shutil.which("go") or ("/usr/local/go/bin/go" if os.access("/usr/local/go/bin/go", os.X_OK) else None)
-    if go is None:
-        raise GoMissing(GO_HELP)
+def _go_version(go: str) -> tuple[int, int]:
     try:
         out = subprocess.run([go, "env", "GOVERSION"], capture_output=True, text=True, timeout=60, check=True)
-    except (OSError, subprocess.SubprocessError) as e:
-        raise GoMissing(f"{go} does not run ({e}). {GO_HELP}") from e
+    except (OSError, subprocess.SubprocessError):
+        return (0, 0)
     m = re.match(r"go(\d+)\.(\d+)", out.stdout.strip())
-    have = (int(m[1]), int(m[2])) if m else (0, 0)
-    # A go >= 1.21 fetches a newer toolchain through the proxy by itself (unless GOTOOLCHAIN=local is set).
-    switches = have >= (1, 21) and os.environ.get("GOTOOLCHAIN", "auto") not in ("local", "")
-    if have < MIN_GO and not switches:
-        raise GoMissing(f"{go} is {out.stdout.strip() or 'unknown'}, too old. {GO_HELP}")
-    return go
+    return (int(m[1]), int(m[2])) if m else (0, 0)
+
+
+def find_go() -> str:
+    """The first usable ``go``: on PATH, else /usr/local/go/bin/go; GoMissing if none is new enough.
+
+    Usable: Go >= 1.24, or >= 1.21, which fetches a newer toolchain through the proxy by itself (unless
+    GOTOOLCHAIN=local is set in the environment).
+    """
+    found = [g for g in (shutil.which("go"), "/usr/local/go/bin/go") if g and os.access(g, os.X_OK)]
+    if not found:
+        raise GoMissing(GO_HELP)
+    may_switch = os.environ.get("GOTOOLCHAIN", "auto") not in ("local", "")
+    seen = []
+    for go in dict.fromkeys(found):
+        have = _go_version(go)
+        if have >= MIN_GO or (may_switch and have >= (1, 21)):
+            return go
+        seen.append(f"{go} is go{have[0]}.{have[1]}" if have > (0, 0) else f"{go} does not run")
+    raise GoMissing(f"{'; '.join(seen)}: too old. {GO_HELP}")
 
 
 def _env() -> dict[str, str]:

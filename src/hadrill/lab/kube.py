@@ -37,7 +37,7 @@ from hadrill.lab.kube_pki import KubePKI, ensure_pki
 from hadrill.lab.labfile import KubernetesPart
 from hadrill.lab.runtime import LabContext, StatusRow
 from hadrill.paths import state_dir
-from hadrill.probes.kube import KubeApi, KubeApiError
+from hadrill.probes.kube import KubeApi, KubeApiError, lease_holder, ready_nodes
 from hadrill.progress import Progress
 
 __all__ = ["KIND_CLUSTER_LABEL", "KIND_ROLE_LABEL", "KubeService"]
@@ -301,29 +301,16 @@ backend kube-apiservers
 
     def lease_holders(self, ctx: LabContext, api: KubeApi | None = None) -> dict[str, str]:
         """Which node holds the kube-controller-manager and kube-scheduler leases ("" when none)."""
-        api = api or self.api(ctx)
-        out = {}
-        for lease in ("kube-controller-manager", "kube-scheduler"):
-            try:
-                spec = api.get(f"/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/{lease}").get("spec", {})
-            except KubeApiError as e:
-                if e.status != 404:
-                    raise
-                spec = {}
-            out[lease] = str(spec.get("holderIdentity") or "").split("_", 1)[0]
-        return out
+        return {n: lease_holder(api or self.api(ctx), n) for n in ("kube-controller-manager", "kube-scheduler")}
 
     def ready_workers(self, ctx: LabContext, api: KubeApi | None = None) -> list[str]:
         """The worker Nodes whose Ready condition is True (kwok keeps them so while it runs)."""
-        ready = set()
-        for node in (api or self.api(ctx)).list_all("/api/v1/nodes"):
-            conds = node.get("status", {}).get("conditions") or []
-            if any(c.get("type") == "Ready" and c.get("status") == "True" for c in conds):
-                ready.add(node["metadata"]["name"])
+        ready = ready_nodes(api or self.api(ctx))
         return [w for w in self.workers(ctx) if w in ready]
 
     def wait_healthy(self, ctx: LabContext, timeout: float = 300.0) -> None:
-        """etcd has a leader, /readyz answers through the LB, both leases are held, every worker is Ready."""
+        """etcd has a leader, /readyz answers through the LB and on every node, both leases are held, and
+        every worker is Ready (its Node object is created here, once the API answers)."""
         deadline = time.monotonic() + timeout
 
         def wait(what: str, problem: Callable[[], str | None]) -> None:
@@ -349,6 +336,16 @@ backend kube-apiservers
 
         wait("etcd members healthy", lambda: self._etcd_problem(ctx))
         wait("/readyz through the load balancer", api_problem)
+
+        def apiservers_problem() -> str | None:
+            for name, ip in self.control_planes(ctx):
+                try:
+                    self.api(ctx, 2.0, f"https://{ip}:{API_PORT}").readyz()
+                except KubeApiError as e:
+                    return f"kube-apiserver of {name}: {e}"
+            return None
+
+        wait("every kube-apiserver ready", apiservers_problem)
 
         def register() -> None:
             self.register_workers(ctx)

@@ -22,7 +22,7 @@ import requests
 from hadrill.errors import ProbeFailed, TargetError
 from hadrill.inventory import Cluster, TLSFiles
 
-__all__ = ["KubeApi", "KubeApiError", "KubeReadyProbe", "KubeWriteProbe", "cluster_api"]
+__all__ = ["KubeApi", "KubeApiError", "KubeReadyProbe", "KubeWriteProbe", "cluster_api", "lease_holder", "ready_nodes"]
 
 PROBE_LABEL = "hadrill.dev/probe"
 
@@ -108,6 +108,27 @@ def cluster_api(cluster: Cluster, *, timeout: float = 1.0) -> KubeApi:
     if cluster.tls is None or "api" not in cluster.settings:
         raise TargetError(f"cluster {cluster.name} has no settings.api or tls: not a hadrill Kubernetes cluster")
     return KubeApi(str(cluster.settings["api"]), cluster.tls, timeout=timeout)
+
+
+def lease_holder(api: KubeApi, lease: str, namespace: str = "kube-system") -> str:
+    """The holder of a leader-election lease: its hostname (the node's name in the lab), "" when none."""
+    try:
+        spec = api.get(f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases/{lease}").get("spec", {})
+    except KubeApiError as e:
+        if e.status != 404:
+            raise
+        return ""
+    return str(spec.get("holderIdentity") or "").split("_", 1)[0]
+
+
+def ready_nodes(api: KubeApi) -> set[str]:
+    """Names of the Nodes whose Ready condition is True."""
+    ready = set()
+    for node in api.list_all("/api/v1/nodes"):
+        conds = node.get("status", {}).get("conditions") or []
+        if any(c.get("type") == "Ready" and c.get("status") == "True" for c in conds):
+            ready.add(str(node["metadata"]["name"]))
+    return ready
 
 
 class KubeReadyProbe:
