@@ -61,7 +61,7 @@ class VolumeInfo:
 def _root(text: str) -> ET.Element:
     try:
         root = ET.fromstring(text[text.find("<") :] if "<" in text else text)
-    except ET.ParseError as e:
+    except (ET.ParseError, UnicodeEncodeError) as e:
         raise TargetError(f"gluster answered no XML: {text.strip()[-200:]!r}") from e
     if root.findtext("opRet", "0") != "0":
         raise TargetError(f"gluster: {root.findtext('opErrstr', '') or 'failed'}")
@@ -118,6 +118,16 @@ def parse_peers(text: str) -> dict[str, bool]:
     return out
 
 
+def _count(text: str) -> int | None:
+    """A count of entries: ASCII digits only ("-": the brick is down; anything else: unknown)."""
+    if not (text.isascii() and text.isdigit()):
+        return None
+    try:
+        return int(text)
+    except ValueError:  # more digits than int() converts from a string
+        return None
+
+
 def parse_heal_counts(text: str) -> dict[str, int | None]:
     """``volume heal VOL statistics heal-count``: pending entries per brick (None: brick unreachable)."""
     out: dict[str, int | None] = {}
@@ -126,7 +136,7 @@ def parse_heal_counts(text: str) -> dict[str, int | None]:
         if m.group(1):
             brick = m.group(1)
         elif brick is not None:
-            out[brick] = int(m.group(2)) if m.group(2).isdigit() else None
+            out[brick] = _count(m.group(2))
     return out
 
 

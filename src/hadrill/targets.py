@@ -62,7 +62,9 @@ class Target:
             out = self._host.run(wrapped)
         except Exception as e:
             raise TargetError(f"{self.url}: cannot run {command!r}: {e}") from e
-        return Result(int(out.rc), str(out.stdout), str(out.stderr))
+        return Result(
+            int(out.rc), out.stdout_bytes.decode("utf-8", "replace"), out.stderr_bytes.decode("utf-8", "replace")
+        )
 
     def check(self, command: str, *, timeout: float = 30.0) -> str:
         """Run a command that must succeed; return its stdout."""

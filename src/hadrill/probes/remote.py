@@ -72,7 +72,7 @@ class RemoteProbe:
         """Read the node's log into a fresh history (a torn last line is skipped)."""
         out = target(self.url).run(f"cat {shlex.quote(self.log)} 2>/dev/null", timeout=30).stdout
         history = History(self.name, interval=self.interval)
-        for line in out.splitlines():
+        for line in out.split("\n"):
             try:
                 d = json.loads(line)
                 history.append(
