@@ -229,5 +229,15 @@ from hadrill.cli_check import check_cmd  # noqa: E402
 
 main.add_command(check_cmd)
 
+# -- inventories of clusters hadrill did not build: hadrill inventory kind (hadrill.cli_inventory) -------
+from hadrill.cli_inventory import inventory_cmd  # noqa: E402
+
+main.add_command(inventory_cmd)
+
+# -- pre-upgrade go/no-go: hadrill preflight (hadrill.cli_preflight) --------------------------------------
+from hadrill.cli_preflight import preflight_cmd  # noqa: E402
+
+main.add_command(preflight_cmd)
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -59,8 +59,9 @@ def _manifest_files(paths: tuple[Path, ...]) -> list[Path]:
 
 @click.command("check")
 @click.option("--inventory", type=click.Path(dir_okay=False, path_type=Path), help="Inventory (default: the lab's).")
-@click.option("--suite", "suite", default="", help="Comma-separated suites (default: all): "
-              "docker,network,scst,nfs_mounts,pki,etcd_backup.")  # fmt: skip
+@click.option("--suite", "suite", default="", help="Comma-separated suites (default: all node suites): "
+              "docker,network,scst,nfs_mounts,pki,etcd_backup; the kube API suites pss,workloads "
+              "when named.")  # fmt: skip
 @click.option("--policy", type=click.Path(dir_okay=False, path_type=Path), help="Compliance policy YAML.")
 @click.option("--waivers", type=click.Path(dir_okay=False, path_type=Path), help="Waivers YAML.")
 @click.option("--baseline", type=click.Path(dir_okay=False, path_type=Path), help="Only findings not in it fail.")

@@ -1,7 +1,8 @@
 """``hadrill drill``, ``hadrill report`` and ``hadrill compare``: the exercise, its report, and
 before/after comparisons. Registered on the main group by :mod:`hadrill.cli`.
 
-Exit codes as everywhere: 0 success; 1 a scenario failed (drill) or something regressed (compare);
+Exit codes as everywhere: 0 success; 1 a scenario failed or the pre-upgrade validation said no-go (drill,
+report) or something regressed (compare);
 2 bad input (plan, journal, report file: the message names the file and the field); 3 broken
 infrastructure.
 """
@@ -71,38 +72,62 @@ def _default_out(platform: str) -> Path:
     help="Where the default plan finds experiments.",
 )
 @click.option("--interval", default=0.1, show_default=True, help="Probe interval in seconds.")
+@click.option(
+    "--target-version",
+    help="After the scenarios, the pre-upgrade validation (hadrill preflight) to this Kubernetes version, "
+    "such as 1.35, against the inventory's kubernetes cluster; in the report, exit 1 on no-go.",
+)
 @_errors
 def drill_cmd(
-    plan_path: Path | None, inventory: Path | None, out_dir: Path | None, experiments_dir: Path, interval: float
+    plan_path: Path | None, inventory: Path | None, out_dir: Path | None, experiments_dir: Path, interval: float,
+    target_version: str | None,
 ) -> None:  # fmt: skip
-    """Run the exercise: every scenario of the plan in order, then the report; exits 1 if one failed.
+    """Run the exercise: every scenario of the plan in order, then (--target-version) the pre-upgrade
+    validation, then the report; exits 1 if a scenario failed or the validation said no-go.
 
     The last line printed is the report's index.html.
     """
     from rich.markup import escape
 
     from hadrill.drill import run_drill
+    from hadrill.errors import ConfigError
     from hadrill.inventory import load_inventory
     from hadrill.lab.lab import inventory_path
     from hadrill.plan import default_plan, load_plan
+    from hadrill.preflight import parse_version
     from hadrill.progress import Progress
 
     out, err = _consoles()
+    if target_version is not None:
+        try:
+            parse_version(target_version)
+        except ValueError as e:
+            raise ConfigError("command line", "--target-version", "a version such as 1.35", target_version) from e
     inv = inventory or inventory_path("hadrill")
     if plan_path is not None:
         plan = load_plan(plan_path)
     else:
-        plan = default_plan(experiments_dir, platform=load_inventory(inv).platform)
+        inv_data = load_inventory(inv)  # experiments needing clusters it lacks (kube-*: kubernetes) are left out
+        plan = default_plan(experiments_dir, platform=inv_data.platform, clusters={c.name for c in inv_data.clusters})
     target = out_dir or _default_out(plan.platform)
     err.print(f"exercise {escape(plan.title)}: {len(plan.scenarios)} scenario(s) against {escape(plan.platform)}")
-    result = run_drill(plan, inv, target, Progress(console=err), interval=interval)
+    result = run_drill(plan, inv, target, Progress(console=err), interval=interval, target_version=target_version)
     for s in result.scenarios:
         mark = "[green]✓[/]" if s.ok else "[red]✗[/]"
         out.print(f"{mark} {escape(s.name)}: {s.status} ({s.ended - s.started:.1f} s)")
     failed = sum(not s.ok for s in result.scenarios)
     out.print(f"{len(result.scenarios) - failed} passed, {failed} failed")
+    if result.preflight is not None:
+        pre = result.preflight
+        mark = "[green]✓[/]" if result.preflight_ok else "[red]✗[/]"
+        why = pre.get("note") or "; ".join(str(r) for r in pre.get("reasons") or [])
+        verdict = str(pre.get("decision")).upper()
+        out.print(
+            f"{mark} preflight to Kubernetes {escape(str(target_version))}: {verdict}"
+            + (f" ({escape(why)})" if why else "")
+        )
     click.echo(str(result.index))
-    sys.exit(1 if failed else 0)
+    sys.exit(0 if result.ok else 1)
 
 
 @click.command("report")
@@ -118,18 +143,32 @@ def drill_cmd(
     type=click.Path(file_okay=False, path_type=Path),
     help="Report directory (default: the drill's directory, the journal dir's parent; else JOURNAL_DIR/report).",
 )
+@click.option(
+    "--preflight",
+    "preflight_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A stored preflight.json (hadrill preflight --json) to show as the pre-upgrade validation "
+    "(default: the drill directory's preflight.json, when there is one).",
+)
 @_errors
-def report_cmd(journal_dir: Path, out_dir: Path | None) -> None:
-    """Render the report again from stored journals (never from the platform); exits 1 if a scenario failed."""
-    from hadrill.report import render_report
-    from hadrill.report.model import DRILL_JOURNAL, build_report, load_journals
+def report_cmd(journal_dir: Path, out_dir: Path | None, preflight_path: Path | None) -> None:
+    """Render the report again from stored journals (never from the platform); exits 1 if a scenario failed
+    or the stored pre-upgrade validation said no-go."""
+    import json
 
+    from hadrill.report import render_report
+    from hadrill.report.model import DRILL_JOURNAL, PREFLIGHT_FILE
+
+    drill_dir = (journal_dir / DRILL_JOURNAL).is_file()
     if out_dir is None:
-        out_dir = journal_dir.parent if (journal_dir / DRILL_JOURNAL).is_file() else journal_dir / "report"
-    index = render_report(journal_dir, out_dir)
-    ok = build_report(load_journals(journal_dir))["ok"]
+        out_dir = journal_dir.parent if drill_dir else journal_dir / "report"
+    if preflight_path is None and drill_dir and (journal_dir.parent / PREFLIGHT_FILE).is_file():
+        preflight_path = journal_dir.parent / PREFLIGHT_FILE
+    index = render_report(journal_dir, out_dir, preflight=preflight_path)
+    report = json.loads((out_dir / "report.json").read_text(encoding="utf-8"))
+    pre = report.get("preflight")
     click.echo(str(index))
-    sys.exit(0 if ok else 1)
+    sys.exit(0 if report["ok"] and (pre is None or pre["ok"]) else 1)
 
 
 @click.command("compare")

@@ -5,19 +5,23 @@ objectives override the experiment's), keeps going when one fails (its failure i
 writes the report directory::
 
     OUT/index.html  report.md  report.json  junit.xml  SHA256SUMS
+    OUT/preflight.json               with a target version: the pre-upgrade validation (hadrill.preflight)
     OUT/journals/drill.json          the drill's own journal: plan, environment, inventory, versions
     OUT/journals/RUN/journal.json    one journal per scenario (Chaos Toolkit's + hadrill's part)
 
 The report is rendered from those journals only (``hadrill report --journal-dir OUT/journals``
 renders it again). The environment (hadrill, Python, OS, Docker engine) and the component versions
 (etcd: every member's own status; other clusters: version settings of the inventory) are captured
-once, before the first scenario.
+once, before the first scenario. With ``target_version`` the pre-upgrade validation
+(:func:`hadrill.preflight.run_preflight`) runs after the scenarios against the inventory's ``kubernetes``
+cluster; its result (or why it did not run) is ``OUT/preflight.json``, shown in the report.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import importlib.metadata
+import json
 import platform
 import socket
 import threading
@@ -28,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from hadrill import __version__
-from hadrill.errors import TargetError
+from hadrill.errors import ConfigError, TargetError
 from hadrill.etcd import EtcdClient
 from hadrill.experiment import run_experiment_file
 from hadrill.inventory import Inventory, load_inventory
@@ -36,7 +40,7 @@ from hadrill.journal import load_journal, write_journal
 from hadrill.plan import Plan
 from hadrill.progress import Progress
 from hadrill.report import render_report, scenario_status
-from hadrill.report.model import DRILL_JOURNAL
+from hadrill.report.model import DRILL_JOURNAL, PREFLIGHT_FILE
 
 __all__ = ["DrillResult", "ScenarioOutcome", "capture_environment", "component_versions", "run_drill"]
 
@@ -61,10 +65,16 @@ class DrillResult:
     out_dir: Path
     index: Path
     scenarios: list[ScenarioOutcome] = field(default_factory=list)
+    preflight: dict[str, Any] | None = None  # preflight.json's document, when a target version was given
+
+    @property
+    def preflight_ok(self) -> bool:
+        """No pre-upgrade validation, a go, or not run (no kubernetes cluster); not a no-go or an error."""
+        return self.preflight is None or self.preflight.get("decision") in ("go", "not run")
 
     @property
     def ok(self) -> bool:
-        return all(s.ok for s in self.scenarios)
+        return all(s.ok for s in self.scenarios) and self.preflight_ok
 
 
 def _package_version(name: str) -> str:
@@ -215,13 +225,40 @@ class _Ticker:
 
 
 class _ScenarioFailed(Exception):
-    """Marks a failed scenario's progress step with a cross; caught right away."""
+    """Marks a failed scenario's (or a no-go preflight's) progress step with a cross; caught right away."""
+
+
+PREFLIGHT_CLUSTER = "kubernetes"
+
+
+def run_preflight_record(inventory: Inventory, target_version: str) -> dict[str, Any]:
+    """The pre-upgrade validation's document for ``preflight.json``: ``PreflightResult.to_dict()``; or
+    ``decision`` ``not run`` without a kubernetes cluster, ``error`` when it could not be run (with a note)."""
+    base = {"format": "hadrill/preflight/v1", "target_version": target_version, "checks": [], "reasons": []}
+    try:
+        cluster = inventory.cluster(PREFLIGHT_CLUSTER)
+    except ConfigError:
+        return {**base, "decision": "not run", "note": "not run: no kubernetes cluster in the inventory"}
+    from hadrill.preflight import run_preflight
+
+    try:
+        return run_preflight(inventory, target_version, cluster=cluster.name).to_dict()
+    except Exception as e:  # an unreachable cluster must not lose the exercise's report: record it
+        note = f"could not run: {type(e).__name__}: {e}"[:2000]
+        return {**base, "decision": "error", "checked_at": time.time(), "note": note}
 
 
 def run_drill(
-    plan: Plan, inventory: Path, out_dir: Path, progress: Progress | None = None, *, interval: float = 0.1
+    plan: Plan,
+    inventory: Path,
+    out_dir: Path,
+    progress: Progress | None = None,
+    *,
+    interval: float = 0.1,
+    target_version: str | None = None,
 ) -> DrillResult:
-    """Run the plan's scenarios in order against ``inventory``, then write the report in ``out_dir``."""
+    """Run the plan's scenarios in order against ``inventory``, then (with ``target_version``) the
+    pre-upgrade validation, then write the report in ``out_dir``."""
     progress = progress or Progress(quiet=True)
     inv = load_inventory(inventory)
     journal_dir = out_dir / "journals"
@@ -276,6 +313,24 @@ def run_drill(
         ],
     }
     write_journal(journal_dir / DRILL_JOURNAL, {"drill": drill})
+    preflight: dict[str, Any] | None = None
+    if target_version is None:
+        (out_dir / PREFLIGHT_FILE).unlink(missing_ok=True)  # a former run's, in a reused directory
+    else:
+        record: dict[str, Any] = {}
+        try:
+            with progress.step(f"pre-upgrade validation to Kubernetes {target_version}"):
+                record = run_preflight_record(inv, target_version)
+                (out_dir / PREFLIGHT_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+                if record.get("decision") in ("no-go", "error"):
+                    raise _ScenarioFailed
+        except _ScenarioFailed:
+            pass
+        preflight = record
+        why = record.get("note") or "; ".join(str(r) for r in record.get("reasons") or [])
+        progress.info(
+            f"  preflight to {target_version}: {str(record.get('decision')).upper()}{f' ({why})' if why else ''}"
+        )
     with progress.step("report"):
         index = render_report(journal_dir, out_dir)
-    return DrillResult(out_dir=out_dir, index=index, scenarios=outcomes)
+    return DrillResult(out_dir=out_dir, index=index, scenarios=outcomes, preflight=preflight)

@@ -15,7 +15,15 @@ from hadrill.config import load_yaml
 from hadrill.errors import ConfigError
 from hadrill.journal import load_journal
 
-__all__ = ["ExperimentResult", "failure_report", "load_experiment_file", "looks_like_experiment", "run_experiment_file"]
+__all__ = [
+    "ExperimentResult",
+    "failure_report",
+    "load_experiment_file",
+    "looks_like_experiment",
+    "missing_clusters",
+    "required_clusters",
+    "run_experiment_file",
+]
 
 _ACTIVITY_TYPES = ("action", "probe")
 
@@ -87,6 +95,25 @@ def load_experiment_file(path: Path) -> dict[str, Any]:
     for i, act in enumerate(data.get("rollbacks", []) or []):
         _check_activity(src, f"rollbacks[{i}]", act)
     return data
+
+
+def required_clusters(experiment: dict[str, Any]) -> list[str]:
+    """The inventory clusters an experiment declares it needs, in Chaos Toolkit's ``extensions`` block::
+
+    extensions:
+      - name: hadrill
+        requires: [kubernetes, k8s-etcd]
+    """
+    out: list[str] = []
+    for ext in experiment.get("extensions") or []:
+        if isinstance(ext, dict) and ext.get("name") == "hadrill":
+            out += [str(c) for c in ext.get("requires") or []]
+    return out
+
+
+def missing_clusters(path: Path, clusters: set[str]) -> list[str]:
+    """The clusters experiment ``path`` requires that are not among ``clusters`` (an inventory's names)."""
+    return [c for c in required_clusters(load_experiment_file(path)) if c not in clusters]
 
 
 class ExperimentResult:

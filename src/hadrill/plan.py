@@ -153,13 +153,22 @@ def load_plan(path: Path) -> Plan:
 
 
 def default_plan(
-    experiments_dir: Path, *, platform: str = "the platform under test", coordinator: str = "(to be named)"
+    experiments_dir: Path,
+    *,
+    platform: str = "the platform under test",
+    coordinator: str = "(to be named)",
+    clusters: set[str] | None = None,
 ) -> Plan:
-    """Every experiment file in ``experiments_dir`` (sorted), with its own objectives."""
+    """Every experiment file in ``experiments_dir`` (sorted), with its own objectives; with ``clusters``
+    (the inventory's cluster names), only those whose declared requirements they meet."""
     try:
         files = sorted(p for p in experiments_dir.iterdir() if p.is_file() and looks_like_experiment(p))
     except OSError as e:
         raise ConfigError(str(experiments_dir), "", "a directory of experiment files (or a plan: --plan PLAN)") from e
+    if clusters is not None:
+        from hadrill.experiment import missing_clusters
+
+        files = [p for p in files if not missing_clusters(p, clusters)]
     if not files:
         raise ConfigError(str(experiments_dir), "", "at least one experiment file (*.yaml with title and method)")
     data = {

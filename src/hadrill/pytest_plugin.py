@@ -44,6 +44,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="NAME",
         help="Bring an offline lab up for the session and test it; 'auto' names it per xdist worker.",
     )
+    g.addoption("--hadrill-lab-file", help="Lab file for --hadrill-lab (default: the one shipped with hadrill).")
     g.addoption("--hadrill-keep-lab", action="store_true", help="Leave the session's lab up at the end.")
     g.addoption("--hadrill-journal-dir", help="Where run journals go (default: $HADRILL_JOURNAL_DIR or state dir).")
     g.addoption("--hadrill-interval", type=float, default=0.1, help="Probe interval in seconds (default 0.1).")
@@ -73,11 +74,14 @@ class _Platform:
             )
         if self.lab is None:
             from hadrill.lab.lab import Lab
-            from hadrill.lab.labfile import default_lab_file
+            from hadrill.lab.labfile import default_lab_file, load_lab_file
 
             if name == "auto":
                 name = f"hdt-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
-            self.lab = Lab(default_lab_file().with_name(name), owner="pytest")
+            lab_file = self.config.getoption("--hadrill-lab-file")
+            spec = load_lab_file(Path(lab_file)) if lab_file else default_lab_file()
+            base = Path(lab_file).parent if lab_file else None
+            self.lab = Lab(spec.with_name(name), owner="pytest", base_dir=base)
             self.lab.up()
         return Path(self.lab.inventory_path)
 
@@ -131,6 +135,12 @@ class ExperimentItem(pytest.Item):
         from hadrill.experiment import failure_report, run_experiment_file
 
         platform = self.config.stash[_platform_key]
+        from hadrill.experiment import missing_clusters
+        from hadrill.inventory import load_inventory
+
+        missing = missing_clusters(self.path, {c.name for c in load_inventory(platform.inventory_path()).clusters})
+        if missing:
+            pytest.skip(f"needs cluster(s) {', '.join(missing)} in the inventory (a lab file with kubernetes: {{}})")
         result = run_experiment_file(
             self.path,
             inventory=platform.inventory_path(),

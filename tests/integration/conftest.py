@@ -11,11 +11,13 @@ import contextlib
 import os
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import docker
 import pytest
 
 from hadrill.errors import EngineError
+from hadrill.faults.ledger import Ledger
 from hadrill.lab.engine import docker_client
 from hadrill.lab.lab import Lab
 from hadrill.lab.labfile import LabFile, default_lab_file, parse_lab_data
@@ -114,3 +116,25 @@ def module_lab_factory(engine: docker.DockerClient) -> Iterator[LabFactory]:
         yield factory
     finally:
         factory.down_all()
+
+
+@pytest.fixture(scope="module")
+def state_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """An isolated state directory (ledger, lab inventory, PKI) for one module, restored after:
+    a module's faults and labs never meet another module's, or the user's."""
+    path = tmp_path_factory.mktemp("hadrill-state")
+    before = os.environ.get("HADRILL_STATE_DIR")
+    os.environ["HADRILL_STATE_DIR"] = str(path)
+    try:
+        yield path
+    finally:
+        if before is None:
+            os.environ.pop("HADRILL_STATE_DIR", None)
+        else:
+            os.environ["HADRILL_STATE_DIR"] = before
+
+
+@pytest.fixture
+def ledger(state_dir: Path) -> Ledger:
+    """The module's own fault ledger."""
+    return Ledger(state_dir / "ledger.jsonl")

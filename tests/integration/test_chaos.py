@@ -74,21 +74,6 @@ with injected(fault) as record:
 
 # -- fixtures --------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def state_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """An isolated state directory (ledger, lab inventory) for this module, restored after."""
-    path = tmp_path_factory.mktemp("hadrill-state")
-    before = os.environ.get("HADRILL_STATE_DIR")
-    os.environ["HADRILL_STATE_DIR"] = str(path)
-    try:
-        yield path
-    finally:
-        if before is None:
-            os.environ.pop("HADRILL_STATE_DIR", None)
-        else:
-            os.environ["HADRILL_STATE_DIR"] = before
-
-
-@pytest.fixture(scope="module")
 def lab(state_dir: Path) -> Iterator[Lab]:
     spec = default_lab_file().with_name(f"hdt-{WORKER}-chaos").model_copy(update={"nfs": None, "gluster": None})
     lab = Lab(spec, owner="pytest")  # etcd only: the other parts have their own modules
@@ -103,11 +88,6 @@ def lab(state_dir: Path) -> Iterator[Lab]:
 @pytest.fixture(scope="module")
 def inv(lab: Lab) -> Inventory:
     return load_inventory(lab.inventory_path)
-
-
-@pytest.fixture
-def ledger(state_dir: Path) -> Ledger:
-    return Ledger(state_dir / "ledger.jsonl")
 
 
 @pytest.fixture(autouse=True)

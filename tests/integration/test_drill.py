@@ -43,21 +43,6 @@ CONSOLE_PROBLEM = re.compile(r"CONSOLE|Uncaught|Failed to load resource|net::ERR
 
 # -- fixtures --------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def state_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """An isolated state directory (ledger, lab inventory) for this module, restored after."""
-    path = tmp_path_factory.mktemp("hadrill-state")
-    before = os.environ.get("HADRILL_STATE_DIR")
-    os.environ["HADRILL_STATE_DIR"] = str(path)
-    try:
-        yield path
-    finally:
-        if before is None:
-            os.environ.pop("HADRILL_STATE_DIR", None)
-        else:
-            os.environ["HADRILL_STATE_DIR"] = before
-
-
-@pytest.fixture(scope="module")
 def lab(state_dir: Path) -> Iterator[Lab]:
     """An etcd-only lab, whatever else the default lab file runs."""
     others = {part: None for part in ("nfs", "gluster", "kubernetes") if part in LabFile.model_fields}

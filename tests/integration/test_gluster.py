@@ -63,20 +63,6 @@ with injected(stop_brick(inv, cluster, [server], mode=mode, time_limit=time_limi
 
 # -- fixtures --------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def state_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    path = tmp_path_factory.mktemp("hadrill-state")
-    before = os.environ.get("HADRILL_STATE_DIR")
-    os.environ["HADRILL_STATE_DIR"] = str(path)
-    try:
-        yield path
-    finally:
-        if before is None:
-            os.environ.pop("HADRILL_STATE_DIR", None)
-        else:
-            os.environ["HADRILL_STATE_DIR"] = before
-
-
-@pytest.fixture(scope="module")
 def lab(state_dir: Path) -> Iterator[Lab]:
     name = f"hdt-{WORKER}-gl"
     spec = parse_lab_data({"name": name, "etcd": None, "gluster": {"volume": "gv0", "ping_timeout": 5}}, "<test>")
@@ -92,11 +78,6 @@ def lab(state_dir: Path) -> Iterator[Lab]:
 @pytest.fixture(scope="module")
 def inv(lab: Lab) -> Inventory:
     return load_inventory(lab.inventory_path)
-
-
-@pytest.fixture
-def ledger(state_dir: Path) -> Ledger:
-    return Ledger(state_dir / "ledger.jsonl")
 
 
 @pytest.fixture(autouse=True)

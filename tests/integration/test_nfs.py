@@ -38,21 +38,6 @@ MAX_OUTAGE_S = 8.0  # at advert_int 1 s the VIP moves in ~3-4 s
 
 # -- fixtures --------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def state_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """An isolated state directory (ledger, lab inventory) for this module, restored after."""
-    path = tmp_path_factory.mktemp("hadrill-state")
-    before = os.environ.get("HADRILL_STATE_DIR")
-    os.environ["HADRILL_STATE_DIR"] = str(path)
-    try:
-        yield path
-    finally:
-        if before is None:
-            os.environ.pop("HADRILL_STATE_DIR", None)
-        else:
-            os.environ["HADRILL_STATE_DIR"] = before
-
-
-@pytest.fixture(scope="module")
 def lab(state_dir: Path) -> Iterator[Lab]:
     spec = default_lab_file().model_copy(
         update={"name": f"hdt-{WORKER}-nfs", "etcd": None, "nfs": NfsPart(), "gluster": None}
@@ -69,11 +54,6 @@ def lab(state_dir: Path) -> Iterator[Lab]:
 @pytest.fixture(scope="module")
 def inv(lab: Lab) -> Inventory:
     return load_inventory(lab.inventory_path)
-
-
-@pytest.fixture
-def ledger(state_dir: Path) -> Ledger:
-    return Ledger(state_dir / "ledger.jsonl")
 
 
 @pytest.fixture(autouse=True)

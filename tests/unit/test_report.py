@@ -290,3 +290,188 @@ def test_a_scenario_the_harness_could_not_run_is_an_error(tmp_path: Path) -> Non
     error = case.find("error")
     assert error is not None and error.get("message") == "EngineError: no engine"
     assert "could not run" in (tmp_path / "index.html").read_text()
+
+
+# -- pre-upgrade validation (hadrill drill --target-version) ----------------------------------------------
+EVIL_REASON = "<script>alert(3)</script> | `x` [a](http://e.invalid) & </td> ]]> \x01"
+
+
+def _preflight(*, go: bool, reason: str = "PodDisruptionBudget web/pdb allows 0 evictions") -> dict[str, Any]:
+    """A synthetic ``hadrill preflight --json`` document, built as the command builds it."""
+    from hadrill.preflight import Check, PreflightResult
+
+    checks = [
+        Check("target version", True, True, "v1.34.2 -> 1.35"),
+        Check("nodes Ready", True, True, "all 3 nodes Ready", ["n1", "n2", "n3"]),
+        Check("drain: PodDisruptionBudgets", go, True,
+              "every PodDisruptionBudget (1) allows at least one eviction" if go
+              else "1 of 1 PodDisruptionBudgets allow no eviction", [] if go else [reason]),
+        Check("deprecated APIs: deprecated", False, False, "1 uses of APIs deprecated at 1.35",
+              ["CustomResourceDefinition x: version a/v1 is marked deprecated"]),
+    ]  # fmt: skip
+    return PreflightResult("1.35", "v1.34.2", T0 + 30, checks).to_dict()
+
+
+def _render_with(tmp_path: Path, preflight: dict[str, Any], **kw: Any) -> Path:
+    write_drill(tmp_path / "journals", **kw)
+    (tmp_path / "preflight.json").write_text(json.dumps(preflight, indent=2) + "\n", encoding="utf-8")
+    render_report(tmp_path / "journals", tmp_path, generated=GENERATED)
+    return tmp_path
+
+
+def _preflight_case(out: Path) -> ET.Element:
+    suite = ET.parse(out / "junit.xml").getroot().find("testsuite")
+    assert suite is not None
+    cases = [c for c in suite.findall("testcase") if c.get("name") == "preflight"]
+    assert len(cases) == 1
+    return cases[0]
+
+
+def test_a_go_preflight_is_in_every_report_file(tmp_path: Path) -> None:
+    out = _render_with(tmp_path, _preflight(go=True))
+    page = (out / "index.html").read_text(encoding="utf-8")
+    assert "Pre-upgrade validation" in page and 'href="#preflight"' in page
+    assert "Pre-upgrade validation to Kubernetes 1.35: GO" in page
+    assert "every PodDisruptionBudget (1) allows at least one eviction" in page
+    text = (out / "report.md").read_text(encoding="utf-8")
+    assert "## Pre-upgrade validation" in text and "**Verdict: GO**" in text and "Target version: 1.35" in text
+    assert "| nodes Ready | yes | ok | all 3 nodes Ready |" in text
+    data = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    pre = data["preflight"]
+    assert (pre["decision"], pre["verdict"], pre["ok"], pre["target_version"]) == ("go", "GO", True, "1.35")
+    assert pre["reasons"] == [] and pre["warnings"] == [
+        "deprecated APIs: deprecated: 1 uses of APIs deprecated at 1.35"
+    ]
+    assert data == build_report(load_journals(out / "journals"), generated=GENERATED, preflight=_preflight(go=True))
+    case = _preflight_case(out)
+    assert case.find("failure") is None and case.find("error") is None
+    suite = ET.parse(out / "junit.xml").getroot().find("testsuite")
+    assert suite is not None and (suite.get("tests"), suite.get("failures")) == ("3", "1")  # 2 scenarios + preflight
+    sums = (out / "SHA256SUMS").read_text(encoding="utf-8")
+    digest = hashlib.sha256((out / "preflight.json").read_bytes()).hexdigest()
+    assert f"{digest}  preflight.json\n" in sums and "preflight.json" in page
+
+
+def test_a_no_go_preflight_shows_its_reasons_and_fails_the_junit_case(tmp_path: Path) -> None:
+    out = _render_with(tmp_path, _preflight(go=False))
+    reason = "drain: PodDisruptionBudgets: 1 of 1 PodDisruptionBudgets allow no eviction"
+    page = (out / "index.html").read_text(encoding="utf-8")
+    assert "Pre-upgrade validation to Kubernetes 1.35: NO-GO" in page and f"<li>{reason}</li>" in page
+    assert "PodDisruptionBudget web/pdb allows 0 evictions" in page
+    text = (out / "report.md").read_text(encoding="utf-8")
+    assert "**Verdict: NO-GO**" in text and f"- {md(reason)}" in text
+    data = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert data["preflight"]["decision"] == "no-go" and data["preflight"]["reasons"] == [reason]
+    failure = _preflight_case(out).find("failure")
+    assert failure is not None and failure.get("message") == f"NO-GO for Kubernetes 1.35: {reason}"
+    assert failure.text is not None and "PodDisruptionBudget web/pdb allows 0 evictions" in failure.text
+    suite = ET.parse(out / "junit.xml").getroot().find("testsuite")
+    assert suite is not None and (suite.get("tests"), suite.get("failures")) == ("3", "2")
+
+
+def test_a_decision_contradicting_its_checks_follows_the_checks(tmp_path: Path) -> None:
+    doc = {**_preflight(go=False), "decision": "go"}
+    out = _render_with(tmp_path, doc)
+    assert json.loads((out / "report.json").read_text())["preflight"]["verdict"] == "NO-GO"
+
+
+def test_a_malicious_preflight_reason_is_escaped_everywhere(tmp_path: Path) -> None:
+    doc = _preflight(go=False)
+    doc["checks"][2]["summary"] = EVIL_REASON
+    doc["checks"][2]["details"] = [EVIL_REASON]
+    doc["target_version"] = "<b>1.35</b>"
+    out = _render_with(tmp_path, doc)
+    page = (out / "index.html").read_text(encoding="utf-8")
+    assert "<script" not in page and "<b>1.35" not in page and "</td> ]]>" not in page
+    assert str(markupsafe.escape(EVIL_REASON[: EVIL_REASON.index(" ]]>")])) in page
+    text = (out / "report.md").read_text(encoding="utf-8")
+    assert not re.search(r"(?<!\\)<[A-Za-z/]", text), "a raw HTML tag in the Markdown"
+    assert not re.search(r"(?<!\\)\]\(", text), "a raw Markdown link"
+    rows = [line for line in text.splitlines() if line.startswith("| drain: PodDisruptionBudgets |")]
+    assert len(rows) == 1 and rows[0].count(" | ") + 2 == rows[0].count("|") - rows[0].count("\\|")
+    failure = _preflight_case(out).find("failure")  # parses: XML-escaped, \x01 replaced
+    assert failure is not None and failure.text is not None
+    assert "<script>alert(3)</script>" in failure.text and "\x01" not in failure.text
+
+
+def test_a_preflight_not_run_is_recorded_and_skipped(tmp_path: Path) -> None:
+    from hadrill.drill import run_preflight_record
+    from hadrill.inventory import Inventory
+
+    record = run_preflight_record(Inventory(platform="no-k8s"), "1.35")
+    assert record["decision"] == "not run" and record["note"] == "not run: no kubernetes cluster in the inventory"
+    out = _render_with(tmp_path, record)
+    page = (out / "index.html").read_text(encoding="utf-8")
+    assert "NOT RUN" in page and "not run: no kubernetes cluster in the inventory" in page
+    pre = json.loads((out / "report.json").read_text())["preflight"]
+    assert (pre["decision"], pre["ok"], pre["checks"]) == ("not run", True, [])
+    case = _preflight_case(out)
+    skipped = case.find("skipped")
+    assert case.find("failure") is None and skipped is not None
+    assert skipped.get("message") == "not run: no kubernetes cluster in the inventory"
+
+
+def test_hadrill_report_rerenders_a_stored_preflight(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from hadrill.cli_drill import report_cmd
+
+    drill = tmp_path / "drill"
+    write_drill(drill / "journals")
+    stored = tmp_path / "elsewhere.json"
+    stored.write_text(json.dumps(_preflight(go=True)), encoding="utf-8")
+    other = tmp_path / "other"
+    record = json.loads((drill / "journals" / "drill.json").read_text())
+    record["drill"]["scenarios"] = record["drill"]["scenarios"][:1]  # only the passing scenario
+    (drill / "journals" / "drill.json").write_text(json.dumps(record), encoding="utf-8")
+    result = CliRunner().invoke(
+        report_cmd, ["--journal-dir", str(drill / "journals"), "--out", str(other), "--preflight", str(stored)]
+    )
+    assert result.exit_code == 0, result.output
+    assert (other / "preflight.json").read_bytes() == stored.read_bytes()
+    assert json.loads((other / "report.json").read_text())["preflight"]["verdict"] == "GO"
+    (drill / "preflight.json").write_text(json.dumps(_preflight(go=False)), encoding="utf-8")
+    result = CliRunner().invoke(report_cmd, ["--journal-dir", str(drill / "journals")])  # the drill's own
+    assert result.exit_code == 1, result.output  # no-go
+    assert json.loads((drill / "report.json").read_text())["preflight"]["verdict"] == "NO-GO"
+    assert "NO-GO" in (drill / "index.html").read_text(encoding="utf-8")
+
+
+def test_a_drill_with_a_target_version_runs_the_preflight_after_the_scenarios(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import yaml
+
+    import hadrill.drill
+    import hadrill.preflight
+    from hadrill.drill import run_drill
+    from hadrill.inventory import Cluster, Inventory, Member, Node
+    from hadrill.plan import parse_plan
+
+    calls: list[tuple[str, str]] = []
+
+    def fake_preflight(inventory: Inventory, target: str, *, cluster: str = "kubernetes") -> Any:
+        calls.append((target, cluster))
+        return hadrill.preflight.PreflightResult(
+            "1.35", "v1.34.2", T0, [hadrill.preflight.Check("x", False, True, "bad")]
+        )
+
+    monkeypatch.setattr(hadrill.preflight, "run_preflight", fake_preflight)
+    monkeypatch.setattr(hadrill.drill, "capture_environment", lambda: {"hadrill": "test"})
+    k8s = Cluster(name="kubernetes", type="kubernetes", members=[Member(name="cp", node="cp")], failure_budget=0)
+    inv = Inventory(platform="k8s", nodes=[Node(name="cp", url="docker://cp")], clusters=[k8s])
+    inv_path = tmp_path / "inventory.yaml"
+    inv_path.write_text(yaml.safe_dump(inv.model_dump(mode="json")), encoding="utf-8")
+    plan = parse_plan(
+        {"platform": "k8s", "coordinator": "A", "scenarios": [{"experiment": "missing.yaml"}]},
+        "plan.yaml", tmp_path, check_files=False,
+    )  # fmt: skip
+    result = run_drill(plan, inv_path, tmp_path / "out", target_version="1.35")
+    assert calls == [("1.35", "kubernetes")]
+    assert result.preflight is not None and result.preflight["decision"] == "no-go"
+    assert not result.preflight_ok and not result.ok
+    assert json.loads((tmp_path / "out" / "preflight.json").read_text()) == result.preflight
+    assert json.loads((tmp_path / "out" / "report.json").read_text())["preflight"]["reasons"] == ["x: bad"]
+    again = run_drill(plan, inv_path, tmp_path / "out")  # without a target version: no stale validation
+    assert again.preflight is None and not (tmp_path / "out" / "preflight.json").exists()
+    assert json.loads((tmp_path / "out" / "report.json").read_text())["preflight"] is None

@@ -11,7 +11,16 @@ into JSON, SARIF and JUnit (:mod:`~hadrill.compliance.outputs`).
 
 from __future__ import annotations
 
-from hadrill.compliance import docker, etcd_backup, network, nfs_mounts, pki, pss_scan, scst  # noqa: F401 (register)
+from hadrill.compliance import (  # noqa: F401 (register)
+    docker,
+    etcd_backup,
+    kube_workloads,
+    network,
+    nfs_mounts,
+    pki,
+    pss_scan,
+    scst,
+)
 from hadrill.compliance.registry import CHECKS, Check, Finding, Verdict, checks_in
 from hadrill.compliance.runner import assert_no_failures, run_checks
 

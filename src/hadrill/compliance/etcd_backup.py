@@ -5,7 +5,8 @@ is needed. hadrill checks the backup directory on the node that holds it: the ne
 (by mtime, compared with the node's own clock) is younger than the allowed age, and
 ``etcdutl snapshot status FILE -w json`` (etcd >= 3.5) or ``etcdctl snapshot status`` (Debian's
 etcd-client 3.4) reads it: hash, revision and key count. The backup CronJob part comes with the
-Kubernetes lab.
+Kubernetes API: the declared CronJob exists with its schedule and its ``status.lastSuccessfulTime`` is
+younger than ``cronjob_max_age_hours`` (by the API server's clock).
 """
 
 from __future__ import annotations
@@ -20,7 +21,14 @@ from hadrill.compliance.policy import EtcdBackupPolicy
 from hadrill.compliance.registry import CHECKS, Finding, Verdict, register
 from hadrill.errors import TargetError
 
-__all__ = ["BackupFacts", "check_etcd_backup", "snapshot_status"]
+__all__ = [
+    "BackupFacts",
+    "CronJobFacts",
+    "check_etcd_backup",
+    "check_etcd_backup_cronjob",
+    "cronjob_facts",
+    "snapshot_status",
+]
 
 SUITE = "etcd_backup"
 
@@ -130,3 +138,106 @@ def snapshot_readable(f: BackupFacts) -> Verdict:
     observed = {k: f.status.get(k) for k in ("hash", "revision", "totalKey", "totalSize")}
     msg = f"{f.newest.path}: revision {observed['revision']}, {observed['totalKey']} keys ({f.tool})"
     return Verdict(True, observed, "status ok", msg, object=f.newest.path)
+
+
+# -- the CronJob part (through the Kubernetes API) ---------------------------------------------------
+@dataclass(frozen=True)
+class CronJobFacts:
+    ref: str  # namespace/name
+    cronjob: dict[str, Any] | None  # None: not found
+    declared_schedule: str | None
+    max_age_hours: float
+    server_time: float  # the API server's clock (its Date header), epoch seconds
+
+
+def _parse_time(text: str) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def cronjob_facts(api: Any, policy: EtcdBackupPolicy) -> CronJobFacts:
+    """GET the declared backup CronJob (one object) and the server's clock from the same answer."""
+    from email.utils import parsedate_to_datetime
+
+    from hadrill.probes.kube import KubeApiError
+
+    ref = policy.cronjob or ""
+    ns, _, name = ref.partition("/")
+    if not name:
+        ns, name = "kube-system", ns
+    max_age = policy.cronjob_max_age_hours or policy.max_age_hours
+    try:
+        r = api.request("GET", f"/apis/batch/v1/namespaces/{ns}/cronjobs/{name}")
+        body: dict[str, Any] | None = r.json()
+        date = r.headers.get("Date")
+    except KubeApiError as e:
+        if e.status != 404:
+            raise
+        r = api.request("GET", "/version")
+        body, date = None, r.headers.get("Date")
+    import time as _time
+
+    now = parsedate_to_datetime(date).timestamp() if date else _time.time()
+    return CronJobFacts(f"{ns}/{name}", body, policy.schedule, max_age, now)
+
+
+def check_etcd_backup_cronjob(api: Any, policy: EtcdBackupPolicy, *, name: str = "kubernetes") -> list[Finding]:
+    """The backup CronJob exists with the declared schedule, and its last success is recent enough."""
+    exists, recent = CHECKS["HD-ETCD-BAK-003"], CHECKS["HD-ETCD-BAK-004"]
+    if not policy.cronjob:
+        return []
+    try:
+        facts = cronjob_facts(api, policy)
+    except TargetError as e:
+        return [exists.error(name, str(e), object=policy.cronjob), recent.error(name, str(e), object=policy.cronjob)]
+    return exists.evaluate(name, facts) + recent.evaluate(name, facts)
+
+
+def _norm_schedule(s: Any) -> str:
+    return " ".join(str(s or "").split())
+
+
+@register(
+    "HD-ETCD-BAK-003", suite=SUITE, severity="high", target_kind="pod",
+    reference="platform rule: etcd backups run as a CronJob on the declared schedule",
+    title="The etcd backup CronJob exists with the declared schedule",
+    remediation="Create (or fix) the backup CronJob: spec.schedule as declared in the policy, spec.suspend false.",
+)  # fmt: skip
+def cronjob_schedule(f: CronJobFacts) -> Verdict:
+    ns, _, name = f.ref.partition("/")
+    obj = f"CronJob/{name}"
+    expected = _norm_schedule(f.declared_schedule) if f.declared_schedule else "exists"
+    if f.cronjob is None:
+        return Verdict(False, "not found", expected, f"CronJob {f.ref} does not exist", object=obj, namespace=ns)
+    spec = f.cronjob.get("spec") or {}
+    sched = _norm_schedule(spec.get("schedule"))
+    ok = (not f.declared_schedule or sched == expected) and not spec.get("suspend")
+    observed = sched + (" (suspended)" if spec.get("suspend") else "")
+    return Verdict(ok, observed, expected, f"CronJob {f.ref}: schedule {observed!r}", object=obj, namespace=ns)
+
+
+@register(
+    "HD-ETCD-BAK-004", suite=SUITE, severity="high", target_kind="pod",
+    reference="platform rule: the backup job's last success is within the declared RPO",
+    title="The etcd backup CronJob succeeded recently",
+    remediation="Look at the CronJob's recent Jobs and their pods' logs (kubectl -n NS get jobs); run one now: "
+    "kubectl create job --from=cronjob/NAME NAME-manual.",
+)  # fmt: skip
+def cronjob_last_success(f: CronJobFacts) -> Verdict:
+    ns, _, name = f.ref.partition("/")
+    obj = f"CronJob/{name}"
+    expected = f"< {f.max_age_hours:g} h ago"
+    if f.cronjob is None:
+        return Verdict(False, "not found", expected, f"CronJob {f.ref} does not exist", object=obj, namespace=ns)
+    last = (f.cronjob.get("status") or {}).get("lastSuccessfulTime")
+    if not last:
+        return Verdict(False, "never", expected, f"CronJob {f.ref} has never succeeded", object=obj, namespace=ns)
+    try:
+        hours = (f.server_time - _parse_time(str(last))) / 3600
+    except ValueError:
+        return Verdict(False, last, expected, f"CronJob {f.ref}: unreadable lastSuccessfulTime", object=obj,
+                       namespace=ns)  # fmt: skip
+    observed = f"{hours:.1f} h ago ({last})"
+    return Verdict(hours < f.max_age_hours, observed, expected, f"CronJob {f.ref}: last success {observed}",
+                   object=obj, namespace=ns)  # fmt: skip

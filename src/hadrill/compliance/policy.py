@@ -24,7 +24,16 @@ same shape, and the file's values win, suite by suite::
         options: {hard: true}      # vers, proto, hard, timeo, retrans, rsize, wsize, ...
         config: /etc/nfsmount.conf
       pki: {roles: [control-plane], dir: /etc/kubernetes/pki, min_days: 30}
-      etcd_backup: {roles: [etcd-backup], dir: /var/backups/etcd, pattern: "*.db", max_age_hours: 25}
+      etcd_backup: {roles: [etcd-backup], dir: /var/backups/etcd, pattern: "*.db", max_age_hours: 25,
+                    cronjob: kube-system/etcd-backup, schedule: "0 */6 * * *", cronjob_max_age_hours: 7}
+      pss: {cluster: kubernetes, level: restricted, exclude_namespaces: [kube-system]}   # the kube API
+      workloads:                   # resilience of Deployments, StatefulSets, DaemonSets... (the kube API)
+        cluster: kubernetes
+        system_namespaces: [kube-system, kube-public, kube-node-lease]
+        min_replicas: 2
+        slow_start_seconds: 30     # a probe's initialDelaySeconds above this needs a startupProbe
+        critical_namespaces: []    # workloads here (or labelled as below) need a priorityClassName
+        critical_labels: {hadrill.dev/critical: "true"}
 
 A mistake reads ``policy.yaml: compliance.pki.min_days: expected an integer, got 'x'``.
 """
@@ -41,6 +50,7 @@ from hadrill.errors import ConfigError
 from hadrill.inventory import Inventory, Node
 
 __all__ = [
+    "CLUSTER_SUITES",
     "SUITES",
     "CompliancePolicy",
     "DockerPolicy",
@@ -48,12 +58,16 @@ __all__ = [
     "NetworkPolicy",
     "NfsMountPolicy",
     "PkiPolicy",
+    "PssPolicy",
     "ScstPolicy",
+    "WorkloadsPolicy",
     "load_policy",
     "select_nodes",
 ]
 
 SUITES = ("docker", "network", "scst", "nfs_mounts", "pki", "etcd_backup")
+CLUSTER_SUITES = ("pss", "workloads")  # checked through a Kubernetes cluster's API when named (--suite pss,...)
+_SYSTEM_NAMESPACES = ("kube-system", "kube-public", "kube-node-lease")
 OptionValue = bool | int | str
 
 
@@ -109,6 +123,27 @@ class EtcdBackupPolicy(_NodeSuite):
     dir: str = "/var/backups/etcd"
     pattern: str = "*.db"
     max_age_hours: float = Field(25.0, gt=0)
+    # the CronJob part (checked through the kube API of ``cluster`` when ``cronjob`` is set)
+    cluster: str = "kubernetes"
+    cronjob: str | None = None  # namespace/name
+    schedule: str | None = None  # the declared schedule; None: any
+    cronjob_max_age_hours: float | None = Field(None, gt=0)  # default: max_age_hours
+
+
+class PssPolicy(_Strict):
+    cluster: str = "kubernetes"
+    level: Literal["baseline", "restricted"] = "restricted"
+    exclude_namespaces: list[str] = Field(default_factory=lambda: ["kube-system"])
+
+
+class WorkloadsPolicy(_Strict):
+    cluster: str = "kubernetes"
+    system_namespaces: list[str] = Field(default_factory=lambda: list(_SYSTEM_NAMESPACES))
+    min_replicas: int = Field(2, ge=1)
+    slow_start_seconds: int = Field(30, ge=0)
+    critical_namespaces: list[str] = Field(default_factory=list)
+    critical_labels: dict[str, str] = Field(default_factory=lambda: {"hadrill.dev/critical": "true"})
+    topology_key: str = "kubernetes.io/hostname"
 
 
 class CompliancePolicy(_Strict):
@@ -118,6 +153,8 @@ class CompliancePolicy(_Strict):
     nfs_mounts: NfsMountPolicy = Field(default_factory=NfsMountPolicy)
     pki: PkiPolicy = Field(default_factory=PkiPolicy)
     etcd_backup: EtcdBackupPolicy = Field(default_factory=EtcdBackupPolicy)
+    pss: PssPolicy = Field(default_factory=PssPolicy)
+    workloads: WorkloadsPolicy = Field(default_factory=WorkloadsPolicy)
 
 
 class _PolicyFile(_Strict):

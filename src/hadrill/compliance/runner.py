@@ -19,7 +19,7 @@ from hadrill.compliance.etcd_backup import check_etcd_backup
 from hadrill.compliance.network import check_node_networks, storage_networks
 from hadrill.compliance.nfs_mounts import check_nfs_mounts
 from hadrill.compliance.pki import check_pki
-from hadrill.compliance.policy import SUITES, CompliancePolicy, select_nodes
+from hadrill.compliance.policy import CLUSTER_SUITES, SUITES, CompliancePolicy, select_nodes
 from hadrill.compliance.registry import CHECKS, Finding
 from hadrill.compliance.scst import check_scst
 from hadrill.compliance.waivers import Waiver, apply_waivers
@@ -33,6 +33,7 @@ __all__ = [
     "gate",
     "parse_suites",
     "run_checks",
+    "run_cluster_suites",
     "run_suite_on_node",
     "suite_nodes",
 ]
@@ -52,13 +53,15 @@ def parse_suites(text: str | Iterable[str]) -> list[str]:
     items = text.split(",") if isinstance(text, str) else list(text)
     names = [s.strip().replace("-", "_") for s in items if s.strip()]
     for s in names:
-        if s not in SUITES:
-            raise ConfigError("--suite", s, f"one of {', '.join(SUITES)}")
+        if s not in SUITES and s not in CLUSTER_SUITES:
+            raise ConfigError("--suite", s, f"one of {', '.join(SUITES + CLUSTER_SUITES)}")
     return names or list(SUITES)
 
 
 def suite_nodes(inventory: Inventory, policy: CompliancePolicy, suite: str, source: str = "policy") -> list[Node]:
     """The inventory nodes a suite applies to."""
+    if suite in CLUSTER_SUITES:
+        return []  # checked through the cluster's API: run_cluster_suites
     if suite == "network":
         nets = {n.name for n in storage_networks(inventory, policy.network)}
         return [n for n in inventory.nodes if nets.intersection(n.addresses)]
@@ -87,7 +90,23 @@ def run_checks(
     jobs = [(s, n) for s in suites for n in suite_nodes(inventory, policy, s, source)]
     with ThreadPoolExecutor(max_workers=max(1, min(workers, len(jobs) or 1)), thread_name_prefix="check") as pool:
         results = list(pool.map(lambda job: run_suite_on_node(job[0], job[1].url, job[1], inventory, policy), jobs))
-    return [f for batch in results for f in batch]
+    return [f for batch in results for f in batch] + run_cluster_suites(inventory, policy, suites)
+
+
+def run_cluster_suites(inventory: Inventory, policy: CompliancePolicy, suites: Sequence[str]) -> list[Finding]:
+    """The Kubernetes-API suites (pss, workloads, the etcd backup CronJob) against the inventory's cluster."""
+    from hadrill.compliance.etcd_backup import check_etcd_backup_cronjob
+    from hadrill.compliance.kube_workloads import kube_api_for, kube_cluster, run_cluster_suite
+
+    out: list[Finding] = []
+    for s in suites:
+        if s in CLUSTER_SUITES:
+            out += run_cluster_suite(s, inventory, policy)
+        elif s == "etcd_backup" and policy.etcd_backup.cronjob:
+            cluster = kube_cluster(inventory, policy.etcd_backup.cluster)
+            if cluster is not None:
+                out += check_etcd_backup_cronjob(kube_api_for(cluster), policy.etcd_backup, name=cluster.name)
+    return out
 
 
 def gate(

@@ -22,15 +22,18 @@ from hadrill.probes.nfs import nfs_read_back_for, nfs_write_probe
 __all__ = [
     "fail_vip",
     "heal",
+    "kill_control_plane_node",
     "kill_member",
     "lose_quorum",
     "partition_member",
     "start_gluster_probes",
+    "start_kube_probes",
     "start_nfs_probes",
     "start_probes",
     "stop_brick",
     "stop_probes",
     "verify_acked_writes",
+    "watch_deployment",
 ]
 
 
@@ -158,3 +161,89 @@ def lose_quorum(
     servers = pick_servers(c, "random", count=len(c.members) // 2 + 1)
     run.inject(_stop_brick(run.inventory, c, servers, mode=mode, time_limit=time_limit, force=True))
     return servers
+
+
+def start_kube_probes(cluster: str = "kubernetes", configuration: dict[str, Any] | None = None) -> list[str]:
+    """Start the API readiness probe and the ConfigMap write probe, through the cluster's API address."""
+    from hadrill.faults.kube import api_for
+    from hadrill.probes.kube import KubeReadyProbe, KubeWriteProbe
+    from hadrill.probes.sampler import Sampler
+
+    run = current_run(configuration)
+    c = run.inventory.cluster(cluster)
+    run.start_probe(KubeReadyProbe(api_for(c, timeout=1.0), name=f"{c.name}-ready"))
+    write = KubeWriteProbe(api_for(c, timeout=1.0), prefix=f"w-{run.id.rsplit('-', 1)[1]}", name=f"{c.name}-write")
+    write.prepare()
+    sampler = Sampler(write, interval=run.interval, timeout=1.0).start()
+    run.add_probe(write.name, sampler, read_back=lambda details: write.read_back())
+    time.sleep(1.0)  # a second of steady state before anything happens, for the timeline
+    return sorted(run.samplers)
+
+
+def kill_control_plane_node(
+    cluster: str = "kubernetes",
+    which: str = "etcd-leader",
+    action: Action = "kill",
+    time_limit: float = 120.0,
+    force: bool = False,
+    configuration: dict[str, Any] | None = None,
+) -> str:
+    """Kill (or stop, pause) a master: ``etcd-leader``, ``controller-manager``, ``scheduler``, ``random`` or a
+    name; its revert restarts it and waits for its etcd member and API server. Returns the node's name."""
+    from hadrill.faults.kube import kill_control_plane_node as _kill
+
+    run = current_run(configuration)
+    fault = _kill(run.inventory, cluster, which, action=action, time_limit=time_limit, force=force)
+    run.inject(fault)
+    return fault.members[0]
+
+
+def start_kube_ready_probe(cluster: str = "kubernetes", configuration: dict[str, Any] | None = None) -> list[str]:
+    """Start only the API readiness probe (/readyz through the cluster's load balancer), in the background."""
+    from hadrill.probes.kube import KubeReadyProbe, cluster_api
+
+    run = current_run(configuration)
+    api = cluster_api(run.inventory.cluster(cluster), timeout=1.0)
+    run.start_probe(KubeReadyProbe(api, name=f"{cluster}-ready"), timeout=1.0)
+    time.sleep(1.0)  # a second of steady state before anything happens, for the timeline
+    return sorted(run.samplers)
+
+
+def etcd_restore_drill(
+    cluster: str = "kubernetes",
+    etcd_cluster: str = "k8s-etcd",
+    writes_before: int = 20,
+    writes_after: int = 10,
+    rto_objective_s: float = 180.0,
+    time_limit: float = 600.0,
+    configuration: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The etcd backup/restore drill (:mod:`hadrill.restore`): its verdicts become the run's checks."""
+    from hadrill.restore import run_restore_drill
+
+    run = current_run(configuration)
+    result = run_restore_drill(
+        run.inventory, cluster=cluster, etcd_cluster=etcd_cluster, writes_before=writes_before,
+        writes_after=writes_after, rto_objective_s=rto_objective_s, time_limit=time_limit,
+        fault_context=run.fault, log=lambda text: run.event("restore", text),
+    )  # fmt: skip
+    for verdict in result.verdicts:
+        run.check(verdict)
+    return result.to_dict()
+
+
+def watch_deployment(
+    namespace: str,
+    name: str,
+    min_available: int = 1,
+    cluster: str = "kubernetes",
+    configuration: dict[str, Any] | None = None,
+) -> list[str]:
+    """Sample the Deployment's available replicas in the background: a sample fails below ``min_available``."""
+    from hadrill.faults.kube import DeploymentAvailableProbe, api_for
+
+    run = current_run(configuration)
+    api = api_for(run.inventory.cluster(cluster), timeout=1.0)
+    run.start_probe(DeploymentAvailableProbe(api, namespace, name, min_available))
+    time.sleep(1.0)  # a second of steady state before anything happens, for the timeline
+    return sorted(run.samplers)

@@ -18,13 +18,18 @@ from hadrill.run import Run
 __all__ = [
     "acked_files_on_every_brick",
     "cluster_healthy",
+    "etcd_kept_quorum",
     "failed_server_rejoined_as_backup",
     "gluster_healthy",
     "heal_completed",
+    "kube_api_ready",
+    "leases_moved",
     "member_caught_up",
     "member_refuses_writes",
     "new_leader_elected",
+    "node_rejoined",
     "objectives_met",
+    "pdb_allows",
     "vip_held",
     "vip_moved",
     "writes_fail_without_quorum",
@@ -158,3 +163,76 @@ def writes_fail_without_quorum(
     """While quorum is lost, a write through the mount fails (ENOTCONN) within ``bound_s`` and lands nowhere."""
     run = current_run(configuration)
     return run.check(gluster.writes_fail_without_quorum(run.inventory, cluster, bound_s=bound_s)).ok
+
+
+def _kube_fault(run: Run) -> FaultRecord:
+    """The run's latest control-plane fault."""
+    for _, record in reversed(run.faults):
+        if record.kind == "kube.control_plane":
+            return record
+    raise ConfigError("experiment", "method", "a kill_control_plane_node action before this check")
+
+
+def kube_api_ready(cluster: str = "kubernetes", configuration: dict[str, Any] | None = None) -> bool:
+    """The API answers /readyz "ok" at the cluster's address (through the load balancer)."""
+    from hadrill.faults.kube import api_for
+
+    run = current_run(configuration)
+    try:
+        return api_for(run.inventory.cluster(cluster), timeout=2.0).readyz() == "ok"
+    except TargetError:
+        return False
+
+
+def leases_moved(
+    cluster: str = "kubernetes", objective_s: float = 30.0, configuration: dict[str, Any] | None = None
+) -> bool:
+    """The controller-manager and scheduler leases are held by surviving masters within the objective."""
+    from hadrill.faults import kube
+
+    run = current_run(configuration)
+    record = _kube_fault(run)
+    since = float(next(w["start"] for w in run.windows if w["fault"] == record.id))
+    c = run.inventory.cluster(cluster)
+    return run.check(kube.leases_moved(c, record.params["members"][0], since, objective_s)).ok
+
+
+def etcd_kept_quorum(cluster: str = "k8s-etcd", configuration: dict[str, Any] | None = None) -> bool:
+    """While a master is down, the other etcd members answer and agree on a leader among themselves."""
+    from hadrill.faults import kube
+
+    run = current_run(configuration)
+    record = _kube_fault(run)
+    return run.check(kube.etcd_kept_quorum(run.inventory.cluster(cluster), record.params["members"][0])).ok
+
+
+def node_rejoined(
+    cluster: str = "kubernetes", objective_s: float = 60.0, configuration: dict[str, Any] | None = None
+) -> bool:
+    """After the revert, the killed master's etcd member is healthy and its API server ready (time from restart)."""
+    from hadrill.faults import kube
+
+    run = current_run(configuration)
+    run.inventory.cluster(cluster)  # a wrong name reads as an inventory error
+    return run.check(kube.node_rejoined(_kube_fault(run), objective_s)).ok
+
+
+def restore_verified(configuration: dict[str, Any] | None = None) -> bool:
+    """The restore drill ran and every one of its checks holds (RTO, exact RPO accounting, objects, PKI modes)."""
+    run = current_run(configuration)
+    return bool(run.checks) and all(v.ok for v in run.checks)
+
+
+def pdb_allows(
+    namespace: str,
+    name: str,
+    disruptions: int = 1,
+    cluster: str = "kubernetes",
+    configuration: dict[str, Any] | None = None,
+) -> bool:
+    """The PodDisruptionBudget allows exactly ``disruptions`` evictions now, and its healthy pods meet it."""
+    from hadrill.faults import kube
+
+    run = current_run(configuration)
+    api = kube.api_for(run.inventory.cluster(cluster), timeout=5.0)
+    return run.check(kube.pdb_allows(api, namespace, name, disruptions)).ok

@@ -131,9 +131,11 @@ def revert_record(record: FaultRecord) -> None:
         # Importing the fault modules registers them; a record may come from another process.
         import hadrill.faults.container
         import hadrill.faults.gluster
+        import hadrill.faults.kube
         import hadrill.faults.network
         import hadrill.faults.process
-        import hadrill.faults.vip  # noqa: F401
+        import hadrill.faults.vip
+        import hadrill.restore  # noqa: F401
 
         cls = _REGISTRY.get(record.kind)
     if cls is None:

@@ -19,12 +19,11 @@ The PKI is the harness's (:mod:`.kube_pki`); the admin kubeconfig is ``state_dir
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
 import shlex
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 from hadrill.errors import ConfigError, LabError, TargetError
@@ -52,6 +51,7 @@ PKI = "/etc/kubernetes/pki"
 _BASE = ("ca-certificates", "iproute2", "procps", "iptables", "netbase")
 _REPO = Path(__file__).resolve().parents[3]
 KWOK_ANNOTATION = "kwok.x-k8s.io/node"
+BACKUP_DIR = "/var/backups/etcd"
 
 SUPERVISOR = r"""#!/bin/bash
 # Runs a control-plane node's daemons, given as NAME 'COMMAND LINE' pairs, each logged to
@@ -152,14 +152,10 @@ class KubeService:
         return KubeApi(server or self.api_url(ctx), self.admin_tls(ctx), timeout=timeout)
 
     # -- up ----------------------------------------------------------------------------------------
-    @contextlib.contextmanager
-    def _kind_labels(self, ctx: LabContext, role: str) -> Iterator[None]:
-        saved = ctx.extra_labels
-        ctx.extra_labels = {**saved, KIND_CLUSTER_LABEL: ctx.name, KIND_ROLE_LABEL: role}
-        try:
-            yield
-        finally:
-            ctx.extra_labels = saved
+    @staticmethod
+    def _kind_labels(ctx: LabContext, role: str) -> dict[str, str]:
+        """kind's own labels, so one provider finds the lab's nodes and a real kind cluster's alike."""
+        return {KIND_CLUSTER_LABEL: ctx.name, KIND_ROLE_LABEL: role}
 
     def _node_command(self, name: str, ip: str, members: list[tuple[str, str]], token: str) -> list[str]:
         initial = ",".join(f"{n}=https://{a}:2380" for n, a in members)
@@ -202,7 +198,20 @@ class KubeService:
             "kube-scheduler", *common, f"--kubeconfig={sched_conf}",
             f"--authentication-kubeconfig={sched_conf}", f"--authorization-kubeconfig={sched_conf}",
         ]  # fmt: skip
-        daemons = {"etcd": etcd, "kube-apiserver": apiserver, "kube-controller-manager": kcm, "kube-scheduler": sched}
+        # What the backup CronJob does on a real cluster (kwok runs no pods): a snapshot of the local
+        # member into /var/backups/etcd 20 s after start and every 30 min, the last 3 kept.
+        backup_loop = (
+            f"for i in $(seq 1 1000); do sleep 20; mkdir -p {BACKUP_DIR}; "
+            f"if etcdctl --endpoints=https://127.0.0.1:2379 --cacert={PKI}/etcd/ca.crt --cert={PKI}/etcd/client.crt "
+            f"--key={PKI}/etcd/client.key --command-timeout=60s snapshot save {BACKUP_DIR}/snapshot.part && "
+            f"mv {BACKUP_DIR}/snapshot.part {BACKUP_DIR}/snapshot-$(date -u +%Y%m%dT%H%M%SZ).db; then "
+            f"ls -1t {BACKUP_DIR}/snapshot-*.db | tail -n +4 | xargs -r rm -f; sleep 1780; fi; done"
+        )  # a failed snapshot (etcd not ready yet) is retried 20 s later
+        backup = ["bash", "-c", backup_loop]
+        daemons = {
+            "etcd": etcd, "kube-apiserver": apiserver, "kube-controller-manager": kcm, "kube-scheduler": sched,
+            "etcd-backup": backup,
+        }  # fmt: skip
         return ["/usr/local/bin/kube-node", *[x for d, cmd in daemons.items() for x in (d, shlex.join(cmd))]]
 
     def _haproxy_cfg(self, ctx: LabContext) -> str:
@@ -237,23 +246,24 @@ backend kube-apiservers
         haproxy.write_text(self._haproxy_cfg(ctx))
         pki_mount = {str(pki.dir): {"bind": PKI, "mode": "ro"}}
         node_image = self._image("kube-node")
-        with self._kind_labels(ctx, "control-plane"):
-            for name, ip in members:
-                command = self._node_command(name, ip, members, f"{ctx.name}-etcd")
-                ctx.ensure_container(
-                    name, node_image, "control-plane", ip, command=command, init=True, cap_add=["NET_ADMIN"],
-                    volumes={f"{name}-etcd": {"bind": "/var/lib/etcd", "mode": "rw"}, **pki_mount},
-                )  # fmt: skip
-        with self._kind_labels(ctx, "external-load-balancer"):
-            cfg = {str(haproxy): {"bind": "/etc/haproxy/haproxy.cfg", "mode": "ro"}}
+        for name, ip in members:
+            command = self._node_command(name, ip, members, f"{ctx.name}-etcd")
             ctx.ensure_container(
-                lb_name, self._image("kube-lb"), "external-load-balancer", lb_ip, init=True, cap_add=["NET_ADMIN"],
-                command=["haproxy", "-W", "-db", "-f", "/etc/haproxy/haproxy.cfg"], volumes=cfg,
+                name, node_image, "control-plane", ip, command=command, init=True, cap_add=["NET_ADMIN"],
+                volumes={f"{name}-etcd": {"bind": "/var/lib/etcd", "mode": "rw"}, **pki_mount},
+                labels=self._kind_labels(ctx, "control-plane"),
             )  # fmt: skip
+        cfg = {str(haproxy): {"bind": "/etc/haproxy/haproxy.cfg", "mode": "ro"}}
+        ctx.ensure_container(
+            lb_name, self._image("kube-lb"), "external-load-balancer", lb_ip, init=True, cap_add=["NET_ADMIN"],
+            command=["haproxy", "-W", "-db", "-f", "/etc/haproxy/haproxy.cfg"], volumes=cfg,
+            labels=self._kind_labels(ctx, "external-load-balancer"),
+        )  # fmt: skip
         kwok = [
             "kwok", f"--kubeconfig={PKI}/kwok.conf", "--manage-all-nodes=false",
             f"--manage-nodes-with-annotation-selector={KWOK_ANNOTATION}=fake", f"--node-ip={ctx.ip(_KWOK_OFFSET)}",
             f"--cidr={self.kind.networking.pod_subnet}",
+            "--node-lease-duration-seconds=40",  # node leases: else Nodes (and their pods) flap NotReady
         ]  # fmt: skip
         ctx.ensure_container(
             f"{ctx.name}-kwok", self._image("kwok"), "kwok", ctx.ip(_KWOK_OFFSET), command=kwok, init=True,

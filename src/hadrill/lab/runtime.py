@@ -164,7 +164,8 @@ class LabContext:
         """Create and start a container, or start the existing one: ``up`` is idempotent.
 
         ``ip`` is its address on the main network; ``networks={name: ip}`` attaches it to more
-        (the storage network); other keyword arguments go to docker's ``containers.create``.
+        (the storage network); ``labels`` adds labels (kind's, for the Kubernetes nodes); other
+        keyword arguments go to docker's ``containers.create``.
         """
         try:
             c = self.client.containers.get(name)
@@ -191,13 +192,14 @@ class LabContext:
                 self.ensure_volume(vol)
         endpoint = self.client.api.create_endpoint_config(ipv4_address=ip)
         extra: dict[str, str] = kwargs.pop("networks", {})
+        labels = {**self.labels(role), **kwargs.pop("labels", {})}
         try:
             c = self.client.containers.create(
                 image,
                 name=name,
                 hostname=name,
                 detach=True,
-                labels=self.labels(role),
+                labels=labels,
                 network=self.network_name,
                 networking_config={self.network_name: endpoint},
                 volumes=volumes,

@@ -23,10 +23,23 @@ from hadrill.experiment import failure_report
 from hadrill.journal import load_journal
 from hadrill.report.evidence import exception_summary, failed_probes
 
-__all__ = ["FORMAT", "OBJECTIVES", "Loaded", "build_report", "iso", "load_journals", "scenario_status"]
+__all__ = [
+    "FORMAT",
+    "OBJECTIVES",
+    "PREFLIGHT_FILE",
+    "Loaded",
+    "build_report",
+    "iso",
+    "load_journals",
+    "load_preflight",
+    "preflight_section",
+    "scenario_status",
+]
 
 FORMAT = "hadrill/report/v1"
 DRILL_JOURNAL = "drill.json"
+PREFLIGHT_FILE = "preflight.json"  # in the report directory: ``hadrill preflight --json``'s document
+_VERDICTS = {"go": "GO", "no-go": "NO-GO", "not run": "NOT RUN", "error": "ERROR"}
 
 # objective key -> (verdict kind, label, how the worst probe is picked)
 OBJECTIVES: dict[str, tuple[str, str, str]] = {
@@ -228,8 +241,55 @@ def _scenario(entry: dict[str, Any], journal: dict[str, Any] | None) -> dict[str
     }
 
 
-def build_report(loaded: Loaded, generated: float | None = None) -> dict[str, Any]:
-    """The ``report.json`` document (JSON-serialisable; the source for ``hadrill compare``)."""
+def load_preflight(path: Path) -> dict[str, Any]:
+    """A stored ``preflight.json`` (a JSON object); ConfigError names the file."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ConfigError(str(path), "", f"a readable JSON preflight result ({e})") from e
+    if not isinstance(data, dict):
+        raise ConfigError(str(path), "", "a JSON object (hadrill preflight --json)", type(data).__name__)
+    return data
+
+
+def preflight_section(data: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The report's pre-upgrade validation from a preflight document (``PreflightResult.to_dict``, or a
+    record ``{"decision": "not run" | "error", "note": ...}``); None when there is none."""
+    if data is None:
+        return None
+    decision = str(data.get("decision") or "error").lower()
+    if decision not in _VERDICTS:
+        decision = "error"
+    checks = [
+        {"name": str(c.get("name") or "?"), "ok": bool(c.get("ok")), "blocking": bool(c.get("blocking")),
+         "summary": str(c.get("summary") or ""),
+         "details": [str(d) for d in c.get("details") or [] if d is not None] if isinstance(c.get("details"), list)
+         else []}
+        for c in data.get("checks") or [] if isinstance(c, dict)
+    ]  # fmt: skip
+    if decision in ("go", "no-go"):  # the checks decide, as PreflightResult.go does
+        decision = "no-go" if any(c["blocking"] and not c["ok"] for c in checks) else "go"
+    reasons = [f"{c['name']}: {c['summary']}" for c in checks if c["blocking"] and not c["ok"]]
+    warnings = [f"{c['name']}: {c['summary']}" for c in checks if not c["blocking"] and not c["ok"]]
+    return {
+        "target_version": str(data.get("target_version") or "?"),
+        "current_version": str(data.get("current_version") or "unknown"),
+        "checked_at": iso(data.get("checked_at")),
+        "decision": decision,
+        "verdict": _VERDICTS[decision],
+        "ok": decision != "no-go" and decision != "error",
+        "note": str(data.get("note") or ""),
+        "reasons": reasons,
+        "warnings": warnings,
+        "checks": checks,
+    }
+
+
+def build_report(
+    loaded: Loaded, generated: float | None = None, *, preflight: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The ``report.json`` document (JSON-serialisable; the source for ``hadrill compare``); ``preflight``:
+    the stored preflight document, shown as the pre-upgrade validation (key ``preflight``, null without)."""
     drill, pairs = loaded
     scenarios = [_scenario(entry, journal) for entry, journal in pairs]
     counts = {s: sum(1 for x in scenarios if x["status"] == s) for s in ("passed", "failed", "error")}
@@ -258,4 +318,5 @@ def build_report(loaded: Loaded, generated: float | None = None) -> dict[str, An
         "versions": drill.get("versions") or {},
         "inventory": drill.get("inventory") or {},
         "scenarios": scenarios,
+        "preflight": preflight_section(preflight),
     }

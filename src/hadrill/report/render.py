@@ -1,5 +1,6 @@
 """Writing the report directory: ``index.html``, ``report.md``, ``report.json``, ``junit.xml`` and
-``SHA256SUMS``, from a journal directory only (never the platform).
+``SHA256SUMS``, from a journal directory only (never the platform), plus the pre-upgrade validation
+from the directory's ``preflight.json`` when there is one (``hadrill drill --target-version``).
 
 Escaping: the HTML template autoescapes everything; charts escape their own text; Markdown output
 goes through :func:`md` for every interpolated value (``finalize``), or :func:`code` for code spans;
@@ -11,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import shutil
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -21,7 +23,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from hadrill import __version__
 from hadrill.report.charts import timeline_svg
 from hadrill.report.evidence import activities, events, fault_records
-from hadrill.report.model import OBJECTIVES, build_report, load_journals
+from hadrill.report.model import OBJECTIVES, PREFLIGHT_FILE, build_report, load_journals, load_preflight
 
 __all__ = ["code", "fenced", "junit_xml", "md", "render_report", "sha256_file"]
 
@@ -105,16 +107,42 @@ def _xml(text: Any) -> str:
     return _XML_BAD.sub("�", "" if text is None else str(text))
 
 
+def _preflight_case(suite: ET.Element, report: dict[str, Any], pre: dict[str, Any]) -> None:
+    """The ``preflight`` testcase: a failure on no-go, an error when it could not run, skipped when not run."""
+    case = ET.SubElement(
+        suite, "testcase", classname=_xml(f"hadrill.drill.{report['platform']}"), name="preflight", time="0.000"
+    )
+    cprops = ET.SubElement(case, "properties")
+    for key in ("target_version", "current_version", "decision"):
+        ET.SubElement(cprops, "property", name=key, value=_xml(pre[key]))
+    title = f"{pre['verdict']} for Kubernetes {pre['target_version']}"
+    if pre["decision"] == "no-go":
+        lines = list(pre["reasons"])
+        for c in pre["checks"]:
+            if c["blocking"] and not c["ok"]:
+                lines += [f"{c['name']}: {d}" for d in c["details"]]
+        first = pre["reasons"][0] if pre["reasons"] else "a blocking check failed"
+        ET.SubElement(case, "failure", message=_xml(f"{title}: {first}"), type="preflight").text = _xml(
+            "\n".join(lines)
+        )
+    elif pre["decision"] == "error":
+        ET.SubElement(case, "error", message=_xml(f"{title}: {pre['note']}"), type="preflight").text = _xml(pre["note"])
+    elif pre["decision"] == "not run":
+        ET.SubElement(case, "skipped", message=_xml(pre["note"] or "not run"))
+
+
 def junit_xml(report: dict[str, Any]) -> bytes:
-    """One testcase per scenario; failures carry failure_report; measured SLOs are properties."""
+    """One testcase per scenario; failures carry failure_report; measured SLOs are properties. With a
+    pre-upgrade validation, one more testcase ``preflight`` (a failure when no-go)."""
     scenarios = report["scenarios"]
+    pre = report.get("preflight")
     total = sum(float(s["duration_s"] or 0) for s in scenarios)
     attrs = {
         "name": _xml(f"{report['title']} — {report['platform']}"),
-        "tests": str(len(scenarios)),
-        "failures": str(report["counts"]["failed"]),
-        "errors": str(report["counts"]["error"]),
-        "skipped": "0",
+        "tests": str(len(scenarios) + (pre is not None)),
+        "failures": str(report["counts"]["failed"] + (pre is not None and pre["decision"] == "no-go")),
+        "errors": str(report["counts"]["error"] + (pre is not None and pre["decision"] == "error")),
+        "skipped": str(int(pre is not None and pre["decision"] == "not run")),
         "time": f"{total:.3f}",
         "timestamp": _xml(report["started"] or report["generated"] or ""),
     }
@@ -140,6 +168,8 @@ def junit_xml(report: dict[str, Any]) -> bytes:
             ET.SubElement(case, "failure", message=_xml(first), type="objectives").text = _xml(s["failure"])
         elif s["status"] == "error":
             ET.SubElement(case, "error", message=_xml(first), type="harness").text = _xml(s["failure"])
+    if pre is not None:
+        _preflight_case(suite, report, pre)
     ET.indent(suites)
     body: bytes = ET.tostring(suites, encoding="utf-8", xml_declaration=False)
     return b'<?xml version="1.0" encoding="utf-8"?>\n' + body + b"\n"
@@ -163,11 +193,22 @@ def _views(loaded: Any, report: dict[str, Any]) -> list[dict[str, Any]]:
     return views
 
 
-def render_report(journal_dir: Path, out_dir: Path, *, generated: float | None = None) -> Path:
-    """Render every report file into ``out_dir``; returns ``index.html``'s path."""
+def render_report(
+    journal_dir: Path, out_dir: Path, *, generated: float | None = None, preflight: Path | None = None
+) -> Path:
+    """Render every report file into ``out_dir``; returns ``index.html``'s path.
+
+    The pre-upgrade validation comes from ``out_dir/preflight.json`` when it exists; ``preflight`` names
+    another stored one, copied there first (so the report directory holds what it shows)."""
     loaded = load_journals(journal_dir)
-    report = build_report(loaded, generated=generated if generated is not None else time.time())
+    stored = out_dir / PREFLIGHT_FILE
+    data = load_preflight(preflight) if preflight is not None else None
     out_dir.mkdir(parents=True, exist_ok=True)
+    if preflight is not None and not (stored.exists() and stored.resolve() == preflight.resolve()):
+        shutil.copyfile(preflight, stored)
+    if data is None and stored.is_file():
+        data = load_preflight(stored)
+    report = build_report(loaded, generated=generated if generated is not None else time.time(), preflight=data)
     views = _views(loaded, report)
     context = {"report": report, "scenarios": views}
     (out_dir / "report.json").write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -176,6 +217,8 @@ def render_report(journal_dir: Path, out_dir: Path, *, generated: float | None =
     )
     (out_dir / "junit.xml").write_bytes(junit_xml(report))
     files = [out_dir / name for name in REPORT_FILES]
+    if data is not None:
+        files.append(stored)
     inside = journal_dir.resolve().is_relative_to(out_dir.resolve())
     if inside:
         files += sorted(p for p in journal_dir.rglob("*") if p.is_file())
