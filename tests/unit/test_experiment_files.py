@@ -110,3 +110,37 @@ def test_failure_report_lists_failing_verdicts_and_activities() -> None:
     assert "longest outage 4.80 s > objective 3.00 s" in text
     assert "fine" not in text
     assert "activity kill failed" in text
+
+
+def _clusters_used(data: dict) -> set[str]:
+    """Every cluster an experiment's hadrill activities act on: explicit arguments and defaults."""
+    import importlib
+    import inspect
+
+    used: set[str] = set()
+    acts = [
+        *data.get("method", []),
+        *data.get("rollbacks", []),
+        *data.get("steady-state-hypothesis", {}).get("probes", []),
+    ]
+    for act in acts:
+        prov = act.get("provider", {})
+        if not str(prov.get("module", "")).startswith("hadrill.ctk"):
+            continue
+        fn = getattr(importlib.import_module(prov["module"]), prov["func"])
+        param = inspect.signature(fn).parameters.get("cluster")
+        cluster = (prov.get("arguments") or {}).get("cluster", param.default if param else None)
+        if cluster:
+            used.add(cluster)
+    return used
+
+
+@pytest.mark.parametrize("path", EXPERIMENTS, ids=lambda p: p.stem)
+def test_experiments_declare_clusters_the_test_lab_lacks(path: Path) -> None:
+    """The suite's session lab (tests/lab.yaml) has etcd, nfs and gluster: an experiment that needs any
+    other cluster must say so in ``requires``, or it would fail there instead of being skipped."""
+    from hadrill.experiment import required_clusters
+
+    data = load_experiment_file(path)
+    missing = _clusters_used(data) - {"etcd", "nfs", "gluster"} - set(required_clusters(data))
+    assert not missing, f"{path.name} acts on {sorted(missing)} without `requires` in its hadrill extension"
