@@ -97,7 +97,13 @@ def run(runs: int, adverts: list[float], mode: Mode, interval: float, keep: bool
     try:
         for advert in adverts:
             spec = default_lab_file().model_copy(
-                update={"name": LAB_NAME, "etcd": None, "nfs": NfsPart(advert_int=advert)}
+                update={
+                    "name": LAB_NAME,
+                    "etcd": None,
+                    "nfs": NfsPart(advert_int=advert),
+                    "gluster": None,
+                    "kubernetes": None,
+                }
             )
             lab = Lab(spec, owner=OWNER)
             lab.down()  # another interval is another configuration

@@ -59,6 +59,9 @@ HEALTHY_TIMEOUT_S = 60.0
 PROBE_TIMEOUT_S = 1.0
 
 
+_ETCD_ONLY = {"nfs": None, "gluster": None, "kubernetes": None}  # this bench needs etcd alone
+
+
 def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
@@ -136,7 +139,7 @@ def measured_for(window: Window, outages: list[slo.Outage]) -> tuple[slo.Outage 
 
 def run(interval: float, durations: list[float], repeat: int, keep: bool) -> int:
     client = docker_client()
-    lab = Lab(default_lab_file().with_name(LAB_NAME), owner=OWNER, client=client)
+    lab = Lab(default_lab_file().with_name(LAB_NAME).model_copy(update=_ETCD_ONLY), owner=OWNER, client=client)
     windows: list[Window] = []
     pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="bench-pause")
     sampler: Sampler | None = None

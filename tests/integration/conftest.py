@@ -39,6 +39,7 @@ def lab_spec(purpose: str, *, members: int = 3) -> LabFile:
     data["etcd"] = {**(data.get("etcd") or {}), "members": members}
     data["nfs"] = None  # etcd-only test labs; the NFS pair has its own module (test_nfs.py)
     data["gluster"] = None  # the Gluster volume has its own module (test_gluster.py)
+    data["kubernetes"] = None  # so has the Kubernetes control plane (test_kube*.py)
     return parse_lab_data(data, f"<test lab {purpose}>")
 
 

@@ -75,7 +75,11 @@ with injected(fault) as record:
 # -- fixtures --------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def lab(state_dir: Path) -> Iterator[Lab]:
-    spec = default_lab_file().with_name(f"hdt-{WORKER}-chaos").model_copy(update={"nfs": None, "gluster": None})
+    spec = (
+        default_lab_file()
+        .with_name(f"hdt-{WORKER}-chaos")
+        .model_copy(update={"nfs": None, "gluster": None, "kubernetes": None})
+    )
     lab = Lab(spec, owner="pytest")  # etcd only: the other parts have their own modules
     try:
         lab.down()  # a killed earlier run's leftover (paused containers, rules) must not leak in
