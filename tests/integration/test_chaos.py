@@ -23,6 +23,7 @@ from pathlib import Path
 
 import docker
 import pytest
+from labtools import fresh_lab, wait_until
 
 from hadrill import etcd_recovery
 from hadrill.errors import SafetyRefused, TargetError
@@ -80,13 +81,7 @@ def lab(state_dir: Path) -> Iterator[Lab]:
         .with_name(f"hdt-{WORKER}-chaos")
         .model_copy(update={"nfs": None, "gluster": None, "kubernetes": None})
     )
-    lab = Lab(spec, owner="pytest")  # etcd only: the other parts have their own modules
-    try:
-        lab.down()  # a killed earlier run's leftover (paused containers, rules) must not leak in
-        lab.up()
-        yield lab
-    finally:
-        lab.down()
+    yield from fresh_lab(spec)  # etcd only: the other parts have their own modules
 
 
 @pytest.fixture(scope="module")
@@ -108,20 +103,6 @@ def clean_after(request: pytest.FixtureRequest, state_dir: Path) -> Iterator[Non
 
 
 # -- helpers ---------------------------------------------------------------------------------------
-def wait_until(what: str, problem: Callable[[], str | None], *, timeout: float, interval: float = 0.2) -> float:
-    """Poll ``problem`` (None when fine) until fine; bounded in time and attempts. Returns seconds waited."""
-    start = time.monotonic()
-    last: str | None = "never checked"
-    for _ in range(int(timeout / interval) + 2):
-        last = problem()
-        if last is None:
-            return time.monotonic() - start
-        if time.monotonic() - start >= timeout:
-            break
-        time.sleep(interval)
-    pytest.fail(f"{what}: not true after {timeout:.0f} s ({last})")
-
-
 def node_url(inv: Inventory, member: str) -> str:
     return inv.member_node(inv.cluster("etcd"), member).url
 

@@ -15,11 +15,12 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import docker
 import pytest
+from labtools import fresh_lab, wait_until
 
 from hadrill import slo
 from hadrill.errors import SafetyRefused
@@ -66,13 +67,7 @@ with injected(stop_brick(inv, cluster, [server], mode=mode, time_limit=time_limi
 def lab(state_dir: Path) -> Iterator[Lab]:
     name = f"hdt-{WORKER}-gl"
     spec = parse_lab_data({"name": name, "etcd": None, "gluster": {"volume": "gv0", "ping_timeout": 5}}, "<test>")
-    lab = Lab(spec, owner="pytest")
-    try:
-        lab.down()  # a killed earlier run's leftover (paused containers) must not leak in
-        lab.up()
-        yield lab
-    finally:
-        lab.down()
+    yield from fresh_lab(spec)
 
 
 @pytest.fixture(scope="module")
@@ -94,20 +89,6 @@ def clean_after(request: pytest.FixtureRequest, state_dir: Path) -> Iterator[Non
 
 
 # -- helpers ---------------------------------------------------------------------------------------
-def wait_until(what: str, problem: Callable[[], str | None], *, timeout: float, interval: float = 0.5) -> float:
-    """Poll ``problem`` (None when fine) until fine; bounded in time and attempts. Returns seconds waited."""
-    start = time.monotonic()
-    last: str | None = "never checked"
-    for _ in range(int(timeout / interval) + 2):
-        last = problem()
-        if last is None:
-            return time.monotonic() - start
-        if time.monotonic() - start >= timeout:
-            break
-        time.sleep(interval)
-    pytest.fail(f"{what}: not true after {timeout:.0f} s ({last})")
-
-
 def pending_heal(inv: Inventory) -> str | None:
     try:
         n = gluster.heal_count(inv, "gluster")

@@ -12,10 +12,11 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from labtools import fresh_lab, wait_until
 
 from hadrill.errors import SafetyRefused
 from hadrill.experiment import failure_report, run_experiment_file
@@ -42,13 +43,7 @@ def lab(state_dir: Path) -> Iterator[Lab]:
     spec = default_lab_file().model_copy(
         update={"name": f"hdt-{WORKER}-nfs", "etcd": None, "nfs": NfsPart(), "gluster": None, "kubernetes": None}
     )
-    lab = Lab(spec, owner="pytest")
-    try:
-        lab.down()  # a killed earlier run's leftover must not leak in
-        lab.up()
-        yield lab
-    finally:
-        lab.down()
+    yield from fresh_lab(spec)
 
 
 @pytest.fixture(scope="module")
@@ -69,20 +64,6 @@ def clean_after(request: pytest.FixtureRequest, state_dir: Path) -> Iterator[Non
 
 
 # -- helpers ---------------------------------------------------------------------------------------
-def wait_until(what: str, problem: Callable[[], str | None], *, timeout: float, interval: float = 0.3) -> float:
-    """Poll ``problem`` (None when fine) until fine; bounded in time and attempts. Returns seconds waited."""
-    start = time.monotonic()
-    last: str | None = "never checked"
-    for _ in range(int(timeout / interval) + 2):
-        last = problem()
-        if last is None:
-            return time.monotonic() - start
-        if time.monotonic() - start >= timeout:
-            break
-        time.sleep(interval)
-    pytest.fail(f"{what}: not true after {timeout:.0f} s ({last})")
-
-
 def unhealthy(inv: Inventory) -> str | None:
     """None when one server holds the VIP as MASTER and the other is a healthy BACKUP."""
     c = inv.cluster("nfs")
