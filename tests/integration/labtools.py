@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import os
+import queue
+import signal
+import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
 from hadrill.lab.lab import Lab
 from hadrill.lab.labfile import LabFile
 
-__all__ = ["fresh_lab", "wait_until"]
+__all__ = ["Harness", "fresh_lab", "wait_until"]
 
 
 def fresh_lab(spec: LabFile) -> Iterator[Lab]:
@@ -37,3 +43,54 @@ def wait_until(what: str, problem: Callable[[], str | None], *, timeout: float, 
             break
         time.sleep(interval)
     pytest.fail(f"{what}: not true after {timeout:.0f} s ({last})")
+
+
+class Harness:
+    """A separate process that injects one fault through hadrill, prints ``INJECTED <id> <deadline>``
+    and sleeps, to be SIGKILLed: what the deadman and ``recover`` must clean up after."""
+
+    def __init__(self, argv: list[str], log: Path) -> None:
+        self.log = log.open("w")
+        self.started = time.monotonic()
+        self.proc = subprocess.Popen(
+            argv,
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+            text=True,
+            env=os.environ.copy(),  # HADRILL_STATE_DIR: the module's isolated ledger
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.put(line)
+
+    def wait_injected(self, timeout: float = 30.0) -> tuple[str, float]:
+        """Block until the harness says INJECTED (bounded); return the fault id and its deadline."""
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                line = self.lines.get(timeout=left)
+            except queue.Empty:
+                break
+            if line.startswith("INJECTED"):
+                _, fault_id, fault_deadline = line.split()
+                return fault_id, float(fault_deadline)
+        self.kill()
+        pytest.fail(f"harness did not inject within {timeout:.0f} s: {self.stderr()[-2000:]}")
+
+    def kill(self) -> None:
+        """SIGKILL, and reap: a zombie still counts as alive to recover()."""
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=10)
+        self._reader.join(timeout=5)
+        self.log.close()
+
+    def stderr(self) -> str:
+        if not self.log.closed:
+            self.log.flush()
+        return Path(self.log.name).read_text()

@@ -10,20 +10,16 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import random
 import re
-import signal
-import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import docker
 import pytest
-from labtools import fresh_lab, wait_until
+from labtools import Harness, fresh_lab, wait_until
 
 from hadrill import etcd_recovery
 from hadrill.errors import SafetyRefused, TargetError
@@ -47,7 +43,6 @@ EXPERIMENTS = sorted((ROOT / "experiments").glob("etcd-*.yaml"))  # the others n
 CHAIN = re.compile(r"^-N (HD[IO]-[0-9a-f]+)$", re.MULTILINE)
 DEADMAN_LIMIT = 4.0  # seconds: the harness's time limit in the deadman tests
 DEADMAN_GRACE = 6.0  # seconds after the deadline the deadman may take
-HARNESS_READY_S = 30.0
 
 # The harness a crash test SIGKILLs: it injects one fault through hadrill, says so, then sleeps.
 HARNESS = """\
@@ -142,55 +137,6 @@ def etcd_states(inv: Inventory, member: str, pids: list[str]) -> list[str]:
     return out.split()
 
 
-class Harness:
-    """A separate process that injects one fault through hadrill and then sleeps, to be SIGKILLed."""
-
-    def __init__(self, script: Path, inv_path: Path, kind: str, member: str, time_limit: float, log: Path) -> None:
-        self.log = log.open("w")
-        self.started = time.monotonic()
-        self.proc = subprocess.Popen(
-            [sys.executable, str(script), str(inv_path), kind, member, str(time_limit)],
-            stdout=subprocess.PIPE,
-            stderr=self.log,
-            text=True,
-            env=os.environ.copy(),  # HADRILL_STATE_DIR: the module's isolated ledger
-        )
-        self.lines: queue.Queue[str] = queue.Queue()
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.put(line)
-
-    def wait_injected(self, timeout: float = HARNESS_READY_S) -> tuple[str, float]:
-        """Block until the harness says INJECTED (bounded); return the fault id and its deadline."""
-        deadline = time.monotonic() + timeout
-        while (left := deadline - time.monotonic()) > 0:
-            try:
-                line = self.lines.get(timeout=left)
-            except queue.Empty:
-                break
-            if line.startswith("INJECTED"):
-                _, fault_id, fault_deadline = line.split()
-                return fault_id, float(fault_deadline)
-        self.kill()
-        pytest.fail(f"harness did not inject within {timeout:.0f} s: {self.stderr()[-2000:]}")
-
-    def kill(self) -> None:
-        """SIGKILL, and reap: a zombie still counts as alive to recover()."""
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(timeout=10)
-        self._reader.join(timeout=5)
-        self.log.close()
-
-    def stderr(self) -> str:
-        self.log.flush()
-        return Path(self.log.name).read_text()
-
-
 @pytest.fixture
 def harness(tmp_path: Path, lab: Lab) -> Iterator[Callable[..., Harness]]:
     script = tmp_path / "harness.py"
@@ -198,7 +144,8 @@ def harness(tmp_path: Path, lab: Lab) -> Iterator[Callable[..., Harness]]:
     made: list[Harness] = []
 
     def start(kind: str, member: str, time_limit: float) -> Harness:
-        h = Harness(script, lab.inventory_path, kind, member, time_limit, tmp_path / f"harness-{len(made)}.log")
+        argv = [sys.executable, str(script), str(lab.inventory_path), kind, member, str(time_limit)]
+        h = Harness(argv, tmp_path / f"harness-{len(made)}.log")
         made.append(h)
         return h
 

@@ -8,19 +8,15 @@ brick online, nothing pending heal and the ledger empty; traffic goes only to th
 from __future__ import annotations
 
 import os
-import queue
 import re
-import signal
-import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import docker
 import pytest
-from labtools import fresh_lab, wait_until
+from labtools import Harness, fresh_lab, wait_until
 
 from hadrill import slo
 from hadrill.errors import SafetyRefused
@@ -114,48 +110,6 @@ def brick_online(inv: Inventory, name: str) -> bool | None:
 
 def container_status(name: str) -> str:
     return str(docker.from_env().containers.get(name).status)
-
-
-class Harness:
-    """A separate process that injects one gluster fault through hadrill and then sleeps, to be SIGKILLed."""
-
-    def __init__(self, script: Path, inv_path: Path, mode: str, member: str, log: Path) -> None:
-        self.log = log.open("w")
-        self.proc = subprocess.Popen(
-            [sys.executable, str(script), str(inv_path), mode, member, str(DEADMAN_LIMIT)],
-            stdout=subprocess.PIPE,
-            stderr=self.log,
-            text=True,
-            env=os.environ.copy(),  # HADRILL_STATE_DIR: the module's isolated ledger
-        )
-        self.lines: queue.Queue[str] = queue.Queue()
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.put(line)
-
-    def wait_injected(self, timeout: float = 30.0) -> tuple[str, float]:
-        deadline = time.monotonic() + timeout
-        while (left := deadline - time.monotonic()) > 0:
-            try:
-                line = self.lines.get(timeout=left)
-            except queue.Empty:
-                break
-            if line.startswith("INJECTED"):
-                _, fault_id, fault_deadline = line.split()
-                return fault_id, float(fault_deadline)
-        self.kill()
-        pytest.fail(f"harness did not inject within {timeout:.0f} s: {Path(self.log.name).read_text()[-2000:]}")
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(timeout=10)
-        self._reader.join(timeout=5)
-        self.log.close()
 
 
 # -- the lab -------------------------------------------------------------------------------------------
@@ -263,7 +217,10 @@ def test_deadman_brings_the_brick_back_after_the_harness_dies(
     script = tmp_path / "harness.py"
     script.write_text(HARNESS)
     victim = server(inv, 2)
-    h = Harness(script, lab.inventory_path, mode, victim, tmp_path / "harness.log")
+    h = Harness(
+        [sys.executable, str(script), str(lab.inventory_path), mode, victim, str(DEADMAN_LIMIT)],
+        tmp_path / "harness.log",
+    )
     try:
         fault_id, deadline = h.wait_injected()
     finally:
