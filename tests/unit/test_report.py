@@ -414,7 +414,7 @@ def test_a_preflight_not_run_is_recorded_and_skipped(tmp_path: Path) -> None:
 def test_hadrill_report_rerenders_a_stored_preflight(tmp_path: Path) -> None:
     from click.testing import CliRunner
 
-    from hadrill.cli_drill import report_cmd
+    from hadrill.cli.drill import report_cmd
 
     drill = tmp_path / "drill"
     write_drill(drill / "journals")

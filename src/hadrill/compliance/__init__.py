@@ -2,7 +2,7 @@
 
 Checks are library functions (one module per family: ``docker``, ``network``, ``scst``,
 ``nfs_mounts``, ``pki``, ``etcd_backup``, ``pss``/``pss_scan``), reused by ``hadrill check``
-(:mod:`hadrill.compliance.runner`, :mod:`hadrill.cli_check`) and by the testinfra suites in the
+(:mod:`hadrill.compliance.runner`, :mod:`hadrill.cli.check`) and by the testinfra suites in the
 repository's ``compliance/`` directory. Every check has an id, a severity, remediation text and a
 reference (:mod:`~hadrill.compliance.registry`); findings go through waivers
 (:mod:`~hadrill.compliance.waivers`) and the nightly baseline (:mod:`~hadrill.compliance.baseline`)

@@ -217,25 +217,25 @@ def validate_cmd(experiments: tuple[Path, ...]) -> None:
         out.print(f"{path}: valid")
 
 
-# -- the exercise: drill, report, compare (hadrill.cli_drill) --------------------------------------
-from hadrill.cli_drill import compare_cmd, drill_cmd, report_cmd  # noqa: E402
+# -- the exercise: drill, report, compare (hadrill.cli.drill) --------------------------------------
+from hadrill.cli.drill import compare_cmd, drill_cmd, report_cmd  # noqa: E402
 
 main.add_command(drill_cmd)
 main.add_command(report_cmd)
 main.add_command(compare_cmd)
 
-# -- compliance: hadrill check (hadrill.cli_check) ------------------------------------------------------
-from hadrill.cli_check import check_cmd  # noqa: E402
+# -- compliance: hadrill check (hadrill.cli.check) ------------------------------------------------------
+from hadrill.cli.check import check_cmd  # noqa: E402
 
 main.add_command(check_cmd)
 
-# -- inventories of clusters hadrill did not build: hadrill inventory kind (hadrill.cli_inventory) -------
-from hadrill.cli_inventory import inventory_cmd  # noqa: E402
+# -- inventories of clusters hadrill did not build: hadrill inventory kind (hadrill.cli.inventory) -------
+from hadrill.cli.inventory import inventory_cmd  # noqa: E402
 
 main.add_command(inventory_cmd)
 
-# -- pre-upgrade go/no-go: hadrill preflight (hadrill.cli_preflight) --------------------------------------
-from hadrill.cli_preflight import preflight_cmd  # noqa: E402
+# -- pre-upgrade go/no-go: hadrill preflight (hadrill.cli.preflight) --------------------------------------
+from hadrill.cli.preflight import preflight_cmd  # noqa: E402
 
 main.add_command(preflight_cmd)
 
