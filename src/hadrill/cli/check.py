@@ -8,41 +8,19 @@ check could not run on a node, and nothing else failed).
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
-from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from hadrill.errors import ConfigError, HadrillError
+from hadrill.cli._common import err, handle_errors, inventory_option, out, resolve_inventory
+from hadrill.errors import ConfigError
 
 __all__ = ["check_cmd"]
 
-F = TypeVar("F", bound=Callable[..., Any])
-out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
-err = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 200)
 _STYLE = {"pass": "green", "fail": "red", "error": "magenta", "waived": "yellow"}
-
-
-def _exits(fn: F) -> F:
-    """hadrill's errors as one line and an exit code: 2 for bad input, 3 for infrastructure."""
-
-    @wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except ConfigError as e:
-            err.print(f"[red]error:[/] {escape(str(e))}", soft_wrap=True)
-            sys.exit(2)
-        except HadrillError as e:
-            err.print(f"[red]error:[/] {escape(str(e))}", soft_wrap=True)
-            sys.exit(3)
-
-    return wrapper  # type: ignore[return-value]
 
 
 def _manifest_files(paths: tuple[Path, ...]) -> list[Path]:
@@ -58,7 +36,7 @@ def _manifest_files(paths: tuple[Path, ...]) -> list[Path]:
 
 
 @click.command("check")
-@click.option("--inventory", type=click.Path(dir_okay=False, path_type=Path), help="Inventory (default: the lab's).")
+@inventory_option
 @click.option("--suite", "suite", default="", help="Comma-separated suites (default: all node suites): "
               "docker,network,scst,nfs_mounts,pki,etcd_backup; the kube API suites pss,workloads "
               "when named.")  # fmt: skip
@@ -72,7 +50,7 @@ def _manifest_files(paths: tuple[Path, ...]) -> list[Path]:
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("hadrill-compliance"),
               show_default=True, help="Where findings.json, findings.sarif and junit.xml go.")  # fmt: skip
 @click.option("--all", "show_all", is_flag=True, help="List passing findings too.")
-@_exits
+@handle_errors
 def check_cmd(
     inventory: Path | None, suite: str, policy: Path | None, waivers: Path | None, baseline: Path | None,
     write_baseline: Path | None, manifests: tuple[Path, ...], pss_level: str, out_dir: Path, show_all: bool,
@@ -86,9 +64,8 @@ def check_cmd(
     from hadrill.compliance.runner import exit_code, gate, parse_suites, run_checks
     from hadrill.compliance.waivers import load_waivers
     from hadrill.inventory import load_inventory
-    from hadrill.lab.lab import inventory_path
 
-    inv_path = inventory or inventory_path("hadrill")
+    inv_path = resolve_inventory(inventory)
     if not inv_path.exists():
         raise ConfigError(str(inv_path), "", "an inventory file (hadrill lab up writes one; or pass --inventory)")
     inv = load_inventory(inv_path)

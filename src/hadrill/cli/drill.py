@@ -12,34 +12,13 @@ from __future__ import annotations
 import re
 import sys
 import time
-from collections.abc import Callable
-from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
 
 import click
 
+from hadrill.cli._common import err, handle_errors, inventory_option, out, resolve_inventory
+
 __all__ = ["compare_cmd", "drill_cmd", "report_cmd"]
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _errors(fn: F) -> F:
-    """hadrill.cli's error handling, looked up when the command runs (cli imports this module)."""
-
-    @wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from hadrill.cli import _handle_errors
-
-        return _handle_errors(fn)(*args, **kwargs)
-
-    return wrapper  # type: ignore[return-value]
-
-
-def _consoles() -> tuple[Any, Any]:
-    from hadrill.cli import err, out
-
-    return out, err
 
 
 def _default_out(platform: str) -> Path:
@@ -56,7 +35,7 @@ def _default_out(platform: str) -> Path:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Plan file (default: every experiment in ./experiments, with their own objectives).",
 )
-@click.option("--inventory", type=click.Path(dir_okay=False, path_type=Path), help="Inventory (default: the lab's).")
+@inventory_option
 @click.option(
     "--out",
     "out_dir",
@@ -77,7 +56,7 @@ def _default_out(platform: str) -> Path:
     help="After the scenarios, the pre-upgrade validation (hadrill preflight) to this Kubernetes version, "
     "such as 1.35, against the inventory's kubernetes cluster; in the report, exit 1 on no-go.",
 )
-@_errors
+@handle_errors
 def drill_cmd(
     plan_path: Path | None, inventory: Path | None, out_dir: Path | None, experiments_dir: Path, interval: float,
     target_version: str | None,
@@ -92,18 +71,16 @@ def drill_cmd(
     from hadrill.drill import run_drill
     from hadrill.errors import ConfigError
     from hadrill.inventory import load_inventory
-    from hadrill.lab.lab import inventory_path
     from hadrill.plan import default_plan, load_plan
     from hadrill.preflight import parse_version
     from hadrill.progress import Progress
 
-    out, err = _consoles()
     if target_version is not None:
         try:
             parse_version(target_version)
         except ValueError as e:
             raise ConfigError("command line", "--target-version", "a version such as 1.35", target_version) from e
-    inv = inventory or inventory_path("hadrill")
+    inv = resolve_inventory(inventory)
     if plan_path is not None:
         plan = load_plan(plan_path)
     else:
@@ -150,7 +127,7 @@ def drill_cmd(
     help="A stored preflight.json (hadrill preflight --json) to show as the pre-upgrade validation "
     "(default: the drill directory's preflight.json, when there is one).",
 )
-@_errors
+@handle_errors
 def report_cmd(journal_dir: Path, out_dir: Path | None, preflight_path: Path | None) -> None:
     """Render the report again from stored journals (never from the platform); exits 1 if a scenario failed
     or the stored pre-upgrade validation said no-go."""
@@ -177,7 +154,7 @@ def report_cmd(journal_dir: Path, out_dir: Path | None, preflight_path: Path | N
 @click.option("--rto-tolerance", default=0.5, show_default=True, help="Seconds the RTO may grow before it regresses.")
 @click.option("--rpo-tolerance", default=0, show_default=True, help="Lost writes the RPO may grow by.")
 @click.option("--availability-tolerance", default=0.01, show_default=True, help="Ratio availability may drop by.")
-@_errors
+@handle_errors
 def compare_cmd(old: Path, new: Path, rto_tolerance: float, rpo_tolerance: int, availability_tolerance: float) -> None:
     """Compare two exercises' report.json (before/after an upgrade); exits 1 on an RTO/RPO/availability regression."""
     from rich.markup import escape
@@ -185,7 +162,6 @@ def compare_cmd(old: Path, new: Path, rto_tolerance: float, rpo_tolerance: int, 
 
     from hadrill.compare import compare_files
 
-    out, _ = _consoles()
     result = compare_files(
         old, new, rto_tolerance_s=rto_tolerance, rpo_tolerance=rpo_tolerance,
         availability_tolerance=availability_tolerance,

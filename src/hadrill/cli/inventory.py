@@ -5,19 +5,14 @@ Exit codes: 0 written; 2 bad input (kubeconfig, context); 3 infrastructure (no e
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
 import yaml
-from rich.console import Console
-from rich.markup import escape
 
-from hadrill.errors import ConfigError, HadrillError
+from hadrill.cli._common import handle_errors
 
 __all__ = ["inventory_cmd"]
-
-err = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 200)
 
 
 @click.group("inventory")
@@ -33,6 +28,7 @@ def inventory_cmd() -> None:
 )  # fmt: skip
 @click.option("--context", help="Context to use (default: kind-NAME, else the kubeconfig's only context).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write here (default: stdout).")
+@handle_errors
 def kind_cmd(name: str, kubeconfig: Path | None, context: str | None, output: Path | None) -> None:
     """Find kind cluster NAME's node containers by label and print (or write) its inventory.
 
@@ -40,14 +36,7 @@ def kind_cmd(name: str, kubeconfig: Path | None, context: str | None, output: Pa
     """
     from hadrill.providers import inventory_from_kind
 
-    try:
-        inv = inventory_from_kind(name, kubeconfig=kubeconfig, context=context)
-    except ConfigError as e:
-        err.print(f"[red]error:[/] {escape(str(e))}", soft_wrap=True)
-        sys.exit(2)
-    except HadrillError as e:
-        err.print(f"[red]error:[/] {escape(str(e))}", soft_wrap=True)
-        sys.exit(3)
+    inv = inventory_from_kind(name, kubeconfig=kubeconfig, context=context)
     if output is None:
         click.echo(yaml.safe_dump(inv.model_dump(mode="json"), sort_keys=False), nl=False)
     else:

@@ -7,33 +7,18 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
-from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
 
 import click
 
+from hadrill.cli._common import handle_errors, inventory_option, resolve_inventory
+
 __all__ = ["preflight_cmd"]
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _errors(fn: F) -> F:
-    """hadrill.cli's error handling, looked up when the command runs (cli imports this module)."""
-
-    @wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from hadrill.cli import _handle_errors
-
-        return _handle_errors(fn)(*args, **kwargs)
-
-    return wrapper  # type: ignore[return-value]
 
 
 @click.command("preflight")
 @click.option("--target-version", required=True, help="The Kubernetes version to upgrade to, such as 1.35.")
-@click.option("--inventory", type=click.Path(dir_okay=False, path_type=Path), help="Inventory (default: the lab's).")
+@inventory_option
 @click.option("--cluster", default="kubernetes", show_default=True, help="The Kubernetes cluster of the inventory.")
 @click.option("--etcd-cluster", default="k8s-etcd", show_default=True, help="Its etcd cluster in the inventory.")
 @click.option(
@@ -42,7 +27,7 @@ def _errors(fn: F) -> F:
 @click.option("--backup-max-age", default=25.0, show_default=True, help="Newest snapshot's maximum age, hours.")
 @click.option("--window-days", default=30.0, show_default=True, help="Certificates must outlive this window.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the result as JSON.")
-@_errors
+@handle_errors
 def preflight_cmd(
     target_version: str, inventory: Path | None, cluster: str, etcd_cluster: str, backup_dir: str,
     backup_max_age: float, window_days: float, json_path: Path | None,
@@ -51,14 +36,13 @@ def preflight_cmd(
     etcd health and a fresh backup, certificates beyond the upgrade window. Exits 0 go, 1 no-go."""
     from hadrill.errors import ConfigError
     from hadrill.inventory import load_inventory
-    from hadrill.lab.lab import inventory_path
     from hadrill.preflight import parse_version, render_text, run_preflight
 
     try:
         parse_version(target_version)
     except ValueError as e:
         raise ConfigError("command line", "--target-version", "a version such as 1.35", target_version) from e
-    inv = load_inventory(inventory or inventory_path("hadrill"))
+    inv = load_inventory(resolve_inventory(inventory))
     result = run_preflight(
         inv, target_version, cluster=cluster, etcd_cluster=etcd_cluster, backup_dir=backup_dir,
         backup_max_age_hours=backup_max_age, window_days=window_days,

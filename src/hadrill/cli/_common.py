@@ -1,0 +1,69 @@
+"""What every ``hadrill`` command shares: the consoles, the one error handler and the ``--inventory``
+option. Command modules import this, never the root :mod:`hadrill.cli` (which imports them).
+
+Exit codes: 0 success; 1 a check, objective or health verdict failed; 2 bad input (a file, a field,
+an option); 3 broken infrastructure (no engine, a build or the lab failed, a cluster unreachable).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from docker.errors import DockerException
+from rich.console import Console
+from rich.markup import escape
+
+from hadrill.errors import ConfigError, HadrillError
+
+__all__ = ["INVENTORY_ENV", "err", "handle_errors", "inventory_option", "out", "resolve_inventory"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+INVENTORY_ENV = "HADRILL_INVENTORY"
+# CI logs are not terminals: keep tables on one line per row there.
+out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+err = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 200)
+
+
+def handle_errors(fn: F) -> F:
+    """Turn hadrill's own errors into one readable line and an exit code, not a traceback:
+    2 for bad input (:class:`ConfigError`), 3 for infrastructure (any other :class:`HadrillError`, or
+    the Docker engine failing under us)."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except ConfigError as e:
+            err.print(f"[red]error:[/] {escape(str(e))}", soft_wrap=True)
+            sys.exit(2)
+        except HadrillError as e:
+            err.print(f"[red]error:[/] {escape(str(e))}", soft_wrap=True)
+            sys.exit(3)
+        except DockerException as e:  # the engine failed under us: infrastructure, not a bug
+            err.print(f"[red]error:[/] Docker engine: {escape(str(e))}", soft_wrap=True)
+            sys.exit(3)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def inventory_option(fn: F) -> F:
+    """``--inventory FILE``, else ``$HADRILL_INVENTORY`` (as the Chaos Toolkit layer and the pytest plugin
+    read it), else the default lab's inventory (:func:`resolve_inventory`)."""
+    return click.option(
+        "--inventory", type=click.Path(dir_okay=False, path_type=Path), envvar=INVENTORY_ENV, show_envvar=True,
+        help="Inventory (default: the lab's).",
+    )(fn)  # fmt: skip
+
+
+def resolve_inventory(given: Path | None) -> Path:
+    """The inventory a command acts on: the one given (option or environment), else the default lab's."""
+    if given is not None:
+        return given
+    from hadrill.lab.lab import inventory_path
+
+    return inventory_path("hadrill")

@@ -1,0 +1,68 @@
+"""``hadrill run``, ``hadrill validate`` and ``hadrill recover``: experiment files and the fault ledger."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from hadrill.cli._common import err, handle_errors, inventory_option, out, resolve_inventory
+
+__all__ = ["recover_cmd", "run_cmd", "validate_cmd"]
+
+
+# -- faults --------------------------------------------------------------------------------------------
+@click.command("recover")
+@click.option("--all", "include_live", is_flag=True, help="Also revert faults of runs still alive on this host.")
+@click.option("--ledger", "ledger_path", type=click.Path(dir_okay=False, path_type=Path), help="Ledger file.")
+@handle_errors
+def recover_cmd(include_live: bool, ledger_path: Path | None) -> None:
+    """Revert every fault still open in the ledger (left by a run that died); exits 1 if one failed."""
+    from hadrill.faults.base import recover
+    from hadrill.faults.ledger import Ledger
+
+    ledger = Ledger(ledger_path)
+    outcomes = recover(ledger, include_live=include_live)
+    for record, outcome in outcomes:
+        out.print(f"{record.id}  {record.description}  ({record.target}, opened by {record.run}): {outcome}")
+    out.print(f"{len(outcomes)} open fault(s) in {ledger.path}")
+    sys.exit(1 if any(o.startswith("revert failed") for _, o in outcomes) else 0)
+
+
+# -- experiments ---------------------------------------------------------------------------------------
+@click.command("run")
+@click.argument("experiments", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@inventory_option
+@click.option("--journal-dir", type=click.Path(file_okay=False, path_type=Path), help="Where journals go.")
+@click.option("--interval", default=0.1, show_default=True, help="Probe interval in seconds.")
+@handle_errors
+def run_cmd(experiments: tuple[Path, ...], inventory: Path | None, journal_dir: Path | None, interval: float) -> None:
+    """Run Chaos Toolkit experiment files against a platform; exits 1 if one deviates."""
+    from hadrill.experiment import failure_report, run_experiment_file
+
+    inv = resolve_inventory(inventory)
+    failed = 0
+    for path in experiments:
+        err.print(f"→ {path}")
+        result = run_experiment_file(path, inventory=inv, journal_dir=journal_dir, interval=interval)
+        for v in result.hadrill.get("verdicts", []):
+            mark = "[green]✓[/]" if v["ok"] else "[red]✗[/]"
+            out.print(f"  {mark} {v['name']}: {v['detail']}")
+        if not result.ok:
+            failed += 1
+            out.print(failure_report(result.journal))
+        out.print(f"  journal: {result.hadrill.get('journal', '(not written)')}")
+    sys.exit(1 if failed else 0)
+
+
+@click.command("validate")
+@click.argument("experiments", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@handle_errors
+def validate_cmd(experiments: tuple[Path, ...]) -> None:
+    """Check experiment files (fields, hadrill functions and their arguments) without running them."""
+    from hadrill.experiment import load_experiment_file
+
+    for path in experiments:
+        load_experiment_file(path)
+        out.print(f"{path}: valid")
