@@ -9,10 +9,10 @@ What real sites do, and what the drill proves:
    (``etcdutl snapshot status``). A copy is kept on the host (``state_dir()/restore/<fault>.db``).
 2. **Writes.** Sequence-numbered ConfigMaps are written (and acknowledged) before the snapshot, and
    more after it. Each acknowledgement carries the object's resourceVersion (etcd's mod revision).
-3. **Disaster** (:class:`EtcdRestoreFault`, recorded in the ledger like any fault): on every master the
-   supervisor's restart of the control-plane daemons is paused (SIGSTOP of the supervising shell, the
-   kubelet's role), etcd, kube-apiserver, kube-controller-manager and kube-scheduler are killed, and
-   etcd's data directory is destroyed.
+3. **Disaster** (:class:`hadrill.faults.etcd_restore.EtcdRestoreFault`, recorded in the ledger like any
+   fault): on every master the supervisor's restart of the control-plane daemons is paused (SIGSTOP of
+   the supervising shell, the kubelet's role), etcd, kube-apiserver, kube-controller-manager and
+   kube-scheduler are killed, and etcd's data directory is destroyed.
 4. **Restore.** Every member is restored from the snapshot with ``etcdutl snapshot restore`` (a new
    ``--initial-cluster-token``, the same member names and peer URLs, the revision bumped and marked
    compacted so informers relist, as the Kubernetes documentation advises), the supervisors resume and
@@ -24,10 +24,8 @@ What real sites do, and what the drill proves:
    snapshot's revision — the harness checked against a known answer. The CA keys and certificates
    keep their modes (0600 / 0644, :mod:`hadrill.compliance.pki`'s checks).
 
-The fault has no deadman (a dead harness cannot be replaced by a timer that restores a cluster), but
-its revert is idempotent and needs only the record: it restores every member whose data directory is
-not a restore of this fault's snapshot, and resumes the supervisors, so ``hadrill recover`` finishes a
-drill that died midway.
+The fault (:mod:`hadrill.faults.etcd_restore`) has no deadman, but its revert is idempotent and needs
+only the record, so ``hadrill recover`` finishes a drill that died midway.
 """
 
 from __future__ import annotations
@@ -35,30 +33,40 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import shlex
 import tarfile
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
-import docker
-from docker.errors import DockerException, NotFound
+from docker.errors import DockerException
 
 from hadrill import slo
 from hadrill.compliance.nodes import parse_stat_line
 from hadrill.compliance.pki import ca_cert_file, key_files
-from hadrill.errors import InjectionFailed, RevertFailed, TargetError
+from hadrill.errors import TargetError
 from hadrill.faults.base import Fault
-from hadrill.faults.ledger import FaultRecord
+from hadrill.faults.etcd_restore import (
+    _ETCDCTL,
+    DAEMONS,
+    PKI,
+    SNAPSHOT,
+    WORK_DIR,
+    EtcdRestoreFault,
+    Master,
+    _container,
+    _put_snapshot,
+    _sh,
+    masters,
+)
 from hadrill.inventory import Cluster, Inventory
 from hadrill.paths import state_dir
 from hadrill.probes.kube import KubeApi, KubeApiError, KubeWriteProbe, cluster_api
 
 __all__ = [
-    "DAEMONS",
+    "DAEMONS",  # re-exported from hadrill.faults.etcd_restore, where the fault lives
     "EtcdRestoreFault",
     "Master",
     "RestoreResult",
@@ -69,34 +77,8 @@ __all__ = [
     "take_snapshot",
 ]
 
-PKI = "/etc/kubernetes/pki"
-DATA_DIR = "/var/lib/etcd/data"
-WORK_DIR = "/var/lib/etcd/hadrill-restore"  # on the etcd volume, outside the data dir: survives the disaster
-SNAPSHOT = f"{WORK_DIR}/snapshot.db"
-DAEMONS = ("kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd")
-BUMP_REVISION = 1_000_000_000
-_ETCDCTL = (
-    f"etcdctl --endpoints=https://127.0.0.1:2379 --cacert={PKI}/etcd/ca.crt --cert={PKI}/etcd/client.crt "
-    f"--key={PKI}/etcd/client.key --command-timeout=20s"
-)
 BACKUP_NAMESPACE = "kube-system"
 BACKUP_NAME = "etcd-backup"
-
-
-@dataclass(frozen=True)
-class Master:
-    """A control-plane node: its container, its etcd member name and address."""
-
-    name: str
-    container: str
-    ip: str
-
-    @property
-    def peer_url(self) -> str:
-        return f"https://{self.ip}:2380"
-
-    def to_dict(self) -> dict[str, str]:
-        return {"name": self.name, "container": self.container, "ip": self.ip}
 
 
 @dataclass(frozen=True)
@@ -110,91 +92,6 @@ class Snapshot:
 
     def to_dict(self) -> dict[str, Any]:
         return self.__dict__.copy()
-
-
-def masters(inventory: Inventory, cluster: str = "k8s-etcd") -> list[Master]:
-    """The etcd members of a hadrill Kubernetes cluster, as containers (``docker://`` nodes only)."""
-    c = inventory.cluster(cluster)
-    out = []
-    for m in c.members:
-        url = inventory.node(m.node).url
-        if not url.startswith("docker://"):
-            raise TargetError(f"the restore drill needs docker:// control-plane nodes, {m.node} is {url}")
-        peer = m.endpoints.get("peer") or m.endpoints.get("client", "")
-        ip = peer.split("//", 1)[-1].rsplit(":", 1)[0]
-        out.append(Master(m.name, url.removeprefix("docker://").split("?", 1)[0], ip))
-    return out
-
-
-# -- container commands ------------------------------------------------------------------------------
-def _client() -> docker.DockerClient:
-    try:
-        return docker.from_env(timeout=60)
-    except DockerException as e:
-        raise TargetError(f"cannot reach the Docker engine: {e}") from e
-
-
-def _container(name: str) -> Any:
-    try:
-        return _client().containers.get(name)
-    except NotFound as e:
-        raise TargetError(f"no container named {name}") from e
-    except DockerException as e:
-        raise TargetError(f"container {name}: {e}") from e
-
-
-def _sh(container: str, command: str, *, timeout: float = 60.0, check: bool = True) -> tuple[int, str]:
-    """Run a shell command in a container, killed there after ``timeout`` s; (rc, output)."""
-    try:
-        rc, out = _container(container).exec_run(
-            ["timeout", "-k", "2", f"{timeout:g}", "sh", "-c", command], demux=False
-        )
-    except DockerException as e:
-        raise TargetError(f"{container}: cannot run {command!r}: {e}") from e
-    text = (out or b"").decode(errors="replace")
-    if check and rc != 0:
-        raise TargetError(f"{container}: {command[:120]!r} exited {rc}: {text.strip()[-500:]}")
-    return int(rc or 0), text
-
-
-def _running(container: str) -> bool:
-    try:
-        return str(_container(container).status) == "running"
-    except TargetError:
-        return False
-
-
-def _pids(daemon: str) -> str:
-    """Shell: the pids of a daemon that are not zombies (by argv[0]: ``comm`` is cut at 15 characters)."""
-    return f"ps -eo pid=,stat=,args= | awk '$3 == \"{daemon}\" && $2 !~ /^Z/ {{print $1}}'"
-
-
-_SUPERVISORS = "pgrep -f '^/bin/bash /usr/local/bin/[k]ube-node'"  # the script and its per-daemon subshells
-
-
-def _pause_and_kill(container: str, *, unless: str = "") -> None:
-    """Stop the supervisor's restarts (SIGSTOP of the supervisor script and its per-daemon shells, the
-    kubelet's role in the lab), then kill the daemons, until none runs (bounded). Skipped when the file
-    ``unless`` exists (the member is already restored)."""
-    kill = "; ".join(f"for p in $({_pids(d)}); do kill -KILL $p; done" for d in DAEMONS)
-    alive = " ".join(f"$({_pids(d)})" for d in DAEMONS)
-    skip = f"[ -e {unless} ] && exit 0; " if unless else ""
-    cmd = (
-        f"{skip}for p in $({_SUPERVISORS}); do kill -STOP $p; done; "
-        f"for i in $(seq 1 30); do {kill}; sleep 0.2; [ -z \"$(echo {alive} | tr -d ' ')\" ] && exit 0; done; exit 1"
-    )
-    _sh(container, cmd, timeout=30)
-
-
-def _resume(container: str) -> None:
-    """Resume every stopped process (the supervising shells): they restart their daemons after 1 s."""
-    cmd = "for p in $(ps -eo pid=,stat= | awk '$2 ~ /^T/ {print $1}'); do kill -CONT $p; done; true"
-    _sh(container, cmd, timeout=20)
-
-
-def _alive(container: str) -> list[str]:
-    _, out = _sh(container, "; ".join(f'[ -n "$({_pids(d)})" ] && echo {d}' for d in DAEMONS) + "; true")
-    return out.split()
 
 
 # -- backup --------------------------------------------------------------------------------------------
@@ -290,105 +187,6 @@ def take_snapshot(source: Master, targets: list[Master], host_name: str) -> Snap
         revision=int(status["revision"]), taken_at=taken, size=len(data), sha256=hashlib.sha256(data).hexdigest(),
         host_path=str(host), source=source.name,
     )  # fmt: skip
-
-
-def _put_snapshot(container: str, data: bytes) -> None:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        info = tarfile.TarInfo("snapshot.db")
-        info.size, info.mode, info.mtime = len(data), 0o600, int(time.time())
-        tar.addfile(info, io.BytesIO(data))
-    _sh(container, f"mkdir -p {WORK_DIR}", timeout=10)
-    try:
-        if not _container(container).put_archive(WORK_DIR, buf.getvalue()):
-            raise TargetError(f"{container}: could not write {SNAPSHOT}")
-    except DockerException as e:
-        raise TargetError(f"{container}: cannot write {SNAPSHOT}: {e}") from e
-
-
-def _restore_member(m: dict[str, str], members: list[dict[str, str]], token: str, marker: str) -> None:
-    """Restore one member's data dir from the snapshot (idempotent: skipped once ``marker`` exists)."""
-    initial = ",".join(f"{x['name']}=https://{x['ip']}:2380" for x in members)
-    cmd = (
-        f"[ -e {marker} ] && exit 0; rm -rf {DATA_DIR} && etcdutl snapshot restore {SNAPSHOT} "
-        f"--name={shlex.quote(m['name'])} --initial-cluster={shlex.quote(initial)} "
-        f"--initial-cluster-token={shlex.quote(token)} --initial-advertise-peer-urls=https://{m['ip']}:2380 "
-        f"--data-dir={DATA_DIR} --bump-revision={BUMP_REVISION} --mark-compacted >/dev/null 2>&1 && touch {marker}"
-    )
-    _sh(m["container"], cmd, timeout=60)
-
-
-# -- the fault -----------------------------------------------------------------------------------------
-@dataclass
-class EtcdRestoreFault(Fault):
-    """Destroy etcd's data on every master (daemons killed, restarts paused); revert = restore every member.
-
-    ``snapshot_on_host`` is the snapshot's copy on the host: revert puts it back on a master that lost it.
-    """
-
-    masters: tuple[Master, ...] = ()
-    snapshot_on_host: str = ""
-    token: str = ""
-    kind: ClassVar[str] = "etcd-restore"
-
-    def params(self) -> dict[str, Any]:
-        return {
-            **super().params(),
-            "masters": [m.to_dict() for m in self.masters],
-            "snapshot_on_host": self.snapshot_on_host,
-            "token": self.token or f"hadrill-restore-{uuid.uuid4().hex[:8]}",
-        }
-
-    def inject(self, record: FaultRecord) -> None:
-        record.params["injected_at"] = time.time()
-        for m in record.params["masters"]:
-            _sh(m["container"], f"test -s {SNAPSHOT}", timeout=10)  # never destroy without a snapshot in place
-        for m in record.params["masters"]:
-            _pause_and_kill(m["container"])
-        for m in record.params["masters"]:
-            _sh(m["container"], f"rm -rf {DATA_DIR} {WORK_DIR}/restored-*", timeout=30)
-
-    def prove(self, record: FaultRecord) -> str:
-        seen = []
-        for m in record.params["masters"]:
-            deadline = time.monotonic() + 15
-            alive = _alive(m["container"])
-            while alive and time.monotonic() < deadline:
-                time.sleep(0.2)
-                alive = _alive(m["container"])
-            if alive:
-                raise InjectionFailed(f"{m['container']}: still running after the kill: {', '.join(alive)}")
-            rc, _ = _sh(m["container"], f"test -e {DATA_DIR}", check=False, timeout=10)
-            if rc == 0:
-                raise InjectionFailed(f"{m['container']}: {DATA_DIR} still exists")
-            seen.append(m["name"])
-        return f"etcd data destroyed and control plane down on {', '.join(seen)}"
-
-    @classmethod
-    def restore(cls, record: FaultRecord) -> None:
-        """Restore every member (skipping those already restored for this record), then resume them."""
-        ms = record.params["masters"]
-        marker = f"{WORK_DIR}/restored-{record.id}"
-        host = Path(record.params.get("snapshot_on_host") or "")
-        for m in ms:
-            if not _running(m["container"]):
-                _container(m["container"]).start()
-            rc, _ = _sh(m["container"], f"test -s {SNAPSHOT}", check=False, timeout=10)
-            if rc != 0:
-                if not host.is_file():
-                    raise RevertFailed(f"{m['container']}: no snapshot at {SNAPSHOT} and none on the host ({host})")
-                _put_snapshot(m["container"], host.read_bytes())
-        for m in ms:  # a master restarted meanwhile runs its daemons again (on an empty data dir): stop them
-            _pause_and_kill(m["container"], unless=marker)
-        for m in ms:
-            _restore_member(m, ms, record.params["token"], marker)
-        for m in ms:
-            _resume(m["container"])
-        record.params["restored_at"] = time.time()
-
-    @classmethod
-    def revert(cls, record: FaultRecord) -> None:
-        cls.restore(record)
 
 
 # -- the drill -----------------------------------------------------------------------------------------

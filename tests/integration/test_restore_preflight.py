@@ -93,8 +93,9 @@ def test_recover_finishes_a_restore_drill_that_died_midway(inv: Inventory, api: 
     """The harness dies after the disaster: ``recover`` (as ``hadrill recover``) restores from the record alone,
     even on a master that lost its copy of the snapshot (put back from the host), and again is a no-op."""
     from hadrill.faults.base import recover
+    from hadrill.faults.etcd_restore import SNAPSHOT, EtcdRestoreFault, _sh, masters
     from hadrill.faults.ledger import Ledger
-    from hadrill.restore import SNAPSHOT, EtcdRestoreFault, _sh, masters, take_snapshot, wait_api
+    from hadrill.restore import take_snapshot, wait_api
 
     ms = masters(inv)
     snap = take_snapshot(ms[0], ms, f"recover-{uuid.uuid4().hex[:6]}")

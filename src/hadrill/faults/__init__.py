@@ -1,7 +1,10 @@
 """Faults: inject/revert pairs with a ledger entry, a time limit and a deadman.
 
 Domains: ``container`` (kill/stop/pause/restart), ``network`` (partition, isolate), ``process``
-(kill or freeze by name), ``etcd`` (the same aimed at etcd members by role: leader, follower).
+(kill or freeze by name), ``etcd`` (the same aimed at etcd members by role: leader, follower),
+``gluster`` (stop bricks), ``kube`` (kill a control-plane node), ``vip`` (fail the NFS VIP holder),
+``etcd_restore`` (destroy etcd's data on every master, revert by restoring a snapshot).
+Every kind is registered in :mod:`hadrill.faults.kinds`, which ``recover`` uses to find its class.
 """
 
 from __future__ import annotations

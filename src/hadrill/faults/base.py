@@ -25,11 +25,11 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from hadrill.errors import HadrillError, InjectionFailed, RevertFailed, SafetyRefused
+from hadrill.faults.kinds import UnknownFaultKind, fault_class
 from hadrill.faults.ledger import FaultRecord, Ledger, new_fault_id
 
 __all__ = ["Fault", "FaultEvent", "injected", "recover", "revert_record", "wait_for"]
 
-_REGISTRY: dict[str, type[Fault]] = {}
 DEFAULT_TIME_LIMIT = 120.0
 
 
@@ -72,7 +72,8 @@ class FaultEvent:
 
 @dataclass
 class Fault(ABC):
-    """One fault against one target. Subclasses register a ``kind`` and implement the pair.
+    """One fault against one target. Subclasses name a ``kind`` (registered in :mod:`hadrill.faults.kinds`)
+    and implement the pair.
 
     ``cluster`` and ``members`` say which cluster members the fault takes away, for the safety gate.
     """
@@ -86,11 +87,6 @@ class Fault(ABC):
     description: str = ""
     kind: ClassVar[str] = ""
     events: list[FaultEvent] = field(default_factory=list, init=False, repr=False)
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        if cls.kind:
-            _REGISTRY[cls.kind] = cls
 
     def params(self) -> dict[str, Any]:
         """Everything revert needs, JSON-serialisable (subclasses extend it)."""
@@ -125,21 +121,11 @@ class Fault(ABC):
 
 
 def revert_record(record: FaultRecord) -> None:
-    """Revert any recorded fault through its registered kind."""
-    cls = _REGISTRY.get(record.kind)
-    if cls is None:
-        # Importing the fault modules registers them; a record may come from another process.
-        import hadrill.faults.container
-        import hadrill.faults.gluster
-        import hadrill.faults.kube
-        import hadrill.faults.network
-        import hadrill.faults.process
-        import hadrill.faults.vip
-        import hadrill.restore  # noqa: F401
-
-        cls = _REGISTRY.get(record.kind)
-    if cls is None:
-        raise RevertFailed(f"fault {record.id}: unknown kind {record.kind!r} (known: {', '.join(sorted(_REGISTRY))})")
+    """Revert any recorded fault through its kind's class (:func:`hadrill.faults.kinds.fault_class`)."""
+    try:
+        cls = fault_class(record.kind)
+    except UnknownFaultKind as e:
+        raise RevertFailed(f"fault {record.id}: {e}") from e
     try:
         cls.revert(record)
     except RevertFailed:
