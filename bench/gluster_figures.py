@@ -39,6 +39,7 @@ import uuid
 from dataclasses import dataclass
 from importlib import resources
 
+from hadrill.clients.targets import target
 from hadrill.errors import HadrillError
 from hadrill.faults.base import injected, recover
 from hadrill.faults.gluster import Mode, stop_brick
@@ -46,7 +47,6 @@ from hadrill.inventory import Inventory, load_inventory
 from hadrill.lab.lab import Lab
 from hadrill.lab.labfile import parse_lab_data
 from hadrill.probes import gluster
-from hadrill.targets import target
 
 LAB_NAME = "bench-gl"
 OWNER = "bench"

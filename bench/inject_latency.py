@@ -31,8 +31,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from hadrill.clients.etcd import EtcdClient
 from hadrill.errors import HadrillError, TargetError
-from hadrill.etcd import EtcdClient
 from hadrill.faults.base import Fault, injected, revert_record
 from hadrill.faults.etcd import kill_member, partition_member, pick_member
 from hadrill.faults.ledger import Ledger

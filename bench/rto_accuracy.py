@@ -41,8 +41,8 @@ from docker.errors import DockerException
 from docker.models.containers import Container
 
 from hadrill import slo
+from hadrill.clients.etcd import EtcdClient
 from hadrill.errors import HadrillError, TargetError
-from hadrill.etcd import EtcdClient
 from hadrill.inventory import Inventory
 from hadrill.lab.engine import docker_client
 from hadrill.lab.lab import Lab

@@ -32,8 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from hadrill import __version__
+from hadrill.clients.etcd import EtcdClient
 from hadrill.errors import ConfigError, TargetError
-from hadrill.etcd import EtcdClient
 from hadrill.experiment import run_experiment_file
 from hadrill.inventory import Inventory, load_inventory
 from hadrill.journal import load_journal, write_journal

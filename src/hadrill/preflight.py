@@ -38,8 +38,8 @@ from typing import Any
 import yaml
 from cryptography import x509
 
+from hadrill.clients.etcd import EtcdClient
 from hadrill.errors import ConfigError, TargetError
-from hadrill.etcd import EtcdClient
 from hadrill.inventory import Cluster, Inventory, TLSFiles
 from hadrill.probes.kube import KubeApi, KubeApiError, cluster_api
 

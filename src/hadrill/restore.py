@@ -44,7 +44,7 @@ from typing import Any
 from docker.errors import DockerException
 
 from hadrill import slo
-from hadrill.compliance.nodes import parse_stat_line
+from hadrill.clients.nodes import parse_stat_line
 from hadrill.compliance.pki import ca_cert_file, key_files
 from hadrill.errors import TargetError
 from hadrill.faults.base import Fault

@@ -22,8 +22,9 @@ import pytest
 from labtools import Harness, fresh_lab, wait_until
 
 from hadrill import etcd_recovery
+from hadrill.clients.etcd import EtcdClient
+from hadrill.clients.targets import target
 from hadrill.errors import SafetyRefused, TargetError
-from hadrill.etcd import EtcdClient
 from hadrill.experiment import failure_report, run_experiment_file
 from hadrill.faults.base import injected, recover, revert_record
 from hadrill.faults.etcd import kill_member, partition_member, pick_member
@@ -33,7 +34,6 @@ from hadrill.inventory import Inventory, load_inventory
 from hadrill.lab.lab import Lab
 from hadrill.lab.labfile import default_lab_file
 from hadrill.run import Run
-from hadrill.targets import target
 
 pytestmark = [pytest.mark.lab, pytest.mark.chaos]
 

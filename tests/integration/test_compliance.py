@@ -33,6 +33,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from hadrill.clients.targets import Result, target
 from hadrill.compliance.docker import check_docker
 from hadrill.compliance.etcd_backup import check_etcd_backup
 from hadrill.compliance.network import check_storage_networks
@@ -46,7 +47,6 @@ from hadrill.lab.etcd import ETCD_IMAGE
 from hadrill.lab.images import ensure_image
 from hadrill.lab.lab import Lab
 from hadrill.lab.labfile import parse_lab_data
-from hadrill.targets import Result, target
 
 pytestmark = [pytest.mark.lab, pytest.mark.compliance]
 

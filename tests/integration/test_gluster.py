@@ -19,18 +19,18 @@ import pytest
 from labtools import Harness, fresh_lab, wait_until
 
 from hadrill import slo
+from hadrill.clients.gluster import GlusterCli
+from hadrill.clients.targets import target
 from hadrill.errors import SafetyRefused
 from hadrill.experiment import failure_report, run_experiment_file
 from hadrill.faults.base import injected, recover
 from hadrill.faults.gluster import Mode, stop_brick
 from hadrill.faults.ledger import Ledger
-from hadrill.gluster import GlusterCli
 from hadrill.inventory import Inventory, load_inventory
 from hadrill.lab.lab import Lab
 from hadrill.lab.labfile import parse_lab_data
 from hadrill.probes import gluster
 from hadrill.run import Run
-from hadrill.targets import target
 
 pytestmark = [pytest.mark.lab, pytest.mark.chaos]
 

@@ -19,7 +19,7 @@ import docker
 import pytest
 import yaml
 
-from hadrill.etcd import EtcdClient
+from hadrill.clients.etcd import EtcdClient
 from hadrill.inventory import Inventory, load_inventory
 from hadrill.lab.lab import Lab, prune_labs
 from hadrill.lab.runtime import LAB_LABEL, OWNER_LABEL, StatusRow

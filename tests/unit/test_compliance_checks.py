@@ -12,17 +12,17 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from hadrill.clients.nodes import FileStat, parse_stat_line
+from hadrill.clients.targets import Result
 from hadrill.compliance.docker import DaemonFacts, parse_dockerd_args
 from hadrill.compliance.etcd_backup import BackupFacts
 from hadrill.compliance.network import LinkFacts, ProbeFacts, _links
-from hadrill.compliance.nodes import FileStat, parse_stat_line
 from hadrill.compliance.pki import CertFacts, parse_certificate
 from hadrill.compliance.policy import CompliancePolicy, DockerPolicy, load_policy, select_nodes
 from hadrill.compliance.registry import CHECKS, Verdict, checks_in, register
 from hadrill.compliance.runner import parse_suites, suite_nodes
 from hadrill.errors import ConfigError
 from hadrill.inventory import Inventory
-from hadrill.targets import Result
 
 
 # -- docker ------------------------------------------------------------------------------------------

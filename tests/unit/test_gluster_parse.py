@@ -13,8 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hadrill.errors import TargetError
-from hadrill.gluster import (
+from hadrill.clients.gluster import (
     BrickStatus,
     VolumeInfo,
     parse_heal_counts,
@@ -22,6 +21,7 @@ from hadrill.gluster import (
     parse_volume_info,
     parse_volume_status,
 )
+from hadrill.errors import TargetError
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

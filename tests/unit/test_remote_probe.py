@@ -19,9 +19,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from hadrill.clients.targets import Result
 from hadrill.probes.remote import RemoteProbe
 from hadrill.probes.sampler import Sample
-from hadrill.targets import Result
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

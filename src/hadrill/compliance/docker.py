@@ -15,7 +15,7 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
-from hadrill.compliance.nodes import FileStat, Node, as_node, read_text, stat_file
+from hadrill.clients.nodes import FileStat, Node, as_node, read_text, stat_file
 from hadrill.compliance.policy import DockerPolicy
 from hadrill.compliance.registry import Finding, Verdict, checks_in, register
 from hadrill.errors import ConfigError, TargetError

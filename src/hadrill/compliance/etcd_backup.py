@@ -16,7 +16,7 @@ import shlex
 from dataclasses import dataclass
 from typing import Any
 
-from hadrill.compliance.nodes import STAT_FORMAT, FileStat, as_node, parse_stat_line
+from hadrill.clients.nodes import STAT_FORMAT, FileStat, as_node, parse_stat_line
 from hadrill.compliance.policy import EtcdBackupPolicy
 from hadrill.compliance.registry import CHECKS, Finding, Verdict, register
 from hadrill.errors import TargetError

@@ -22,7 +22,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from hadrill.compliance.nodes import Node, as_node
+from hadrill.clients.nodes import Node, as_node
 from hadrill.compliance.policy import NetworkPolicy
 from hadrill.compliance.registry import CHECKS, Finding, Verdict, register
 from hadrill.errors import TargetError

@@ -26,7 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from hadrill.compliance.nodes import as_node, read_text
+from hadrill.clients.nodes import as_node, read_text
 from hadrill.compliance.policy import NfsMountPolicy, OptionValue
 from hadrill.compliance.registry import CHECKS, Finding, Verdict, register
 from hadrill.errors import ConfigError, TargetError

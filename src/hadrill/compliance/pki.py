@@ -15,7 +15,7 @@ from typing import Any
 
 from cryptography import x509
 
-from hadrill.compliance.nodes import STAT_FORMAT, FileStat, as_node, parse_stat_line
+from hadrill.clients.nodes import STAT_FORMAT, FileStat, as_node, parse_stat_line
 from hadrill.compliance.policy import PkiPolicy
 from hadrill.compliance.registry import CHECKS, Finding, Verdict, register
 from hadrill.errors import TargetError

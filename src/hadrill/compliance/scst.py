@@ -33,7 +33,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from hadrill.compliance.nodes import as_node, read_text
+from hadrill.clients.nodes import as_node, read_text
 from hadrill.compliance.policy import ScstPolicy
 from hadrill.compliance.registry import CHECKS, Finding, Verdict, register
 from hadrill.errors import ConfigError, TargetError

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from hadrill import etcd_recovery
+from hadrill.clients.etcd import EtcdClient
 from hadrill.ctk import current_run
 from hadrill.errors import ConfigError, TargetError
-from hadrill.etcd import EtcdClient
 from hadrill.faults import vip
 from hadrill.faults.ledger import FaultRecord
 from hadrill.inventory import Member

@@ -14,11 +14,11 @@ import docker
 from docker.errors import APIError, DockerException, NotFound
 from docker.models.containers import Container
 
+from hadrill.clients.targets import target
 from hadrill.errors import InjectionFailed, RevertFailed, TargetError
 from hadrill.faults.base import Fault, wait_for
 from hadrill.faults.deadman import arm_on_host, disarm_on_host
 from hadrill.faults.ledger import FaultRecord
-from hadrill.targets import target
 
 __all__ = ["ContainerFault"]
 

@@ -13,8 +13,8 @@ import shlex
 import subprocess
 import time
 
+from hadrill.clients.targets import Target
 from hadrill.faults.ledger import FaultRecord
-from hadrill.targets import Target
 
 __all__ = ["arm_in_target", "arm_on_host", "disarm_in_target", "disarm_on_host"]
 

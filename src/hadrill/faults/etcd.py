@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import random
 
+from hadrill.clients.etcd import EtcdClient
 from hadrill.errors import ConfigError, TargetError
-from hadrill.etcd import EtcdClient
 from hadrill.faults.base import DEFAULT_TIME_LIMIT
 from hadrill.faults.container import Action, ContainerFault
 from hadrill.faults.network import Partition

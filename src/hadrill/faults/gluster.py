@@ -29,14 +29,14 @@ from typing import Any, ClassVar, Literal
 
 from docker.errors import APIError
 
+from hadrill.clients.gluster import GlusterCli
+from hadrill.clients.targets import target
 from hadrill.errors import ConfigError, InjectionFailed, RevertFailed, TargetError
 from hadrill.faults.base import DEFAULT_TIME_LIMIT, Fault, wait_for
 from hadrill.faults.container import _container
 from hadrill.faults.deadman import arm_in_target, arm_on_host, disarm_in_target, disarm_on_host
 from hadrill.faults.ledger import FaultRecord
-from hadrill.gluster import GlusterCli
 from hadrill.inventory import Cluster, Inventory
-from hadrill.targets import target
 
 __all__ = ["Mode", "StopBrick", "pick_servers", "stop_brick"]
 

@@ -13,8 +13,8 @@ import random
 import time
 from typing import Any, ClassVar
 
+from hadrill.clients.etcd import EtcdClient
 from hadrill.errors import ConfigError, ProbeFailed, RevertFailed, TargetError
-from hadrill.etcd import EtcdClient
 from hadrill.faults.base import DEFAULT_TIME_LIMIT
 from hadrill.faults.container import Action, ContainerFault
 from hadrill.faults.ledger import FaultRecord

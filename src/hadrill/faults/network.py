@@ -11,11 +11,11 @@ import shlex
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from hadrill.clients.targets import target
 from hadrill.errors import InjectionFailed, RevertFailed, TargetError
 from hadrill.faults.base import Fault, wait_for
 from hadrill.faults.deadman import arm_in_target, disarm_in_target
 from hadrill.faults.ledger import FaultRecord
-from hadrill.targets import target
 
 __all__ = ["Partition", "revert_script"]
 

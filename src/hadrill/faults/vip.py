@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
+from hadrill.clients.targets import target
 from hadrill.errors import InjectionFailed, RevertFailed, TargetError
 from hadrill.faults.base import DEFAULT_TIME_LIMIT, Fault, wait_for
 from hadrill.faults.container import ContainerFault, _container
@@ -30,7 +31,6 @@ from hadrill.faults.deadman import arm_in_target, arm_on_host, disarm_in_target
 from hadrill.faults.ledger import FaultRecord
 from hadrill.inventory import Cluster, Inventory, Member
 from hadrill.slo import Verdict
-from hadrill.targets import target
 
 __all__ = [
     "MODES",

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import time
 
+from hadrill.clients.etcd import EtcdClient
 from hadrill.errors import LabError, TargetError
-from hadrill.etcd import EtcdClient
 from hadrill.inventory import Cluster, Member, Node
 from hadrill.lab.images import ImageSpec
 from hadrill.lab.labfile import EtcdPart

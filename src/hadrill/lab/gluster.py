@@ -16,13 +16,13 @@ import shlex
 import time
 from collections.abc import Callable
 
+from hadrill.clients.gluster import BrickStatus, GlusterCli
+from hadrill.clients.targets import target
 from hadrill.errors import LabError, TargetError
-from hadrill.gluster import BrickStatus, GlusterCli
 from hadrill.inventory import Cluster, Member, Node
 from hadrill.lab.images import ImageSpec
 from hadrill.lab.labfile import GlusterPart
 from hadrill.lab.runtime import LabContext, StatusRow
-from hadrill.targets import target
 
 __all__ = ["BRICK", "GLUSTER_IMAGE", "GlusterService"]
 

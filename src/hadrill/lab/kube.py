@@ -26,8 +26,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from hadrill.clients.etcd import EtcdClient
 from hadrill.errors import ConfigError, LabError, TargetError
-from hadrill.etcd import EtcdClient
 from hadrill.inventory import Cluster, Member, Node, TLSFiles
 from hadrill.lab.gobuild import KWOK_VERSION, ensure_binaries, etcd_binaries, kubernetes_binaries, kwok_binaries
 from hadrill.lab.images import ImageSpec

@@ -13,8 +13,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from hadrill.clients.etcd import EtcdClient
 from hadrill.errors import ProbeFailed, TargetError
-from hadrill.etcd import EtcdClient
 from hadrill.inventory import TLSFiles
 
 __all__ = ["EtcdReadProbe", "EtcdWriteProbe"]

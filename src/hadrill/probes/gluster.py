@@ -18,13 +18,13 @@ from datetime import datetime
 from importlib import resources
 from typing import Any
 
+from hadrill.clients.gluster import GlusterCli
+from hadrill.clients.targets import target
 from hadrill.errors import TargetError
-from hadrill.gluster import GlusterCli
 from hadrill.inventory import Cluster, Inventory, Node
 from hadrill.probes.remote import RemoteProbe
 from hadrill.probes.sampler import History
 from hadrill.slo import Verdict
-from hadrill.targets import target
 
 __all__ = [
     "SCRIPT",

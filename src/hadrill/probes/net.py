@@ -7,8 +7,8 @@ from typing import Any
 
 import requests
 
+from hadrill.clients.targets import target
 from hadrill.errors import ProbeFailed, TargetError
-from hadrill.targets import target
 
 __all__ = ["CommandProbe", "HTTPProbe", "TCPProbe"]
 

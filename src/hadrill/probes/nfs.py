@@ -18,10 +18,10 @@ from collections.abc import Callable, Mapping
 from importlib import resources
 from typing import Any
 
+from hadrill.clients.targets import target
 from hadrill.errors import TargetError
 from hadrill.inventory import Cluster, Inventory, Node
 from hadrill.probes.remote import RemoteProbe
-from hadrill.targets import target
 
 __all__ = ["SCRIPT", "acked_files", "nfs_read_back", "nfs_read_back_for", "nfs_write_probe"]
 

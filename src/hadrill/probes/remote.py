@@ -17,9 +17,9 @@ import shlex
 import time
 import uuid
 
+from hadrill.clients.targets import target
 from hadrill.errors import TargetError
 from hadrill.probes.sampler import History, Sample
-from hadrill.targets import target
 
 __all__ = ["RemoteProbe"]
 

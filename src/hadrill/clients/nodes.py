@@ -1,4 +1,4 @@
-"""How a check reaches a node: a hadrill :class:`~hadrill.targets.Target`, a testinfra host, or a URL.
+"""How a check reaches a node: a hadrill :class:`~hadrill.clients.targets.Target`, a testinfra host, or a URL.
 
 Checks only run shell commands and read small files, so one tiny interface serves both the CLI (which
 holds hadrill targets) and the pytest suites in ``compliance/`` (which hold testinfra's ``host``
@@ -11,8 +11,8 @@ import shlex
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from hadrill.clients.targets import Result, Target, target
 from hadrill.errors import TargetError
-from hadrill.targets import Result, Target, target
 
 __all__ = ["STAT_FORMAT", "FileStat", "Node", "as_node", "parse_stat_line", "read_text", "stat_file"]
 

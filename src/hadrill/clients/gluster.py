@@ -16,8 +16,8 @@ import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
+from hadrill.clients.targets import Result, target
 from hadrill.errors import TargetError
-from hadrill.targets import Result, target
 
 __all__ = [
     "BrickStatus",
