@@ -42,12 +42,13 @@ def main() -> int:
     os.environ["HADRILL_STATE_DIR"] = tempfile.mkdtemp(prefix="hadrill-bench-kc-")
 
     from hadrill import slo
+    from hadrill.clients.kube import kube_api, lease_holder
     from hadrill.errors import HadrillError
     from hadrill.faults import kube
     from hadrill.inventory import load_inventory
     from hadrill.lab.lab import Lab
     from hadrill.lab.labfile import parse_lab_data
-    from hadrill.probes.kube import KubeReadyProbe, KubeWriteProbe, lease_holder
+    from hadrill.probes.kube import KubeReadyProbe, KubeWriteProbe
     from hadrill.run import Run
 
     spec = parse_lab_data({"name": LAB_NAME, "etcd": None, "kubernetes": {}}, "<bench kc>")
@@ -64,13 +65,13 @@ def main() -> int:
             inv = load_inventory(lab.inventory_path)
             c = inv.cluster("kubernetes")
             run = Run(inv, title=f"bench kill master {i}", journal_dir=Path(os.environ["HADRILL_STATE_DIR"]))
-            run.start_probe(KubeReadyProbe(kube.api_for(c, timeout=1.0)))
-            write = KubeWriteProbe(kube.api_for(c, timeout=1.0), prefix=f"b{i}")
+            run.start_probe(KubeReadyProbe(kube_api(c, timeout=1.0)))
+            write = KubeWriteProbe(kube_api(c, timeout=1.0), prefix=f"b{i}")
             write.prepare()
             run.start_probe(write)
             time.sleep(2.0)
             fault = kube.kill_control_plane_node(inv, "kubernetes", "etcd-leader", time_limit=120)
-            api = kube.api_for(c, timeout=2.0)
+            api = kube_api(c, timeout=2.0)
             held = [lease for lease in kube.LEASES.values() if lease_holder(api, lease) == fault.members[0]]
             with run.fault(fault) as record:
                 since = time.time()

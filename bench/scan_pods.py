@@ -208,16 +208,16 @@ BENCH_NS = "hadrill-bench"
 
 def _lab_pods(inventory: str, count: int, rng: random.Random, level: str) -> list[dict[str, Any]]:
     """Create ``count`` pods on the kwok nodes (10 Deployments), LIST them back (paginated), scan them."""
-    from hadrill.compliance.kube_workloads import kube_api_for, kube_cluster, list_kind
+    from hadrill.clients.kube import KubeApiError, kube_api
+    from hadrill.compliance.kube_workloads import kube_cluster, list_kind
     from hadrill.inventory import load_inventory
-    from hadrill.probes.kube import KubeApiError
 
     inv = load_inventory(Path(inventory))
     cluster = kube_cluster(inv)
     if cluster is None:
         print(f"  pods from the lab API: {inventory} has no kubernetes cluster")
         return []
-    api = kube_api_for(cluster, timeout=30.0)
+    api = kube_api(cluster, timeout=30.0)
     api.create("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": BENCH_NS}})
     per = max(1, count // 10)
     try:

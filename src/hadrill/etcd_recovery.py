@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import time
 
-from hadrill.clients.etcd import EtcdClient
+from hadrill.clients.etcd import EtcdClient, etcd_leader
 from hadrill.errors import TargetError
-from hadrill.faults.etcd import etcd_leader
 from hadrill.inventory import Cluster, Inventory, Member
 from hadrill.slo import Verdict
 

@@ -39,9 +39,9 @@ import yaml
 from cryptography import x509
 
 from hadrill.clients.etcd import EtcdClient
+from hadrill.clients.kube import KubeApi, KubeApiError, kube_api
 from hadrill.errors import ConfigError, TargetError
 from hadrill.inventory import Cluster, Inventory, TLSFiles
-from hadrill.probes.kube import KubeApi, KubeApiError, cluster_api
 
 __all__ = [
     "Check",
@@ -530,7 +530,7 @@ def run_preflight(
     except ValueError as e:
         raise ConfigError("command line", "--target-version", "a version such as 1.35", target_version) from e
     k8s = inventory.cluster(cluster)
-    api = cluster_api(k8s, timeout=10.0)
+    api = kube_api(k8s, timeout=10.0)
     try:
         version = str(api.get("/version").get("gitVersion", "?"))
     except KubeApiError as e:

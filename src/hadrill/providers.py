@@ -131,7 +131,7 @@ def inventory_from_kubeconfig(
     described. The masters are ``control_planes``, else the Nodes labelled
     ``node-role.kubernetes.io/control-plane`` (read from the API).
     """
-    from hadrill.faults.kube import api_for
+    from hadrill.clients.kube import kube_api
 
     path = (kubeconfig or default_kubeconfig()).expanduser().resolve()
     _pick_context(path, context)
@@ -139,7 +139,7 @@ def inventory_from_kubeconfig(
     probe = Cluster(
         name="kubernetes", type="kubernetes", members=[Member(name="x", node="x")], failure_budget=0, settings=settings
     )
-    api_nodes = {str(n["metadata"]["name"]): n for n in api_for(probe, timeout=10.0).list_all("/api/v1/nodes")}
+    api_nodes = {str(n["metadata"]["name"]): n for n in kube_api(probe, timeout=10.0).list_all("/api/v1/nodes")}
     if control_planes is None:
         control_planes = [
             n for n, obj in api_nodes.items() if CONTROL_PLANE_LABEL in (obj["metadata"].get("labels") or {})

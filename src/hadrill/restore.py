@@ -31,9 +31,7 @@ only the record, so ``hadrill recover`` finishes a drill that died midway.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
-import tarfile
 import time
 import uuid
 from collections.abc import Callable
@@ -41,12 +39,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from docker.errors import DockerException
-
 from hadrill import slo
+from hadrill.clients import docker
+from hadrill.clients.kube import KubeApi, KubeApiError, kube_api
 from hadrill.clients.nodes import parse_stat_line
 from hadrill.compliance.pki import ca_cert_file, key_files
-from hadrill.errors import TargetError
 from hadrill.faults.base import Fault
 from hadrill.faults.etcd_restore import (
     _ETCDCTL,
@@ -56,14 +53,12 @@ from hadrill.faults.etcd_restore import (
     WORK_DIR,
     EtcdRestoreFault,
     Master,
-    _container,
     _put_snapshot,
-    _sh,
     masters,
 )
 from hadrill.inventory import Cluster, Inventory
 from hadrill.paths import state_dir
-from hadrill.probes.kube import KubeApi, KubeApiError, KubeWriteProbe, cluster_api
+from hadrill.probes.kube import KubeWriteProbe
 
 __all__ = [
     "DAEMONS",  # re-exported from hadrill.faults.etcd_restore, where the fault lives
@@ -161,20 +156,12 @@ def _snapshot_dir() -> Path:
 
 def take_snapshot(source: Master, targets: list[Master], host_name: str) -> Snapshot:
     """``etcdctl snapshot save`` on ``source``; the file copied to the host and to every target master."""
-    _sh(source.container, f"mkdir -p {WORK_DIR} && rm -f {SNAPSHOT}.part && {_ETCDCTL} snapshot save {SNAPSHOT}.part "
-        f">/dev/null && mv {SNAPSHOT}.part {SNAPSHOT}", timeout=60)  # fmt: skip
+    save = f"{_ETCDCTL} snapshot save {SNAPSHOT}.part >/dev/null && mv {SNAPSHOT}.part {SNAPSHOT}"
+    docker.sh(source.container, f"mkdir -p {WORK_DIR} && rm -f {SNAPSHOT}.part && {save}", timeout=60)
     taken = time.time()
-    _, out = _sh(source.container, f"etcdutl snapshot status {SNAPSHOT} -w json", timeout=30)
+    _, out = docker.sh(source.container, f"etcdutl snapshot status {SNAPSHOT} -w json", timeout=30)
     status = json.loads(out.strip().splitlines()[-1])
-    try:
-        stream, _ = _container(source.container).get_archive(SNAPSHOT)
-        tar_bytes = b"".join(stream)
-    except DockerException as e:
-        raise TargetError(f"{source.container}: cannot copy {SNAPSHOT}: {e}") from e
-    with tarfile.open(fileobj=io.BytesIO(tar_bytes)) as tar:
-        member = tar.getmembers()[0]
-        fh = tar.extractfile(member)
-        data = fh.read() if fh else b""
+    data = docker.get_file(source.container, SNAPSHOT)
     host = _snapshot_dir() / f"{host_name}.db"
     tmp = host.with_suffix(".part")
     tmp.write_bytes(data)
@@ -260,7 +247,7 @@ def pki_verdicts(m: Master) -> list[slo.Verdict]:
     """The CA keys are 0600 (or stricter) and the CA certificates 0644 (or stricter), owned by root."""
     files = {f"{PKI}/ca.key": key_files, f"{PKI}/etcd/ca.key": key_files,
              f"{PKI}/ca.crt": ca_cert_file, f"{PKI}/etcd/ca.crt": ca_cert_file}  # fmt: skip
-    _, out = _sh(m.container, "stat -c '%a|%u|%U|%s|%Y|%n' " + " ".join(files), timeout=10)
+    _, out = docker.sh(m.container, "stat -c '%a|%u|%U|%s|%Y|%n' " + " ".join(files), timeout=10)
     stats = {s.path: s for s in (parse_stat_line(line) for line in out.strip().splitlines() if "|" in line)}
     verdicts = []
     for path, check in files.items():
@@ -292,7 +279,7 @@ def run_restore_drill(
 
     say = log or (lambda _text: None)
     k8s: Cluster = inventory.cluster(cluster)
-    api = cluster_api(k8s, timeout=10.0)
+    api = kube_api(k8s, timeout=10.0)
     ms = masters(inventory, etcd_cluster)
     run_id = f"{time.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:6]}"
     apply_backup_cronjob(api)

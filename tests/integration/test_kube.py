@@ -22,12 +22,13 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from kubernetes.client.rest import ApiException
 
+from hadrill.clients.kube import kube_api
 from hadrill.inventory import Inventory, load_inventory
 from hadrill.lab.kube import KIND_CLUSTER_LABEL, KIND_ROLE_LABEL, KubeService
 from hadrill.lab.lab import Lab
 from hadrill.lab.labfile import parse_lab_data
 from hadrill.probes.etcd import EtcdReadProbe, EtcdWriteProbe
-from hadrill.probes.kube import KubeReadyProbe, KubeWriteProbe, cluster_api
+from hadrill.probes.kube import KubeReadyProbe, KubeWriteProbe
 from hadrill.probes.sampler import Sampler
 
 pytestmark = [pytest.mark.lab, pytest.mark.timeout(3600)]  # the first run builds Kubernetes from source
@@ -210,7 +211,7 @@ def test_k8s_etcd_answers_the_etcd_probes(inv: Inventory) -> None:
 
 
 def test_kube_probes_write_and_read_back(inv: Inventory) -> None:
-    api = cluster_api(inv.cluster("kubernetes"), timeout=5.0)
+    api = kube_api(inv.cluster("kubernetes"), timeout=5.0)
     assert KubeReadyProbe(api).sample()["status"] == 200
     write = KubeWriteProbe(api, namespace="hadrill-probe", prefix=f"t{uuid.uuid4().hex[:6]}")
     write.prepare()
@@ -223,7 +224,7 @@ def test_killing_one_control_plane_keeps_the_api_available(
 ) -> None:
     """A simple check; the full "kill a master" experiment with objectives comes later."""
     victim = engine.containers.get(f"{lab.name}-control-plane2")
-    api = cluster_api(inv.cluster("kubernetes"), timeout=1.0)
+    api = kube_api(inv.cluster("kubernetes"), timeout=1.0)
     write = KubeWriteProbe(api, namespace="hadrill-probe", prefix=f"k{uuid.uuid4().hex[:6]}", name="kill-write")
     write.prepare()
     try:

@@ -16,15 +16,15 @@ from pathlib import Path
 
 import pytest
 
+from hadrill.clients.kube import KubeApiError, kube_api
 from hadrill.experiment import failure_report, run_experiment_file
 from hadrill.faults.base import injected, recover
-from hadrill.faults.kube import api_for, kill_control_plane_node
+from hadrill.faults.kube import kill_control_plane_node
 from hadrill.faults.ledger import Ledger
 from hadrill.inventory import Cluster, Inventory, load_inventory
 from hadrill.lab.kube import KubeService
 from hadrill.lab.lab import Lab
 from hadrill.lab.labfile import parse_lab_data
-from hadrill.probes.kube import KubeApiError
 from hadrill.providers import inventory_from_kind
 
 pytestmark = [pytest.mark.lab, pytest.mark.chaos, pytest.mark.timeout(3600)]  # a cold machine builds first
@@ -117,7 +117,7 @@ def test_drain_worker_under_pdb_passes(lab: Lab, inv: Inventory, tmp_path: Path)
 
 def ready_within(cluster: Cluster, timeout: float) -> bool:
     """/readyz answers ok within ``timeout`` (haproxy takes ~2 s to drop a dead master); bounded."""
-    api = api_for(cluster, timeout=2.0)
+    api = kube_api(cluster, timeout=2.0)
     deadline = time.monotonic() + timeout
     for _ in range(int(timeout / 0.2) + 1):
         try:

@@ -18,11 +18,12 @@ from pathlib import Path
 import pytest
 from labtools import fresh_lab, wait_until
 
+from hadrill.clients.nfs import server_state, vip_holder, vip_holders
 from hadrill.errors import SafetyRefused
 from hadrill.experiment import failure_report, run_experiment_file
 from hadrill.faults.base import injected, recover
 from hadrill.faults.ledger import Ledger
-from hadrill.faults.vip import MODES, Mode, fail_vip, rejoined_as_backup, server_state, vip_holder, vip_holders
+from hadrill.faults.vip import MODES, Mode, fail_vip, rejoined_as_backup
 from hadrill.inventory import Inventory, load_inventory
 from hadrill.lab.lab import Lab
 from hadrill.lab.labfile import NfsPart, default_lab_file

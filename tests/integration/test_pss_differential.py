@@ -31,8 +31,9 @@ import requests
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
+from hadrill.clients.kube import KubeApi, KubeApiError, kube_api
 from hadrill.compliance.etcd_backup import check_etcd_backup_cronjob
-from hadrill.compliance.kube_workloads import check_pss_live, check_workloads, kube_api_for
+from hadrill.compliance.kube_workloads import check_pss_live, check_workloads
 from hadrill.compliance.policy import CompliancePolicy, EtcdBackupPolicy, PssPolicy, WorkloadsPolicy
 from hadrill.compliance.pss import evaluate_pod
 from hadrill.compliance.registry import Finding
@@ -40,7 +41,6 @@ from hadrill.compliance.runner import run_checks
 from hadrill.inventory import Inventory, load_inventory
 from hadrill.lab.lab import Lab
 from hadrill.lab.labfile import parse_lab_data
-from hadrill.probes.kube import KubeApi, KubeApiError
 
 pytestmark = [pytest.mark.lab, pytest.mark.compliance, pytest.mark.timeout(1800)]
 
@@ -74,7 +74,7 @@ def inv(lab: Lab) -> Inventory:
 
 @pytest.fixture(scope="module")
 def api(inv: Inventory) -> KubeApi:
-    return kube_api_for(inv.cluster("kubernetes"), timeout=CALL)
+    return kube_api(inv.cluster("kubernetes"), timeout=CALL)
 
 
 def make_namespace(api: KubeApi, name: str, labels: dict[str, str] | None = None) -> str:

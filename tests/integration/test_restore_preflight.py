@@ -18,10 +18,10 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from hadrill.clients.kube import KubeApi, kube_api
 from hadrill.inventory import Inventory, load_inventory
 from hadrill.lab.lab import Lab
 from hadrill.lab.labfile import parse_lab_data
-from hadrill.probes.kube import KubeApi, cluster_api
 
 pytestmark = [pytest.mark.lab, pytest.mark.timeout(1800)]
 
@@ -60,7 +60,7 @@ def inv(lab: Lab) -> Inventory:
 
 @pytest.fixture(scope="module")
 def api(inv: Inventory) -> KubeApi:
-    return cluster_api(inv.cluster("kubernetes"), timeout=10.0)
+    return kube_api(inv.cluster("kubernetes"), timeout=10.0)
 
 
 def test_restore_drill_has_exact_rpo_accounting(inv: Inventory, api: KubeApi, state: Path) -> None:

@@ -15,9 +15,9 @@ from typing import Any
 import requests
 
 from hadrill.errors import TargetError
-from hadrill.inventory import TLSFiles
+from hadrill.inventory import Cluster, Inventory, Member, TLSFiles
 
-__all__ = ["EtcdClient", "EtcdMember", "EtcdStatus"]
+__all__ = ["EtcdClient", "EtcdMember", "EtcdStatus", "etcd_leader"]
 
 
 def _b64(s: str | bytes) -> str:
@@ -131,3 +131,17 @@ class EtcdClient:
             )
             for m in d.get("members", [])
         ]
+
+
+def etcd_leader(inv: Inventory, cluster: Cluster, timeout: float = 1.0) -> Member | None:
+    """The member the cluster currently follows, as seen by the first member that answers."""
+    for m in cluster.members:
+        client = EtcdClient(m.endpoints["client"], timeout=timeout, tls=cluster.tls)
+        try:
+            leader = client.status().leader
+            names = {x.id: x.name for x in client.members()}
+        except TargetError:
+            continue
+        name = names.get(leader)
+        return next((x for x in cluster.members if x.name == name), None)
+    return None

@@ -160,7 +160,7 @@ def cronjob_facts(api: Any, policy: EtcdBackupPolicy) -> CronJobFacts:
     """GET the declared backup CronJob (one object) and the server's clock from the same answer."""
     from email.utils import parsedate_to_datetime
 
-    from hadrill.probes.kube import KubeApiError
+    from hadrill.clients.kube import KubeApiError
 
     ref = policy.cronjob or ""
     ns, _, name = ref.partition("/")

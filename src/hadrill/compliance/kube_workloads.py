@@ -7,9 +7,9 @@ resourcequotas. The PSS verdicts are :mod:`hadrill.compliance.pss`'s (the same c
 scan); the resilience checks are pure functions over the listed objects (:class:`ClusterFacts`), so they
 run the same on a fixture and on a live cluster.
 
-The client is the inventory cluster's: its ``tls`` file paths (admin client certificate) and
-``settings.api``, else the ``settings.kubeconfig`` file (paths or inline data). Credentials are only
-read from those files, never printed.
+The client is :func:`hadrill.clients.kube.kube_api`, the one every part of hadrill uses: the cluster's
+``tls`` file paths and ``settings.api``, else ``settings.kubeconfig`` at ``settings.context``. Credentials
+are only read from those files, never printed.
 
 A finding's target is ``namespace/Kind/name`` (``namespace`` for the per-namespace checks), its observed
 value what was seen (the replicas, the PDB's ``disruptionsAllowed``, the image...).
@@ -17,23 +17,16 @@ value what was seen (the replicas, the PDB's ``disruptionsAllowed``, the image..
 
 from __future__ import annotations
 
-import atexit
-import base64
-import os
-import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import yaml
-
+from hadrill.clients.kube import KubeApi, KubeApiError, kube_api
 from hadrill.compliance.policy import CompliancePolicy, PssPolicy, WorkloadsPolicy
 from hadrill.compliance.pss_scan import scan_objects
 from hadrill.compliance.registry import CHECKS, Finding, Verdict, register
 from hadrill.errors import TargetError
-from hadrill.inventory import Cluster, Inventory, TLSFiles
-from hadrill.probes.kube import KubeApi, KubeApiError
+from hadrill.inventory import Cluster, Inventory
 
 __all__ = [
     "LIST_PATHS",
@@ -43,7 +36,6 @@ __all__ = [
     "check_workloads",
     "gather",
     "image_pinned",
-    "kube_api_for",
     "kube_cluster",
     "label_selector_matches",
     "list_kind",
@@ -83,58 +75,6 @@ def kube_cluster(inventory: Inventory, name: str = "kubernetes") -> Cluster | No
             return c
     kube = [c for c in inventory.clusters if c.type == "kubernetes"]
     return kube[0] if len(kube) == 1 else None
-
-
-def _data_file(data: str, suffix: str) -> str:
-    """Inline kubeconfig data as a 0600 temporary file (requests wants paths), removed when Python exits."""
-    fd, path = tempfile.mkstemp(prefix="hadrill-kube-", suffix=suffix)  # 0600
-    atexit.register(lambda: Path(path).unlink(missing_ok=True))
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(base64.b64decode(data))
-    return path
-
-
-def _from_kubeconfig(path: str) -> tuple[str, TLSFiles]:
-    try:
-        doc = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as e:
-        raise TargetError(f"kubeconfig {path}: unreadable ({type(e).__name__})") from e
-    ctx_name = doc.get("current-context")
-    ctxs = {c.get("name"): c.get("context") or {} for c in doc.get("contexts") or []}
-    ctx = ctxs.get(ctx_name) or (next(iter(ctxs.values())) if ctxs else {})
-    clusters = {c.get("name"): c.get("cluster") or {} for c in doc.get("clusters") or []}
-    users = {u.get("name"): u.get("user") or {} for u in doc.get("users") or []}
-    cl, user = clusters.get(ctx.get("cluster"), {}), users.get(ctx.get("user"), {})
-    base = Path(path).parent
-
-    def pick(d: Json, key: str, suffix: str) -> str:
-        if d.get(f"{key}-data"):
-            return _data_file(str(d[f"{key}-data"]), suffix)
-        if d.get(key):
-            return str(base / str(d[key]))
-        raise TargetError(f"kubeconfig {path}: no {key} for the current context (client certificates only)")
-
-    server = str(cl.get("server") or "")
-    if not server:
-        raise TargetError(f"kubeconfig {path}: no server for the current context")
-    tls = TLSFiles(
-        ca=pick(cl, "certificate-authority", ".crt"),
-        cert=pick(user, "client-certificate", ".crt"),
-        key=pick(user, "client-key", ".key"),
-    )
-    return server, tls
-
-
-def kube_api_for(cluster: Cluster, *, timeout: float = 10.0) -> KubeApi:
-    """A client from the cluster's TLS file paths and ``settings.api``, else from ``settings.kubeconfig``."""
-    api = cluster.settings.get("api")
-    if cluster.tls is not None and api:
-        return KubeApi(str(api), cluster.tls, timeout=timeout)
-    kubeconfig = cluster.settings.get("kubeconfig")
-    if kubeconfig:
-        server, tls = _from_kubeconfig(str(kubeconfig))
-        return KubeApi(str(api or server), tls, timeout=timeout)
-    raise TargetError(f"cluster {cluster.name}: neither tls + settings.api nor settings.kubeconfig")
 
 
 def list_kind(api: KubeApi, kind: str, *, limit: int = PAGE_LIMIT, pages: int = 2000) -> list[Json]:
@@ -625,7 +565,7 @@ def run_cluster_suite(suite: str, inventory: Inventory, policy: CompliancePolicy
         return []
     ids = [c.id for c in CHECKS.values() if c.suite == suite]
     try:
-        api = kube_api_for(cluster)
+        api = kube_api(cluster, timeout=10.0)
         if suite == "pss":
             return check_pss_live(api, sub)
         return check_workloads(api, sub)

@@ -95,8 +95,9 @@ def run_checks(
 
 def run_cluster_suites(inventory: Inventory, policy: CompliancePolicy, suites: Sequence[str]) -> list[Finding]:
     """The Kubernetes-API suites (pss, workloads, the etcd backup CronJob) against the inventory's cluster."""
+    from hadrill.clients.kube import kube_api
     from hadrill.compliance.etcd_backup import check_etcd_backup_cronjob
-    from hadrill.compliance.kube_workloads import kube_api_for, kube_cluster, run_cluster_suite
+    from hadrill.compliance.kube_workloads import kube_cluster, run_cluster_suite
 
     out: list[Finding] = []
     for s in suites:
@@ -105,7 +106,7 @@ def run_cluster_suites(inventory: Inventory, policy: CompliancePolicy, suites: S
         elif s == "etcd_backup" and policy.etcd_backup.cronjob:
             cluster = kube_cluster(inventory, policy.etcd_backup.cluster)
             if cluster is not None:
-                out += check_etcd_backup_cronjob(kube_api_for(cluster), policy.etcd_backup, name=cluster.name)
+                out += check_etcd_backup_cronjob(kube_api(cluster, timeout=10.0), policy.etcd_backup, name=cluster.name)
     return out
 
 

@@ -165,14 +165,14 @@ def lose_quorum(
 
 def start_kube_probes(cluster: str = "kubernetes", configuration: dict[str, Any] | None = None) -> list[str]:
     """Start the API readiness probe and the ConfigMap write probe, through the cluster's API address."""
-    from hadrill.faults.kube import api_for
+    from hadrill.clients.kube import kube_api
     from hadrill.probes.kube import KubeReadyProbe, KubeWriteProbe
     from hadrill.probes.sampler import Sampler
 
     run = current_run(configuration)
     c = run.inventory.cluster(cluster)
-    run.start_probe(KubeReadyProbe(api_for(c, timeout=1.0), name=f"{c.name}-ready"))
-    write = KubeWriteProbe(api_for(c, timeout=1.0), prefix=f"w-{run.id.rsplit('-', 1)[1]}", name=f"{c.name}-write")
+    run.start_probe(KubeReadyProbe(kube_api(c, timeout=1.0), name=f"{c.name}-ready"))
+    write = KubeWriteProbe(kube_api(c, timeout=1.0), prefix=f"w-{run.id.rsplit('-', 1)[1]}", name=f"{c.name}-write")
     write.prepare()
     sampler = Sampler(write, interval=run.interval, timeout=1.0).start()
     run.add_probe(write.name, sampler, read_back=lambda details: write.read_back())
@@ -200,10 +200,11 @@ def kill_control_plane_node(
 
 def start_kube_ready_probe(cluster: str = "kubernetes", configuration: dict[str, Any] | None = None) -> list[str]:
     """Start only the API readiness probe (/readyz through the cluster's load balancer), in the background."""
-    from hadrill.probes.kube import KubeReadyProbe, cluster_api
+    from hadrill.clients.kube import kube_api
+    from hadrill.probes.kube import KubeReadyProbe
 
     run = current_run(configuration)
-    api = cluster_api(run.inventory.cluster(cluster), timeout=1.0)
+    api = kube_api(run.inventory.cluster(cluster), timeout=1.0)
     run.start_probe(KubeReadyProbe(api, name=f"{cluster}-ready"), timeout=1.0)
     time.sleep(1.0)  # a second of steady state before anything happens, for the timeline
     return sorted(run.samplers)
@@ -240,10 +241,11 @@ def watch_deployment(
     configuration: dict[str, Any] | None = None,
 ) -> list[str]:
     """Sample the Deployment's available replicas in the background: a sample fails below ``min_available``."""
-    from hadrill.faults.kube import DeploymentAvailableProbe, api_for
+    from hadrill.clients.kube import kube_api
+    from hadrill.faults.kube import DeploymentAvailableProbe
 
     run = current_run(configuration)
-    api = api_for(run.inventory.cluster(cluster), timeout=1.0)
+    api = kube_api(run.inventory.cluster(cluster), timeout=1.0)
     run.start_probe(DeploymentAvailableProbe(api, namespace, name, min_available))
     time.sleep(1.0)  # a second of steady state before anything happens, for the timeline
     return sorted(run.samplers)

@@ -46,7 +46,7 @@ _SAVED_ENV: dict[str, str | None] = {}
 
 def _use_kubeconfig(inventory: Any) -> None:
     """Point Chaos Toolkit's Kubernetes extension (it reads ``$KUBECONFIG``) at the inventory's cluster."""
-    from hadrill.faults.kube import kubeconfig_env
+    from hadrill.clients.kube import kubeconfig_env
 
     for key, value in kubeconfig_env(inventory).items():
         _SAVED_ENV.setdefault(key, os.environ.get(key))

@@ -6,6 +6,7 @@ from typing import Any
 
 from hadrill import etcd_recovery
 from hadrill.clients.etcd import EtcdClient
+from hadrill.clients.nfs import vip_holder
 from hadrill.ctk import current_run
 from hadrill.errors import ConfigError, TargetError
 from hadrill.faults import vip
@@ -100,7 +101,7 @@ def _vip_fault(run: Run) -> FaultRecord:
 def vip_held(cluster: str = "nfs", configuration: dict[str, Any] | None = None) -> bool:
     """Exactly one server holds the VIP (steady state)."""
     run = current_run(configuration)
-    return vip.vip_holder(run.inventory, run.inventory.cluster(cluster)) is not None
+    return vip_holder(run.inventory, run.inventory.cluster(cluster)) is not None
 
 
 def vip_moved(cluster: str = "nfs", objective_s: float = 6.0, configuration: dict[str, Any] | None = None) -> bool:
@@ -175,11 +176,11 @@ def _kube_fault(run: Run) -> FaultRecord:
 
 def kube_api_ready(cluster: str = "kubernetes", configuration: dict[str, Any] | None = None) -> bool:
     """The API answers /readyz "ok" at the cluster's address (through the load balancer)."""
-    from hadrill.faults.kube import api_for
+    from hadrill.clients.kube import kube_api
 
     run = current_run(configuration)
     try:
-        return api_for(run.inventory.cluster(cluster), timeout=2.0).readyz() == "ok"
+        return kube_api(run.inventory.cluster(cluster), timeout=2.0).readyz() == "ok"
     except TargetError:
         return False
 
@@ -231,8 +232,9 @@ def pdb_allows(
     configuration: dict[str, Any] | None = None,
 ) -> bool:
     """The PodDisruptionBudget allows exactly ``disruptions`` evictions now, and its healthy pods meet it."""
+    from hadrill.clients.kube import kube_api
     from hadrill.faults import kube
 
     run = current_run(configuration)
-    api = kube.api_for(run.inventory.cluster(cluster), timeout=5.0)
+    api = kube_api(run.inventory.cluster(cluster), timeout=5.0)
     return run.check(kube.pdb_allows(api, namespace, name, disruptions)).ok

@@ -10,10 +10,10 @@ import time
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
-import docker
-from docker.errors import APIError, DockerException, NotFound
-from docker.models.containers import Container
+from docker.errors import APIError
 
+from hadrill.clients.docker import NO_SUCH_CONTAINER
+from hadrill.clients.docker import container as _container
 from hadrill.clients.targets import target
 from hadrill.errors import InjectionFailed, RevertFailed, TargetError
 from hadrill.faults.base import Fault, wait_for
@@ -24,15 +24,6 @@ __all__ = ["ContainerFault"]
 
 Action = Literal["kill", "stop", "pause", "restart"]
 _EXPECTED = {"kill": "exited", "stop": "exited", "pause": "paused", "restart": "running"}
-
-
-def _container(name: str) -> Container:
-    try:
-        return docker.from_env(timeout=60).containers.get(name)
-    except NotFound as e:
-        raise TargetError(f"no container named {name}") from e
-    except DockerException as e:
-        raise TargetError(f"cannot reach the Docker engine for container {name}: {e}") from e
 
 
 def _name(url: str) -> str:
@@ -97,7 +88,7 @@ class ContainerFault(Fault):
             elif c.status != "running":
                 c.start()
         except TargetError as e:
-            if "no container named" in str(e):
+            if NO_SUCH_CONTAINER in str(e):
                 return  # the platform itself is gone: nothing left to revert
             raise RevertFailed(str(e)) from e
         except APIError as e:

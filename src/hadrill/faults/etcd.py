@@ -4,28 +4,14 @@ from __future__ import annotations
 
 import random
 
-from hadrill.clients.etcd import EtcdClient
+from hadrill.clients.etcd import etcd_leader
 from hadrill.errors import ConfigError, TargetError
 from hadrill.faults.base import DEFAULT_TIME_LIMIT
 from hadrill.faults.container import Action, ContainerFault
 from hadrill.faults.network import Partition
 from hadrill.inventory import Cluster, Inventory, Member
 
-__all__ = ["etcd_leader", "kill_member", "partition_member", "pick_member"]
-
-
-def etcd_leader(inv: Inventory, cluster: Cluster, timeout: float = 1.0) -> Member | None:
-    """The member the cluster currently follows, as seen by the first member that answers."""
-    for m in cluster.members:
-        client = EtcdClient(m.endpoints["client"], timeout=timeout, tls=cluster.tls)
-        try:
-            leader = client.status().leader
-            names = {x.id: x.name for x in client.members()}
-        except TargetError:
-            continue
-        name = names.get(leader)
-        return next((x for x in cluster.members if x.name == name), None)
-    return None
+__all__ = ["kill_member", "partition_member", "pick_member"]
 
 
 def pick_member(inv: Inventory, cluster: Cluster, member: str) -> Member:

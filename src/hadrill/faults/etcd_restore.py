@@ -15,18 +15,14 @@ drill that died midway.
 
 from __future__ import annotations
 
-import io
 import shlex
-import tarfile
 import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-import docker
-from docker.errors import DockerException, NotFound
-
+from hadrill.clients import docker
 from hadrill.errors import InjectionFailed, RevertFailed, TargetError
 from hadrill.faults.base import Fault
 from hadrill.faults.ledger import FaultRecord
@@ -77,43 +73,6 @@ def masters(inventory: Inventory, cluster: str = "k8s-etcd") -> list[Master]:
 
 
 # -- container commands ------------------------------------------------------------------------------
-def _client() -> docker.DockerClient:
-    try:
-        return docker.from_env(timeout=60)
-    except DockerException as e:
-        raise TargetError(f"cannot reach the Docker engine: {e}") from e
-
-
-def _container(name: str) -> Any:
-    try:
-        return _client().containers.get(name)
-    except NotFound as e:
-        raise TargetError(f"no container named {name}") from e
-    except DockerException as e:
-        raise TargetError(f"container {name}: {e}") from e
-
-
-def _sh(container: str, command: str, *, timeout: float = 60.0, check: bool = True) -> tuple[int, str]:
-    """Run a shell command in a container, killed there after ``timeout`` s; (rc, output)."""
-    try:
-        rc, out = _container(container).exec_run(
-            ["timeout", "-k", "2", f"{timeout:g}", "sh", "-c", command], demux=False
-        )
-    except DockerException as e:
-        raise TargetError(f"{container}: cannot run {command!r}: {e}") from e
-    text = (out or b"").decode(errors="replace")
-    if check and rc != 0:
-        raise TargetError(f"{container}: {command[:120]!r} exited {rc}: {text.strip()[-500:]}")
-    return int(rc or 0), text
-
-
-def _running(container: str) -> bool:
-    try:
-        return str(_container(container).status) == "running"
-    except TargetError:
-        return False
-
-
 def _pids(daemon: str) -> str:
     """Shell: the pids of a daemon that are not zombies (by argv[0]: ``comm`` is cut at 15 characters)."""
     return f"ps -eo pid=,stat=,args= | awk '$3 == \"{daemon}\" && $2 !~ /^Z/ {{print $1}}'"
@@ -133,32 +92,22 @@ def _pause_and_kill(container: str, *, unless: str = "") -> None:
         f"{skip}for p in $({_SUPERVISORS}); do kill -STOP $p; done; "
         f"for i in $(seq 1 30); do {kill}; sleep 0.2; [ -z \"$(echo {alive} | tr -d ' ')\" ] && exit 0; done; exit 1"
     )
-    _sh(container, cmd, timeout=30)
+    docker.sh(container, cmd, timeout=30)
 
 
 def _resume(container: str) -> None:
     """Resume every stopped process (the supervising shells): they restart their daemons after 1 s."""
     cmd = "for p in $(ps -eo pid=,stat= | awk '$2 ~ /^T/ {print $1}'); do kill -CONT $p; done; true"
-    _sh(container, cmd, timeout=20)
+    docker.sh(container, cmd, timeout=20)
 
 
 def _alive(container: str) -> list[str]:
-    _, out = _sh(container, "; ".join(f'[ -n "$({_pids(d)})" ] && echo {d}' for d in DAEMONS) + "; true")
+    _, out = docker.sh(container, "; ".join(f'[ -n "$({_pids(d)})" ] && echo {d}' for d in DAEMONS) + "; true")
     return out.split()
 
 
 def _put_snapshot(container: str, data: bytes) -> None:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        info = tarfile.TarInfo("snapshot.db")
-        info.size, info.mode, info.mtime = len(data), 0o600, int(time.time())
-        tar.addfile(info, io.BytesIO(data))
-    _sh(container, f"mkdir -p {WORK_DIR}", timeout=10)
-    try:
-        if not _container(container).put_archive(WORK_DIR, buf.getvalue()):
-            raise TargetError(f"{container}: could not write {SNAPSHOT}")
-    except DockerException as e:
-        raise TargetError(f"{container}: cannot write {SNAPSHOT}: {e}") from e
+    docker.put_file(container, WORK_DIR, SNAPSHOT.rsplit("/", 1)[1], data)
 
 
 def _restore_member(m: dict[str, str], members: list[dict[str, str]], token: str, marker: str) -> None:
@@ -170,7 +119,7 @@ def _restore_member(m: dict[str, str], members: list[dict[str, str]], token: str
         f"--initial-cluster-token={shlex.quote(token)} --initial-advertise-peer-urls=https://{m['ip']}:2380 "
         f"--data-dir={DATA_DIR} --bump-revision={BUMP_REVISION} --mark-compacted >/dev/null 2>&1 && touch {marker}"
     )
-    _sh(m["container"], cmd, timeout=60)
+    docker.sh(m["container"], cmd, timeout=60)
 
 
 # -- the fault -----------------------------------------------------------------------------------------
@@ -197,11 +146,11 @@ class EtcdRestoreFault(Fault):
     def inject(self, record: FaultRecord) -> None:
         record.params["injected_at"] = time.time()
         for m in record.params["masters"]:
-            _sh(m["container"], f"test -s {SNAPSHOT}", timeout=10)  # never destroy without a snapshot in place
+            docker.sh(m["container"], f"test -s {SNAPSHOT}", timeout=10)  # never destroy without a snapshot in place
         for m in record.params["masters"]:
             _pause_and_kill(m["container"])
         for m in record.params["masters"]:
-            _sh(m["container"], f"rm -rf {DATA_DIR} {WORK_DIR}/restored-*", timeout=30)
+            docker.sh(m["container"], f"rm -rf {DATA_DIR} {WORK_DIR}/restored-*", timeout=30)
 
     def prove(self, record: FaultRecord) -> str:
         seen = []
@@ -213,7 +162,7 @@ class EtcdRestoreFault(Fault):
                 alive = _alive(m["container"])
             if alive:
                 raise InjectionFailed(f"{m['container']}: still running after the kill: {', '.join(alive)}")
-            rc, _ = _sh(m["container"], f"test -e {DATA_DIR}", check=False, timeout=10)
+            rc, _ = docker.sh(m["container"], f"test -e {DATA_DIR}", check=False, timeout=10)
             if rc == 0:
                 raise InjectionFailed(f"{m['container']}: {DATA_DIR} still exists")
             seen.append(m["name"])
@@ -226,9 +175,9 @@ class EtcdRestoreFault(Fault):
         marker = f"{WORK_DIR}/restored-{record.id}"
         host = Path(record.params.get("snapshot_on_host") or "")
         for m in ms:
-            if not _running(m["container"]):
-                _container(m["container"]).start()
-            rc, _ = _sh(m["container"], f"test -s {SNAPSHOT}", check=False, timeout=10)
+            if not docker.running(m["container"]):
+                docker.container(m["container"]).start()
+            rc, _ = docker.sh(m["container"], f"test -s {SNAPSHOT}", check=False, timeout=10)
             if rc != 0:
                 if not host.is_file():
                     raise RevertFailed(f"{m['container']}: no snapshot at {SNAPSHOT} and none on the host ({host})")

@@ -29,11 +29,12 @@ from typing import Any, ClassVar, Literal
 
 from docker.errors import APIError
 
+from hadrill.clients.docker import NO_SUCH_CONTAINER
+from hadrill.clients.docker import container as _container
 from hadrill.clients.gluster import GlusterCli
 from hadrill.clients.targets import target
 from hadrill.errors import ConfigError, InjectionFailed, RevertFailed, TargetError
 from hadrill.faults.base import DEFAULT_TIME_LIMIT, Fault, wait_for
-from hadrill.faults.container import _container
 from hadrill.faults.deadman import arm_in_target, arm_on_host, disarm_in_target, disarm_on_host
 from hadrill.faults.ledger import FaultRecord
 from hadrill.inventory import Cluster, Inventory
@@ -176,7 +177,7 @@ def _exists(name: str) -> bool:
     try:
         _container(name)
     except TargetError as e:
-        if "no container named" in str(e):
+        if NO_SUCH_CONTAINER in str(e):
             return False
         raise
     return True
@@ -188,7 +189,7 @@ def _containers_back(names: Sequence[str]) -> bool:
         try:
             c = _container(name)
         except TargetError as e:
-            if "no container named" in str(e):
+            if NO_SUCH_CONTAINER in str(e):
                 return False
             raise
         try:

@@ -13,23 +13,21 @@ import random
 import time
 from typing import Any, ClassVar
 
-from hadrill.clients.etcd import EtcdClient
+from hadrill.clients.etcd import EtcdClient, etcd_leader
+from hadrill.clients.kube import KubeApi, KubeApiError, kube_api, lease_holder, node_problem
 from hadrill.errors import ConfigError, ProbeFailed, RevertFailed, TargetError
 from hadrill.faults.base import DEFAULT_TIME_LIMIT
 from hadrill.faults.container import Action, ContainerFault
 from hadrill.faults.ledger import FaultRecord
-from hadrill.inventory import Cluster, Inventory, Member, TLSFiles
-from hadrill.probes.kube import KubeApi, KubeApiError, lease_holder
+from hadrill.inventory import Cluster, Inventory, Member
 from hadrill.slo import Verdict
 
 __all__ = [
     "ControlPlaneFault",
     "DeploymentAvailableProbe",
-    "api_for",
     "etcd_cluster_of",
     "etcd_kept_quorum",
     "kill_control_plane_node",
-    "kubeconfig_env",
     "leases_moved",
     "node_rejoined",
     "pdb_allows",
@@ -38,32 +36,6 @@ __all__ = [
 
 LEASES = {"controller-manager": "kube-controller-manager", "scheduler": "kube-scheduler"}
 REVERT_TIMEOUT = 120.0  # seconds the revert waits for the node's etcd member and API server
-
-
-def api_for(cluster: Cluster, *, timeout: float = 2.0) -> KubeApi:
-    """A client for the cluster's API: ``settings.api`` + ``tls`` (hadrill's lab), else its kubeconfig.
-
-    A kubeconfig's embedded credentials are materialised by the Kubernetes client library in its own
-    temporary files (as kubectl's client does), never copied into the inventory.
-    """
-    s = cluster.settings
-    if cluster.tls is not None and "api" in s:
-        return KubeApi(str(s["api"]), cluster.tls, timeout=timeout)
-    if "kubeconfig" not in s:
-        raise ConfigError("inventory", f"clusters[{cluster.name}].settings", "api (with tls) or kubeconfig")
-    from kubernetes import client as k8s
-    from kubernetes import config as k8s_config
-
-    cfg = k8s.Configuration()
-    try:
-        k8s_config.load_kube_config(  # type: ignore[no-untyped-call]
-            str(s["kubeconfig"]), context=s.get("context"), client_configuration=cfg
-        )
-    except Exception as e:  # the library raises ConfigException, OSError, yaml errors...
-        raise TargetError(f"cluster {cluster.name}: kubeconfig {s['kubeconfig']}: {e}") from e
-    if not (cfg.cert_file and cfg.key_file):
-        raise TargetError(f"cluster {cluster.name}: its kubeconfig user has no client certificate (needed here)")
-    return KubeApi(cfg.host, TLSFiles(ca=cfg.ssl_ca_cert or "", cert=cfg.cert_file, key=cfg.key_file), timeout=timeout)
 
 
 def etcd_cluster_of(inv: Inventory, cluster: Cluster) -> Cluster | None:
@@ -75,8 +47,6 @@ def etcd_cluster_of(inv: Inventory, cluster: Cluster) -> Cluster | None:
 def pick_control_plane(inv: Inventory, cluster: Cluster, which: str) -> Member:
     """``etcd-leader``, ``controller-manager``, ``scheduler``, ``random`` or a member/node name."""
     if which == "etcd-leader":
-        from hadrill.faults.etcd import etcd_leader
-
         etcd = etcd_cluster_of(inv, cluster)
         if etcd is None:
             raise ConfigError(
@@ -87,7 +57,7 @@ def pick_control_plane(inv: Inventory, cluster: Cluster, which: str) -> Member:
             raise TargetError(f"etcd cluster {etcd.name}: no member reports a leader")
         return cluster.member(leader.node)
     if which in LEASES:
-        holder = lease_holder(api_for(cluster), LEASES[which])
+        holder = lease_holder(kube_api(cluster), LEASES[which])
         if not holder:
             raise TargetError(f"cluster {cluster.name}: nobody holds the {LEASES[which]} lease")
         return cluster.member(holder)
@@ -118,7 +88,7 @@ class ControlPlaneFault(ContainerFault):
         deadline = time.monotonic() + float(p.get("revert_timeout", REVERT_TIMEOUT))
         last = "not checked"
         while time.monotonic() < deadline:
-            last = _node_problem(p) or ""
+            last = node_problem(p) or ""
             if not last:
                 p["rejoined_at"] = time.time()
                 return
@@ -126,29 +96,6 @@ class ControlPlaneFault(ContainerFault):
         raise RevertFailed(
             f"{record.description}: node not back after {p.get('revert_timeout', REVERT_TIMEOUT)} s: {last}"
         )
-
-
-def _tls(d: dict[str, str] | None) -> TLSFiles | None:
-    return TLSFiles(**d) if d else None
-
-
-def _node_problem(p: dict[str, Any]) -> str | None:
-    """What is not back yet on the node (its etcd member, its API server), None when both are."""
-    if p.get("etcd") and p.get("etcd_tls"):
-        try:
-            st = EtcdClient(p["etcd"], timeout=1.0, tls=_tls(p["etcd_tls"])).status()
-        except TargetError as e:
-            return f"etcd member: {e}"
-        if st.leader in ("", "0"):
-            return "etcd member has no leader"
-    if p.get("api") and p.get("api_tls"):
-        try:
-            body = KubeApi(p["api"], TLSFiles(**p["api_tls"]), timeout=2.0).readyz()
-        except KubeApiError as e:
-            return f"kube-apiserver: {e}"
-        if body != "ok":
-            return f"kube-apiserver /readyz: {body[:100]}"
-    return None
 
 
 def kill_control_plane_node(
@@ -191,7 +138,7 @@ def leases_moved(cluster: Cluster, former: str, since: float, objective_s: float
 
     A lease the former node did not hold counts as moved when it is held by a surviving master.
     """
-    api = api_for(cluster, timeout=1.0)
+    api = kube_api(cluster, timeout=1.0)
     survivors = {m.name for m in cluster.members if m.name != former} | {
         m.node for m in cluster.members if m.name != former
     }
@@ -255,13 +202,13 @@ def node_rejoined(record: FaultRecord, objective_s: float, *, limit: float = 120
     rejoined = p.get("rejoined_at")
     deadline = time.monotonic() + limit
     while rejoined is None and time.monotonic() < deadline:
-        if _node_problem(p) is None:
+        if node_problem(p) is None:
             rejoined = time.time()
             break
         time.sleep(0.2)
     if rejoined is None:
         return Verdict(
-            "node_rejoined_s", objective_s, None, "s", False, f"{node}: {_node_problem(p)} after {limit:.0f} s"
+            "node_rejoined_s", objective_s, None, "s", False, f"{node}: {node_problem(p)} after {limit:.0f} s"
         )
     took = float(rejoined) - float(restarted)
     ok = took <= objective_s
@@ -307,15 +254,3 @@ def pdb_allows(api: KubeApi, namespace: str, name: str, disruptions: int) -> Ver
         f"PDB {namespace}/{name}: {allowed} disruption(s) allowed (expected {disruptions}), "
         f"{healthy} healthy pod(s), {desired} desired",
     )  # fmt: skip
-
-
-def kubeconfig_env(inv: Inventory) -> dict[str, str]:
-    """``KUBECONFIG`` (and ``KUBERNETES_CONTEXT``) for the inventory's Kubernetes cluster, as Chaos Toolkit's
-    Kubernetes extension (``chaosk8s``) and kubectl read them; empty when it has none or no kubeconfig."""
-    found = [c for c in inv.clusters if c.type == "kubernetes" and c.settings.get("kubeconfig")]
-    if not found:
-        return {}
-    env = {"KUBECONFIG": str(found[0].settings["kubeconfig"])}
-    if found[0].settings.get("context"):
-        env["KUBERNETES_CONTEXT"] = str(found[0].settings["context"])
-    return env

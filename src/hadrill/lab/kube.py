@@ -27,6 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from hadrill.clients.etcd import EtcdClient
+from hadrill.clients.kube import KubeApi, KubeApiError, lease_holder, ready_nodes
 from hadrill.errors import ConfigError, LabError, TargetError
 from hadrill.inventory import Cluster, Member, Node, TLSFiles
 from hadrill.lab.gobuild import KWOK_VERSION, ensure_binaries, etcd_binaries, kubernetes_binaries, kwok_binaries
@@ -36,7 +37,6 @@ from hadrill.lab.kube_pki import KubePKI, ensure_pki
 from hadrill.lab.labfile import KubernetesPart
 from hadrill.lab.runtime import LabContext, StatusRow
 from hadrill.paths import state_dir
-from hadrill.probes.kube import KubeApi, KubeApiError, lease_holder, ready_nodes
 from hadrill.progress import Progress
 
 __all__ = ["KIND_CLUSTER_LABEL", "KIND_ROLE_LABEL", "KubeService"]

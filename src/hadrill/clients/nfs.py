@@ -1,0 +1,89 @@
+"""An NFS server pair's state as hadrill reads it: who holds the keepalived VIP, and what one server looks like
+from inside (ganesha listening, keepalived running, its VRRP state). No faults, no verdicts.
+
+The VRRP state is read from the file the lab's keepalived notify script writes
+(:data:`hadrill.lab.nfs_files.STATE_FILE`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hadrill.clients.targets import target
+from hadrill.errors import TargetError
+from hadrill.inventory import Cluster, Inventory, Member
+
+__all__ = [
+    "NFS_PORT",
+    "NFS_PROCESS",
+    "STATE_FILE",
+    "ServerState",
+    "holds_vip",
+    "server_state",
+    "vip_holder",
+    "vip_holders",
+]
+
+STATE_FILE = "/run/hadrill-nfs/vrrp.state"
+NFS_PROCESS = "ganesha.nfsd"
+NFS_PORT = 2049
+
+
+def holds_vip(url: str, vip: str) -> bool:
+    """Whether the node's interfaces that are up carry ``vip`` (a stopped node holds nothing)."""
+    try:
+        res = target(url).run("ip -o -4 addr show up", timeout=5)
+    except TargetError:
+        return False
+    return res.ok and f" {vip}/" in res.stdout
+
+
+def vip_holders(inv: Inventory, cluster: Cluster) -> list[Member]:
+    """Every server whose interfaces carry the VIP right now (more than one is a split brain)."""
+    vip = str(cluster.settings["vip"])
+    return [m for m in cluster.members if holds_vip(inv.member_node(cluster, m.name).url, vip)]
+
+
+def vip_holder(inv: Inventory, cluster: Cluster) -> Member | None:
+    """The server holding the VIP, or None when none (or, split brain, more than one) does."""
+    holders = vip_holders(inv, cluster)
+    return holders[0] if len(holders) == 1 else None
+
+
+@dataclass(frozen=True)
+class ServerState:
+    """What one server looks like from inside: daemons, VRRP state, the VIP."""
+
+    running: bool
+    nfs: bool
+    keepalived: bool
+    vrrp: str
+    holds_vip: bool
+
+    def __str__(self) -> str:
+        if not self.running:
+            return "not reachable"
+        return (
+            f"vrrp {self.vrrp}, nfs {'up' if self.nfs else 'DOWN'}, keepalived {'up' if self.keepalived else 'DOWN'}"
+            f"{', holds the VIP' if self.holds_vip else ''}"
+        )
+
+
+def server_state(inv: Inventory, cluster: Cluster, member: Member) -> ServerState:
+    url = inv.member_node(cluster, member.name).url
+    cmd = (
+        f'echo "g=$(pgrep -x {NFS_PROCESS} | head -1) k=$(pgrep -x keepalived | head -1)'
+        f' s=$(cut -d" " -f1 {STATE_FILE} 2>/dev/null) l=$(ss -Hltn "sport = :{NFS_PORT}" | head -1)"; '
+        "ip -o -4 addr show up"
+    )
+    try:
+        res = target(url).run(cmd, timeout=5)
+    except TargetError:
+        return ServerState(False, False, False, "?", False)
+    if not res.ok:
+        return ServerState(False, False, False, "?", False)
+    first, _, rest = res.stdout.partition("\n")
+    seen = dict(w.split("=", 1) for w in first.split() if "=" in w)
+    vip = f" {cluster.settings['vip']}/"
+    nfs = bool(seen.get("g")) and seen.get("l") == "LISTEN"  # ganesha runs and listens on 2049
+    return ServerState(True, nfs, bool(seen.get("k")), seen.get("s") or "?", vip in rest)
