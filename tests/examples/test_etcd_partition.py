@@ -22,8 +22,8 @@ import time
 
 import pytest
 
-from hadrill.etcd_recovery import member_refuses_writes
 from hadrill.faults.etcd import partition_member, pick_member
+from hadrill.recovery.etcd import member_refuses_writes
 
 pytestmark = [pytest.mark.chaos, pytest.mark.slo]
 

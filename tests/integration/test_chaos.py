@@ -21,7 +21,6 @@ import docker
 import pytest
 from labtools import Harness, fresh_lab, wait_until
 
-from hadrill import etcd_recovery
 from hadrill.clients.etcd import EtcdClient
 from hadrill.clients.targets import target
 from hadrill.errors import SafetyRefused, TargetError
@@ -33,6 +32,7 @@ from hadrill.faults.process import ProcessFault
 from hadrill.inventory import Inventory, load_inventory
 from hadrill.lab.lab import Lab
 from hadrill.lab.labfile import default_lab_file
+from hadrill.recovery import etcd as etcd_recovery
 from hadrill.run import Run
 
 pytestmark = [pytest.mark.lab, pytest.mark.chaos]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from hadrill import etcd_recovery
 from hadrill.clients.etcd import EtcdClient
 from hadrill.clients.nfs import vip_holder
 from hadrill.ctk import current_run
@@ -14,6 +13,7 @@ from hadrill.faults.ledger import FaultRecord
 from hadrill.inventory import Member
 from hadrill.probes import gluster
 from hadrill.probes.remote import RemoteProbe
+from hadrill.recovery import etcd as etcd_recovery
 from hadrill.run import Run
 
 __all__ = [
