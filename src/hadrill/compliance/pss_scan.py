@@ -19,11 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from hadrill.compliance.pss import CONTROLS, Hit, evaluate_pod
 from hadrill.compliance.registry import CHECKS, Check, Finding, Severity, register
-from hadrill.errors import ConfigError
+from hadrill.config import load_yaml_all, read_text
 
 __all__ = ["PSS_CHECK_IDS", "PodRef", "pod_refs", "scan_manifest_files", "scan_manifest_text", "scan_objects"]
 
@@ -185,26 +183,14 @@ def scan_objects(
     return findings
 
 
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
 
 def scan_manifest_text(text: str, source: str = "manifest.yaml", *, level: str = "restricted") -> list[Finding]:
     """Scan ``---``-separated YAML (or JSON) documents; a YAML error names the file and the line."""
-    try:
-        docs = list(yaml.load_all(text, Loader=_Loader))  # a safe loader (libyaml when present)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(source, where, f"valid YAML ({getattr(e, 'problem', None) or e})") from e
-    return scan_objects(docs, level=level, file=source)
+    return scan_objects(load_yaml_all(text, source), level=level, file=source)
 
 
 def scan_manifest_files(paths: Iterable[Path], *, level: str = "restricted") -> list[Finding]:
     findings = []
     for path in paths:
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as e:
-            raise ConfigError(str(path), "", f"a readable UTF-8 manifest ({e})") from e
-        findings += scan_manifest_text(text, str(path), level=level)
+        findings += scan_manifest_text(read_text(path, "manifest"), str(path), level=level)
     return findings
