@@ -262,6 +262,6 @@ def parse_model(model: type[M], data: Any, source: str) -> M:
         raise ConfigError(source, _field(tuple(err["loc"]), data), expected, got) from e
 
 
-def load_model(model: type[M], path: Path) -> M:
-    """Read and validate one YAML file."""
-    return parse_model(model, load_yaml(read_text(path), str(path)), str(path))
+def load_model(model: type[M], path: Path, what: str = "file") -> M:
+    """Read and validate one YAML file (``what`` it is, for the error: "inventory", "lab file")."""
+    return parse_model(model, load_yaml(read_text(path, what), str(path)), str(path))

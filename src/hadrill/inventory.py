@@ -246,4 +246,4 @@ class Inventory(_Strict):
 
 def load_inventory(path: Path) -> Inventory:
     """Load and validate an inventory file."""
-    return load_model(Inventory, path)
+    return load_model(Inventory, path, "inventory")

@@ -250,7 +250,7 @@ def test_load_missing_lab_file(tmp_path: Path) -> None:
         load_lab_file(path)
     assert info.value.file == str(path)
     assert str(path) in str(info.value)
-    assert "existing file" in str(info.value)
+    assert "existing lab file" in str(info.value)
 
 
 def test_load_lab_file_not_utf8(tmp_path: Path) -> None:

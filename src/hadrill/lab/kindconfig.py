@@ -83,4 +83,4 @@ class KindCluster(BaseModel):
 
 def load_kind_config(path: Path) -> KindCluster:
     """Read a kind config; errors name the file and the field (``nodes[1].role``)."""
-    return load_model(KindCluster, path)
+    return load_model(KindCluster, path, "kind config")

@@ -156,7 +156,7 @@ def parse_lab_file(text: str, source: str) -> LabFile:
 
 
 def load_lab_file(path: Path) -> LabFile:
-    return load_model(LabFile, path)
+    return load_model(LabFile, path, "lab file")
 
 
 def default_lab_file() -> LabFile:
