@@ -66,7 +66,11 @@ def check_cmd(
     from hadrill.inventory import load_inventory
 
     inv_path = resolve_inventory(inventory)
-    if not inv_path.exists():
+    try:
+        exists = inv_path.exists()
+    except (OSError, ValueError):  # a name too long: the loader says so
+        exists = True
+    if not exists:
         raise ConfigError(str(inv_path), "", "an inventory file (hadrill lab up writes one; or pass --inventory)")
     inv = load_inventory(inv_path)
     suites = parse_suites(suite) if suite or not manifests else []

@@ -131,9 +131,16 @@ def report_cmd(journal_dir: Path, out_dir: Path | None, preflight_path: Path | N
     or the stored pre-upgrade validation said no-go."""
     import json
 
+    from hadrill.errors import ConfigError
     from hadrill.report import render_report
     from hadrill.report.model import DRILL_JOURNAL, PREFLIGHT_FILE
 
+    try:
+        is_dir = journal_dir.is_dir()
+    except (OSError, ValueError):  # a name too long, a NUL byte
+        is_dir = False
+    if not is_dir:
+        raise ConfigError(str(journal_dir), "", "a directory of journals (drill.json, RUN/journal.json)")
     drill_dir = (journal_dir / DRILL_JOURNAL).is_file()
     if out_dir is None:
         out_dir = journal_dir.parent if drill_dir else journal_dir / "report"
