@@ -73,6 +73,15 @@ def load_report(path: Path) -> dict[str, Any]:
     scenarios = data.get("scenarios")
     if not isinstance(scenarios, list) or not all(isinstance(s, dict) and "name" in s for s in scenarios):
         raise ConfigError(str(path), "scenarios", "a list of scenarios with names")
+    for i, s in enumerate(scenarios):
+        if not isinstance(s["name"], str) or not isinstance(s.get("status", ""), str | None):
+            raise ConfigError(str(path), f"scenarios[{i}]", "a name and a status that are strings")
+        measured = s.get("measured")
+        if measured is not None and not isinstance(measured, dict):
+            raise ConfigError(str(path), f"scenarios[{i}].measured", "a mapping of metrics", measured)
+        for key, m in (measured or {}).items():
+            if m is not None and not isinstance(m, dict):
+                raise ConfigError(str(path), f"scenarios[{i}].measured.{key}", "a mapping (measured, objective)", m)
     return data
 
 
