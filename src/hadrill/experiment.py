@@ -11,7 +11,7 @@ import inspect
 from pathlib import Path
 from typing import Any
 
-from hadrill.config import load_yaml
+from hadrill.config import MAX_FILE_BYTES, load_yaml, read_text
 from hadrill.errors import ConfigError
 from hadrill.journal import load_journal
 
@@ -33,8 +33,10 @@ def looks_like_experiment(path: Path) -> bool:
     if path.suffix not in (".yaml", ".yml", ".json"):
         return False
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
+        if not path.is_file() or path.stat().st_size > MAX_FILE_BYTES:  # never open a FIFO: it blocks
+            return False
+        text = read_text(path, "experiment file")
+    except (OSError, ValueError, ConfigError):
         return False
     return "method" in text and "title" in text
 
@@ -54,14 +56,21 @@ def _check_activity(src: str, where: str, act: Any) -> None:
     if prov.get("type") != "python" or not str(prov.get("module", "")).startswith("hadrill."):
         return  # other providers are Chaos Toolkit's to check
     module, func = str(prov["module"]), prov.get("func")
+    if not isinstance(func, str) or not func.isidentifier():
+        raise ConfigError(src, f"{where}.provider.func", f"the name of a function of {module}", func)
     try:
-        fn = getattr(importlib.import_module(module), str(func))
+        fn = getattr(importlib.import_module(module), func)
     except (ImportError, AttributeError):
         raise ConfigError(src, f"{where}.provider.func", f"a function of {module}", func) from None
+    if not callable(fn) or isinstance(fn, type):
+        raise ConfigError(src, f"{where}.provider.func", f"a function of {module} ({func} is not one)", func)
     args = prov.get("arguments", {}) or {}
     if not isinstance(args, dict):
         raise ConfigError(src, f"{where}.provider.arguments", "a mapping of argument names to values", args)
-    params = inspect.signature(fn).parameters
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        raise ConfigError(src, f"{where}.provider.func", f"a function of {module} with a signature", func) from None
     for name in args:
         if name not in params or name == "configuration":
             known = ", ".join(p for p in params if p != "configuration")
@@ -71,10 +80,7 @@ def _check_activity(src: str, where: str, act: Any) -> None:
 def load_experiment_file(path: Path) -> dict[str, Any]:
     """Read and validate an experiment; ConfigError names the file and the field."""
     src = str(path)
-    try:
-        data = load_yaml(path.read_text(encoding="utf-8"), src)
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(src, "", f"a readable experiment file ({e})") from e
+    data = load_yaml(read_text(path, "experiment file"), src)
     if not isinstance(data, dict):
         raise ConfigError(src, "", "a mapping with title, method and steady-state-hypothesis", type(data).__name__)
     if not isinstance(data.get("title"), str) or not data["title"]:
@@ -92,9 +98,36 @@ def load_experiment_file(path: Path) -> dict[str, Any]:
             _check_activity(src, f"steady-state-hypothesis.probes[{i}]", act)
             if isinstance(act, dict) and "tolerance" not in act:
                 raise ConfigError(src, f"steady-state-hypothesis.probes[{i}].tolerance", "a tolerance")
-    for i, act in enumerate(data.get("rollbacks", []) or []):
+    rollbacks = data.get("rollbacks") or []
+    if not isinstance(rollbacks, list):
+        raise ConfigError(src, "rollbacks", "a list of activities", rollbacks)
+    for i, act in enumerate(rollbacks):
         _check_activity(src, f"rollbacks[{i}]", act)
+    _check_structure(src, data)
     return data
+
+
+def _check_structure(src: str, data: dict[str, Any]) -> None:
+    """The parts Chaos Toolkit and hadrill iterate over have the shape they iterate over."""
+    for key in ("configuration", "secrets"):
+        if data.get(key) is not None and not isinstance(data[key], dict):
+            raise ConfigError(src, key, "a mapping", data[key])
+    for key in ("controls", "tags", "contributions"):
+        if data.get(key) is not None and not isinstance(data[key], list | dict if key == "contributions" else list):
+            raise ConfigError(src, key, "a mapping" if key == "contributions" else "a list", data[key])
+    extensions = data.get("extensions")
+    if extensions is None:
+        return
+    if not isinstance(extensions, list):
+        raise ConfigError(src, "extensions", "a list of mappings (name: hadrill, requires: [...])", extensions)
+    for i, ext in enumerate(extensions):
+        if not isinstance(ext, dict) or not isinstance(ext.get("name"), str):
+            raise ConfigError(src, f"extensions[{i}]", "a mapping with a name", ext)
+        if ext["name"] != "hadrill" or ext.get("requires") is None:
+            continue
+        requires = ext["requires"]
+        if not isinstance(requires, list) or not all(isinstance(c, str) and c for c in requires):
+            raise ConfigError(src, f"extensions[{i}].requires", "a list of cluster names", requires)
 
 
 def required_clusters(experiment: dict[str, Any]) -> list[str]:

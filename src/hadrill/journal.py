@@ -57,5 +57,11 @@ def write_journal(path: Path, data: dict[str, Any]) -> Path:
 
 
 def load_journal(path: Path) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    """A journal read back (strict JSON; a ConfigError names the file when it is not an object)."""
+    from hadrill.config import load_json
+    from hadrill.errors import ConfigError
+
+    data = load_json(path, "journal")
+    if not isinstance(data, dict):
+        raise ConfigError(str(path), "", "a JSON object (a journal)", type(data).__name__)
     return data

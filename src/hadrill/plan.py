@@ -36,7 +36,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StrictInt, field_validator
 
-from hadrill.config import load_yaml, parse_model
+from hadrill.config import load_yaml, parse_model, read_text
 from hadrill.errors import ConfigError
 from hadrill.experiment import load_experiment_file, looks_like_experiment
 
@@ -143,13 +143,7 @@ def parse_plan(data: Any, source: str, base_dir: Path | None = None, *, check_fi
 
 def load_plan(path: Path) -> Plan:
     """Read and validate a plan file (experiments relative to its folder)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError as e:
-        raise ConfigError(str(path), "", "an existing plan file") from e
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(str(path), "", f"a readable UTF-8 file ({e})") from e
-    return parse_plan(load_yaml(text, str(path)), str(path), path.parent)
+    return parse_plan(load_yaml(read_text(path, "plan file"), str(path)), str(path), path.parent)
 
 
 def default_plan(

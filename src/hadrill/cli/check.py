@@ -12,10 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.markup import escape
 from rich.table import Table
 
-from hadrill.cli._common import err, handle_errors, inventory_option, out, resolve_inventory
+from hadrill.cli._common import INPUT_PATH, err, escape, handle_errors, inventory_option, out, plain, resolve_inventory
 from hadrill.errors import ConfigError
 
 __all__ = ["check_cmd"]
@@ -26,12 +25,13 @@ _STYLE = {"pass": "green", "fail": "red", "error": "magenta", "waived": "yellow"
 def _manifest_files(paths: tuple[Path, ...]) -> list[Path]:
     files: list[Path] = []
     for p in paths:
-        if p.is_dir():
-            files += sorted(f for f in p.rglob("*") if f.suffix in (".yaml", ".yml", ".json") and f.is_file())
-        elif p.exists():
-            files.append(p)
-        else:
-            raise ConfigError(str(p), "", "an existing manifest file or directory")
+        try:
+            if p.is_dir():
+                files += sorted(f for f in p.rglob("*") if f.suffix in (".yaml", ".yml", ".json") and f.is_file())
+                continue
+        except (OSError, ValueError) as e:  # a name too long, a NUL byte, a directory we may not list
+            raise ConfigError(str(p), "", "a readable manifest file or directory") from e
+        files.append(p)  # the loader says what is wrong with it if it is not a readable manifest
     return files
 
 
@@ -40,11 +40,11 @@ def _manifest_files(paths: tuple[Path, ...]) -> list[Path]:
 @click.option("--suite", "suite", default="", help="Comma-separated suites (default: all node suites): "
               "docker,network,scst,nfs_mounts,pki,etcd_backup; the kube API suites pss,workloads "
               "when named.")  # fmt: skip
-@click.option("--policy", type=click.Path(dir_okay=False, path_type=Path), help="Compliance policy YAML.")
-@click.option("--waivers", type=click.Path(dir_okay=False, path_type=Path), help="Waivers YAML.")
-@click.option("--baseline", type=click.Path(dir_okay=False, path_type=Path), help="Only findings not in it fail.")
+@click.option("--policy", type=INPUT_PATH, help="Compliance policy YAML.")
+@click.option("--waivers", type=INPUT_PATH, help="Waivers YAML.")
+@click.option("--baseline", type=INPUT_PATH, help="Only findings not in it fail.")
 @click.option("--write-baseline", type=click.Path(dir_okay=False, path_type=Path), help="Record today's failures.")
-@click.option("--manifests", type=click.Path(path_type=Path), multiple=True,
+@click.option("--manifests", type=INPUT_PATH, multiple=True,
               help="Kubernetes manifest files or directories to check against the Pod Security Standards.")  # fmt: skip
 @click.option("--pss-level", type=click.Choice(["baseline", "restricted"]), default="restricted", show_default=True)
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("hadrill-compliance"),
@@ -66,7 +66,11 @@ def check_cmd(
     from hadrill.inventory import load_inventory
 
     inv_path = resolve_inventory(inventory)
-    if not inv_path.exists():
+    try:
+        exists = inv_path.exists()
+    except (OSError, ValueError):  # a name too long: the loader says so
+        exists = True
+    if not exists:
         raise ConfigError(str(inv_path), "", "an inventory file (hadrill lab up writes one; or pass --inventory)")
     inv = load_inventory(inv_path)
     suites = parse_suites(suite) if suite or not manifests else []
@@ -78,7 +82,7 @@ def check_cmd(
     findings = gate(findings, waiver_list, known)
     if write_baseline:
         n = save_baseline(findings, write_baseline)
-        err.print(f"baseline: {n} known finding(s) written to {write_baseline}")
+        err.print(plain(f"baseline: {n} known finding(s) written to {write_baseline}"), soft_wrap=True)
     meta = {"inventory": str(inv_path), "suites": suites, "policy": str(policy) if policy else None}
     paths = write_reports(findings, out_dir, meta, baseline_used=known is not None)
     _print_table(findings, show_all)

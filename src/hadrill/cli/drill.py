@@ -16,7 +16,7 @@ from pathlib import Path
 
 import click
 
-from hadrill.cli._common import err, handle_errors, inventory_option, out, resolve_inventory
+from hadrill.cli._common import INPUT_PATH, err, escape, handle_errors, inventory_option, out, resolve_inventory
 
 __all__ = ["compare_cmd", "drill_cmd", "report_cmd"]
 
@@ -32,7 +32,7 @@ def _default_out(platform: str) -> Path:
 @click.option(
     "--plan",
     "plan_path",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=INPUT_PATH,
     help="Plan file (default: every experiment in ./experiments, with their own objectives).",
 )
 @inventory_option
@@ -47,7 +47,7 @@ def _default_out(platform: str) -> Path:
     "experiments_dir",
     default="experiments",
     show_default=True,
-    type=click.Path(file_okay=False, path_type=Path),
+    type=INPUT_PATH,
     help="Where the default plan finds experiments.",
 )
 @click.option("--interval", default=0.1, show_default=True, help="Probe interval in seconds.")
@@ -66,8 +66,6 @@ def drill_cmd(
 
     The last line printed is the report's index.html.
     """
-    from rich.markup import escape
-
     from hadrill.drill import run_drill
     from hadrill.errors import ConfigError
     from hadrill.inventory import load_inventory
@@ -111,7 +109,7 @@ def drill_cmd(
 @click.option(
     "--journal-dir",
     required=True,
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    type=INPUT_PATH,
     help="A drill's journals (OUT/journals) or any directory of RUN/journal.json.",
 )
 @click.option(
@@ -123,7 +121,7 @@ def drill_cmd(
 @click.option(
     "--preflight",
     "preflight_path",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    type=INPUT_PATH,
     help="A stored preflight.json (hadrill preflight --json) to show as the pre-upgrade validation "
     "(default: the drill directory's preflight.json, when there is one).",
 )
@@ -133,9 +131,16 @@ def report_cmd(journal_dir: Path, out_dir: Path | None, preflight_path: Path | N
     or the stored pre-upgrade validation said no-go."""
     import json
 
+    from hadrill.errors import ConfigError
     from hadrill.report import render_report
     from hadrill.report.model import DRILL_JOURNAL, PREFLIGHT_FILE
 
+    try:
+        is_dir = journal_dir.is_dir()
+    except (OSError, ValueError):  # a name too long, a NUL byte
+        is_dir = False
+    if not is_dir:
+        raise ConfigError(str(journal_dir), "", "a directory of journals (drill.json, RUN/journal.json)")
     drill_dir = (journal_dir / DRILL_JOURNAL).is_file()
     if out_dir is None:
         out_dir = journal_dir.parent if drill_dir else journal_dir / "report"
@@ -149,15 +154,14 @@ def report_cmd(journal_dir: Path, out_dir: Path | None, preflight_path: Path | N
 
 
 @click.command("compare")
-@click.argument("old", type=click.Path(dir_okay=False, path_type=Path))
-@click.argument("new", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("old", type=INPUT_PATH)
+@click.argument("new", type=INPUT_PATH)
 @click.option("--rto-tolerance", default=0.5, show_default=True, help="Seconds the RTO may grow before it regresses.")
 @click.option("--rpo-tolerance", default=0, show_default=True, help="Lost writes the RPO may grow by.")
 @click.option("--availability-tolerance", default=0.01, show_default=True, help="Ratio availability may drop by.")
 @handle_errors
 def compare_cmd(old: Path, new: Path, rto_tolerance: float, rpo_tolerance: int, availability_tolerance: float) -> None:
     """Compare two exercises' report.json (before/after an upgrade); exits 1 on an RTO/RPO/availability regression."""
-    from rich.markup import escape
     from rich.table import Table
 
     from hadrill.compare import compare_files

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from hadrill.cli._common import err, handle_errors, inventory_option, out, resolve_inventory
+from hadrill.cli._common import INPUT_PATH, err, handle_errors, inventory_option, out, plain, resolve_inventory
 
 __all__ = ["recover_cmd", "run_cmd", "validate_cmd"]
 
@@ -32,7 +32,7 @@ def recover_cmd(include_live: bool, ledger_path: Path | None) -> None:
 
 # -- experiments ---------------------------------------------------------------------------------------
 @click.command("run")
-@click.argument("experiments", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("experiments", nargs=-1, required=True, type=INPUT_PATH)
 @inventory_option
 @click.option("--journal-dir", type=click.Path(file_okay=False, path_type=Path), help="Where journals go.")
 @click.option("--interval", default=0.1, show_default=True, help="Probe interval in seconds.")
@@ -44,7 +44,7 @@ def run_cmd(experiments: tuple[Path, ...], inventory: Path | None, journal_dir: 
     inv = resolve_inventory(inventory)
     failed = 0
     for path in experiments:
-        err.print(f"→ {path}")
+        err.print(plain(f"→ {path}"), soft_wrap=True)
         result = run_experiment_file(path, inventory=inv, journal_dir=journal_dir, interval=interval)
         for v in result.hadrill.get("verdicts", []):
             mark = "[green]✓[/]" if v["ok"] else "[red]✗[/]"
@@ -52,12 +52,12 @@ def run_cmd(experiments: tuple[Path, ...], inventory: Path | None, journal_dir: 
         if not result.ok:
             failed += 1
             out.print(failure_report(result.journal))
-        out.print(f"  journal: {result.hadrill.get('journal', '(not written)')}")
+        out.print(plain(f"  journal: {result.hadrill.get('journal', '(not written)')}"), soft_wrap=True)
     sys.exit(1 if failed else 0)
 
 
 @click.command("validate")
-@click.argument("experiments", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("experiments", nargs=-1, required=True, type=INPUT_PATH)
 @handle_errors
 def validate_cmd(experiments: tuple[Path, ...]) -> None:
     """Check experiment files (fields, hadrill functions and their arguments) without running them."""
@@ -65,4 +65,4 @@ def validate_cmd(experiments: tuple[Path, ...]) -> None:
 
     for path in experiments:
         load_experiment_file(path)
-        out.print(f"{path}: valid")
+        out.print(plain(f"{path}: valid"), soft_wrap=True)

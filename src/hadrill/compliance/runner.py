@@ -120,9 +120,10 @@ def gate(
 
 
 def exit_code(findings: Iterable[Finding]) -> int:
-    """0: nothing failing; 1: a failing finding; 3: no failure, but a check could not run (infrastructure)."""
+    """0: nothing failing; 1: a failing finding (or an object in a file that cannot be judged: a
+    manifest's pod that cannot be read); 3: no failure, but a check could not run (infrastructure)."""
     items = [f for f in findings if f.failing]
-    if any(f.status == "fail" for f in items):
+    if any(f.status == "fail" or (f.status == "error" and f.file) for f in items):
         return 1
     return 3 if items else 0
 

@@ -7,7 +7,6 @@ Services (etcd today; NFS, Gluster and Kubernetes beside it) share one interface
 from __future__ import annotations
 
 import contextlib
-import json
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Protocol
 
 import docker
 
+from hadrill.config import load_json
 from hadrill.errors import LabError
 from hadrill.inventory import Cluster, Inventory, Network, Node
 from hadrill.lab.engine import docker_client
@@ -48,7 +48,7 @@ def stored_spec(lab: str) -> LabFile | None:
     path = spec_path(lab)
     if not path.exists():
         return None
-    return parse_lab_data(json.loads(path.read_text(encoding="utf-8")), str(path))
+    return parse_lab_data(load_json(path, "lab spec"), str(path))
 
 
 def inventory_path(lab: str) -> Path:

@@ -105,7 +105,7 @@ class EtcdPart(_Strict):
 class NfsPart(_Strict):
     """Two NFS servers (nfs-ganesha) behind a keepalived VIP, active/passive, and a client."""
 
-    advert_int: float = Field(1.0, ge=0.01, le=40.95)  # VRRPv3 advertisement interval, seconds
+    advert_int: float = Field(1.0, ge=0.01, le=40.95, allow_inf_nan=False)  # VRRPv3 advertisement interval, seconds
     priorities: tuple[int, int] = (150, 100)  # keepalived priority of server 1 and server 2
 
     @field_validator("priorities")
@@ -156,7 +156,7 @@ def parse_lab_file(text: str, source: str) -> LabFile:
 
 
 def load_lab_file(path: Path) -> LabFile:
-    return load_model(LabFile, path)
+    return load_model(LabFile, path, "lab file")
 
 
 def default_lab_file() -> LabFile:

@@ -14,10 +14,10 @@ slowest return to steady state.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from pathlib import Path
 from typing import Any
 
+from hadrill.config import load_json
 from hadrill.errors import ConfigError
 from hadrill.experiment import failure_report
 from hadrill.journal import load_journal
@@ -78,10 +78,7 @@ def _seconds(value: Any) -> float | None:
 
 
 def _read(path: Path) -> dict[str, Any]:
-    try:
-        data = load_journal(path)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ConfigError(str(path), "", f"a readable JSON journal ({e})") from e
+    data: Any = load_journal(path)
     if not isinstance(data, dict):
         raise ConfigError(str(path), "", "a JSON object (a journal)", type(data).__name__)
     for key in ("hadrill", "experiment", "steady_states"):
@@ -243,10 +240,7 @@ def _scenario(entry: dict[str, Any], journal: dict[str, Any] | None) -> dict[str
 
 def load_preflight(path: Path) -> dict[str, Any]:
     """A stored ``preflight.json`` (a JSON object); ConfigError names the file."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ConfigError(str(path), "", f"a readable JSON preflight result ({e})") from e
+    data = load_json(path, "preflight result")
     if not isinstance(data, dict):
         raise ConfigError(str(path), "", "a JSON object (hadrill preflight --json)", type(data).__name__)
     return data
