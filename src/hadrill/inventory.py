@@ -36,7 +36,20 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationInfo, fi
 from hadrill.config import check_cidr, load_model
 from hadrill.errors import ConfigError
 
-__all__ = ["Cluster", "Inventory", "Member", "Network", "Node", "Objectives", "TLSFiles", "load_inventory"]
+__all__ = [
+    "KNOWN_SCHEMES",
+    "Cluster",
+    "Inventory",
+    "Member",
+    "Network",
+    "Node",
+    "Objectives",
+    "TLSFiles",
+    "load_inventory",
+]
+
+# Target URL schemes hadrill can reach a node through (testinfra backends: clients/targets.py).
+KNOWN_SCHEMES = ("docker", "ssh", "paramiko", "local", "podman", "kubectl")
 
 ClusterType = Literal["etcd", "nfs", "gluster", "kubernetes"]
 # A node, cluster, member or network name: what a container name or a hostname may be.
@@ -80,8 +93,6 @@ class Node(_Strict):
     @field_validator("url")
     @classmethod
     def _url(cls, v: str) -> str:
-        from hadrill.targets import KNOWN_SCHEMES
-
         scheme, sep, rest = v.partition("://")
         if not sep or scheme not in KNOWN_SCHEMES or (not rest and scheme != "local"):
             known = ", ".join(f"{s}://" for s in KNOWN_SCHEMES)

@@ -16,10 +16,9 @@ from typing import Any
 import testinfra
 
 from hadrill.errors import TargetError
+from hadrill.inventory import KNOWN_SCHEMES
 
 __all__ = ["KNOWN_SCHEMES", "Result", "Target", "target"]
-
-KNOWN_SCHEMES = ("docker", "ssh", "paramiko", "local", "podman", "kubectl")
 
 
 @dataclass(frozen=True)
