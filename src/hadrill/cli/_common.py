@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from hadrill.errors import ConfigError, HadrillError
+from hadrill.paths import lab_inventory_path
 
 __all__ = ["INVENTORY_ENV", "err", "handle_errors", "inventory_option", "out", "resolve_inventory"]
 
@@ -64,6 +65,4 @@ def resolve_inventory(given: Path | None) -> Path:
     """The inventory a command acts on: the one given (option or environment), else the default lab's."""
     if given is not None:
         return given
-    from hadrill.lab.lab import inventory_path
-
-    return inventory_path("hadrill")
+    return lab_inventory_path()
