@@ -42,13 +42,14 @@ def main() -> int:
     os.environ["HADRILL_STATE_DIR"] = tempfile.mkdtemp(prefix="hadrill-bench-kc-")
 
     from hadrill import slo
-    from hadrill.clients.kube import kube_api, lease_holder
+    from hadrill.clients.kube import LEASES, kube_api, lease_holder
     from hadrill.errors import HadrillError
     from hadrill.faults import kube
     from hadrill.inventory import load_inventory
     from hadrill.lab.lab import Lab
     from hadrill.lab.labfile import parse_lab_data
     from hadrill.probes.kube import KubeReadyProbe, KubeWriteProbe
+    from hadrill.recovery import kube as kube_recovery
     from hadrill.run import Run
 
     spec = parse_lab_data({"name": LAB_NAME, "etcd": None, "kubernetes": {}}, "<bench kc>")
@@ -72,12 +73,12 @@ def main() -> int:
             time.sleep(2.0)
             fault = kube.kill_control_plane_node(inv, "kubernetes", "etcd-leader", time_limit=120)
             api = kube_api(c, timeout=2.0)
-            held = [lease for lease in kube.LEASES.values() if lease_holder(api, lease) == fault.members[0]]
+            held = [lease for lease in LEASES.values() if lease_holder(api, lease) == fault.members[0]]
             with run.fault(fault) as record:
                 since = time.time()
-                leases = kube.leases_moved(c, record.params["members"][0], since, 60.0)
+                leases = kube_recovery.leases_moved(c, record.params["members"][0], since, 60.0)
                 time.sleep(1.0)
-            rejoin = kube.node_rejoined(record, 120.0)
+            rejoin = kube_recovery.node_rejoined(record, 120.0)
             run.stop_probes(settle=2.0)
             outage = slo.check_max_outage(run.samplers[write.name].history.samples(), 1e9, interval=run.interval)
             out_s = outage.measured or 0.0

@@ -34,11 +34,12 @@ from typing import cast
 from hadrill import slo
 from hadrill.errors import HadrillError
 from hadrill.faults.base import injected
-from hadrill.faults.vip import MODES, Mode, fail_vip, rejoined_as_backup
+from hadrill.faults.vip import MODES, Mode, fail_vip
 from hadrill.inventory import Inventory
 from hadrill.lab.lab import Lab
 from hadrill.lab.labfile import NfsPart, default_lab_file
 from hadrill.probes.nfs import acked_files, nfs_read_back, nfs_write_probe
+from hadrill.recovery.nfs import rejoined_as_backup
 
 LAB_NAME = "bench-nfs"
 OWNER = "bench"

@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["cache_dir", "state_dir"]
+__all__ = ["DEFAULT_LAB", "cache_dir", "lab_inventory_path", "state_dir"]
+
+DEFAULT_LAB = "hadrill"  # the lab `hadrill lab up` brings up: the default target of every command
 
 
 def state_dir() -> Path:
@@ -29,3 +31,9 @@ def cache_dir() -> Path:
     if os.geteuid() == 0:
         return Path("/var/cache/hadrill")
     return Path.home() / ".cache" / "hadrill"
+
+
+def lab_inventory_path(lab: str = DEFAULT_LAB) -> Path:
+    """Where ``hadrill lab up`` writes lab ``lab``'s inventory (the default one: what commands, the Chaos
+    Toolkit layer and the pytest plugin act on when no inventory is named)."""
+    return state_dir() / "labs" / lab / "inventory.yaml"

@@ -37,6 +37,11 @@ def _slug(text: str) -> str:
 ReadBack = Callable[[list[dict[str, Any]]], set[str]]
 
 
+def _read_back_of(probe: EtcdWriteProbe) -> ReadBack:
+    """A probe that reads its own keys back (etcd's) as a :data:`ReadBack` (which is handed the details)."""
+    return lambda _details: probe.read_back()
+
+
 class Recorder(Protocol):
     """What a run needs of a probe that samples in the background: a Sampler, or a RemoteProbe."""
 
@@ -69,7 +74,6 @@ class Run:
         self.objective_overrides = dict(objectives or {})
         self.started = time.time()
         self.samplers: dict[str, Recorder] = {}
-        self.write_probes: dict[str, EtcdWriteProbe] = {}
         self.read_backs: dict[str, ReadBack] = {}
         self.faults: list[tuple[Fault, FaultRecord]] = []
         self.windows: list[dict[str, Any]] = []
@@ -92,11 +96,14 @@ class Run:
         return verdict
 
     # -- probes ------------------------------------------------------------------------------------
-    def start_probe(self, probe: Probe, *, timeout: float = 1.0) -> Sampler:
+    def start_probe(self, probe: Probe, *, timeout: float = 1.0, read_back: ReadBack | None = None) -> Sampler:
+        """Sample ``probe`` in the background; ``read_back`` makes it a write probe (see :meth:`add_probe`)."""
         if probe.name in self.samplers:
             raise ConfigError("experiment", "probes", f"one probe named {probe.name!r}")
         sampler = Sampler(probe, interval=self.interval, timeout=timeout).start()
         self.samplers[probe.name] = sampler
+        if read_back is not None:
+            self.read_backs[probe.name] = read_back
         self.event("probe", f"probe {probe.name} started (every {self.interval * 1000:.0f} ms)")
         return sampler
 
@@ -121,8 +128,7 @@ class Run:
         for kind in probes:
             if kind == "write":
                 w = EtcdWriteProbe(endpoints, prefix=prefix, tls=c.tls)
-                self.write_probes[w.name] = w
-                self.start_probe(w)
+                self.start_probe(w, read_back=_read_back_of(w))
             elif kind == "read":
                 r = EtcdReadProbe(endpoints, key=f"{prefix}-read", tls=c.tls)
                 r.prepare()
@@ -141,11 +147,6 @@ class Run:
 
     def verify_writes(self) -> dict[str, list[str]]:
         """Read every acknowledged write back (after healing): the measured RPO."""
-        for name, probe in self.write_probes.items():
-            acked = [str(s.detail["key"]) for s in self.samplers[name].history.oks() if s.detail]
-            present = probe.read_back()
-            self.lost[name] = slo.acked_writes_lost(acked, present)
-            self.event("verify", f"{name}: {len(acked)} acknowledged, {len(self.lost[name])} lost")
         for name, read_back in self.read_backs.items():
             details = [s.detail for s in self.samplers[name].history.oks() if s.detail]
             acked = [str(d["key"]) for d in details]
@@ -203,7 +204,7 @@ class Run:
                 found.append(slo.check_availability(samples, float(wanted["availability"])))
             if "steady_state_s" in wanted and self.healed_at is not None:
                 found.append(slo.check_steady_state(samples, self.healed_at, float(wanted["steady_state_s"])))
-            if "acked_writes_lost" in wanted and (name in self.write_probes or name in self.read_backs):
+            if "acked_writes_lost" in wanted and name in self.read_backs:
                 if name not in self.lost:
                     self.verify_writes()
                 found.append(slo.check_acked_writes_lost(self.lost[name], int(wanted["acked_writes_lost"])))

@@ -32,8 +32,6 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from hadrill.probes.sampler import Sample
-
 __all__ = [
     "Outage",
     "Verdict",
@@ -48,6 +46,38 @@ __all__ = [
     "outages",
     "time_to_steady_state",
 ]
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One call to a probe; times are wall clock (``time.time()``) so reports can line them up."""
+
+    start: float
+    end: float
+    ok: bool
+    error: str | None = None
+    detail: dict[str, Any] | None = None
+
+    @property
+    def latency(self) -> float:
+        """Seconds the call took."""
+        return self.end - self.start
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable form, for the journal."""
+        return {"start": self.start, "end": self.end, "ok": self.ok, "error": self.error, "detail": self.detail}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Sample:
+        """Inverse of :meth:`to_dict`."""
+        detail = data.get("detail")
+        return cls(
+            start=float(data["start"]),
+            end=float(data["end"]),
+            ok=bool(data["ok"]),
+            error=data.get("error"),
+            detail=dict(detail) if detail is not None else None,
+        )
 
 _SHOWN_KEYS = 5
 

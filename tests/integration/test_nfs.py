@@ -23,11 +23,12 @@ from hadrill.errors import SafetyRefused
 from hadrill.experiment import failure_report, run_experiment_file
 from hadrill.faults.base import injected, recover
 from hadrill.faults.ledger import Ledger
-from hadrill.faults.vip import MODES, Mode, fail_vip, rejoined_as_backup
+from hadrill.faults.vip import MODES, Mode, fail_vip
 from hadrill.inventory import Inventory, load_inventory
 from hadrill.lab.lab import Lab
 from hadrill.lab.labfile import NfsPart, default_lab_file
 from hadrill.probes.nfs import acked_files, nfs_read_back, nfs_read_back_for, nfs_write_probe
+from hadrill.recovery.nfs import rejoined_as_backup
 from hadrill.run import Run
 
 pytestmark = [pytest.mark.lab, pytest.mark.chaos]

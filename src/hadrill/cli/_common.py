@@ -20,6 +20,7 @@ from rich.markup import escape as _markup_escape
 from rich.text import Text
 
 from hadrill.errors import ConfigError, HadrillError, printable
+from hadrill.paths import lab_inventory_path
 
 __all__ = [
     "INPUT_PATH",
@@ -93,6 +94,4 @@ def resolve_inventory(given: Path | None) -> Path:
     """The inventory a command acts on: the one given (option or environment), else the default lab's."""
     if given is not None:
         return given
-    from hadrill.lab.lab import inventory_path
-
-    return inventory_path("hadrill")
+    return lab_inventory_path()

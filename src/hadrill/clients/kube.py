@@ -18,7 +18,18 @@ from hadrill.clients.etcd import EtcdClient
 from hadrill.errors import ConfigError, TargetError
 from hadrill.inventory import Cluster, Inventory, TLSFiles
 
-__all__ = ["KubeApi", "KubeApiError", "kube_api", "kubeconfig_env", "lease_holder", "node_problem", "ready_nodes"]
+__all__ = [
+    "LEASES",
+    "KubeApi",
+    "KubeApiError",
+    "kube_api",     "kubeconfig_env",
+    "lease_holder",
+    "node_problem",
+    "ready_nodes",
+]
+
+# The control-plane components that elect a leader through a Lease, by the names experiments use.
+LEASES = {"controller-manager": "kube-controller-manager", "scheduler": "kube-scheduler"}
 
 
 class KubeApiError(TargetError):

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from hadrill.errors import ConfigError
+from hadrill.paths import lab_inventory_path
 from hadrill.run import Run
 
 __all__ = ["current_run", "end_run", "start_run"]
@@ -32,9 +33,7 @@ def _inventory_path(configuration: dict[str, Any] | None) -> Path:
     path = cfg.get("hadrill_inventory") or os.environ.get("HADRILL_INVENTORY")
     if path:
         return Path(str(path))
-    from hadrill.lab.lab import inventory_path  # the embedded default target
-
-    return inventory_path("hadrill")
+    return lab_inventory_path()  # the embedded default target
 
 
 def _objectives(cfg: dict[str, Any]) -> dict[str, Any]:

@@ -242,7 +242,7 @@ def watch_deployment(
 ) -> list[str]:
     """Sample the Deployment's available replicas in the background: a sample fails below ``min_available``."""
     from hadrill.clients.kube import kube_api
-    from hadrill.faults.kube import DeploymentAvailableProbe
+    from hadrill.probes.kube import DeploymentAvailableProbe
 
     run = current_run(configuration)
     api = kube_api(run.inventory.cluster(cluster), timeout=1.0)

@@ -14,6 +14,7 @@ from hadrill.inventory import Member
 from hadrill.probes import gluster
 from hadrill.probes.remote import RemoteProbe
 from hadrill.recovery import etcd as etcd_recovery
+from hadrill.recovery import nfs as nfs_recovery
 from hadrill.run import Run
 
 __all__ = [
@@ -109,7 +110,7 @@ def vip_moved(cluster: str = "nfs", objective_s: float = 6.0, configuration: dic
     run = current_run(configuration)
     record = _vip_fault(run)
     p = record.params
-    verdict = vip.vip_moved(
+    verdict = nfs_recovery.vip_moved(
         run.inventory, run.inventory.cluster(cluster), p["members"][0], float(p.get("injected_at", record.created)),
         objective_s, moved_at=p.get("vip_moved_at"),
     )  # fmt: skip
@@ -123,7 +124,7 @@ def failed_server_rejoined_as_backup(
     run = current_run(configuration)
     record = _vip_fault(run)
     c = run.inventory.cluster(cluster)
-    return run.check(vip.rejoined_as_backup(run.inventory, c, record.params["members"][0], objective_s)).ok
+    return run.check(nfs_recovery.rejoined_as_backup(run.inventory, c, record.params["members"][0], objective_s)).ok
 
 
 def objectives_met(objectives: dict[str, Any] | None = None, configuration: dict[str, Any] | None = None) -> bool:
@@ -189,7 +190,7 @@ def leases_moved(
     cluster: str = "kubernetes", objective_s: float = 30.0, configuration: dict[str, Any] | None = None
 ) -> bool:
     """The controller-manager and scheduler leases are held by surviving masters within the objective."""
-    from hadrill.faults import kube
+    from hadrill.recovery import kube
 
     run = current_run(configuration)
     record = _kube_fault(run)
@@ -200,7 +201,7 @@ def leases_moved(
 
 def etcd_kept_quorum(cluster: str = "k8s-etcd", configuration: dict[str, Any] | None = None) -> bool:
     """While a master is down, the other etcd members answer and agree on a leader among themselves."""
-    from hadrill.faults import kube
+    from hadrill.recovery import kube
 
     run = current_run(configuration)
     record = _kube_fault(run)
@@ -211,7 +212,7 @@ def node_rejoined(
     cluster: str = "kubernetes", objective_s: float = 60.0, configuration: dict[str, Any] | None = None
 ) -> bool:
     """After the revert, the killed master's etcd member is healthy and its API server ready (time from restart)."""
-    from hadrill.faults import kube
+    from hadrill.recovery import kube
 
     run = current_run(configuration)
     run.inventory.cluster(cluster)  # a wrong name reads as an inventory error
@@ -233,7 +234,7 @@ def pdb_allows(
 ) -> bool:
     """The PodDisruptionBudget allows exactly ``disruptions`` evictions now, and its healthy pods meet it."""
     from hadrill.clients.kube import kube_api
-    from hadrill.faults import kube
+    from hadrill.recovery import kube
 
     run = current_run(configuration)
     api = kube_api(run.inventory.cluster(cluster), timeout=5.0)

@@ -13,28 +13,21 @@ import random
 import time
 from typing import Any, ClassVar
 
-from hadrill.clients.etcd import EtcdClient, etcd_leader
-from hadrill.clients.kube import KubeApi, KubeApiError, kube_api, lease_holder, node_problem
-from hadrill.errors import ConfigError, ProbeFailed, RevertFailed, TargetError
+from hadrill.clients.etcd import etcd_leader
+from hadrill.clients.kube import LEASES, kube_api, lease_holder, node_problem
+from hadrill.errors import ConfigError, RevertFailed, TargetError
 from hadrill.faults.base import DEFAULT_TIME_LIMIT
 from hadrill.faults.container import Action, ContainerFault
 from hadrill.faults.ledger import FaultRecord
 from hadrill.inventory import Cluster, Inventory, Member
-from hadrill.slo import Verdict
 
 __all__ = [
     "ControlPlaneFault",
-    "DeploymentAvailableProbe",
     "etcd_cluster_of",
-    "etcd_kept_quorum",
     "kill_control_plane_node",
-    "leases_moved",
-    "node_rejoined",
-    "pdb_allows",
     "pick_control_plane",
 ]
 
-LEASES = {"controller-manager": "kube-controller-manager", "scheduler": "kube-scheduler"}
 REVERT_TIMEOUT = 120.0  # seconds the revert waits for the node's etcd member and API server
 
 
@@ -130,127 +123,3 @@ def kill_control_plane_node(
     )
     fault.checks = checks
     return fault
-
-
-# -- checks (verdicts for experiments) -------------------------------------------------------------
-def leases_moved(cluster: Cluster, former: str, since: float, objective_s: float, *, limit: float = 60.0) -> Verdict:
-    """Time from ``since`` until the controller-manager and scheduler leases are held by other masters.
-
-    A lease the former node did not hold counts as moved when it is held by a surviving master.
-    """
-    api = kube_api(cluster, timeout=1.0)
-    survivors = {m.name for m in cluster.members if m.name != former} | {
-        m.node for m in cluster.members if m.name != former
-    }
-    deadline = time.monotonic() + max(limit, objective_s)
-    holders: dict[str, str] = {}
-    last_error = ""
-    while time.monotonic() < deadline:
-        try:
-            holders = {lease: lease_holder(api, lease) for lease in LEASES.values()}
-        except KubeApiError as e:
-            last_error = f" (last error: {str(e)[-80:]})"
-            time.sleep(0.2)
-            continue
-        if all(h in survivors for h in holders.values()):
-            took = time.time() - since
-            ok = took <= objective_s
-            where = ", ".join(f"{lease} -> {h}" for lease, h in holders.items())
-            return Verdict(
-                "leases_moved_s", objective_s, took, "s", ok,
-                f"leases held by surviving masters ({where}) {took:.2f} s after the fault "
-                f"{'<=' if ok else '>'} objective {objective_s:.2f} s",
-            )  # fmt: skip
-        time.sleep(0.2)
-    return Verdict(
-        "leases_moved_s", objective_s, None, "s", False,
-        f"leases not all held by surviving masters within {max(limit, objective_s):.0f} s: {holders}{last_error}",
-    )  # fmt: skip
-
-
-def etcd_kept_quorum(etcd: Cluster, former: str) -> Verdict:
-    """The etcd members other than ``former`` answer and agree on one leader among themselves."""
-    survivors = [m for m in etcd.members if m.name != former and m.node != former]
-    leaders: dict[str, str] = {}
-    names: dict[str, str] = {}
-    for m in survivors:
-        client = EtcdClient(m.endpoints["client"], timeout=2.0, tls=etcd.tls)
-        try:
-            leaders[m.name] = client.status().leader
-            names = names or {x.id: x.name for x in client.members()}
-        except TargetError as e:
-            leaders[m.name] = f"unreachable ({str(e)[-60:]})"
-    agreed = set(leaders.values())
-    quorum = len(etcd.members) // 2 + 1
-    leader = names.get(next(iter(agreed)), "") if len(agreed) == 1 else ""
-    ok = len(survivors) >= quorum and leader != "" and leader in {m.name for m in survivors}
-    detail = (
-        f"{len(survivors)} of {len(etcd.members)} etcd members (quorum {quorum}) agree on leader {leader}"
-        if ok
-        else f"etcd lost quorum or has no leader among the survivors: {leaders}"
-    )
-    return Verdict("etcd_kept_quorum", 1, 1 if ok else 0, "bool", ok, detail)
-
-
-def node_rejoined(record: FaultRecord, objective_s: float, *, limit: float = 120.0) -> Verdict:
-    """After the revert, the node's etcd member and API server are back: time from its restart."""
-    p = record.params
-    node = (p.get("members") or ["?"])[0]
-    restarted = p.get("restarted_at")
-    if restarted is None:
-        return Verdict("node_rejoined_s", objective_s, None, "s", False, f"{node} was not restarted (fault not healed)")
-    rejoined = p.get("rejoined_at")
-    deadline = time.monotonic() + limit
-    while rejoined is None and time.monotonic() < deadline:
-        if node_problem(p) is None:
-            rejoined = time.time()
-            break
-        time.sleep(0.2)
-    if rejoined is None:
-        return Verdict(
-            "node_rejoined_s", objective_s, None, "s", False, f"{node}: {node_problem(p)} after {limit:.0f} s"
-        )
-    took = float(rejoined) - float(restarted)
-    ok = took <= objective_s
-    return Verdict(
-        "node_rejoined_s", objective_s, took, "s", ok,
-        f"{node}: etcd member healthy and API server ready {took:.2f} s after its restart "
-        f"{'<=' if ok else '>'} objective {objective_s:.2f} s",
-    )  # fmt: skip
-
-
-# -- workloads: what a PodDisruptionBudget allows ---------------------------------------------------
-class DeploymentAvailableProbe:
-    """A sample is ok while Deployment ``name`` has at least ``min_available`` available replicas."""
-
-    def __init__(self, api: KubeApi, namespace: str, name: str, min_available: int = 1) -> None:
-        self.api = api
-        self.path = f"/apis/apps/v1/namespaces/{namespace}/deployments/{name}"
-        self.min_available = min_available
-        self.name = f"deployment-{name}-available"
-
-    def sample(self) -> dict[str, Any]:
-        try:
-            status = self.api.get(self.path).get("status") or {}
-        except KubeApiError as e:
-            raise ProbeFailed(str(e)) from e
-        available = int(status.get("availableReplicas") or 0)
-        if available < self.min_available:
-            raise ProbeFailed(f"{available} available replicas < {self.min_available}")
-        return {"available": available, "replicas": int(status.get("replicas") or 0)}
-
-
-def pdb_allows(api: KubeApi, namespace: str, name: str, disruptions: int) -> Verdict:
-    """The PodDisruptionBudget's status: ``disruptions`` evictions allowed now, and healthy >= desired."""
-    try:
-        st = api.get(f"/apis/policy/v1/namespaces/{namespace}/poddisruptionbudgets/{name}").get("status") or {}
-    except KubeApiError as e:
-        return Verdict("pdb_disruptions_allowed", disruptions, None, "pods", False, f"PDB {namespace}/{name}: {e}")
-    allowed = int(st.get("disruptionsAllowed") or 0)
-    healthy, desired = int(st.get("currentHealthy") or 0), int(st.get("desiredHealthy") or 0)
-    ok = allowed == disruptions and healthy >= desired
-    return Verdict(
-        "pdb_disruptions_allowed", disruptions, allowed, "pods", ok,
-        f"PDB {namespace}/{name}: {allowed} disruption(s) allowed (expected {disruptions}), "
-        f"{healthy} healthy pod(s), {desired} desired",
-    )  # fmt: skip

@@ -1,4 +1,4 @@
-"""Virtual-IP faults: take down the server that holds a keepalived VIP, and the checks around it.
+"""Virtual-IP faults: take down the server that holds a keepalived VIP.
 
 :class:`FailVip` (kind ``nfs.fail_vip``) aims at whichever server of an ``nfs`` cluster holds the VIP
 when the fault is injected, in one of three ways:
@@ -10,10 +10,9 @@ when the fault is injected, in one of three ways:
 - ``link-down``: ``ip link set <iface> down`` on the interface carrying the VIP, a silent death (no
   RST reaches the clients; revert: link up); deadman in the target.
 
-The proof of effect is that the VIP is now held by the other server. Checks return verdicts:
-:func:`vip_moved` (how long the VIP took to move) and :func:`rejoined_as_backup` (the failed server is
-back, healthy, BACKUP, and the VIP stayed where it was). The VRRP state is read from the file the
-lab's keepalived notify script writes (:data:`hadrill.lab.nfs_files.STATE_FILE`).
+The proof of effect is that the VIP is now held by the other server. The verdicts after the fault
+(:func:`~hadrill.recovery.nfs.vip_moved`, :func:`~hadrill.recovery.nfs.rejoined_as_backup`) are in
+:mod:`hadrill.recovery.nfs`; the VIP and server state reads in :mod:`hadrill.clients.nfs`.
 """
 
 from __future__ import annotations
@@ -24,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 from hadrill.clients.docker import container as _container
-from hadrill.clients.nfs import NFS_PROCESS, holds_vip, server_state, vip_holder, vip_holders
+from hadrill.clients.nfs import NFS_PROCESS, holds_vip, vip_holder
 from hadrill.clients.targets import target
 from hadrill.errors import InjectionFailed, RevertFailed, TargetError
 from hadrill.faults.base import DEFAULT_TIME_LIMIT, Fault, wait_for
@@ -32,15 +31,12 @@ from hadrill.faults.container import ContainerFault
 from hadrill.faults.deadman import arm_in_target, arm_on_host, disarm_in_target
 from hadrill.faults.ledger import FaultRecord
 from hadrill.inventory import Cluster, Inventory
-from hadrill.slo import Verdict
 
 __all__ = [
     "MODES",
     "FailVip",
     "Mode",
     "fail_vip",
-    "rejoined_as_backup",
-    "vip_moved",
 ]
 
 Mode = Literal["kill", "stop-nfs", "link-down"]
@@ -188,54 +184,3 @@ def fail_vip(
         force=force,
         description=f"fail the VIP: {mode} {holder.name}",
     )
-
-
-# -- checks ------------------------------------------------------------------------------------------
-def vip_moved(
-    inv: Inventory, cluster: Cluster, former: str, since: float, objective_s: float, *, moved_at: float | None = None
-) -> Verdict:
-    """The VIP is on a server other than ``former``; measured from ``since`` to when it was seen there."""
-    holders = vip_holders(inv, cluster)
-    if len(holders) != 1 or holders[0].name == former:
-        where = ", ".join(m.name for m in holders) or "no server"
-        return Verdict("vip_moved_s", objective_s, None, "s", False, f"VIP still on {where}, not moved off {former}")
-    took = (moved_at if moved_at is not None else time.time()) - since
-    ok = took <= objective_s
-    return Verdict(
-        "vip_moved_s", objective_s, took, "s", ok,
-        f"VIP moved from {former} to {holders[0].name} {took:.2f} s after the fault "
-        f"{'<=' if ok else '>'} objective {objective_s:.2f} s",
-    )  # fmt: skip
-
-
-def rejoined_as_backup(
-    inv: Inventory, cluster: Cluster, member: str, objective_s: float, *, limit: float = 60.0
-) -> Verdict:
-    """After healing, ``member`` runs NFS and keepalived again as BACKUP while the VIP stays put."""
-    start = time.time()
-    deadline = time.monotonic() + max(limit, objective_s)
-    m = cluster.member(member)
-    state = server_state(inv, cluster, m)
-    for _ in range(int(max(limit, objective_s) / 0.2) + 2):
-        state = server_state(inv, cluster, m)
-        holders = vip_holders(inv, cluster)
-        if state.nfs and state.keepalived and state.vrrp == "BACKUP" and len(holders) == 1 and holders[0] != m:
-            took = time.time() - start
-            ok = took <= objective_s
-            return Verdict(
-                "rejoined_backup_s", objective_s, took, "s", ok,
-                f"{member} back as BACKUP in {took:.2f} s {'<=' if ok else '>'} objective {objective_s:.2f} s; "
-                f"the VIP stayed on {holders[0].name}",
-            )  # fmt: skip
-        if holders == [m] and state.vrrp == "MASTER":
-            return Verdict(
-                "rejoined_backup_s", objective_s, None, "s", False,
-                f"{member} took the VIP back after {time.time() - start:.2f} s (preempted: nopreempt not honoured)",
-            )  # fmt: skip
-        if time.monotonic() >= deadline:
-            break
-        time.sleep(0.2)
-    return Verdict(
-        "rejoined_backup_s", objective_s, None, "s", False,
-        f"{member} not back as BACKUP within {max(limit, objective_s):.0f} s: {state}",
-    )  # fmt: skip

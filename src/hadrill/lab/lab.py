@@ -22,10 +22,10 @@ from hadrill.lab.etcd import EtcdService
 from hadrill.lab.images import ImageSpec, ensure_image
 from hadrill.lab.labfile import LabFile, parse_lab_data
 from hadrill.lab.runtime import LAB_LABEL, LabContext, StatusRow, labs_owned_by, remove_lab
-from hadrill.paths import state_dir
+from hadrill.paths import lab_inventory_path, state_dir
 from hadrill.progress import Progress
 
-__all__ = ["Lab", "LabService", "inventory_path", "list_labs", "prune_labs"]
+__all__ = ["Lab", "LabService", "list_labs", "prune_labs"]
 
 
 class LabService(Protocol):
@@ -49,11 +49,6 @@ def stored_spec(lab: str) -> LabFile | None:
     if not path.exists():
         return None
     return parse_lab_data(load_json(path, "lab spec"), str(path))
-
-
-def inventory_path(lab: str) -> Path:
-    """Where ``lab up`` writes the lab's inventory."""
-    return state_dir() / "labs" / lab / "inventory.yaml"
 
 
 def list_labs(client: docker.DockerClient | None = None) -> dict[str, int]:
@@ -111,7 +106,7 @@ class Lab:
 
     @property
     def inventory_path(self) -> Path:
-        return inventory_path(self.name)
+        return lab_inventory_path(self.name)
 
     def build(self, *, rebuild: bool = False) -> list[str]:
         """Build (or find cached) every image the lab's services need."""
@@ -211,8 +206,8 @@ def prune_labs(owner: str, client: docker.DockerClient | None = None) -> list[st
     names = sorted(labs_owned_by(client, owner))
     for name in names:
         remove_lab(client, name)
-        inventory_path(name).unlink(missing_ok=True)
+        lab_inventory_path(name).unlink(missing_ok=True)
         spec_path(name).unlink(missing_ok=True)
         with contextlib.suppress(OSError):
-            inventory_path(name).parent.rmdir()
+            lab_inventory_path(name).parent.rmdir()
     return names

@@ -20,7 +20,7 @@ from typing import Any
 from hadrill.clients.kube import KubeApi, KubeApiError
 from hadrill.errors import ProbeFailed, TargetError
 
-__all__ = ["KubeReadyProbe", "KubeWriteProbe"]
+__all__ = ["DeploymentAvailableProbe", "KubeReadyProbe", "KubeWriteProbe"]
 
 PROBE_LABEL = "hadrill.dev/probe"
 
@@ -85,3 +85,23 @@ class KubeWriteProbe:
                 last = e
                 time.sleep(0.5)
         raise TargetError(f"could not list the ConfigMaps of probe {self.name} in {self.namespace}: {last}")
+
+
+class DeploymentAvailableProbe:
+    """A sample is ok while Deployment ``name`` has at least ``min_available`` available replicas."""
+
+    def __init__(self, api: KubeApi, namespace: str, name: str, min_available: int = 1) -> None:
+        self.api = api
+        self.path = f"/apis/apps/v1/namespaces/{namespace}/deployments/{name}"
+        self.min_available = min_available
+        self.name = f"deployment-{name}-available"
+
+    def sample(self) -> dict[str, Any]:
+        try:
+            status = self.api.get(self.path).get("status") or {}
+        except KubeApiError as e:
+            raise ProbeFailed(str(e)) from e
+        available = int(status.get("availableReplicas") or 0)
+        if available < self.min_available:
+            raise ProbeFailed(f"{available} available replicas < {self.min_available}")
+        return {"available": available, "replicas": int(status.get("replicas") or 0)}

@@ -29,48 +29,16 @@ import queue
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Protocol, runtime_checkable
 
 from hadrill.errors import ProbeFailed
+from hadrill.slo import Sample  # re-exported: it lives beside the SLO maths that read it
 
 __all__ = ["History", "Probe", "Sample", "Sampler"]
 
 SKIPPED = "skipped: max in flight"
 ABANDONED = "abandoned: still running when the sampler stopped"
-
-
-@dataclass(frozen=True)
-class Sample:
-    """One call to a probe; times are wall clock (``time.time()``) so reports can line them up."""
-
-    start: float
-    end: float
-    ok: bool
-    error: str | None = None
-    detail: dict[str, Any] | None = None
-
-    @property
-    def latency(self) -> float:
-        """Seconds the call took."""
-        return self.end - self.start
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-serialisable form, for the journal."""
-        return {"start": self.start, "end": self.end, "ok": self.ok, "error": self.error, "detail": self.detail}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Sample:
-        """Inverse of :meth:`to_dict`."""
-        detail = data.get("detail")
-        return cls(
-            start=float(data["start"]),
-            end=float(data["end"]),
-            ok=bool(data["ok"]),
-            error=data.get("error"),
-            detail=dict(detail) if detail is not None else None,
-        )
 
 
 @runtime_checkable

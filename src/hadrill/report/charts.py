@@ -17,8 +17,7 @@ from typing import Any
 
 from markupsafe import Markup, escape
 
-from hadrill.probes.sampler import Sample
-from hadrill.slo import time_to_steady_state
+from hadrill.slo import Sample, time_to_steady_state
 
 __all__ = ["recovery", "timeline_svg"]
 
