@@ -1,7 +1,7 @@
 """The etcd role on host nodes: Debian's etcd-server run by systemd, configured like a real host.
 
-The unit replaces the package's (same name, /etc/systemd/system wins) to set what a production host
-sets: ``Restart=on-failure`` with a one-second back-off, ``Type=notify``, the ``etcd`` user. Its
+Debian's unit (``Type=notify``, the ``etcd`` user) gets a drop-in setting what a production host sets:
+``Restart=on-failure`` with a one-second back-off. Its
 configuration is an environment file written by the lab once the node has booted; until then the unit
 is skipped (``ConditionPathExists``), so a fresh node boots to ``running`` with no failed unit.
 """
@@ -20,33 +20,25 @@ __all__ = ["ETCD_ENV", "ETCD_HOST_IMAGE", "ETCD_UNIT", "configure_member"]
 ETCD_ENV = "/etc/hadrill/etcd.env"
 ETCD_UNIT = "etcd.service"
 
-_UNIT = f"""\
+# A drop-in on Debian's own unit, as an operator would write it: the package's unit stays in
+# /lib/systemd/system, so `systemctl mask --runtime` (a link in /run, which outranks /lib but not /etc)
+# can hold it down during a fault.
+_DROPIN = f"""\
 [Unit]
-Description=etcd key-value store (hadrill lab host)
-Documentation=man:etcd
-After=network-online.target
-Wants=network-online.target
 ConditionPathExists={ETCD_ENV}
 
 [Service]
-Type=notify
-User=etcd
 EnvironmentFile={ETCD_ENV}
 ExecStartPre=+/bin/sh -c 'mkdir -p /var/lib/etcd && chown etcd:etcd /var/lib/etcd'
-ExecStart=/usr/bin/etcd
 Restart=on-failure
 RestartSec=1
 TimeoutStartSec=60
-LimitNOFILE=65536
-
-[Install]
-WantedBy=multi-user.target
 """
 
 ETCD_HOST_IMAGE = host_image(
     "etcd",
     packages=("etcd-server", "etcd-client"),
-    files={f"/etc/systemd/system/{ETCD_UNIT}": _UNIT},
+    files={f"/etc/systemd/system/{ETCD_UNIT}.d/hadrill.conf": _DROPIN},
     dockerfile=("RUN systemctl enable etcd.service",),
 )
 
