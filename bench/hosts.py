@@ -32,8 +32,9 @@ import sys
 import time
 from collections.abc import Callable
 
+from hadrill.clients.etcd import EtcdClient
+from hadrill.clients.targets import Target
 from hadrill.errors import HadrillError, TargetError
-from hadrill.etcd import EtcdClient
 from hadrill.faults.base import Fault, injected
 from hadrill.faults.etcd import kill_member, partition_member, pick_member
 from hadrill.faults.ledger import Ledger
@@ -41,7 +42,6 @@ from hadrill.inventory import Cluster, Inventory
 from hadrill.lab.engine import docker_client
 from hadrill.lab.lab import Lab
 from hadrill.lab.labfile import parse_lab_data
-from hadrill.targets import Target
 
 OWNER = "bench"
 MAX_RUNS = 10

@@ -19,8 +19,9 @@ import docker
 import pytest
 from labtools import Harness, fresh_lab, wait_until
 
+from hadrill.clients.etcd import EtcdClient
+from hadrill.clients.targets import Target
 from hadrill.errors import TargetError
-from hadrill.etcd import EtcdClient
 from hadrill.experiment import failure_report, run_experiment_file
 from hadrill.faults.base import injected, recover
 from hadrill.faults.etcd import kill_member, pick_member
@@ -30,7 +31,6 @@ from hadrill.inventory import Inventory, load_inventory
 from hadrill.lab.lab import Lab, docker_inventory_path
 from hadrill.lab.labfile import parse_lab_data
 from hadrill.lab.ssh import LabSsh
-from hadrill.targets import Target
 
 pytestmark = [pytest.mark.lab, pytest.mark.chaos]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 
 from hadrill.clients.etcd import etcd_leader
+from hadrill.clients.targets import target
 from hadrill.errors import ConfigError, TargetError
 from hadrill.faults.base import DEFAULT_TIME_LIMIT, Fault
 from hadrill.faults.container import Action, ContainerFault
@@ -12,7 +13,6 @@ from hadrill.faults.network import Partition
 from hadrill.faults.service import ServiceAction, ServiceFault
 from hadrill.faults.systemd_timer import has_systemd
 from hadrill.inventory import Cluster, Inventory, Member
-from hadrill.clients.targets import target
 
 __all__ = ["kill_member", "partition_member", "pick_member"]
 

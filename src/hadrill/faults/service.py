@@ -21,11 +21,11 @@ import time
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
+from hadrill.clients.targets import Target, target
 from hadrill.errors import InjectionFailed, RevertFailed, TargetError
 from hadrill.faults.base import Fault, wait_for
 from hadrill.faults.ledger import FaultRecord
 from hadrill.faults.systemd_timer import arm_timer, disarm_timer
-from hadrill.targets import Target, target
 
 __all__ = ["ServiceAction", "ServiceFault", "unit_state"]
 

@@ -14,9 +14,9 @@ import math
 import shlex
 import time
 
+from hadrill.clients.targets import Target
 from hadrill.errors import InjectionFailed
 from hadrill.faults.ledger import FaultRecord
-from hadrill.targets import Target
 
 __all__ = ["arm_timer", "disarm_timer", "has_systemd", "timer_unit"]
 

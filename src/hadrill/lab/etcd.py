@@ -14,6 +14,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from hadrill.clients.etcd import EtcdClient
+from hadrill.clients.targets import target
 from hadrill.errors import LabError, TargetError
 from hadrill.inventory import Cluster, Member, Node
 from hadrill.lab.etcd_host import ETCD_HOST_IMAGE, ETCD_UNIT, configure_member, member_env
@@ -22,7 +23,6 @@ from hadrill.lab.images import ImageSpec
 from hadrill.lab.labfile import EtcdPart
 from hadrill.lab.runtime import LabContext, StatusRow
 from hadrill.lab.ssh import LabSsh
-from hadrill.targets import target
 
 __all__ = ["ETCD_IMAGE", "EtcdService"]
 
