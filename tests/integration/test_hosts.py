@@ -24,7 +24,7 @@ from hadrill.clients.targets import Target
 from hadrill.errors import TargetError
 from hadrill.experiment import failure_report, run_experiment_file
 from hadrill.faults.base import injected, recover
-from hadrill.faults.etcd import kill_member, pick_member
+from hadrill.faults.etcd import kill_member, partition_member, pick_member
 from hadrill.faults.ledger import Ledger
 from hadrill.faults.service import ServiceFault
 from hadrill.inventory import Inventory, load_inventory
@@ -132,8 +132,9 @@ def test_every_node_is_reached_over_ssh_with_a_pinned_host_key(lab: Lab, inv: In
     config.write_text(
         ssh.config.read_text()
         .replace(str(ssh.known_hosts), str(swapped))
-        .replace("ControlPath /tmp/hadrill-ssh-%C", "ControlPath none")  # no shared master: a fresh handshake
+        .replace(f"ControlPath {ssh.control_prefix}-%C", "ControlPath none")  # no shared master: a fresh handshake
     )
+    assert "ControlPath none" in config.read_text()
     with pytest.raises(TargetError):
         Target(first.url.replace(str(ssh.config), str(config))).check("true", timeout=15)
 
@@ -210,6 +211,18 @@ def test_sigkilled_harness_fault_is_reverted_by_the_hosts_timer(
     # The ledger still says open (the harness died); recover closes it and finds nothing to undo.
     outcomes = recover(Ledger(state_dir / "ledger.jsonl"))
     assert [(r.id, o) for r, o in outcomes] == [(fault_id, "reverted")]
+
+
+def test_partition_on_a_host_is_guarded_by_the_hosts_timer(inv: Inventory, ledger: Ledger) -> None:
+    cluster = inv.cluster("etcd")
+    member = cluster.member(follower(inv))
+    node = inv.member_node(cluster, member.name)
+    fault = partition_member(inv, cluster, member, time_limit=60)
+    with injected(fault, ledger=ledger) as record:
+        assert "HDI-" in engine_exec(node.name, "iptables -S")
+        assert f"hadrill-deadman-{record.id}.timer" in engine_exec(node.name, "systemctl list-timers --all --no-legend")
+    assert "HDI-" not in engine_exec(node.name, "iptables -S")
+    assert "hadrill-deadman" not in engine_exec(node.name, "systemctl list-timers --all --no-legend")
 
 
 def test_kill_member_asks_the_node_and_picks_the_service_fault(inv: Inventory) -> None:

@@ -8,6 +8,7 @@ key material ever enters an inventory, a journal or a report.
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import subprocess
 from pathlib import Path
@@ -46,6 +47,10 @@ class LabSsh:
     def config(self) -> Path:
         return self.dir / "config"
 
+    @property
+    def control_prefix(self) -> str:
+        return f"/tmp/hadrill-ssh-{hashlib.sha256(str(self.dir).encode()).hexdigest()[:8]}"
+
     def ensure_key(self) -> str:
         """Make the lab's key pair once (0600 private key); return the public key line."""
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -78,7 +83,8 @@ class LabSsh:
         return self.key.with_suffix(".pub").read_text(encoding="utf-8").strip()
 
     def _write_config(self) -> None:
-        # ControlPath stays short (a unix socket path is limited to 108 bytes; %C is a 40-char hash).
+        # ControlPath stays short (a unix socket path is limited to 108 bytes; %C is a 40-char hash) and
+        # names this lab's folder, so a new lab on a recycled address never reuses an old lab's master.
         text = "\n".join(
             [
                 "# written by hadrill lab up: the lab's own key and pinned host keys",
@@ -93,7 +99,7 @@ class LabSsh:
                 "  ServerAliveInterval 5",
                 "  ServerAliveCountMax 2",
                 "  ControlMaster auto",
-                "  ControlPath /tmp/hadrill-ssh-%C",
+                f"  ControlPath {self.control_prefix}-%C",
                 "  ControlPersist 60",
                 "",
             ]
@@ -133,5 +139,13 @@ class LabSsh:
 
     def remove(self) -> None:
         """Forget the lab's keys (``lab down``): a new lab gets new ones."""
-        # Master connections (ControlPersist) to the lab's addresses end by themselves within 60 s.
+        if self.known_hosts.exists():  # end the master connections (ControlPersist) to the lab's nodes
+            for line in self.known_hosts.read_text(encoding="utf-8").splitlines():
+                if line.strip():
+                    subprocess.run(
+                        ["ssh", "-F", str(self.config), "-O", "exit", f"root@{line.split()[0]}"],
+                        capture_output=True,
+                        timeout=10,
+                        check=False,
+                    )
         shutil.rmtree(self.dir, ignore_errors=True)
