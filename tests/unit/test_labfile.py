@@ -431,3 +431,27 @@ def test_mutated_default_gives_lab_or_named_field(path: tuple[str, ...], value: 
         assert printable(result.field, 120) in str(result)
         if path:  # the top level kept its own keys, so the dotted path starts at one of them
             assert re.split(r"[.\[]", result.field)[0] in LAB_FIELDS
+
+
+def test_host_nodes_reached_over_ssh_parse() -> None:
+    lab = parse_lab_file("name: fleet\nnodes: host\ntransport: ssh\n", SOURCE)
+    assert (lab.nodes, lab.transport) == ("host", "ssh")
+    assert parse_lab_file("name: fleet\n", SOURCE).nodes == "container"  # the default lab is unchanged
+
+
+def test_ssh_transport_needs_host_nodes() -> None:
+    err = _error("name: fleet\ntransport: ssh\n")
+    assert (err.file, err.field) == (SOURCE, "transport")
+    assert "nodes is host" in err.expected
+
+
+def test_host_nodes_refuse_parts_without_a_host_role() -> None:
+    err = _error("name: fleet\nnodes: host\ngluster: {}\n")
+    assert err.field == "nodes"
+    assert "gluster" in err.expected
+
+
+def test_unknown_node_kind_named() -> None:
+    err = _error("name: fleet\nnodes: vm\n")
+    assert err.field == "nodes"
+    assert "'container' or 'host'" in err.expected

@@ -24,6 +24,7 @@ KINDS: dict[str, str] = {
     "network.partition": "hadrill.faults.network:Partition",
     "nfs.fail_vip": "hadrill.faults.vip:FailVip",
     "process": "hadrill.faults.process:ProcessFault",
+    "service": "hadrill.faults.service:ServiceFault",
 }
 
 

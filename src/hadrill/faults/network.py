@@ -16,6 +16,7 @@ from hadrill.errors import InjectionFailed, RevertFailed, TargetError
 from hadrill.faults.base import Fault, wait_for
 from hadrill.faults.deadman import arm_in_target, disarm_in_target
 from hadrill.faults.ledger import FaultRecord
+from hadrill.faults.systemd_timer import arm_timer, disarm_timer, has_systemd
 
 __all__ = ["Partition", "revert_script"]
 
@@ -79,7 +80,11 @@ class Partition(Fault):
         return {**super().params(), "peers": list(self.peers), "port": self.port, "check_port": self.check_port}
 
     def arm_deadman(self, record: FaultRecord) -> None:
-        arm_in_target(target(record.target), record, revert_script(record.id))
+        t = target(record.target)
+        if t.container is None and has_systemd(t):  # a host: its own systemd outlives SSH sessions
+            record.params["deadman"] = arm_timer(t, record, revert_script(record.id))
+        else:
+            arm_in_target(t, record, revert_script(record.id))
 
     def inject(self, record: FaultRecord) -> None:
         try:
@@ -109,6 +114,8 @@ class Partition(Fault):
         t = target(record.target)
         try:
             disarm_in_target(t, record.id)
+            if t.container is None:  # the ledger's copy of the record predates arming: try the timer too
+                disarm_timer(t, record.id)
             t.check(revert_script(record.id), timeout=20)
             left = t.run(f"iptables -S {_chains(record.id)[0]} 2>/dev/null", timeout=10)
         except TargetError as e:

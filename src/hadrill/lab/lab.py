@@ -22,10 +22,11 @@ from hadrill.lab.etcd import EtcdService
 from hadrill.lab.images import ImageSpec, ensure_image
 from hadrill.lab.labfile import LabFile, parse_lab_data
 from hadrill.lab.runtime import LAB_LABEL, LabContext, StatusRow, labs_owned_by, remove_lab
+from hadrill.lab.ssh import LabSsh
 from hadrill.paths import lab_inventory_path, state_dir
 from hadrill.progress import Progress
 
-__all__ = ["Lab", "LabService", "list_labs", "prune_labs"]
+__all__ = ["Lab", "LabService", "docker_inventory_path", "list_labs", "prune_labs"]
 
 
 class LabService(Protocol):
@@ -49,6 +50,11 @@ def stored_spec(lab: str) -> LabFile | None:
     if not path.exists():
         return None
     return parse_lab_data(load_json(path, "lab spec"), str(path))
+
+
+def docker_inventory_path(lab: str) -> Path:
+    """Where a lab reached over SSH also writes its ``docker://`` inventory."""
+    return state_dir() / "labs" / lab / "inventory-docker.yaml"
 
 
 def list_labs(client: docker.DockerClient | None = None) -> dict[str, int]:
@@ -82,7 +88,7 @@ class Lab:
         self.ctx = LabContext(self.client, spec, self.progress, owner=owner)
         self.services: list[LabService] = []
         if spec.etcd is not None:
-            self.services.append(EtcdService(spec.etcd))
+            self.services.append(EtcdService(spec.etcd, hosts=spec.nodes == "host", transport=spec.transport))
         if spec.nfs is not None:
             from hadrill.lab.nfs import NfsService
 
@@ -128,6 +134,10 @@ class Lab:
             self._up_services(timeout)
         inv = self.inventory()
         inv.dump(self.inventory_path)
+        if self.spec.transport != "docker":  # the engine's view of the same nodes stays available
+            inv.model_copy(
+                update={"nodes": [n.model_copy(update={"url": f"docker://{n.name}"}) for n in inv.nodes]}
+            ).dump(docker_inventory_path(self.name))
         spec_path(self.name).write_text(self.spec.model_dump_json(indent=1), encoding="utf-8")
         self.progress.info(f"inventory: {self.inventory_path}")
         return inv
@@ -194,6 +204,8 @@ class Lab:
                 if down is not None:
                     down(self.ctx)
             self.inventory_path.unlink(missing_ok=True)
+            docker_inventory_path(self.name).unlink(missing_ok=True)
+            LabSsh(self.name).remove()
             spec_path(self.name).unlink(missing_ok=True)
             with contextlib.suppress(OSError):
                 self.inventory_path.parent.rmdir()
@@ -207,6 +219,8 @@ def prune_labs(owner: str, client: docker.DockerClient | None = None) -> list[st
     for name in names:
         remove_lab(client, name)
         lab_inventory_path(name).unlink(missing_ok=True)
+        docker_inventory_path(name).unlink(missing_ok=True)
+        LabSsh(name).remove()
         spec_path(name).unlink(missing_ok=True)
         with contextlib.suppress(OSError):
             lab_inventory_path(name).parent.rmdir()
