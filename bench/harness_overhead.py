@@ -15,8 +15,9 @@ probes settle 1 s, objectives judged: 4 s of its own pauses) is run through:
 each a fresh process (its start-up is part of its cost), against an etcd-only lab named
 ``hdt-<worker>-overhead`` (brought up, taken down at the end unless ``--keep``), in turn, ``--runs``
 times. For each harness it prints the median wall time, the overhead (wall minus the experiment's 4 s of
-pauses), the overhead against ``chaos run``'s, and the process's peak RSS (``wait4``'s ru_maxrss, its
-children included). The issue's goal: every harness within 5 % of ``chaos run`` in wall time.
+pauses), the difference against ``chaos run``, the CPU time (user + system, children included: what a
+loaded machine cannot stretch much) and the peak RSS (``wait4``'s ru_maxrss, children included).
+The issue's goal: every harness within 5 % of ``chaos run`` in wall time.
 Exit status 0 when every run passed, 3 when a run or the lab failed.
 """
 
@@ -131,15 +132,15 @@ def commands(work: Path, inventory: Path) -> dict[str, list[str]]:
     }  # fmt: skip
 
 
-def timed_run(cmd: list[str], cwd: Path, env: dict[str, str], out: Path) -> tuple[float, int, float]:
-    """(wall seconds, exit status, peak RSS in MiB of the process and its children)."""
+def timed_run(cmd: list[str], cwd: Path, env: dict[str, str], out: Path) -> tuple[float, float, int, float]:
+    """(wall seconds, CPU seconds, exit status, peak RSS in MiB), the process and its children."""
     with out.open("w") as fh:
         t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=fh, stderr=subprocess.STDOUT)
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - t0
     proc.returncode = os.waitstatus_to_exitcode(status)
-    return wall, proc.returncode, usage.ru_maxrss / 1024
+    return wall, usage.ru_utime + usage.ru_stime, proc.returncode, usage.ru_maxrss / 1024
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -158,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     spec = default_lab_file().with_name(name).model_copy(update={"nfs": None, "gluster": None, "kubernetes": None})
     lab = Lab(spec, owner="bench")
     walls: dict[str, list[float]] = {}
+    cpus: dict[str, list[float]] = {}
     rss: dict[str, float] = {}
     failed: list[str] = []
     try:
@@ -175,13 +177,14 @@ def main(argv: list[str] | None = None) -> int:
                 for harness in names[run % len(names):] + names[: run % len(names)]:  # rotate the order
                     time.sleep(3)  # the healed member catches up before the next run (not timed)
                     out = work / f"{harness.replace(' ', '-')}-{run}.out"
-                    wall, rc, peak = timed_run(cmds[harness], work, env, out)
-                    log(f"run {run + 1}: {harness}: {wall:.2f} s, exit {rc}, peak RSS {peak:.0f} MiB")
+                    wall, cpu, rc, peak = timed_run(cmds[harness], work, env, out)
+                    log(f"run {run + 1}: {harness}: {wall:.2f} s, CPU {cpu:.2f} s, exit {rc}, peak RSS {peak:.0f} MiB")
                     if rc != 0:
                         tail = "\n".join(out.read_text(errors="replace").splitlines()[-15:])
                         failed.append(f"{harness} run {run + 1} exit {rc}:\n{tail}")
                         continue
                     walls.setdefault(harness, []).append(wall)
+                    cpus.setdefault(harness, []).append(cpu)
                     rss[harness] = max(rss.get(harness, 0.0), peak)
     except HadrillError as e:
         failed.append(f"lab: {e}")
@@ -193,15 +196,21 @@ def main(argv: list[str] | None = None) -> int:
                 log(f"warning: lab {name} down: {e}")
 
     print(f"harness overhead: one etcd experiment with {PAUSES_S:.0f} s of its own pauses, {args.runs} run(s), medians")
-    print(f"{'harness':<15}{'wall s':>9}{'overhead s':>12}{'vs chaos run':>14}{'peak RSS MiB':>14}")
+    print(f"{'harness':<15}{'wall s':>9}{'overhead s':>12}{'vs chaos run':>14}{'CPU s':>8}{'vs chaos':>10}"
+          f"{'peak RSS MiB':>14}")  # fmt: skip
     base = statistics.median(walls["chaos run"]) if walls.get("chaos run") else None
+    base_cpu = statistics.median(cpus["chaos run"]) if cpus.get("chaos run") else None
     worst = 0.0
     for harness, values in walls.items():
-        wall = statistics.median(values)
+        wall, cpu = statistics.median(values), statistics.median(cpus[harness])
         rel = f"{(wall - base) / base:+.1%}" if base else "-"
+        rel_cpu = f"{(cpu - base_cpu) / base_cpu:+.1%}" if base_cpu else "-"
         if base and harness != "chaos run":
             worst = max(worst, (wall - base) / base)
-        print(f"{harness:<15}{wall:>9.2f}{wall - PAUSES_S:>12.2f}{rel:>14}{rss[harness]:>14.0f}")
+        row = f"{harness:<15}{wall:>9.2f}{wall - PAUSES_S:>12.2f}{rel:>14}{cpu:>8.2f}{rel_cpu:>10}"
+        print(f"{row}{rss[harness]:>14.0f}")
+    print(f"load average (1 min) at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs "
+          "(wall times stretch with it; CPU times much less)")
     for failure in failed:
         print(f"FAILED: {failure}")
     if base:
