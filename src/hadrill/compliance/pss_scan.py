@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from hadrill.compliance.pss import CONTROLS, Hit, evaluate_pod
+from hadrill.compliance.pss_screen import may_violate
 from hadrill.compliance.pss_shape import problems
 from hadrill.compliance.registry import CHECKS, Check, Finding, Severity, register
 from hadrill.config import load_yaml_all, read_text
@@ -213,9 +214,13 @@ def scan_objects(
             )
             findings.append(error.with_(namespace=pod.namespace, file=file, observed=list(pod.problems)))
             continue
+        only = may_violate(pod.meta, pod.spec)  # one cheap pass; None: an odd shape, run every control
+        if only is not None and not only:
+            continue
         hits = evaluate_pod(
-            pod.meta, pod.spec, level, spec_path=pod.spec_path, meta_path=pod.meta_path, relax_userns=relax_userns
-        )
+            pod.meta, pod.spec, level, spec_path=pod.spec_path, meta_path=pod.meta_path, relax_userns=relax_userns,
+            only=only,
+        )  # fmt: skip
         findings += [_finding(CHECKS[PSS_CHECK_IDS[c.psa_id]], pod, hit, file) for c, hit in hits]
     return findings
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Protocol
 
@@ -26,7 +26,9 @@ from hadrill.lab.ssh import LabSsh
 from hadrill.paths import lab_inventory_path, state_dir
 from hadrill.progress import Progress
 
-__all__ = ["Lab", "LabService", "docker_inventory_path", "list_labs", "prune_labs"]
+__all__ = ["IMAGE_JOBS", "Lab", "LabService", "docker_inventory_path", "list_labs", "prune_labs"]
+
+IMAGE_JOBS = 4  # images built at once: mostly downloads and unpacking, so more than the cores
 
 
 class LabService(Protocol):
@@ -115,12 +117,44 @@ class Lab:
         return lab_inventory_path(self.name)
 
     def build(self, *, rebuild: bool = False) -> list[str]:
-        """Build (or find cached) every image the lab's services need."""
-        seen: dict[str, ImageSpec] = {}
-        for svc in self.services:
-            for img in svc.images():
-                seen[img.ref] = img
-        return [ensure_image(self.client, img, rebuild=rebuild, progress=self.progress) for img in seen.values()]
+        """Build (or find cached) every image the lab's services need, the independent ones at once.
+
+        Each service describes its images in its own thread (the Kubernetes part compiles its Go
+        binaries there) and each image builds as soon as it is described, so the Debian images download
+        and unpack while Go compiles. ensure_image locks per image. Returns the refs in service order.
+        """
+        built: dict[str, Future[str]] = {}
+        order: list[str] = []
+        errors: list[BaseException] = []
+        with (
+            ThreadPoolExecutor(max_workers=max(1, len(self.services)), thread_name_prefix="describe") as describe,
+            ThreadPoolExecutor(max_workers=IMAGE_JOBS, thread_name_prefix="image") as builders,
+        ):
+            described = [describe.submit(svc.images) for svc in self.services]
+            for future in as_completed(described):
+                try:
+                    specs = future.result()
+                except Exception as e:  # the other images still finish: a later run reuses them
+                    errors.append(e)
+                    continue
+                for img in specs:
+                    if img.ref not in built:
+                        built[img.ref] = builders.submit(
+                            ensure_image, self.client, img, rebuild=rebuild, progress=self.progress
+                        )
+            for future in described:
+                with contextlib.suppress(Exception):
+                    order += [img.ref for img in future.result()]
+            for job in built.values():
+                try:
+                    job.result()
+                except Exception as e:
+                    errors.append(e)
+        if errors:
+            for other in errors[1:]:
+                self.progress.info(f"also failed: {other}")
+            raise errors[0]
+        return list(dict.fromkeys(order))
 
     def up(self, *, rebuild: bool = False, timeout: float = 120.0) -> Inventory:
         """Build, start, wait until healthy, write the inventory. Running it twice changes nothing."""
