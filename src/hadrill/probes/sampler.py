@@ -58,11 +58,14 @@ class Probe(Protocol):
 class History:
     """Thread-safe, bounded record of samples: a runaway run must not exhaust memory."""
 
-    def __init__(self, name: str, *, max_samples: int = 200_000, interval: float | None = None) -> None:
+    def __init__(
+        self, name: str, *, max_samples: int = 200_000, interval: float | None = None, threshold: float | None = None
+    ) -> None:
         if max_samples < 1:
             raise ValueError(f"max_samples must be >= 1, got {max_samples}")
         self.name = name
         self.interval = interval
+        self.threshold = threshold  # the probe's latency threshold: a slower success is not good
         self.max_samples = max_samples
         self.dropped = 0
         self._lock = threading.Lock()
@@ -76,7 +79,7 @@ class History:
             self._samples.append(sample)
 
     def samples(self) -> list[Sample]:
-        """A snapshot sorted by start (workers finish out of order)."""
+        """A snapshot sorted by start (workers finish out of order; an outage is judged by start)."""
         with self._lock:
             snapshot = list(self._samples)
         return sorted(snapshot, key=lambda s: (s.start, s.end))
@@ -98,6 +101,7 @@ class History:
         return {
             "name": self.name,
             "interval": self.interval,
+            "threshold": self.threshold,
             "max_samples": self.max_samples,
             "dropped": self.dropped,
             "samples": [s.to_dict() for s in self.samples()],
@@ -106,11 +110,12 @@ class History:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> History:
         """Inverse of :meth:`to_dict`."""
-        interval = data.get("interval")
+        interval, threshold = data.get("interval"), data.get("threshold")
         history = cls(
             str(data["name"]),
             max_samples=int(data.get("max_samples", 200_000)),
             interval=float(interval) if interval is not None else None,
+            threshold=float(threshold) if threshold is not None else None,
         )
         for item in data.get("samples", []):
             history.append(Sample.from_dict(item))
@@ -149,7 +154,7 @@ class Sampler:
         self.max_duration = max_duration
         self.max_samples = max_samples
         self.missed_ticks = 0  # ticks the scheduler itself was too late for (harness, not service)
-        self._history = History(probe.name, max_samples=max_samples, interval=interval)
+        self._history = History(probe.name, max_samples=max_samples, interval=interval, threshold=timeout)
         self._max_ticks = min(max_samples, math.floor(max_duration / interval) + 1)
         self._cond = threading.Condition()
         self._in_flight: dict[int, float] = {}  # job id -> wall-clock start
