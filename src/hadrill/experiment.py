@@ -14,6 +14,7 @@ from typing import Any
 from hadrill.config import MAX_FILE_BYTES, load_yaml, read_text
 from hadrill.errors import ConfigError
 from hadrill.journal import load_journal
+from hadrill.judge import Judgement, judge
 
 __all__ = [
     "ExperimentResult",
@@ -157,8 +158,13 @@ class ExperimentResult:
         self.hadrill: dict[str, Any] = journal.get("hadrill", {})
 
     @property
+    def judgement(self) -> Judgement:
+        """The one judge's result (:func:`hadrill.judge.judge`): the same under every runner."""
+        return judge(self.journal)
+
+    @property
     def ok(self) -> bool:
-        return self.journal.get("status") == "completed" and not self.journal.get("deviated")
+        return self.judgement.ok
 
     @property
     def journal_path(self) -> Path | None:
@@ -166,19 +172,12 @@ class ExperimentResult:
         return Path(self.hadrill["journal"]) if run and "journal" in self.hadrill else None
 
 
-def failure_report(journal: dict[str, Any]) -> str:
-    """What went wrong, in an operator's words: failing objectives and checks, failed activities."""
-    lines = [f"experiment {journal.get('experiment', {}).get('title', '?')!r}: status {journal.get('status')}"]
-    if journal.get("deviated"):
-        lines[0] += ", steady state deviated"
-    for v in journal.get("hadrill", {}).get("verdicts", []):
-        if not v.get("ok"):
-            lines.append(f"  {v['name']}: {v['detail']}")
-    for act in journal.get("run", []) + journal.get("rollbacks", []):
-        if act.get("status") == "failed":
-            name = act.get("activity", {}).get("name")
-            lines.append(f"  activity {name} failed: {str(act.get('exception', ''))[-300:]}")
-    return "\n".join(lines)
+def failure_report(journal: dict[str, Any], error: str | None = None) -> str:
+    """What went wrong, in an operator's words: every reason the judge gives, one a line."""
+    judgement = judge(journal, error)
+    title = (journal.get("experiment") or {}).get("title") or (journal.get("hadrill") or {}).get("title") or "?"
+    lines = [f"experiment {title!r}: {judgement.status}"]
+    return "\n".join(lines + [f"  {r}" for r in judgement.reasons])
 
 
 def run_experiment_file(

@@ -128,11 +128,16 @@ def failed_server_rejoined_as_backup(
 
 
 def objectives_met(objectives: dict[str, Any] | None = None, configuration: dict[str, Any] | None = None) -> bool:
-    """All objectives and checks hold; True before anything was measured (the 'before' hypothesis)."""
+    """Every objective asked for was measured and met, every check holds and no method activity failed.
+
+    Before the method (the 'before' hypothesis) nothing can be measured yet: True. After it, no
+    verdict at all, a "not measured" one or a failed activity is False (the journal says deviated).
+    """
     run = current_run(configuration)
-    if not run.samplers:
+    if not run.method_started:
         return True
-    return all(v.ok for v in run.evaluate(objectives or {}))
+    verdicts = run.evaluate(objectives or {})
+    return bool(verdicts) and all(v.ok for v in verdicts) and not run.failed_activities
 
 
 def gluster_healthy(cluster: str = "gluster", configuration: dict[str, Any] | None = None) -> bool:

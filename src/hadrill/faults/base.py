@@ -62,7 +62,7 @@ class FaultEvent:
     fault: str
     kind: str
     target: str
-    step: str  # "inject", "effect", "revert", "revert_failed"
+    step: str  # "inject", "effect", "revert_start", "revert" (its end), "revert_failed"
     at: float
     detail: str = ""
 
@@ -183,6 +183,7 @@ def injected(fault: Fault, *, ledger: Ledger | None = None, run: str | None = No
         event("effect", fault.prove(record))
         yield record
     finally:
+        event("revert_start")
         try:
             fault.revert(record)
         except Exception as e:

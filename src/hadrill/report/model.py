@@ -4,9 +4,10 @@ A journal directory is either a drill's (``drill.json`` naming each scenario's `
 plus the plan's people, environment and component versions) or any directory of run journals
 (``RUN/journal.json``, rendered in start order, without plan or environment).
 
-A scenario *passes* when Chaos Toolkit completed it without deviation, no activity failed, at least
-one objective was measured and every verdict holds; it *fails* otherwise; it is an *error* when
-the harness could not run it at all (no journal). Per objective the summary takes the worst probe:
+A scenario's status is :func:`hadrill.judge.judge`'s: it *passes* when Chaos Toolkit completed it
+without deviation, no activity failed, its hypothesis was evaluated, at least one objective was
+measured and every verdict holds; it *fails* otherwise; it is an *error* when the harness could not
+run it at all (no journal). Per objective the summary takes the worst probe:
 longest outage (measured RTO), lowest availability, total acknowledged writes lost (measured RPO),
 slowest return to steady state.
 """
@@ -21,7 +22,7 @@ from hadrill.config import load_json
 from hadrill.errors import ConfigError
 from hadrill.experiment import failure_report
 from hadrill.journal import load_journal
-from hadrill.report.evidence import exception_summary, failed_probes
+from hadrill.judge import judge
 
 __all__ = [
     "FORMAT",
@@ -130,27 +131,9 @@ def load_journals(journal_dir: Path) -> Loaded:
 
 
 def scenario_status(journal: dict[str, Any] | None, error: str | None = None) -> tuple[str, list[str]]:
-    """``passed``, ``failed`` or ``error``, and why (see the module docstring)."""
-    if journal is None:
-        return "error", [error or "no journal was written"]
-    reasons = [f"the harness failed: {error.splitlines()[0]}"] if error else []
-    status = journal.get("status")
-    if journal.get("experiment") and status != "completed":  # a Chaos Toolkit journal (not a pytest run's)
-        reasons.append(f"Chaos Toolkit status {status}")
-    if journal.get("deviated"):
-        reasons.append("the steady state deviated")
-    reasons += failed_probes(journal)
-    acts = list(journal.get("run") or []) + list(journal.get("rollbacks") or [])
-    reasons += [
-        f"activity {(a.get('activity') or {}).get('name')} failed: {exception_summary(a.get('exception'))}"
-        for a in acts
-        if isinstance(a, dict) and a.get("status") == "failed"
-    ]
-    verdicts = journal.get("hadrill", {}).get("verdicts") or []
-    if not verdicts:
-        reasons.append("no objective was measured")
-    reasons += [f"{v.get('name')}: {v.get('detail')}" for v in verdicts if not v.get("ok")]
-    return ("failed" if reasons else "passed"), reasons
+    """``passed``, ``failed`` or ``error``, and why: :func:`hadrill.judge.judge`'s judgement."""
+    judgement = judge(journal, error)
+    return judgement.status, judgement.reasons
 
 
 def _summarise(verdicts: list[dict[str, Any]]) -> tuple[dict[str, dict[str, Any]], dict[str, int]]:
@@ -200,8 +183,7 @@ def _scenario(entry: dict[str, Any], journal: dict[str, Any] | None) -> dict[str
     if journal is None:
         failure = entry.get("error") or "no journal was written"
     elif status != "passed":
-        extra = [r for r in reasons if r.startswith(("no ", "the harness", "steady-state probe"))]
-        failure = failure_report(j) + "".join(f"\n  {r}" for r in extra)
+        failure = failure_report(j, entry.get("error"))
     else:
         failure = ""
     return {
