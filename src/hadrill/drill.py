@@ -52,6 +52,7 @@ class ScenarioOutcome:
     status: str = "error"  # passed, failed or error (the harness could not run it)
     journal: str | None = None  # relative to the journal directory
     error: str | None = None
+    reasons: list[str] = field(default_factory=list)  # why it did not pass: the judge's (hadrill.judge)
     started: float = 0.0
     ended: float = 0.0
 
@@ -197,7 +198,7 @@ def _run_one(
         except (OSError, ValueError) as e:  # a torn journal: the scenario could not be recorded
             outcome.error = (outcome.error or "") + f"journal {outcome.journal} unreadable: {e}"
             outcome.journal = None
-    outcome.status, _ = scenario_status(journal, outcome.error)
+    outcome.status, outcome.reasons = scenario_status(journal, outcome.error)
     return outcome
 
 
@@ -305,6 +306,7 @@ def run_drill(
                 "objectives": s.objectives.overrides(),
                 "journal": o.journal,
                 "status": o.status,
+                "reasons": o.reasons,
                 "error": o.error,
                 "started": o.started,
                 "ended": o.ended,

@@ -90,6 +90,8 @@ def drill_cmd(
     for s in result.scenarios:
         mark = "[green]✓[/]" if s.ok else "[red]✗[/]"
         out.print(f"{mark} {escape(s.name)}: {s.status} ({s.ended - s.started:.1f} s)")
+        for reason in s.reasons:
+            out.print(f"    {escape(reason)}")
     failed = sum(not s.ok for s in result.scenarios)
     out.print(f"{len(result.scenarios) - failed} passed, {failed} failed")
     if result.preflight is not None:
