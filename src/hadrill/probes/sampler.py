@@ -37,6 +37,10 @@ from hadrill.slo import Sample  # re-exported: it lives beside the SLO maths tha
 
 __all__ = ["History", "Probe", "Sample", "Sampler"]
 
+# A success slower than this is not good (not availability). It also bounds how early an outage can
+# be seen to end: a request sent during an outage that answers within the threshold closes it, so
+# the measured RTO is short by at most this much (bench/rto_accuracy.py measures it).
+DEFAULT_LATENCY_THRESHOLD_S = 0.25
 SKIPPED = "skipped: max in flight"
 ABANDONED = "abandoned: still running when the sampler stopped"
 
@@ -127,8 +131,10 @@ class Sampler:
     """Calls ``probe.sample()`` every ``interval`` seconds in the background (open loop).
 
     ``timeout`` is the probe's own per-call timeout: the sampler cannot cancel a call, it only uses
-    the timeout to size the worker pool and to bound how long :meth:`stop` waits. The sampler stops
-    scheduling by itself after ``max_duration`` seconds or ``max_samples`` ticks.
+    the timeout to size the worker pool and to bound how long :meth:`stop` waits. ``threshold`` is
+    the latency above which a success is not good (default: ``DEFAULT_LATENCY_THRESHOLD_S``, or the
+    timeout if shorter); it is kept in the history. The sampler stops scheduling by itself after
+    ``max_duration`` seconds or ``max_samples`` ticks.
     """
 
     def __init__(
@@ -137,6 +143,7 @@ class Sampler:
         *,
         interval: float = 0.1,
         timeout: float = 1.0,
+        threshold: float | None = None,
         max_in_flight: int | None = None,
         max_duration: float = 600.0,
         max_samples: int = 200_000,
@@ -148,13 +155,14 @@ class Sampler:
         self.probe = probe
         self.interval = interval
         self.timeout = timeout
+        self.threshold = min(timeout, DEFAULT_LATENCY_THRESHOLD_S) if threshold is None else threshold
         self.max_in_flight = max_in_flight if max_in_flight is not None else math.ceil(timeout / interval) + 2
         if self.max_in_flight < 1:
             raise ValueError(f"max_in_flight must be >= 1, got {self.max_in_flight}")
         self.max_duration = max_duration
         self.max_samples = max_samples
         self.missed_ticks = 0  # ticks the scheduler itself was too late for (harness, not service)
-        self._history = History(probe.name, max_samples=max_samples, interval=interval, threshold=timeout)
+        self._history = History(probe.name, max_samples=max_samples, interval=interval, threshold=self.threshold)
         self._max_ticks = min(max_samples, math.floor(max_duration / interval) + 1)
         self._cond = threading.Condition()
         self._in_flight: dict[int, float] = {}  # job id -> wall-clock start
