@@ -313,6 +313,7 @@ def run_drill(
             }
             for o, s in zip(outcomes, plan.scenarios, strict=True)
         ],
+        "not_run": [n.model_dump() for n in plan.not_run],
     }
     write_journal(journal_dir / DRILL_JOURNAL, {"drill": drill})
     preflight: dict[str, Any] | None = None

@@ -294,5 +294,10 @@ def build_report(
         "versions": drill.get("versions") or {},
         "inventory": drill.get("inventory") or {},
         "scenarios": scenarios,
+        "not_run": [
+            {"experiment": str(n.get("experiment", "?")), "reason": str(n.get("reason", ""))}
+            for n in drill.get("not_run") or []
+            if isinstance(n, dict)
+        ],
         "preflight": preflight_section(preflight),
     }
