@@ -132,7 +132,7 @@ def test_nothing_healed_and_no_write_probe_are_not_measured(tmp_path: Path) -> N
     verdicts = {v.name: v for v in run.evaluate(ALL)}
     assert verdicts["etcd-read max_outage"].ok
     assert verdicts["etcd-read steady_state"].detail.startswith("not measured: no fault was reverted")
-    assert verdicts["etcd-read availability"].detail.startswith("not measured: no fault was injected")
+    assert "no fault was injected through hadrill" in verdicts["etcd-read availability"].detail
     assert verdicts["acked_writes_lost"].detail == "not measured: no write probe ran"
     assert not verdicts["acked_writes_lost"].ok
 
@@ -172,3 +172,22 @@ def test_objectives_met_is_false_after_the_method_when_no_probe_ran(tmp_path: Pa
 def test_judgement_unchanged_by_a_copy() -> None:
     journal = _ctk()
     assert judge(copy.deepcopy(journal)) == judge(journal)
+
+
+# -- a verdict never claims what it did not check --------------------------------------------------
+
+
+def test_node_rejoined_without_etcd_or_tls_entries_is_not_checked_and_fails() -> None:
+    from hadrill.faults.ledger import FaultRecord
+    from hadrill.recovery.kube import node_rejoined
+
+    # a kind or real inventory: the node has an API endpoint but no etcd endpoint nor TLS files
+    params = {"members": ["cp-1"], "restarted_at": T0, "rejoined_at": T0 + 1.0, "api": "https://cp-1:6443"}
+    record = FaultRecord(
+        id="f1", kind="kube.control_plane", target="docker://cp-1", params=params, created=T0, deadline=T0 + 60,
+        run="unit", description="kill cp-1",
+    )  # fmt: skip
+    verdict = node_rejoined(record, 60.0, limit=0.0)
+    assert not verdict.ok and verdict.measured is None
+    assert verdict.detail.startswith("cp-1: not checked: its etcd member") and "its API server" in verdict.detail
+    assert "healthy" not in verdict.detail
