@@ -55,13 +55,16 @@ def check_cmd(
     inventory: Path | None, suite: str, policy: Path | None, waivers: Path | None, baseline: Path | None,
     write_baseline: Path | None, manifests: tuple[Path, ...], pss_level: str, out_dir: Path, show_all: bool,
 ) -> None:  # fmt: skip
-    """Check the platform's configuration (exit 0 compliant, 1 failing findings, 2 bad input, 3 infrastructure)."""
+    """Check the platform's configuration (exit 0 compliant, 1 failing findings, 2 bad input, 3 infrastructure,
+    4 a suite asked for matched no node)."""
+    from rich.markup import escape
+
     from hadrill.compliance.baseline import load_baseline
     from hadrill.compliance.baseline import write_baseline as save_baseline
     from hadrill.compliance.outputs import summary, write_reports
     from hadrill.compliance.policy import load_policy
     from hadrill.compliance.pss_scan import scan_manifest_files
-    from hadrill.compliance.runner import exit_code, gate, parse_suites, run_checks
+    from hadrill.compliance.runner import EMPTY_SCOPE, empty_scopes, exit_code, gate, parse_suites, run_checks
     from hadrill.compliance.waivers import load_waivers
     from hadrill.inventory import load_inventory
 
@@ -78,6 +81,8 @@ def check_cmd(
     waiver_list = load_waivers(waivers) if waivers else []
     known = load_baseline(baseline) if baseline else None
     findings = run_checks(inv, pol, suites, source=str(policy or inv_path))
+    named = parse_suites(suite) if suite else []
+    empty = empty_scopes(inv, pol, suites, named, source=str(policy or inv_path))
     findings += scan_manifest_files(_manifest_files(manifests), level=pss_level)
     findings = gate(findings, waiver_list, known)
     if write_baseline:
@@ -91,7 +96,9 @@ def check_cmd(
         f"{s['total']} findings: {s['pass']} pass, {s['fail']} fail ({s['baselined']} in baseline), "
         f"{s['waived']} waived, {s['error']} error; reports in {paths['json'].parent}"
     )
-    sys.exit(exit_code(findings))
+    for line in empty:
+        out.print(f"[red]empty scope[/] {escape(line)}: nothing was checked (exit {EMPTY_SCOPE})")
+    sys.exit(exit_code(findings, empty))
 
 
 def _print_table(findings: list[Any], show_all: bool) -> None:
