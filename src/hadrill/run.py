@@ -26,7 +26,9 @@ from hadrill.probes.sampler import History, Probe, Sampler
 
 __all__ = ["OBJECTIVE_KEYS", "Run"]
 
-OBJECTIVE_KEYS = {"max_outage_s", "availability", "acked_writes_lost", "steady_state_s", "recovery_window_s"}
+OBJECTIVE_KEYS = {
+    "max_outage_s", "availability", "acked_writes_lost", "steady_state_s", "recovery_window_s", "latency_threshold_s",
+}  # fmt: skip
 # Availability is judged from the injection to this long after the revert started, unless declared.
 DEFAULT_RECOVERY_WINDOW_S = 5.0
 _UNITS = {"max_outage_s": "s", "availability": "ratio", "acked_writes_lost": "writes", "steady_state_s": "s"}
@@ -242,7 +244,8 @@ class Run:
         for name, sampler in self.samplers.items():
             history = sampler.history
             samples = history.samples()
-            threshold = getattr(history, "threshold", None)
+            threshold = wanted.get("latency_threshold_s", getattr(history, "threshold", None))
+            threshold = None if threshold is None else float(threshold)
             found: list[slo.Verdict] = []
             if "max_outage_s" in asked:
                 objective = float(asked["max_outage_s"])
