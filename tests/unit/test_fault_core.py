@@ -72,7 +72,7 @@ def test_the_steps_run_in_the_documented_order(ledger: Ledger, traced: list[str]
     ]  # fmt: skip
     assert ledger.open_faults() == []
     assert _events(ledger) == [("open", ""), ("closed", "reverted")]
-    assert [e.step for e in fault.events] == ["inject", "effect", "revert"]
+    assert [e.step for e in fault.events] == ["inject", "effect", "revert_start", "revert"]
     assert fault.events[1].detail == "fake effect seen"
 
 
@@ -116,7 +116,7 @@ def test_a_failed_revert_keeps_the_fault_open_for_recover(ledger: Ledger) -> Non
         pass
     assert [r.id for r in ledger.open_faults()] == [record.id]
     assert _events(ledger) == [("open", ""), ("revert_failed", "RevertFailed: fake revert failed")]
-    assert [e.step for e in fault.events] == ["inject", "effect", "revert_failed"]
+    assert [e.step for e in fault.events] == ["inject", "effect", "revert_start", "revert_failed"]
 
 
 # -- the budget gate -------------------------------------------------------------------------------------
