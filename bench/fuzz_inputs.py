@@ -29,14 +29,16 @@ ROOT = Path(__file__).resolve().parent.parent
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--examples", type=int, default=10_000, help="inputs per file type (CLI: a tenth)")
+    ap.add_argument("-k", dest="select", default="", help="pytest -k expression: a part of the run")
+    ap.add_argument("--counts", type=Path, help="also keep the counts here (written after every test)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="hadrill-fuzz-") as tmp:
-        counts_file = Path(tmp) / "counts.json"
+        counts_file = args.counts or Path(tmp) / "counts.json"
         env = {**os.environ, "HADRILL_FUZZ_EXAMPLES": str(args.examples), "HADRILL_FUZZ_COUNTS": str(counts_file)}
         started = time.monotonic()
         done = subprocess.run(
             [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--timeout", "7200",
-             str(ROOT / "tests" / "unit" / "test_fuzz_inputs.py")],
+             str(ROOT / "tests" / "unit" / "test_fuzz_inputs.py"), *(["-k", args.select] if args.select else [])],
             env=env, cwd=ROOT, capture_output=True, text=True, check=False,
         )  # fmt: skip
         elapsed = time.monotonic() - started

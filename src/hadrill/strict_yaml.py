@@ -32,8 +32,6 @@ MAX_DEPTH = 100  # nesting levels (Kubernetes manifests use about 15)
 _Base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _MERGE = "tag:yaml.org,2002:merge"
 _STR = "tag:yaml.org,2002:str"
-# JSON's types: what every file format hadrill reads is made of (sets, binary, timestamps are not).
-_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "map", "seq", "merge")}
 
 
 class RuleBroken(ConstructorError):
@@ -43,15 +41,36 @@ class RuleBroken(ConstructorError):
 class StrictLoader(_Base):  # type: ignore[misc]
     """``CSafeLoader`` (or ``SafeLoader``) without implicit timestamps, and whose scalar errors carry a line."""
 
-    def construct_object(self, node: Node, deep: bool = False) -> Any:
+
+def _with_line(construct: Any) -> Any:
+    """A scalar constructor whose plain Python errors (``!!int x``) become errors with the node's line."""
+
+    def wrapped(loader: Any, node: Node) -> Any:
         try:
-            return super().construct_object(node, deep)
+            return construct(loader, node)
         except ConstructorError:
             raise
         except (ValueError, TypeError, LookupError, ArithmeticError) as e:
             tag = node.tag.replace("tag:yaml.org,2002:", "!!")
             value = str(node.value)[:40] if isinstance(node, ScalarNode) else "..."
             raise ConstructorError(None, None, f"{tag} {value!r}: {_short(e)}", node.start_mark) from e
+
+    return wrapped
+
+
+def _not_read(loader: Any, node: Node) -> Any:
+    tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+    raise ConstructorError(None, None, f"{tag[:40]} tags are not read: use plain values, lists and mappings",
+                           node.start_mark)  # fmt: skip
+
+
+# JSON's types only: what every file format hadrill reads is made of. Strings, mappings and lists cannot
+# fail to build; the scalars that can say on which line.
+for _tag in ("int", "float", "bool", "null"):
+    _full = f"tag:yaml.org,2002:{_tag}"
+    StrictLoader.add_constructor(_full, _with_line(_Base.yaml_constructors[_full]))
+for _tag in ("set", "omap", "pairs", "binary", "timestamp"):
+    StrictLoader.add_constructor(f"tag:yaml.org,2002:{_tag}", _not_read)
 
 
 # Timestamps stay strings: copy the resolvers without the timestamp one (on our class only).
@@ -71,6 +90,21 @@ def _short(e: BaseException) -> str:
 
 def _key_text(node: Node) -> str:
     return str(node.value)[:60] if isinstance(node, ScalarNode) else node.tag
+
+
+def check_tree(root: Node) -> None:
+    """:func:`check_graph` for a document without anchors (so without aliases): a walk over its
+    mappings and lists only (scalars cannot break these rules; their tags are the constructors')."""
+    stack = [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise RuleBroken(None, None, f"at most {MAX_DEPTH} levels of nesting", node.start_mark)
+        if type(node) is MappingNode:
+            _check_keys(node)
+            stack += [(value, depth + 1) for _, value in node.value if type(value) is not ScalarNode]
+        elif type(node) is SequenceNode:
+            stack += [(item, depth + 1) for item in node.value if type(item) is not ScalarNode]
 
 
 def check_graph(root: Node) -> None:
@@ -98,10 +132,6 @@ def check_graph(root: Node) -> None:
         if depth > MAX_DEPTH:
             raise RuleBroken(None, None, f"at most {MAX_DEPTH} levels of nesting", node.start_mark)
         distinct += 1
-        if node.tag not in _TAGS:
-            tag = node.tag.replace("tag:yaml.org,2002:", "!!")
-            raise ConstructorError(None, None, f"{tag[:40]} tags are not read: use plain values, lists and mappings",
-                                   node.start_mark)  # fmt: skip
         if isinstance(node, MappingNode):
             _check_keys(node)
         on_path.add(key)
@@ -149,7 +179,7 @@ def load_one(text: str) -> Any:
         node = loader.get_single_node()
         if node is None:
             return None
-        check_graph(node)
+        (check_graph if "&" in text else check_tree)(node)
         return loader.construct_document(node)
     finally:
         loader.dispose()
@@ -162,7 +192,7 @@ def load_all(text: str) -> list[Any]:
     try:
         while loader.check_node():
             node = loader.get_node()
-            check_graph(node)
+            (check_graph if "&" in text else check_tree)(node)
             out.append(loader.construct_document(node))
     finally:
         loader.dispose()

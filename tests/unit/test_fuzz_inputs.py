@@ -260,8 +260,9 @@ def _alarm(signum: int, frame: Any) -> None:
     raise _Hang
 
 
-@pytest.fixture(autouse=True, scope="module")
+@pytest.fixture(autouse=True)
 def _counts() -> Iterator[None]:
+    """After every test, the counts so far (a long run shows its progress, and a stopped one its part)."""
     yield
     out = os.environ.get("HADRILL_FUZZ_COUNTS")
     if out:
