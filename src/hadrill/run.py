@@ -19,6 +19,7 @@ from hadrill import slo
 from hadrill.errors import ConfigError
 from hadrill.faults.base import Fault, injected
 from hadrill.faults.ledger import FaultRecord, Ledger
+from hadrill.faults.stop import check_not_stopped
 from hadrill.inventory import Inventory, load_inventory
 from hadrill.journal import default_journal_dir, write_journal
 from hadrill.probes.etcd import EtcdReadProbe, EtcdWriteProbe
@@ -50,6 +51,13 @@ class Recorder(Protocol):
     @property
     def running(self) -> bool: ...
     def stop(self, timeout: float | None = None) -> History: ...
+
+
+def _mark_expired(fault: Fault, record: FaultRecord, window: dict[str, Any]) -> None:
+    """A fault whose deadman reverted it before the heal ended at its deadline, not at the heal."""
+    if any(e.step == "expired" for e in fault.events):
+        window["expired"] = True
+        window["end"] = min(float(window["end"]), record.deadline)
 
 
 class Run:
@@ -98,6 +106,7 @@ class Run:
     # -- probes ------------------------------------------------------------------------------------
     def start_probe(self, probe: Probe, *, timeout: float = 1.0, read_back: ReadBack | None = None) -> Sampler:
         """Sample ``probe`` in the background; ``read_back`` makes it a write probe (see :meth:`add_probe`)."""
+        check_not_stopped()  # hadrill stop: the experiment aborts at its next step
         if probe.name in self.samplers:
             raise ConfigError("experiment", "probes", f"one probe named {probe.name!r}")
         sampler = Sampler(probe, interval=self.interval, timeout=timeout).start()
@@ -113,6 +122,7 @@ class Run:
         ``read_back`` makes it a write probe: :meth:`verify_writes` hands it the details of the
         acknowledged samples and counts the keys it does not return as lost.
         """
+        check_not_stopped()
         if name in self.samplers:
             raise ConfigError("experiment", "probes", f"one probe named {name!r}")
         self.samplers[name] = recorder
@@ -173,6 +183,7 @@ class Run:
                 yield record
             finally:
                 window["end"] = time.time()
+        _mark_expired(fault, record, window)
         self.healed_at = time.time()
 
     def heal(self) -> None:
@@ -183,8 +194,10 @@ class Run:
             self._stack.close()
         finally:
             self.healed_at = time.time()
-            for w in self.windows:
-                w.setdefault("end", self.healed_at)
+            for (fault, record), w in zip(self.faults, self.windows, strict=True):
+                if "end" not in w:
+                    w["end"] = self.healed_at
+                    _mark_expired(fault, record, w)
             self._stack = ExitStack()
 
     # -- verdicts ----------------------------------------------------------------------------------
