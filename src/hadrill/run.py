@@ -19,6 +19,7 @@ from hadrill import slo
 from hadrill.errors import ConfigError
 from hadrill.faults.base import Fault, injected
 from hadrill.faults.ledger import FaultRecord, Ledger
+from hadrill.faults.stop import check_not_stopped
 from hadrill.inventory import Inventory, load_inventory
 from hadrill.journal import default_journal_dir, write_journal
 from hadrill.probes.etcd import EtcdReadProbe, EtcdWriteProbe
@@ -61,6 +62,13 @@ class Recorder(Protocol):
     @property
     def running(self) -> bool: ...
     def stop(self, timeout: float | None = None) -> History: ...
+
+
+def _mark_expired(fault: Fault, record: FaultRecord, window: dict[str, Any]) -> None:
+    """A fault whose deadman reverted it before the heal ended at its deadline, not at the heal."""
+    if any(e.step == "expired" for e in fault.events):
+        window["expired"] = True
+        window["end"] = min(float(window["end"]), record.deadline)
 
 
 class Run:
@@ -112,6 +120,7 @@ class Run:
     # -- probes ------------------------------------------------------------------------------------
     def start_probe(self, probe: Probe, *, timeout: float = 1.0, read_back: ReadBack | None = None) -> Sampler:
         """Sample ``probe`` in the background; ``read_back`` makes it a write probe (see :meth:`add_probe`)."""
+        check_not_stopped()  # hadrill stop: the experiment aborts at its next step
         if probe.name in self.samplers:
             raise ConfigError("experiment", "probes", f"one probe named {probe.name!r}")
         self.method_started = True
@@ -128,6 +137,7 @@ class Run:
         ``read_back`` makes it a write probe: :meth:`verify_writes` hands it the details of the
         acknowledged samples and counts the keys it does not return as lost.
         """
+        check_not_stopped()
         if name in self.samplers:
             raise ConfigError("experiment", "probes", f"one probe named {name!r}")
         self.method_started = True
@@ -203,8 +213,8 @@ class Run:
                 yield record
         finally:
             if window is not None:
-                now = time.time()
-                self._close_window(fault, window, now)
+                self._close_window(fault, window, time.time())
+                _mark_expired(fault, record, window)
                 self.revert_started, self.healed_at = float(window["revert_start"]), float(window["end"])
 
     def heal(self) -> None:
@@ -215,12 +225,15 @@ class Run:
             self._stack.close()
         finally:
             now = time.time()
-            by_id = {r.id: f for f, r in self.faults}
+            by_id = {r.id: (f, r) for f, r in self.faults}
             closing = [w for w in self.windows if "end" not in w]
             for w in closing:
-                self._close_window(by_id[w["fault"]], w, now)
-            self.revert_started = max(float(w["revert_start"]) for w in closing)
-            self.healed_at = max(float(w["end"]) for w in closing)
+                fault, record = by_id[w["fault"]]
+                self._close_window(fault, w, now)
+                _mark_expired(fault, record, w)
+            if closing:
+                self.revert_started = max(float(w["revert_start"]) for w in closing)
+                self.healed_at = max(float(w["end"]) for w in closing)
             self._stack = ExitStack()
 
     # -- verdicts ----------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""``hadrill run``, ``hadrill validate`` and ``hadrill recover``: experiment files and the fault ledger."""
+"""``hadrill run``, ``hadrill validate``, ``hadrill recover``, ``hadrill stop`` and ``hadrill resume``:
+experiment files, the fault ledger and the emergency stop."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import click
 
 from hadrill.cli._common import INPUT_PATH, err, handle_errors, inventory_option, out, plain, resolve_inventory
 
-__all__ = ["recover_cmd", "run_cmd", "validate_cmd"]
+__all__ = ["recover_cmd", "resume_cmd", "run_cmd", "stop_cmd", "validate_cmd"]
 
 
 # -- faults --------------------------------------------------------------------------------------------
@@ -28,6 +29,36 @@ def recover_cmd(include_live: bool, ledger_path: Path | None) -> None:
         out.print(f"{record.id}  {record.description}  ({record.target}, opened by {record.run}): {outcome}")
     out.print(f"{len(outcomes)} open fault(s) in {ledger.path}")
     sys.exit(1 if any(o.startswith("revert failed") for _, o in outcomes) else 0)
+
+
+@click.command("stop")
+@click.option("--reason", default="", help="Why, recorded in the stop notice.")
+@click.option("--ledger", "ledger_path", type=click.Path(dir_okay=False, path_type=Path), help="Ledger file.")
+@handle_errors
+def stop_cmd(reason: str, ledger_path: Path | None) -> None:
+    """Emergency stop: refuse new faults, abort running experiments, revert every open fault now
+    (live runs' too) until `hadrill resume`; exits 1 if a revert failed."""
+    from hadrill.faults.base import recover
+    from hadrill.faults.ledger import Ledger
+    from hadrill.faults.stop import write_stop
+
+    flag = write_stop(reason)
+    out.print(f"stop in force ({flag}): new faults are refused and experiments abort until `hadrill resume`")
+    ledger = Ledger(ledger_path)
+    outcomes = recover(ledger, include_live=True)
+    for record, outcome in outcomes:
+        out.print(f"{record.id}  {record.description}  ({record.target}, opened by {record.run}): {outcome}")
+    out.print(f"{len(outcomes)} open fault(s) reverted from {ledger.path}")
+    sys.exit(1 if any(o.startswith("revert failed") for _, o in outcomes) else 0)
+
+
+@click.command("resume")
+@handle_errors
+def resume_cmd() -> None:
+    """Lift an emergency stop: faults are allowed again."""
+    from hadrill.faults.stop import resume
+
+    out.print("stop lifted: faults allowed again" if resume() else "no stop was in force")
 
 
 # -- experiments ---------------------------------------------------------------------------------------

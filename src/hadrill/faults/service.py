@@ -62,8 +62,13 @@ class ServiceFault(Fault):
             raise InjectionFailed(f"service fault on {self.target}: no unit given")
         return {**super().params(), "unit": self.unit, "action": self.action}
 
-    def arm_deadman(self, record: FaultRecord) -> None:
+    @classmethod
+    def arm_deadman(cls, record: FaultRecord) -> None:
         record.params["deadman"] = arm_timer(target(record.target), record, revert_commands(record.params))
+
+    @classmethod
+    def disarm(cls, record: FaultRecord) -> None:
+        disarm_timer(target(record.target), record.id)
 
     def inject(self, record: FaultRecord) -> None:
         t = target(record.target)
@@ -131,8 +136,7 @@ class ServiceFault(Fault):
     def revert(cls, record: FaultRecord) -> None:
         t = target(record.target)
         unit = record.params["unit"]
-        try:
-            disarm_timer(t, record.id)
+        try:  # the timer is disarmed after the revert is verified (Fault.disarm)
             t.check(revert_commands(record.params), timeout=90)
             if record.params["action"] == "freeze":
                 return
