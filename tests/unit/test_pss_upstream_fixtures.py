@@ -47,7 +47,8 @@ def test_every_upstream_fixture_gets_the_upstream_verdict(testdata: Path, level:
 
 
 def _check(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "HADRILL_STATE_DIR": str(tmp_path / "empty-state")}  # no lab, no inventory here
+    env = {k: v for k, v in os.environ.items() if k != "HADRILL_INVENTORY"}
+    env["HADRILL_STATE_DIR"] = str(tmp_path / "empty-state")  # no lab, no inventory here
     hadrill = Path(sys.executable).with_name("hadrill")
     return subprocess.run(
         [str(hadrill), "check", *args, "--out", str(tmp_path / "out")], env=env, capture_output=True, text=True,
