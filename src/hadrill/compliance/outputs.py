@@ -19,6 +19,7 @@ also in each rule's ``properties.security-severity`` (critical 9.5, high 8.0, me
 
 from __future__ import annotations
 
+import io
 import json
 import xml.etree.ElementTree as ET
 from collections import Counter
@@ -29,6 +30,8 @@ from typing import Any
 
 from hadrill import __version__
 from hadrill.compliance.registry import CHECKS, Finding
+from hadrill.journal import redact
+from hadrill.secrets import redact_text, redact_values
 
 __all__ = ["summary", "to_json", "to_junit", "to_sarif", "write_reports"]
 
@@ -186,9 +189,17 @@ def write_reports(findings: list[Finding], out_dir: Path, meta: dict[str, Any] |
                   *, baseline_used: bool = False) -> dict[str, Path]:  # fmt: skip
     """findings.json, findings.sarif and junit.xml in ``out_dir``; returns their paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    # an observed value may hold a key or a token: hidden by key name and by value (the fingerprint stays)
+    findings = [
+        f.with_(observed=redact(f.observed), expected=redact(f.expected), message=redact_text(f.message))
+        for f in findings
+    ]
     paths = {"json": out_dir / "findings.json", "sarif": out_dir / "findings.sarif", "junit": out_dir / "junit.xml"}
-    paths["json"].write_text(json.dumps(to_json(findings, meta), indent=1, default=str) + "\n", encoding="utf-8")
-    sarif = to_sarif(findings, baseline_used=baseline_used)
-    paths["sarif"].write_text(json.dumps(sarif, indent=1, default=str) + "\n", encoding="utf-8")
-    to_junit(findings).write(paths["junit"], encoding="utf-8", xml_declaration=True)
+    doc = redact_values(_plain(to_json(findings, meta)))  # an observed value may hold a key or a token
+    paths["json"].write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+    sarif = redact_values(_plain(to_sarif(findings, baseline_used=baseline_used)))
+    paths["sarif"].write_text(json.dumps(sarif, indent=1) + "\n", encoding="utf-8")
+    buf = io.BytesIO()
+    to_junit(findings).write(buf, encoding="utf-8", xml_declaration=True)
+    paths["junit"].write_text(redact_text(buf.getvalue().decode("utf-8")) + "\n", encoding="utf-8")
     return paths
