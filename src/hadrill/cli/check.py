@@ -53,11 +53,16 @@ def _manifest_files(paths: tuple[Path, ...]) -> list[Path]:
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("hadrill-compliance"),
               show_default=True, help="Where findings.json, findings.sarif and junit.xml go.")  # fmt: skip
 @click.option("--all", "show_all", is_flag=True, help="List passing findings too.")
+@click.option("--audit-waivers", is_flag=True,
+              help="Also list waivers that matched nothing, expire within --expiring-days, or have expired, with "
+              "their owners (waivers-audit.json in --out); exit 1 when any has expired.")  # fmt: skip
+@click.option("--expiring-days", type=click.IntRange(min=0), default=30, show_default=True,
+              help="With --audit-waivers: how soon an expiry is reported.")  # fmt: skip
 @handle_errors
 def check_cmd(
     inventory: Path | None, suite: str, policy: Path | None, waivers: Path | None, baseline: Path | None,
     write_baseline: Path | None, manifests: tuple[Path, ...], pss_level: str, pss_version: str | None,
-    out_dir: Path, show_all: bool,
+    out_dir: Path, show_all: bool, audit_waivers: bool, expiring_days: int,
 ) -> None:  # fmt: skip
     """Check the platform's configuration (exit 0 compliant, 1 failing findings, 2 bad input, 3 infrastructure).
 
@@ -95,6 +100,9 @@ def check_cmd(
         declared = pol.pss.version
     version = parse_version(pss_version) if pss_version else parse_version(declared or "1.34", "policy pss.version")
     findings += scan_manifest_files(files, level=pss_level, version=version)
+    if audit_waivers and not waivers:
+        raise ConfigError("--audit-waivers", "", "a waivers file to audit (--waivers FILE)")
+    audit = _audit(waiver_list, findings, out_dir, expiring_days) if audit_waivers else None
     findings = gate(findings, waiver_list, known)
     if write_baseline:
         n = save_baseline(findings, write_baseline)
@@ -108,7 +116,35 @@ def check_cmd(
         f"{s['total']} findings: {s['pass']} pass, {s['fail']} fail ({s['baselined']} in baseline), "
         f"{s['waived']} waived, {s['error']} error; reports in {paths['json'].parent}"
     )
+    if audit is not None and any("expired" in a.problems for a in audit):
+        sys.exit(1)
     sys.exit(exit_code(findings))
+
+
+def _audit(waivers: list[Any], findings: list[Any], out_dir: Path, within_days: int) -> list[Any]:
+    """Print and store the waiver audit (before gating: what each waiver would match)."""
+    import json
+
+    from hadrill.compliance.waiver_audit import audit_waivers
+
+    audit = audit_waivers(waivers, findings, within_days=within_days)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    doc = {"expiring_days": within_days, "waivers": [a.to_dict() for a in audit]}
+    (out_dir / "waivers-audit.json").write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+    flagged = [a for a in audit if a.problems]
+    table = Table(title=f"waiver audit: {len(flagged)} of {len(audit)} need attention")
+    for col in ("waiver", "check", "owner", "expires", "matched", "problems"):
+        table.add_column(col, overflow="fold")
+    for a in flagged:
+        when = f"{a.waiver.expires} ({a.days_left:+d} d)"
+        style = "red" if "expired" in a.problems else "yellow"
+        table.add_row(f"waivers[{a.index}]", a.waiver.check, escape(a.waiver.owner), when, str(a.matched),
+                      f"[{style}]{', '.join(a.problems)}[/]")  # fmt: skip
+    if flagged:
+        out.print(table)
+    else:
+        out.print(f"waiver audit: all {len(audit)} waivers in use and valid beyond {within_days} days")
+    return audit
 
 
 def _print_table(findings: list[Any], show_all: bool) -> None:
