@@ -75,7 +75,10 @@ def test_cli_exits_1_on_an_expired_waiver_and_lists_owners(tmp_path: Path) -> No
     for owner in ("soon@x", "late@x", "idle@x"):
         assert owner in proc.stdout
     assert {w["owner"]: w["problems"] for w in audit["waivers"]} == {
-        "live@x": [], "soon@x": ["expiring"], "late@x": ["expired"], "idle@x": ["unused"],
+        "live@x": [],
+        "soon@x": ["expiring"],
+        "late@x": ["expired"],
+        "idle@x": ["unused"],
     }
 
 
