@@ -43,6 +43,7 @@ __all__ = [
     "build_groups",
     "ensure_binaries",
     "etcd_binaries",
+    "go_build_dir",
     "go_install",
     "kubernetes_binaries",
     "kwok_binaries",
@@ -342,6 +343,32 @@ def module_source(module: str, version: str, timeout: float = 600.0) -> Path:
         detail = info.get("Error") or proc.stderr.strip()[-500:]
         raise ImageBuildError(f"go mod download {module}@{version} failed: {detail}")
     return Path(info["Dir"])
+
+
+def go_build_dir(src: Path, name: str, timeout: float = _BUILD_TIMEOUT) -> Path:
+    """Build the main package in ``src`` (its own go.mod and go.sum: test helpers) into the cache, once
+    per content of its ``go.mod``, ``go.sum`` and ``*.go`` files; the binary's path."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for f in sorted([*src.glob("*.go"), src / "go.mod", src / "go.sum"]):
+        digest.update(f.name.encode() + b"\0" + f.read_bytes())
+    target = cache_dir() / "bin" / f"{name}-{digest.hexdigest()[:12]}"
+    if target.is_file():
+        return target
+    with _lock(target.name):
+        if not target.is_file():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_name(target.name + ".tmp")
+            env = {**_env(), "GOFLAGS": "-modcacherw -mod=readonly -buildvcs=false"}
+            proc = subprocess.run(
+                [find_go(), "build", "-o", str(tmp), "."], env=env, cwd=src, capture_output=True, text=True,
+                timeout=timeout, check=False,
+            )  # fmt: skip
+            if proc.returncode != 0:
+                raise ImageBuildError(f"go build in {src} failed: {proc.stderr.strip()[-800:]}")
+            tmp.replace(target)
+    return target
 
 
 def go_install(package: str, version: str, timeout: float = _BUILD_TIMEOUT) -> Path:
