@@ -56,10 +56,11 @@ def _default_out(platform: str) -> Path:
     help="After the scenarios, the pre-upgrade validation (hadrill preflight) to this Kubernetes version, "
     "such as 1.35, against the inventory's kubernetes cluster; in the report, exit 1 on no-go.",
 )
+@click.option("--pdf", is_flag=True, help="Also print the report to report.pdf (headless Chromium).")
 @handle_errors
 def drill_cmd(
     plan_path: Path | None, inventory: Path | None, out_dir: Path | None, experiments_dir: Path, interval: float,
-    target_version: str | None,
+    target_version: str | None, pdf: bool,
 ) -> None:  # fmt: skip
     """Run the exercise: every scenario of the plan in order, then (--target-version) the pre-upgrade
     validation, then the report; exits 1 if a scenario failed or the validation said no-go.
@@ -103,6 +104,10 @@ def drill_cmd(
             f"{mark} preflight to Kubernetes {escape(str(target_version))}: {verdict}"
             + (f" ({escape(why)})" if why else "")
         )
+    if pdf:
+        from hadrill.report.pdf import print_pdf
+
+        err.print(f"report.pdf: {print_pdf(result.index)}")
     click.echo(str(result.index))
     sys.exit(0 if result.ok else 1)
 
@@ -127,8 +132,9 @@ def drill_cmd(
     help="A stored preflight.json (hadrill preflight --json) to show as the pre-upgrade validation "
     "(default: the drill directory's preflight.json, when there is one).",
 )
+@click.option("--pdf", is_flag=True, help="Also print the report to report.pdf (headless Chromium).")
 @handle_errors
-def report_cmd(journal_dir: Path, out_dir: Path | None, preflight_path: Path | None) -> None:
+def report_cmd(journal_dir: Path, out_dir: Path | None, preflight_path: Path | None, pdf: bool) -> None:
     """Render the report again from stored journals (never from the platform); exits 1 if a scenario failed
     or the stored pre-upgrade validation said no-go."""
     import json
@@ -151,6 +157,10 @@ def report_cmd(journal_dir: Path, out_dir: Path | None, preflight_path: Path | N
     index = render_report(journal_dir, out_dir, preflight=preflight_path)
     report = json.loads((out_dir / "report.json").read_text(encoding="utf-8"))
     pre = report.get("preflight")
+    if pdf:
+        from hadrill.report.pdf import print_pdf
+
+        err.print(f"report.pdf: {print_pdf(index)}")
     click.echo(str(index))
     sys.exit(0 if report["ok"] and (pre is None or pre["ok"]) else 1)
 

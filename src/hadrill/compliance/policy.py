@@ -134,6 +134,7 @@ class PssPolicy(_Strict):
     cluster: str = "kubernetes"
     level: Literal["baseline", "restricted"] = "restricted"
     exclude_namespaces: list[str] = Field(default_factory=lambda: ["kube-system"])
+    version: str | None = None  # the policy version manifests are judged at (``1.N``; default 1.34)
 
 
 class WorkloadsPolicy(_Strict):

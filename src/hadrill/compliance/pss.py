@@ -245,8 +245,10 @@ def restricted_volumes(meta: Json, spec: Json, sp: str, mp: str, ctrs: Ctrs, rel
     paths = {}
     for i, v in enumerate(_l(spec.get("volumes"))):
         vol = _d(v)
+        kinds = [k for k, val in vol.items() if k != "name" and val is not None]
+        if not kinds:
+            continue  # no source: the API server defaults it to emptyDir, which is allowed
         if not any(vol.get(k) is not None for k in RESTRICTED_VOLUMES_ALLOWED):
-            kinds = [k for k, val in vol.items() if k != "name" and val is not None] or ["unknown"]
             paths[f"{sp}.volumes[{i}]"] = f"{vol.get('name', '')}: {', '.join(kinds)}"
     return Hit(paths, "restricted volume types") if paths else None
 

@@ -19,9 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hadrill.compliance.pss import CONTROLS, Hit, evaluate_pod
+from hadrill.compliance.pss import CONTROLS, Hit
 from hadrill.compliance.pss_screen import may_violate
 from hadrill.compliance.pss_shape import problems
+from hadrill.compliance.pss_versions import LATEST, Version, evaluate_pod_at
 from hadrill.compliance.registry import CHECKS, Check, Finding, Severity, register
 from hadrill.config import load_yaml_all, read_text
 
@@ -201,9 +202,10 @@ def _finding(chk: Check, pod: PodRef, hit: Hit, file: str | None) -> Finding:
 
 
 def scan_objects(
-    objects: Iterable[Any], *, level: str = "restricted", file: str | None = None, relax_userns: bool = False
-) -> list[Finding]:
-    """One fail finding per violated control per pod template (compliant pods give none)."""
+    objects: Iterable[Any], *, level: str = "restricted", file: str | None = None, relax_userns: bool = False,
+    version: Version = LATEST,
+) -> list[Finding]:  # fmt: skip
+    """One fail finding per violated control per pod template (compliant pods give none), at policy ``version``."""
     findings = []
     for pod in pod_refs(objects):
         if pod.problems:
@@ -214,24 +216,29 @@ def scan_objects(
             )
             findings.append(error.with_(namespace=pod.namespace, file=file, observed=list(pod.problems)))
             continue
-        only = may_violate(pod.meta, pod.spec)  # one cheap pass; None: an odd shape, run every control
+        # one cheap pass (it knows policy 1.34 only); None: an odd shape, run every control
+        only = may_violate(pod.meta, pod.spec) if version == LATEST else None
         if only is not None and not only:
             continue
-        hits = evaluate_pod(
-            pod.meta, pod.spec, level, spec_path=pod.spec_path, meta_path=pod.meta_path, relax_userns=relax_userns,
-            only=only,
+        hits = evaluate_pod_at(
+            pod.meta, pod.spec, level, version, spec_path=pod.spec_path, meta_path=pod.meta_path,
+            relax_userns=relax_userns, only=only,
         )  # fmt: skip
         findings += [_finding(CHECKS[PSS_CHECK_IDS[c.psa_id]], pod, hit, file) for c, hit in hits]
     return findings
 
 
-def scan_manifest_text(text: str, source: str = "manifest.yaml", *, level: str = "restricted") -> list[Finding]:
+def scan_manifest_text(
+    text: str, source: str = "manifest.yaml", *, level: str = "restricted", version: Version = LATEST
+) -> list[Finding]:
     """Scan ``---``-separated YAML (or JSON) documents; a YAML error names the file and the line."""
-    return scan_objects(load_yaml_all(text, source), level=level, file=source)
+    return scan_objects(load_yaml_all(text, source), level=level, file=source, version=version)
 
 
-def scan_manifest_files(paths: Iterable[Path], *, level: str = "restricted") -> list[Finding]:
+def scan_manifest_files(
+    paths: Iterable[Path], *, level: str = "restricted", version: Version = LATEST
+) -> list[Finding]:
     findings = []
     for path in paths:
-        findings += scan_manifest_text(read_text(path, "manifest"), str(path), level=level)
+        findings += scan_manifest_text(read_text(path, "manifest"), str(path), level=level, version=version)
     return findings

@@ -21,6 +21,7 @@ from hadrill.probes.gluster import gluster_read_back_for, gluster_write_probe
 from hadrill.probes.nfs import nfs_read_back_for, nfs_write_probe
 
 __all__ = [
+    "etcd_restore_drill",
     "fail_vip",
     "heal",
     "kill_control_plane_node",
@@ -29,6 +30,7 @@ __all__ = [
     "partition_member",
     "start_gluster_probes",
     "start_kube_probes",
+    "start_kube_ready_probe",
     "start_nfs_probes",
     "start_probes",
     "stop_brick",

@@ -32,6 +32,7 @@ __all__ = [
     "node_rejoined",
     "objectives_met",
     "pdb_allows",
+    "restore_verified",
     "vip_held",
     "vip_moved",
     "writes_fail_without_quorum",
@@ -64,6 +65,7 @@ def cluster_healthy(cluster: str = "etcd", configuration: dict[str, Any] | None 
 def member_refuses_writes(
     cluster: str = "etcd", member: str = "faulted", configuration: dict[str, Any] | None = None
 ) -> bool:
+    """The isolated member (``faulted``: the run's latest fault, else a member name) refuses writes."""
     run = current_run(configuration)
     c = run.inventory.cluster(cluster)
     return run.check(etcd_recovery.member_refuses_writes(c, _faulted(run, member, cluster))).ok
@@ -86,6 +88,7 @@ def member_caught_up(
     objective_s: float = 30.0,
     configuration: dict[str, Any] | None = None,
 ) -> bool:
+    """After healing, the member reaches the leader's raft index within the objective."""
     run = current_run(configuration)
     c = run.inventory.cluster(cluster)
     return run.check(etcd_recovery.member_caught_up(c, _faulted(run, member, cluster), objective_s)).ok

@@ -43,8 +43,11 @@ __all__ = [
     "build_groups",
     "ensure_binaries",
     "etcd_binaries",
+    "go_build_dir",
+    "go_install",
     "kubernetes_binaries",
     "kwok_binaries",
+    "module_source",
 ]
 
 KWOK_VERSION = "v0.7.0"  # client-go v0.33: within the supported skew of a 1.34 API server (v0.8 needs 0.36)
@@ -321,6 +324,73 @@ def ensure_binaries(binaries: Sequence[GoBinary], *, progress: Progress | None =
                 times = build_group(missing, progress, go)
             progress.info(f"built {label} in {sum(times.values()):.0f} s (modules {times['download']:.0f} s)")
     return {b.name: b.path for b in binaries}
+
+
+def module_source(module: str, version: str, timeout: float = 600.0) -> Path:
+    """The unpacked source of ``module@version`` from the Go module proxy, cached in the shared module cache
+    (``go mod download``: checksums verified against the sum database). Used for upstream test fixtures."""
+    go = find_go()
+    with _lock(f"mod-{module.replace('/', '_')}-{version}"):
+        proc = subprocess.run(
+            [go, "mod", "download", "-json", f"{module}@{version}"], env=_env(), cwd=tempfile.gettempdir(),
+            capture_output=True, text=True, timeout=timeout, check=False,
+        )  # fmt: skip
+    try:
+        info = json.loads(proc.stdout or "{}")
+    except json.JSONDecodeError:
+        info = {}
+    if proc.returncode != 0 or not info.get("Dir"):
+        detail = info.get("Error") or proc.stderr.strip()[-500:]
+        raise ImageBuildError(f"go mod download {module}@{version} failed: {detail}")
+    return Path(info["Dir"])
+
+
+def go_build_dir(src: Path, name: str, timeout: float = _BUILD_TIMEOUT) -> Path:
+    """Build the main package in ``src`` (its own go.mod and go.sum: test helpers) into the cache, once
+    per content of its ``go.mod``, ``go.sum`` and ``*.go`` files; the binary's path."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for f in sorted([*src.glob("*.go"), src / "go.mod", src / "go.sum"]):
+        digest.update(f.name.encode() + b"\0" + f.read_bytes())
+    target = cache_dir() / "bin" / f"{name}-{digest.hexdigest()[:12]}"
+    if target.is_file():
+        return target
+    with _lock(target.name):
+        if not target.is_file():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_name(target.name + ".tmp")
+            env = {**_env(), "GOFLAGS": "-modcacherw -mod=readonly -buildvcs=false"}
+            proc = subprocess.run(
+                [find_go(), "build", "-o", str(tmp), "."], env=env, cwd=src, capture_output=True, text=True,
+                timeout=timeout, check=False,
+            )  # fmt: skip
+            if proc.returncode != 0:
+                raise ImageBuildError(f"go build in {src} failed: {proc.stderr.strip()[-800:]}")
+            tmp.replace(target)
+    return target
+
+
+def go_install(package: str, version: str, timeout: float = _BUILD_TIMEOUT) -> Path:
+    """``go install package@version`` into the cache (``bin/NAME-VERSION``), once; the binary's path."""
+    name = package.rstrip("/").rsplit("/", 1)[-1]
+    target = cache_dir() / "bin" / f"{name}-{version}"
+    if target.is_file():
+        return target
+    with _lock(f"{name}-{version}"):
+        if not target.is_file():
+            go = find_go()
+            with tempfile.TemporaryDirectory(prefix="hadrill-goinstall-") as tmp:
+                env = {**_env(), "GOBIN": tmp}
+                proc = subprocess.run(
+                    [go, "install", f"{package}@{version}"], env=env, cwd=tmp, capture_output=True, text=True,
+                    timeout=timeout, check=False,
+                )  # fmt: skip
+                if proc.returncode != 0:
+                    raise ImageBuildError(f"go install {package}@{version} failed: {proc.stderr.strip()[-800:]}")
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.move(str(Path(tmp) / name), target)
+    return target
 
 
 def main() -> None:  # pragma: no cover - `python -m hadrill.lab.gobuild v1.34.4 v3.6.16`: pre-build

@@ -21,7 +21,7 @@ from typing import Any
 from hadrill.config import load_json
 from hadrill.errors import ConfigError
 from hadrill.experiment import failure_report
-from hadrill.journal import load_journal
+from hadrill.journal import load_journal, redact
 from hadrill.judge import judge
 
 __all__ = [
@@ -79,7 +79,7 @@ def _seconds(value: Any) -> float | None:
 
 
 def _read(path: Path) -> dict[str, Any]:
-    data: Any = load_journal(path)
+    data: Any = redact(load_journal(path))  # a journal written by another tool or version may hold secrets
     if not isinstance(data, dict):
         raise ConfigError(str(path), "", "a JSON object (a journal)", type(data).__name__)
     for key in ("hadrill", "experiment", "steady_states"):
