@@ -17,24 +17,31 @@ Timed with ``perf_counter`` (images cached first, not timed):
 * inject latency of the same fault through each transport, on a follower, from entering
   ``injected()`` until its effect is proven, and revert: ``network.partition`` (iptables inside the
   node: identical commands, only the transport differs), and "kill the member" (``docker kill`` of the
-  container vs ``systemctl kill --signal=KILL`` + runtime mask of the unit with a systemd-timer deadman).
+  container vs ``systemctl kill --signal=KILL`` + runtime mask of the unit with a systemd-timer deadman);
+* per-scenario wall time: each ``experiments/etcd-*.yaml`` run whole (probes, fault, verdicts), and
+  whether it passed.
 
-Prints one table: median per lab and the ratio ssh/docker. Exit 0; 2 on a bad option; 3 when a lab or a
-fault fails. Both labs are taken down at the end unless ``--keep``.
+Prints one table: median per lab and the ratio ssh/docker, then the pass counts. Exit 0; 1 when a
+scenario failed on either transport; 2 on a bad option; 3 when a lab or a fault fails. Both labs are
+taken down at the end unless ``--keep``.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from hadrill.clients.etcd import EtcdClient
 from hadrill.clients.targets import Target
 from hadrill.errors import HadrillError, TargetError
+from hadrill.experiment import run_experiment_file
 from hadrill.faults.base import Fault, injected
 from hadrill.faults.etcd import kill_member, partition_member, pick_member
 from hadrill.faults.ledger import Ledger
@@ -46,6 +53,7 @@ from hadrill.lab.labfile import parse_lab_data
 OWNER = "bench"
 MAX_RUNS = 10
 TIME_LIMIT_S = 60.0
+EXPERIMENTS = sorted((Path(__file__).resolve().parents[1] / "experiments").glob("etcd-*.yaml"))
 WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")[:8]
 
 
@@ -104,6 +112,8 @@ def bench(runs: int, keep: bool) -> int:
     the_labs = labs()
     ledger = Ledger()
     figures: dict[str, dict[str, list[float]]] = {t: {} for t in the_labs}
+    verdicts: dict[str, dict[str, list[bool]]] = {t: {} for t in the_labs}
+    journals = Path(tempfile.mkdtemp(prefix="hadrill-bench-hosts-"))
 
     def add(transport: str, what: str, value: float) -> None:
         figures[transport].setdefault(what, []).append(value)
@@ -128,6 +138,12 @@ def bench(runs: int, keep: bool) -> int:
                     add(transport, f"{name}: inject+prove", t1 - t0)
                     add(transport, f"{name}: revert", time.perf_counter() - t1)
                 done = ", ".join(f"{k} {v[-1]:.3f}" for k, v in figures[transport].items())
+                for path in EXPERIMENTS:
+                    wait_healthy(cluster)
+                    t0 = time.perf_counter()
+                    result = run_experiment_file(path, inventory=lab.inventory_path, journal_dir=journals)
+                    add(transport, f"{path.stem} (wall)", time.perf_counter() - t0)
+                    verdicts[transport].setdefault(path.stem, []).append(bool(result.ok))
                 log(f"run {i}/{runs} {transport}: {done}")
     except HadrillError as e:
         log(f"error: {e}")
@@ -141,12 +157,16 @@ def bench(runs: int, keep: bool) -> int:
                     log(f"warning: could not take {lab.name} down: {e} (hadrill lab prune --owner {OWNER})")
 
     print(f"host nodes over ssh:// vs etcd containers over docker://, {runs} run(s) each, interleaved; seconds")
-    print(f"{'measure':<26} {'docker (median)':>16} {'ssh (median)':>14} {'ssh/docker':>11}")
+    print(f"{'measure':<34} {'docker (median)':>16} {'ssh (median)':>14} {'ssh/docker':>11}")
     for what, values in figures["docker"].items():
         d = statistics.median(values)
         s = statistics.median(figures["ssh"][what])
-        print(f"{what:<26} {d:>16.3f} {s:>14.3f} {s / d:>10.2f}x")
-    return 0
+        print(f"{what:<34} {d:>16.3f} {s:>14.3f} {s / d:>10.2f}x")
+    for stem in verdicts["docker"]:
+        passed = {t: f"{sum(v[stem])}/{len(v[stem])}" for t, v in verdicts.items()}
+        print(f"{stem + ' passed':<34} {passed['docker']:>16} {passed['ssh']:>14}")
+    shutil.rmtree(journals, ignore_errors=True)
+    return 0 if all(all(v) for per in verdicts.values() for v in per.values()) else 1
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 import subprocess
+import time
 from pathlib import Path
 from urllib.parse import quote
 
@@ -115,13 +116,19 @@ class LabSsh:
         if rc != 0:
             raise LabError(f"host {c.name}: cannot install the lab's SSH key: {out.decode(errors='replace')[-200:]}")
 
-    def host_key(self, c: Container) -> str:
-        """The node's own ed25519 host key (``type base64``), made at its first boot."""
-        rc, out = c.exec_run(["cat", f"/etc/ssh/ssh_host_{_KEY_TYPE}_key.pub"])
-        text = out.decode(errors="replace").strip()
-        if rc != 0 or not text.startswith("ssh-"):
-            raise LabError(f"host {c.name}: no SSH host key yet ({text[-200:]})")
-        return " ".join(text.split()[:2])
+    def host_key(self, c: Container, timeout: float = 30.0) -> str:
+        """The node's own ed25519 host key (``type base64``), made at its first boot by ssh.service
+        (waited for: under load the key can appear after systemd first reports ``running``)."""
+        deadline = time.monotonic() + timeout
+        text, rc = "", None
+        while time.monotonic() < deadline:
+            cmd = f"systemctl is-active -q ssh && cat /etc/ssh/ssh_host_{_KEY_TYPE}_key.pub"
+            rc, out = c.exec_run(["sh", "-c", cmd])
+            text = out.decode(errors="replace").strip()
+            if rc == 0 and text.startswith("ssh-"):
+                return " ".join(text.split()[:2])
+            time.sleep(0.3)
+        raise LabError(f"host {c.name}: no SSH host key after {timeout:.0f} s (exit {rc}: {text[-200:]})")
 
     def pin(self, keys: dict[str, str]) -> None:
         """Write known_hosts: one line per node address and its host key (replaces the file)."""
