@@ -161,9 +161,13 @@ def revert_record(record: FaultRecord) -> str:
     return _revert_verified(record)[1]
 
 
-def _revert_verified(record: FaultRecord) -> tuple[bool, str]:
-    """Revert (verified), ask whether the deadman fired first, disarm: (expired, disarm problem)."""
-    cls = kind_of(record)
+def _revert_verified(record: FaultRecord, cls: type[Fault] | None = None) -> tuple[bool, str]:
+    """Revert (verified), ask whether the deadman fired first, disarm: (expired, disarm problem).
+
+    ``cls`` is the live fault's class in the process that injected it; otherwise (``hadrill recover``)
+    the record's kind is looked up in the table.
+    """
+    cls = cls or kind_of(record)
     try:
         cls.revert(record)
     except RevertFailed:
@@ -244,7 +248,7 @@ def heal(
     pause = RETRY_FIRST_S
     for attempt in range(1, 1000):
         try:
-            expired, problem = _revert_verified(record)
+            expired, problem = _revert_verified(record, fault_cls)
             break
         except Exception as e:
             ledger.revert_failed(record.id, e)
