@@ -159,7 +159,7 @@ def test_kill_masked_service_fault_is_injected_proven_and_reverted(inv: Inventor
         with pytest.raises(TargetError):
             EtcdClient(endpoint, timeout=1.0).status()
 
-    assert [e.step for e in fault.events] == ["inject", "effect", "revert"]
+    assert [e.step for e in fault.events] == ["inject", "effect", "revert_start", "revert"]
     assert engine_exec(node.name, "systemctl is-active etcd.service") == "active"
     assert f"hadrill-deadman-{record.id}" not in engine_exec(node.name, "systemctl list-timers --all --no-legend")
     assert not ledger.open_faults()
