@@ -54,8 +54,12 @@ class FakeFault(Fault):
         if self.fail_at == name:
             raise InjectionFailed(f"fake {name} failed")
 
-    def arm_deadman(self, record: FaultRecord) -> None:
-        self._step("arm", record)
+    @classmethod
+    def arm_deadman(cls, record: FaultRecord) -> None:
+        """A classmethod as in Fault: a failed revert re-arms the deadman from the record alone."""
+        journal_of(record).append("arm" + _on_disk(record))
+        if record.params.get("fail_at") == "arm":
+            raise InjectionFailed("fake arm failed")
 
     def inject(self, record: FaultRecord) -> None:
         self._step("inject", record)

@@ -26,6 +26,14 @@ from hadrill.faults.kinds import KINDS
 from hadrill.faults.ledger import FaultRecord, Ledger, new_fault_id
 
 
+@pytest.fixture(autouse=True)
+def _quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A failed revert is retried with backoff until the time limit (``base.heal``): here for 0.1 s."""
+    monkeypatch.setattr(base, "RETRY_FIRST_S", 0.01)
+    monkeypatch.setattr(base, "RETRY_MAX_S", 0.02)
+    monkeypatch.setattr(base, "RETRY_MIN_WINDOW_S", 0.1)
+
+
 @pytest.fixture
 def ledger(tmp_path: Path) -> Ledger:
     return Ledger(tmp_path / "faults.jsonl")
@@ -110,13 +118,16 @@ def test_an_error_in_the_block_reverts_and_propagates(ledger: Ledger) -> None:
 
 
 def test_a_failed_revert_keeps_the_fault_open_for_recover(ledger: Ledger) -> None:
-    fault = _fault(ledger, fail_at="revert")
-    failed = pytest.raises(RevertFailed, match=r"test\.fake on fake://node-1\) did not revert: fake revert failed")
+    fault = _fault(ledger, fail_at="revert", time_limit=0.5)  # retried until then
+    failed = pytest.raises(RevertFailed, match=r"test\.fake on fake://node-1\) did not revert after \d+ attempt\(s\): fake revert failed")
     with failed, injected(fault, ledger=ledger) as record:
         pass
     assert [r.id for r in ledger.open_faults()] == [record.id]
-    assert _events(ledger) == [("open", ""), ("revert_failed", "RevertFailed: fake revert failed")]
-    assert [e.step for e in fault.events] == ["inject", "effect", "revert_start", "revert_failed"]
+    events = _events(ledger)  # one revert_failed per attempt: retried with backoff until the time limit
+    assert events[0] == ("open", "") and len(events) >= 2
+    assert set(events[1:]) == {("revert_failed", "RevertFailed: fake revert failed")}
+    steps = [e.step for e in fault.events]
+    assert steps[:3] == ["inject", "effect", "revert_start"] and set(steps[3:]) == {"revert_failed"}
 
 
 # -- the budget gate -------------------------------------------------------------------------------------
@@ -218,5 +229,5 @@ def test_a_failing_revert_in_recover_is_reported_and_kept(ledger: Ledger, fake_k
                          created=now, deadline=now + 60, run="elsewhere:1")  # fmt: skip
     ledger.open(record)
     assert [o for _, o in recover(ledger)] == ["revert failed: fake revert failed"]
-    assert journal_of(record) == ["revert"]
+    assert journal_of(record) == ["revert", "arm"]  # the failed revert re-arms the deadman to fire soon
     assert [r.id for r in ledger.open_faults()] == [record.id]

@@ -133,7 +133,7 @@ def test_deadman_that_fired_first_is_an_expiry_event_and_closes_as_expired(ledge
     fault = FakeFault(target="local://", time_limit=30, fire=True)
     with injected(fault, ledger=ledger):
         pass
-    assert [e.step for e in fault.events] == ["inject", "effect", "expired", "revert"]
+    assert [e.step for e in fault.events] == ["inject", "effect", "revert_start", "expired", "revert"]
     assert [e["how"] for e in _events(ledger, "closed")] == ["expired"]
 
 
@@ -332,7 +332,7 @@ class _FakeApi:
         pass
 
     def request(self, method: str, path: str, body: Any = None) -> None:
-        from hadrill.probes.kube import KubeApiError
+        from hadrill.clients.kube import KubeApiError
 
         if path.endswith("/gone"):
             raise KubeApiError("not found", 404)
@@ -343,11 +343,11 @@ class _FakeApi:
 def test_drill_objects_revert_deletes_objects_and_snapshots(
     keep: bool, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, ledger: Ledger
 ) -> None:
-    import hadrill.probes.kube
+    import hadrill.clients.kube
     from hadrill.faults.etcd_restore import DrillObjects
 
     _FakeApi.deleted = []
-    monkeypatch.setattr(hadrill.probes.kube, "KubeApi", _FakeApi)
+    monkeypatch.setattr(hadrill.clients.kube, "KubeApi", _FakeApi)
     snap = tmp_path / "kubernetes-1.db"
     snap.write_bytes(b"every secret")
     fault = DrillObjects(

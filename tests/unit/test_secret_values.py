@@ -93,7 +93,8 @@ def test_planted_secrets_reach_no_journal_report_or_log(
     out = tmp_path / "out"
     caplog.set_level(logging.DEBUG)
     result = run_experiment_file(_experiment(tmp_path / "exp.yaml"), inventory=inv, journal_dir=out / "journals")
-    assert result.journal["status"] == "completed", result.journal.get("run")
+    # the activity ran (the one judge fails the run itself: it measured no objective, which is beside the point)
+    assert result.journal["run"][0]["status"] == "succeeded", result.journal.get("run")
     # the activity really saw the secrets (else the test proves nothing)
     echoed = result.journal["run"][0]["output"]
     assert NEEDLES["env bearer token"] in echoed and NEEDLES["argument PEM"] in echoed

@@ -246,7 +246,9 @@ def heal(
     backoff until the time limit (at least :data:`RETRY_MIN_WINDOW_S`), then raise RevertFailed."""
     until = max(record.deadline, time.time() + RETRY_MIN_WINDOW_S)
     pause = RETRY_FIRST_S
-    for attempt in range(1, 1000):
+    attempt = 0
+    while True:  # bounded: it raises once the time limit has passed
+        attempt += 1
         try:
             expired, problem = _revert_verified(record, fault_cls)
             break
