@@ -119,7 +119,9 @@ def test_an_error_in_the_block_reverts_and_propagates(ledger: Ledger) -> None:
 
 def test_a_failed_revert_keeps_the_fault_open_for_recover(ledger: Ledger) -> None:
     fault = _fault(ledger, fail_at="revert", time_limit=0.5)  # retried until then
-    failed = pytest.raises(RevertFailed, match=r"test\.fake on fake://node-1\) did not revert after \d+ attempt\(s\): fake revert failed")
+    failed = pytest.raises(
+        RevertFailed, match=r"test\.fake on fake://node-1\) did not revert after \d+ attempt\(s\): fake revert failed"
+    )
     with failed, injected(fault, ledger=ledger) as record:
         pass
     assert [r.id for r in ledger.open_faults()] == [record.id]
