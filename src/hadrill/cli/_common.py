@@ -21,7 +21,15 @@ from rich.markup import escape
 from hadrill.errors import ConfigError, HadrillError
 from hadrill.paths import lab_inventory_path
 
-__all__ = ["INVENTORY_ENV", "err", "handle_errors", "inventory_option", "out", "resolve_inventory"]
+__all__ = [
+    "INVENTORY_ENV",
+    "check_target_version",
+    "err",
+    "handle_errors",
+    "inventory_option",
+    "out",
+    "resolve_inventory",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 INVENTORY_ENV = "HADRILL_INVENTORY"
@@ -66,3 +74,13 @@ def resolve_inventory(given: Path | None) -> Path:
     if given is not None:
         return given
     return lab_inventory_path()
+
+
+def check_target_version(version: str) -> None:
+    """``--target-version`` must read as a Kubernetes version (such as 1.35): bad input otherwise."""
+    from hadrill.preflight import parse_version
+
+    try:
+        parse_version(version)
+    except ValueError as e:
+        raise ConfigError("command line", "--target-version", "a version such as 1.35", version) from e
