@@ -10,7 +10,8 @@ The order in :func:`injected` is the crash-safety contract:
 5. the caller's block runs; in ``finally`` the fault is reverted and closed in the ledger.
 
 ``revert`` is a classmethod that needs only the record, so ``hadrill recover`` can revert a fault
-opened by a process that no longer exists. Every revert is idempotent.
+opened by a process that no longer exists; it finds the class from the record's kind in
+:mod:`hadrill.faults.kinds` (this module imports no fault module). Every revert is idempotent.
 """
 
 from __future__ import annotations
