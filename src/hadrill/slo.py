@@ -43,6 +43,7 @@ from typing import Any
 
 __all__ = [
     "Outage",
+    "Sample",
     "Verdict",
     "acked_writes_lost",
     "assert_verdicts",

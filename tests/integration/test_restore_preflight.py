@@ -105,8 +105,9 @@ def test_restore_drill_has_exact_rpo_accounting(inv: Inventory, api: KubeApi, st
 def test_recover_finishes_a_restore_drill_that_died_midway(inv: Inventory, api: KubeApi) -> None:
     """The harness dies after the disaster: ``recover`` (as ``hadrill recover``) restores from the record alone,
     even on a master that lost its copy of the snapshot (put back from the host), and again is a no-op."""
+    from hadrill.clients.docker import sh
     from hadrill.faults.base import recover
-    from hadrill.faults.etcd_restore import SNAPSHOT, EtcdRestoreFault, _sh, masters
+    from hadrill.faults.etcd_restore import SNAPSHOT, EtcdRestoreFault, masters
     from hadrill.faults.ledger import Ledger
     from hadrill.restore import take_snapshot, wait_api
 
@@ -121,7 +122,7 @@ def test_recover_finishes_a_restore_drill_that_died_midway(inv: Inventory, api: 
     ledger.open(record)
     fault.inject(record)
     assert "etcd data destroyed" in fault.prove(record)
-    _sh(ms[1].container, f"rm -f {SNAPSHOT}")  # this master lost its copy: revert must bring the host's
+    sh(ms[1].container, f"rm -f {SNAPSHOT}")  # this master lost its copy: revert must bring the host's
     t0 = time.monotonic()
     outcomes = recover(ledger, include_live=True)
     assert [o for _, o in outcomes] == ["reverted"], outcomes

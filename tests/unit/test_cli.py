@@ -69,3 +69,13 @@ def test_a_docker_engine_failure_is_infrastructure_exit_3(capsys: pytest.Capture
         broken()
     assert exc.value.code == 3
     assert "Docker engine: engine went away" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["drill", "preflight"])
+def test_a_bad_target_version_is_bad_input_before_anything_runs(name: str, files: dict[str, Path]) -> None:
+    args = [name, "--target-version", "one.two", "--inventory", str(files["opt"])]
+    result = CliRunner().invoke(main, args, env={"HADRILL_STATE_DIR": str(files["state"])})
+    assert result.exit_code == 2, result.stderr
+    flat = result.stderr.replace("\n", "")
+    assert "--target-version" in flat and "a version such as 1.35" in flat and "one.two" in flat
+    assert str(files["opt"]) not in flat  # refused before the inventory was read

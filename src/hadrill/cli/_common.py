@@ -25,6 +25,7 @@ from hadrill.paths import lab_inventory_path
 __all__ = [
     "INPUT_PATH",
     "INVENTORY_ENV",
+    "check_target_version",
     "err",
     "escape",
     "handle_errors",
@@ -95,3 +96,13 @@ def resolve_inventory(given: Path | None) -> Path:
     if given is not None:
         return given
     return lab_inventory_path()
+
+
+def check_target_version(version: str) -> None:
+    """``--target-version`` must read as a Kubernetes version (such as 1.35): bad input otherwise."""
+    from hadrill.preflight import parse_version
+
+    try:
+        parse_version(version)
+    except ValueError as e:
+        raise ConfigError("command line", "--target-version", "a version such as 1.35", version) from e

@@ -16,7 +16,16 @@ from pathlib import Path
 
 import click
 
-from hadrill.cli._common import INPUT_PATH, err, escape, handle_errors, inventory_option, out, resolve_inventory
+from hadrill.cli._common import (
+    INPUT_PATH,
+    check_target_version,
+    err,
+    escape,
+    handle_errors,
+    inventory_option,
+    out,
+    resolve_inventory,
+)
 
 __all__ = ["compare_cmd", "drill_cmd", "report_cmd"]
 
@@ -68,17 +77,12 @@ def drill_cmd(
     The last line printed is the report's index.html.
     """
     from hadrill.drill import run_drill
-    from hadrill.errors import ConfigError
     from hadrill.inventory import load_inventory
     from hadrill.plan import default_plan, load_plan
-    from hadrill.preflight import parse_version
     from hadrill.progress import Progress
 
     if target_version is not None:
-        try:
-            parse_version(target_version)
-        except ValueError as e:
-            raise ConfigError("command line", "--target-version", "a version such as 1.35", target_version) from e
+        check_target_version(target_version)
     inv = resolve_inventory(inventory)
     if plan_path is not None:
         plan = load_plan(plan_path)

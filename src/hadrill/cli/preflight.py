@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from hadrill.cli._common import handle_errors, inventory_option, resolve_inventory
+from hadrill.cli._common import check_target_version, handle_errors, inventory_option, resolve_inventory
 
 __all__ = ["preflight_cmd"]
 
@@ -34,14 +34,10 @@ def preflight_cmd(
 ) -> None:  # fmt: skip
     """Go or no-go for an upgrade: removed/deprecated APIs in use, drain simulation (PDBs), nodes Ready,
     etcd health and a fresh backup, certificates beyond the upgrade window. Exits 0 go, 1 no-go."""
-    from hadrill.errors import ConfigError
     from hadrill.inventory import load_inventory
-    from hadrill.preflight import parse_version, render_text, run_preflight
+    from hadrill.preflight import render_text, run_preflight
 
-    try:
-        parse_version(target_version)
-    except ValueError as e:
-        raise ConfigError("command line", "--target-version", "a version such as 1.35", target_version) from e
+    check_target_version(target_version)
     inv = load_inventory(resolve_inventory(inventory))
     result = run_preflight(
         inv, target_version, cluster=cluster, etcd_cluster=etcd_cluster, backup_dir=backup_dir,

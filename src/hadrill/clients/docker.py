@@ -16,7 +16,7 @@ from docker.models.containers import Container
 
 from hadrill.errors import TargetError
 
-__all__ = ["NO_SUCH_CONTAINER", "container", "get_file", "put_file", "running", "sh"]
+__all__ = ["NO_SUCH_CONTAINER", "container", "get_file", "put_file", "running", "sh", "stopped"]
 
 NO_SUCH_CONTAINER = "no container named"  # the start of the TargetError for a container that does not exist
 
@@ -37,6 +37,18 @@ def running(name: str) -> bool:
         return str(container(name).status) == "running"
     except TargetError:
         return False
+
+
+def stopped(name: str) -> bool:
+    """True only when the container is gone or not running (created, exited, dead), and so its network
+    namespace and the rules in it are gone too; False when the engine does not answer (no proof)."""
+    try:
+        status = docker.from_env(timeout=60).containers.get(name).status
+    except NotFound:
+        return True
+    except DockerException:
+        return False
+    return status in ("created", "exited", "dead")
 
 
 def sh(name: str, command: str, *, timeout: float = 60.0, check: bool = True) -> tuple[int, str]:

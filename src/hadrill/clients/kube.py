@@ -94,13 +94,15 @@ class KubeApi:
         """The body of /readyz when the server is ready ("ok"); KubeApiError otherwise."""
         return self.request("GET", "/readyz", timeout=timeout).text.strip()
 
-    def list_all(self, path: str, *, label_selector: str = "", pages: int = 1000) -> list[dict[str, Any]]:
-        """Every item of a list, page by page (bounded)."""
+    def list_all(
+        self, path: str, *, label_selector: str = "", limit: int = 500, pages: int = 1000
+    ) -> list[dict[str, Any]]:
+        """Every item of a list, ``limit`` per page (``continue``), at most ``pages`` pages."""
         items: list[dict[str, Any]] = []
-        params = {"limit": "500", **({"labelSelector": label_selector} if label_selector else {})}
+        params = {"limit": str(limit), **({"labelSelector": label_selector} if label_selector else {})}
         for _ in range(pages):
             data = self.get(path, params=params)
-            items += data.get("items", [])
+            items += [i for i in data.get("items") or [] if isinstance(i, dict)]
             token = (data.get("metadata") or {}).get("continue")
             if not token:
                 return items

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from hadrill.clients.kube import KubeApi, KubeApiError, kube_api
+from hadrill.clients.kube import KubeApi, kube_api
 from hadrill.compliance.policy import CompliancePolicy, PssPolicy, WorkloadsPolicy
 from hadrill.compliance.pss_scan import scan_objects
 from hadrill.compliance.registry import CHECKS, Finding, Verdict, register
@@ -79,17 +79,7 @@ def kube_cluster(inventory: Inventory, name: str = "kubernetes") -> Cluster | No
 
 def list_kind(api: KubeApi, kind: str, *, limit: int = PAGE_LIMIT, pages: int = 2000) -> list[Json]:
     """Every object of ``kind`` in all namespaces: one paginated LIST, items with their ``kind`` set."""
-    path = LIST_PATHS[kind]
-    items: list[Json] = []
-    params = {"limit": str(limit)}
-    for _ in range(pages):
-        data = api.get(path, params=params)
-        items += [{**i, "kind": kind} for i in data.get("items") or [] if isinstance(i, dict)]
-        token = (data.get("metadata") or {}).get("continue")
-        if not token:
-            return items
-        params["continue"] = token
-    raise KubeApiError(f"GET {path}: more than {pages} pages")
+    return [{**i, "kind": kind} for i in api.list_all(LIST_PATHS[kind], limit=limit, pages=pages)]
 
 
 # -- facts ----------------------------------------------------------------------------------------------

@@ -15,8 +15,9 @@ The order in :func:`injected` is the crash-safety contract:
    retried with backoff until the time limit. A deadman that fired first is reported as an expiry.
 
 ``revert`` is a classmethod that needs only the record, so ``hadrill recover`` can revert a fault
-opened by a process that no longer exists. Every revert is idempotent, and succeeds when the state it
-verifies is reverted, whoever reverted it (the deadman may race it).
+opened by a process that no longer exists; it finds the class from the record's kind in
+:mod:`hadrill.faults.kinds` (this module imports no fault module). Every revert is idempotent, and
+succeeds when the state it verifies is reverted, whoever reverted it (the deadman may race it).
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from hadrill.clients import docker
 from hadrill.clients.targets import target
 from hadrill.errors import InjectionFailed, RevertFailed, TargetError
 from hadrill.faults.base import Fault, wait_for
@@ -171,24 +172,8 @@ class Partition(Fault):
             t.check(revert_script(record.id), timeout=20)
             left = t.run(f"iptables -S {_chains(record.id)[0]} 2>/dev/null", timeout=10)
         except TargetError as e:
-            if _stopped(t.container):
+            if t.container is not None and docker.stopped(t.container):
                 return  # a stopped container's network namespace, and its rules, are gone
             raise RevertFailed(f"partition of {record.target}: {e}") from e
         if left.ok:
             raise RevertFailed(f"partition of {record.target}: chain still present: {shlex.quote(left.stdout[:200])}")
-
-
-def _stopped(container: str | None) -> bool:
-    """True only when the container's network namespace, and so its rules, is really gone."""
-    if container is None:
-        return False
-    import docker
-    from docker.errors import DockerException, NotFound
-
-    try:
-        status = docker.from_env().containers.get(container).status
-    except NotFound:
-        return True
-    except DockerException:
-        return False  # the engine did not answer: that is no proof the rules are gone
-    return status in ("created", "exited", "dead")
