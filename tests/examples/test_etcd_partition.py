@@ -43,4 +43,8 @@ def test_majority_keeps_writing_while_a_follower_is_partitioned(hadrill_run, had
     # availability, judged from the partition to 5 s after its revert started: a client stuck on the cut
     # member waits out its 1 s timeout before moving on (~11 bad samples of ~90), as in
     # experiments/etcd-partition-member.yaml
-    hadrill_run.assert_objectives(max_outage_s=3.0, availability=0.85, acked_writes_lost=0, steady_state_s=5.0)
+    # latency_threshold_s: a write slower than 0.25 s is not good (the 0.1 s default counts a loaded
+    # host's slow writes as outages); as the experiment file declares it
+    hadrill_run.assert_objectives(
+        max_outage_s=3.0, availability=0.85, acked_writes_lost=0, steady_state_s=5.0, latency_threshold_s=0.25
+    )
