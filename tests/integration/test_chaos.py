@@ -393,7 +393,7 @@ def test_pause_expired_by_its_deadman_reverts_cleanly_and_is_reported(inv: Inven
             timeout=3 + DEADMAN_GRACE,
         )
     steps = [e.step for e in fault.events]
-    assert steps == ["inject", "effect", "expired", "revert"], steps
+    assert steps == ["inject", "effect", "revert_start", "expired", "revert"], steps
     closed = [e for e in ledger.history() if e["event"] == "closed" and e["id"] == rec.id]
     assert [e["how"] for e in closed] == ["expired"]
     assert (Path(os.environ["HADRILL_STATE_DIR"]) / "deadmen" / f"{rec.id}.fired").is_file()

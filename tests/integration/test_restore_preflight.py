@@ -64,7 +64,8 @@ def api(inv: Inventory) -> KubeApi:
 
 
 def test_restore_drill_has_exact_rpo_accounting(inv: Inventory, api: KubeApi, state: Path) -> None:
-    from hadrill.faults.etcd_restore import SNAPSHOT, WORK_DIR, _sh, masters
+    from hadrill.clients.docker import sh as _sh
+    from hadrill.faults.etcd_restore import SNAPSHOT, WORK_DIR, masters
     from hadrill.faults.ledger import Ledger
     from hadrill.restore import BACKUP_NAME, PROBE_NAMESPACE, run_restore_drill
 
@@ -105,7 +106,7 @@ def test_restore_drill_has_exact_rpo_accounting(inv: Inventory, api: KubeApi, st
 def test_recover_finishes_a_restore_drill_that_died_midway(inv: Inventory, api: KubeApi) -> None:
     """The harness dies after the disaster: ``recover`` (as ``hadrill recover``) restores from the record alone,
     even on a master that lost its copy of the snapshot (put back from the host), and again is a no-op."""
-    from hadrill.clients.docker import sh
+    from hadrill.clients.docker import sh as _sh
     from hadrill.faults.base import recover
     from hadrill.faults.etcd_restore import SNAPSHOT, EtcdRestoreFault, masters
     from hadrill.faults.ledger import Ledger
@@ -122,7 +123,7 @@ def test_recover_finishes_a_restore_drill_that_died_midway(inv: Inventory, api: 
     ledger.open(record)
     fault.inject(record)
     assert "etcd data destroyed" in fault.prove(record)
-    sh(ms[1].container, f"rm -f {SNAPSHOT}")  # this master lost its copy: revert must bring the host's
+    _sh(ms[1].container, f"rm -f {SNAPSHOT}")  # this master lost its copy: revert must bring the host's
     t0 = time.monotonic()
     outcomes = recover(ledger, include_live=True)
     assert [o for _, o in outcomes] == ["reverted"], outcomes
@@ -145,7 +146,8 @@ def _preflight(inv_path: Path, out: Path, *extra: str) -> tuple[int, dict[str, A
 
 def test_preflight_on_the_clean_lab_says_go(lab: Lab, inv: Inventory, tmp_path: Path) -> None:
     """A fresh backup on the masters (a snapshot taken here: the restore drill removes its own)."""
-    from hadrill.faults.etcd_restore import SNAPSHOT, _sh, masters
+    from hadrill.clients.docker import sh as _sh
+    from hadrill.faults.etcd_restore import SNAPSHOT, masters
     from hadrill.restore import take_snapshot
 
     ms = masters(inv)

@@ -77,7 +77,8 @@ class FaultEvent:
     fault: str
     kind: str
     target: str
-    step: str  # "inject", "effect", "revert_start", "revert" (its end), "revert_failed", "expired", "disarm_failed"
+    step: str  # "inject", "effect", "revert_start", "revert" (its end), "revert_failed", "rearm_failed",
+    # "expired", "disarm_failed"
     at: float
     detail: str = ""
 
@@ -259,7 +260,7 @@ def heal(
             try:
                 fault_cls.arm_deadman(dataclasses.replace(record, deadline=time.time() + REARM_S))
             except Exception as arm_error:
-                event("revert_failed", f"deadman not re-armed: {arm_error}")
+                event("rearm_failed", f"deadman not re-armed: {arm_error}")
             if time.time() + pause > until:
                 raise RevertFailed(
                     f"fault {record.id} ({record.kind} on {record.target}) did not revert after {attempt} "
