@@ -33,7 +33,8 @@ func main() {
 		Info:      &release.Info{Status: release.StatusDeployed},
 		Chart:     &chart.Chart{Metadata: &chart.Metadata{Name: "legacy-app", Version: "0.1.0", APIVersion: "v2"}},
 	}
-	if err := secrets.Create(name+".v1", rel); err != nil {
+	// the Secret name Helm gives revision 1 (storage.makeKey): sh.helm.release.v1.NAME.v1
+	if err := secrets.Create("sh.helm.release.v1."+name+".v1", rel); err != nil {
 		panic(err)
 	}
 	list, err := client.CoreV1().Secrets(namespace).List(context.Background(), metav1.ListOptions{})
