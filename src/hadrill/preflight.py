@@ -7,6 +7,9 @@ Checks (each a :class:`Check`: ``ok``, ``blocking``, a sentence, details):
   versions CustomResourceDefinitions serve, and the versions live objects were written with (the
   ``kubectl.kubernetes.io/last-applied-configuration`` annotation and ``metadata.managedFields``).
   A use of an API the target version removes blocks; a use of one it only deprecates warns.
+- **Helm releases**: the manifests of deployed Helm v3 releases (their ``helm.sh/release.v1`` Secrets,
+  decoded) against the same table: what ``helm upgrade`` would re-apply; and the API server's
+  ``apiserver_requested_deprecated_apis`` counter when /metrics is readable (:mod:`hadrill.helm_releases`).
 - **drain simulation**: every PodDisruptionBudget allows at least one eviction
   (``status.disruptionsAllowed``, else computed from minAvailable / maxUnavailable against the current
   healthy and expected pods, as the disruption controller does), and each node can be drained: every
@@ -41,6 +44,7 @@ from cryptography import x509
 from hadrill.clients.etcd import EtcdClient
 from hadrill.clients.kube import KubeApi, KubeApiError, kube_api
 from hadrill.errors import ConfigError, TargetError
+from hadrill.helm_releases import helm_release_checks
 from hadrill.inventory import Cluster, Inventory, TLSFiles
 
 __all__ = [
@@ -547,6 +551,7 @@ def run_preflight(
     else:
         checks.append(Check("target version", True, True, f"{version} -> {target_version}"))
     checks += deprecated_api_check(api, target)
+    checks += [Check(**c) for c in helm_release_checks(api, target, lookup)]
     nodes = api.list_all("/api/v1/nodes")
     pods = api.list_all("/api/v1/pods")
     pdbs = api.list_all("/apis/policy/v1/poddisruptionbudgets")
