@@ -121,7 +121,8 @@ def _container(c: Any, flags: set[str]) -> tuple[bool, bool]:
                 if hp != 0:
                     flags.add("hostPorts")
     for probe in _PROBES:
-        if _handler_has_host(c.get(probe)):
+        handler = c.get(probe)
+        if handler is not None and _handler_has_host(handler):  # most containers have one probe or none
             flags.add("hostProbesAndHostLifecycle")
     life = c.get("lifecycle")
     if life is not None:
