@@ -25,6 +25,7 @@ __all__ = ["Partition", "dropped_packets", "revert_script"]
 _ATTEMPT_S = 0.1  # one connection attempt per peer: the DROP counters, not a timeout, are the proof
 
 
+_CHAIN = re.compile(r"^[A-Za-z0-9_-]{1,28}$")  # iptables chain names: at most 28 characters
 _ADDRESS = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.:/_-]{0,252}$")  # an IP, a CIDR or a host name
 
 
@@ -56,16 +57,21 @@ def _match(port: int | None) -> list[str]:
 
 
 def inject_script(record: FaultRecord) -> str:
-    cin, cout = _chains(record.id)
+    """Both chains, their DROP rules and the two jumps in one ``iptables-restore --noflush``: one atomic
+    commit instead of a dozen iptables processes (each a round trip to the kernel: most of the inject
+    time). Like ``iptables -N``, it refuses a chain that already exists."""
+    cin, cout = (f"HDI-{record.id}", f"HDO-{record.id}")
+    if not all(_CHAIN.match(c) for c in (cin, cout)):
+        raise InjectionFailed(f"partition: fault id {record.id!r} does not make a chain name")
     port = _port(record.params.get("port"))
-    lines = [f"iptables -N {cin}", f"iptables -N {cout}"]
-    for peer in map(_peer, record.params["peers"]):
-        for m in _match(port):
-            lines.append(f"iptables -A {cin} -s {peer} {m} -j DROP")
-        for m in _match(port):
-            lines.append(f"iptables -A {cout} -d {peer} {m} -j DROP")
-    lines += [f"iptables -I INPUT 1 -j {cin}", f"iptables -I OUTPUT 1 -j {cout}"]
-    return " && ".join(lines)
+    peers = [p for p in record.params["peers"] if _peer(p)]  # validated: no space, quote or newline
+    lines = ["*filter", f":{cin} - [0:0]", f":{cout} - [0:0]"]
+    for peer in peers:
+        lines += [f"-A {cin} -s {peer} {m} -j DROP".replace("  ", " ") for m in _match(port)]
+        lines += [f"-A {cout} -d {peer} {m} -j DROP".replace("  ", " ") for m in _match(port)]
+    lines += [f"-I INPUT 1 -j {cin}", f"-I OUTPUT 1 -j {cout}", "COMMIT"]
+    rules = " ".join(shlex.quote(line) for line in lines)
+    return f"! iptables -S {shlex.quote(cin)} >/dev/null 2>&1 && printf '%s\\n' {rules} | iptables-restore --noflush"
 
 
 def revert_script(record_id: str) -> str:
