@@ -25,6 +25,7 @@ unless ``--keep``. Exit status 0, 2 on a bad option, 3 when the lab, the engine 
 
 from __future__ import annotations
 
+import os
 import statistics
 import sys
 import time
@@ -42,7 +43,8 @@ from hadrill.lab.engine import docker_client
 from hadrill.lab.lab import Lab
 from hadrill.lab.labfile import default_lab_file
 
-LAB_NAME = "bench-inject"
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+LAB_NAME = f"hdt-{_WORKER}-inject" if _WORKER else "bench-inject"  # one per helper on a shared engine
 OWNER = "bench"
 MAX_RUNS = 20
 TIME_LIMIT_S = 60.0  # every fault's deadman: far beyond one run, so it never fires during a measurement

@@ -29,7 +29,8 @@ from hadrill.errors import InjectionFailed, SafetyRefused, TargetError
 from hadrill.experiment import failure_report, run_experiment_file
 from hadrill.faults.base import injected, recover, revert_record
 from hadrill.faults.etcd import etcd_leader, kill_member, partition_member, pick_member
-from hadrill.faults.ledger import Ledger
+from hadrill.faults.ledger import FaultRecord, Ledger
+from hadrill.faults.network import Partition, inject_script
 from hadrill.faults.process import ProcessFault
 from hadrill.faults.stop import StoppedByOperator
 from hadrill.inventory import Inventory, load_inventory
@@ -484,3 +485,36 @@ def test_crash_trials_leave_no_fault_behind(lab: Lab, inv: Inventory, ledger: Le
             trials.append((kind, path, f"{at:.2f} s", t.phase, t.left))
     assert all(not left for *_, left in trials), trials
     assert ledger.open_faults() == []
+
+
+# -- proofs fail when the effect is absent -----------------------------------------------------------
+def test_partition_proof_fails_when_the_rules_do_not_cut_the_peers(inv: Inventory) -> None:
+    """Chains of the fault's own, but dropping an unrelated address: the peers answer, the proof fails;
+    and with no chains at all it fails too. Either way within the proof's 5 s, never a false 'cut'."""
+    cluster = inv.cluster("etcd")
+    member = pick_member(inv, cluster, "follower")
+    fault = partition_member(inv, cluster, member, time_limit=30)
+    record = fault.record(None)
+    t = target(record.target)
+    try:
+        with pytest.raises(InjectionFailed):
+            fault.prove(record)  # nothing injected: no chains
+        decoy = FaultRecord(**{**record.to_dict(), "params": {**record.params, "peers": ["192.0.2.1"]}})
+        t.check(inject_script(decoy), timeout=20)  # the fault's chains, hooked in, cutting nobody it names
+        with pytest.raises(InjectionFailed, match="cut from"):
+            fault.prove(record)
+    finally:
+        Partition.revert(record)
+
+
+def test_freeze_proof_fails_when_the_process_runs(inv: Inventory) -> None:
+    cluster = inv.cluster("etcd")
+    member = cluster.members[0].name
+    fault = ProcessFault(target=node_url(inv, member), process="etcd", signal="STOP", time_limit=20,
+                         cluster=f"{inv.platform}/{cluster.name}", members=(member,),
+                         failure_budget=cluster.failure_budget)  # fmt: skip
+    record = fault.record(None)
+    record.params["pids"] = target(record.target).check("pgrep -x etcd", timeout=10).split()
+    assert record.params["pids"]
+    with pytest.raises(InjectionFailed, match="etcd stopped"):
+        fault.prove(record)  # never signalled: running (state S or R), not T

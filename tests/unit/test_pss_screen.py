@@ -7,6 +7,7 @@ formed ones with every field a control reads, drawn from compliant and violating
 
 from __future__ import annotations
 
+import itertools
 import random
 import sys
 from pathlib import Path
@@ -18,6 +19,7 @@ from hypothesis import strategies as st
 from hadrill.compliance.pss import evaluate_pod
 from hadrill.compliance.pss_scan import PSS_CHECK_IDS, pod_refs, scan_objects
 from hadrill.compliance.pss_screen import may_violate
+from hadrill.compliance.pss_shape import problems
 
 Json = dict[str, Any]
 MANY = settings(max_examples=400, deadline=None)
@@ -78,12 +80,24 @@ _json = st.recursive(_scalar, lambda inner: st.one_of(st.lists(inner, max_size=3
                      max_leaves=12)  # fmt: skip
 
 
+_SHAPE_FIELDS = [
+    "securityContext", "privileged", "hostPort", "drop", "add", "host", "runAsUser", "allowPrivilegeEscalation",
+    "type", "seccompProfile", "appArmorProfile", "localhostProfile", "seLinuxOptions", "user", "role", "level",
+    "windowsOptions", "hostProcess", "procMount", "runAsNonRoot", "capabilities", "name", "ports", "volumes",
+    "sysctls", "hostUsers", "os", "hostNetwork", "hostPID", "hostIPC", "lifecycle", "postStart", "preStop",
+    "httpGet", "tcpSocket", "livenessProbe", "readinessProbe", "startupProbe", "initContainers", "containers",
+    "ephemeralContainers", "annotations",
+]  # fmt: skip
+
+
 def _failing(meta: Any, spec: Any, level: str) -> set[str]:
     return {c.psa_id for c, _ in evaluate_pod(meta, spec, level)}
 
 
 def _assert_screen_covers(meta: Any, spec: Any) -> None:
     flagged = may_violate(meta, spec)
+    if flagged is not None:  # judged: well formed, so the scan may skip the shape check
+        assert problems(spec, "spec", meta, "metadata") == []
     for level in ("baseline", "restricted"):
         failing = _failing(meta, spec, level)
         if flagged is not None:
@@ -102,10 +116,13 @@ def test_screen_names_every_failing_control_of_well_formed_pods(meta: Json, spec
 @MANY
 @given(_META, _SPEC, st.data())
 def test_odd_values_are_given_up_or_still_covered(meta: Json, spec: Json, data: st.DataObject) -> None:
+    if data.draw(st.booleans()):
+        meta = {**meta, "annotations": data.draw(_json)}
     # put one arbitrary JSON value anywhere in the pod (a mapping for a list, a string for a bool...)
     target: Any = spec
     path = data.draw(st.lists(st.sampled_from(["containers", 0, "securityContext", "capabilities", "ports",
-                                               "volumes", "drop", "add", "livenessProbe", "httpGet"]), max_size=4))
+                                               "volumes", "drop", "add", "livenessProbe", "httpGet", "lifecycle",
+                                               "postStart", "seccompProfile", "sysctls", "os"]), max_size=4))
     for key in path:
         nxt = target.get(key) if isinstance(target, dict) and isinstance(key, str) else (
             target[key] if isinstance(target, list) and isinstance(key, int) and key < len(target) else None)
@@ -113,9 +130,7 @@ def test_odd_values_are_given_up_or_still_covered(meta: Json, spec: Json, data: 
             break
         target = nxt
     if isinstance(target, dict):
-        target[data.draw(st.sampled_from(["securityContext", "privileged", "hostPort", "drop", "add", "host",
-                                          "runAsUser", "allowPrivilegeEscalation", "type", "seccompProfile"]))] = (
-            data.draw(_json))
+        target[data.draw(st.sampled_from(_SHAPE_FIELDS))] = data.draw(_json)
     _assert_screen_covers(meta, spec)
 
 
@@ -138,3 +153,46 @@ def test_the_bench_pods_scan_as_without_the_screen() -> None:
     for ref in pod_refs(objects):
         expected = {PSS_CHECK_IDS[c] for c in _failing(ref.meta, ref.spec, "restricted")}
         assert by_pod.get(ref.ref, set()) == expected, ref.ref
+
+
+def _locations(schema: Any, value: Any, path: tuple[Any, ...] = ()) -> list[tuple[tuple[Any, ...], Any]]:
+    """Every place pss_shape's schema reads, with a well-formed value to put there."""
+    out: list[tuple[tuple[Any, ...], Any]] = [(path, value)]
+    if isinstance(schema, dict):
+        for key, sub in schema.items():
+            out += _locations(sub, _sample(sub), (*path, key))
+    elif isinstance(schema, list):
+        out += _locations(schema[0], _sample(schema[0]), (*path, 0))
+    return out
+
+
+def _sample(schema: Any) -> Any:
+    if isinstance(schema, dict):
+        return {}
+    if isinstance(schema, list):
+        return [_sample(schema[0])]
+    return {bool: False, int: 1000, str: "x", dict: {}}[schema]
+
+
+def test_a_wrong_type_anywhere_the_shape_check_reads_is_given_up() -> None:
+    from hadrill.compliance import pss_shape
+
+    for path, _ in _locations(pss_shape._SPEC, {})[1:]:
+        for odd in ("x", 1, True, [], {}, [None], 1.5):
+            spec: Any = {}
+            node = spec
+            for here, nxt in itertools.pairwise(path):  # build the parents, well formed
+                child: Any = [] if isinstance(nxt, int) else {}
+                if isinstance(node, list):
+                    node.append(child)
+                else:
+                    node[here] = child
+                node = child
+            last = path[-1]
+            if isinstance(node, list):
+                node.append(odd)
+            else:
+                node[last] = odd
+            _assert_screen_covers({}, spec)
+    for odd in ("x", 1, [], [None]):
+        _assert_screen_covers({"annotations": odd}, {"containers": []})

@@ -15,7 +15,7 @@ with the offending field paths (``spec.template.spec.containers[0].securityConte
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -123,6 +123,7 @@ class PodRef:
     spec_path: str
     meta_path: str
     problems: tuple[str, ...] = ()  # what keeps the controls from reading it: judged an error
+    may_violate: set[str] | None = field(default=None, compare=False)  # the screen's answer, when it judged
 
     @property
     def ref(self) -> str:
@@ -165,8 +166,16 @@ def pod_refs(objects: Iterable[Any]) -> Iterator[PodRef]:
         namespace = md.get("namespace")
         spec_path = f"{prefix}.spec" if prefix else "spec"
         meta_path = f"{prefix}.metadata" if prefix else "metadata"
+        screened = None
         if isinstance(holder, dict):
-            found = problems(holder.get("spec"), spec_path, holder.get("metadata"), meta_path)
+            # one pass for both: a pod the screen judges is well formed (the screen is stricter than
+            # the shape check), so the shape check only runs on the pods it gives up on
+            screened = may_violate(holder.get("metadata"), holder.get("spec"))
+            found = (
+                []
+                if screened is not None
+                else problems(holder.get("spec"), spec_path, holder.get("metadata"), meta_path)
+            )
         else:
             found = [f"{prefix} is missing" if holder is None else f"{prefix} is not a mapping"]
             holder = {}
@@ -180,6 +189,7 @@ def pod_refs(objects: Iterable[Any]) -> Iterator[PodRef]:
             spec_path=spec_path,
             meta_path=meta_path,
             problems=tuple(found),
+            may_violate=screened,
         )
 
 
@@ -216,8 +226,10 @@ def scan_objects(
             )
             findings.append(error.with_(namespace=pod.namespace, file=file, observed=list(pod.problems)))
             continue
-        # one cheap pass (it knows policy 1.34 only); None: an odd shape, run every control
-        only = may_violate(pod.meta, pod.spec) if version == LATEST else None
+        # one cheap pass (it knows policy 1.34 only), done by pod_refs; None: an odd shape, run every control
+        only = None
+        if version == LATEST:
+            only = pod.may_violate if pod.may_violate is not None else may_violate(pod.meta, pod.spec)
         if only is not None and not only:
             continue
         hits = evaluate_pod_at(

@@ -8,7 +8,9 @@ runs only those, and they decide (with the offending paths) exactly as before.
 
 The screen is conservative: it may name a control that then passes, never omit one that fails (the
 unit tests check this against the controls themselves on generated pods). A value of an unexpected
-type, or any structure it does not know, makes it give up (None): the caller then runs everything.
+type, or any structure it does not know, makes it give up (None): the caller then checks the pod's
+shape (:mod:`.pss_shape`) and runs everything. It is at least as strict as :mod:`.pss_shape` (tested
+too), so a pod it judges needs no separate shape check: that pass was as costly as all the controls.
 
 >>> may_violate({}, {"containers": [{"name": "c", "securityContext": {"privileged": True}}]}) >= {"privileged"}
 True
@@ -28,6 +30,7 @@ _GOOD_PROFILES = ("RuntimeDefault", "Localhost")
 _ALLOWED_VOLUMES = frozenset(RESTRICTED_VOLUMES_ALLOWED)
 _PROBES = ("livenessProbe", "readinessProbe", "startupProbe")
 _HANDLER_KEYS = frozenset(("httpGet", "tcpSocket"))
+_SELINUX_KEYS = ("type", "user", "role", "level")
 _SC_KEYS = frozenset(
     (
         "privileged", "allowPrivilegeEscalation", "runAsNonRoot", "runAsUser", "procMount", "capabilities",
@@ -47,7 +50,34 @@ def _profile_ok(profile: Any) -> bool:
     kind = profile.get("type")
     if kind is not None and type(kind) is not str:
         raise _Unknown
+    local = profile.get("localhostProfile")
+    if local is not None and type(local) is not str:
+        raise _Unknown
     return kind in _GOOD_PROFILES
+
+
+def _strings(value: Any, keys: tuple[str, ...]) -> None:
+    """A mapping whose ``keys`` are strings when set (seLinuxOptions, os), or a bad shape."""
+    if type(value) is not dict:
+        raise _Unknown
+    for key in keys:
+        v = value.get(key)
+        if v is not None and type(v) is not str:
+            raise _Unknown
+
+
+def _windows(value: Any) -> None:
+    if type(value) is not dict:
+        raise _Unknown
+    v = value.get("hostProcess")
+    if v is not None and type(v) is not bool:
+        raise _Unknown
+
+
+def _string_list(value: Any) -> list[str]:
+    if type(value) is not list or any(type(v) is not str for v in value):
+        raise _Unknown
+    return value
 
 
 def _handler_has_host(handler: Any) -> bool:
@@ -91,7 +121,8 @@ def _container(c: Any, flags: set[str]) -> tuple[bool, bool]:
                 if hp != 0:
                     flags.add("hostPorts")
     for probe in _PROBES:
-        if _handler_has_host(c.get(probe)):
+        handler = c.get(probe)
+        if handler is not None and _handler_has_host(handler):  # most containers have one probe or none
             flags.add("hostProbesAndHostLifecycle")
     life = c.get("lifecycle")
     if life is not None:
@@ -150,9 +181,13 @@ def _container_security(sc: dict[str, Any], flags: set[str]) -> None:
     v = get("appArmorProfile")
     if v is not None and not _profile_ok(v):
         flags.add("appArmorProfile")
-    if get("seLinuxOptions") is not None:
+    v = get("seLinuxOptions")
+    if v is not None:
+        _strings(v, _SELINUX_KEYS)
         flags.add("seLinuxOptions")
-    if get("windowsOptions") is not None:
+    v = get("windowsOptions")
+    if v is not None:
+        _windows(v)
         flags.add("windowsHostProcess")
     caps = get("capabilities")
     if caps is None:
@@ -161,19 +196,11 @@ def _container_security(sc: dict[str, Any], flags: set[str]) -> None:
     if type(caps) is not dict:
         raise _Unknown
     drop = caps.get("drop")
-    if drop is None:
-        flags.add("capabilities_restricted")
-    elif type(drop) is not list:
-        raise _Unknown
-    elif "ALL" not in drop:
+    if drop is None or "ALL" not in _string_list(drop):
         flags.add("capabilities_restricted")
     add = caps.get("add")
-    if add:
-        if type(add) is not list:
-            raise _Unknown
-        for cap in add:
-            if type(cap) is not str:
-                raise _Unknown
+    if add is not None:
+        for cap in _string_list(add):
             if cap != "NET_BIND_SERVICE":
                 flags.add("capabilities_restricted")
             if cap not in CAPS_BASELINE:
@@ -189,14 +216,20 @@ def _pod(meta: dict[str, Any], spec: dict[str, Any], flags: set[str]) -> tuple[b
                 raise _Unknown
             if v:
                 flags.add("hostNamespaces")
+    v = spec.get("hostUsers")
+    if v is not None and type(v) is not bool:
+        raise _Unknown
+    v = spec.get("os")
+    if v is not None:
+        _strings(v, ("name",))
     annotations = meta.get("annotations")
-    if annotations:
+    if annotations is not None:
         if type(annotations) is not dict:
             raise _Unknown
         if any(str(k).startswith(APPARMOR_PREFIX) for k in annotations):
             flags.add("appArmorProfile")
     volumes = spec.get("volumes")
-    if volumes:
+    if volumes is not None:
         if type(volumes) is not list:
             raise _Unknown
         for vol in volumes:
@@ -231,12 +264,24 @@ def _pod(meta: dict[str, Any], spec: dict[str, Any], flags: set[str]) -> tuple[b
     v = get("appArmorProfile")
     if v is not None and not _profile_ok(v):
         flags.add("appArmorProfile")
-    if get("seLinuxOptions") is not None:
+    v = get("seLinuxOptions")
+    if v is not None:
+        _strings(v, _SELINUX_KEYS)
         flags.add("seLinuxOptions")
-    if get("windowsOptions") is not None:
+    v = get("windowsOptions")
+    if v is not None:
+        _windows(v)
         flags.add("windowsHostProcess")
-    if get("sysctls"):
-        flags.add("sysctls")
+    v = get("sysctls")
+    if v is not None:
+        if type(v) is not list:
+            raise _Unknown
+        for item in v:
+            if type(item) is not dict:
+                raise _Unknown
+            _strings(item, ("name",))
+        if v:
+            flags.add("sysctls")
     return non_root is True, seccomp_ok
 
 

@@ -17,7 +17,7 @@ from hadrill.faults.base import Fault, wait_for
 from hadrill.faults.deadman import arm_in_target, disarm_in_target, fired_in_target
 from hadrill.faults.ledger import FaultRecord
 
-__all__ = ["ProcessFault"]
+__all__ = ["ProcessFault", "process_states"]
 
 Signal = Literal["KILL", "TERM", "STOP"]
 
@@ -39,6 +39,21 @@ def _verify_commands(params: dict[str, Any]) -> str | None:
     if params.get("restart"):
         return f"pgrep -x {name} >/dev/null"
     return None
+
+
+def process_states(stats: str) -> dict[str, str]:
+    r"""pid → state letter from /proc/PID/stat lines (the name in parentheses may hold spaces).
+
+    >>> process_states("12 (etcd) T 1 12 12\n13 (a b) c) S 1 13 13\n")
+    {'12': 'T', '13': 'S'}
+    """
+    out = {}
+    for line in stats.splitlines():
+        pid, _, rest = line.partition(" (")
+        fields = rest.rpartition(") ")[2].split()
+        if pid.isdigit() and fields:
+            out[pid] = fields[0]
+    return out
 
 
 @dataclass
@@ -70,36 +85,47 @@ class ProcessFault(Fault):
     def inject(self, record: FaultRecord) -> None:
         t = target(record.target)
         name = shlex.quote(self.process)
-        pids = [p for p in t.run(f"pgrep -x {name}", timeout=10).stdout.split() if p.isdigit()]
-        if not pids:
+        # One call: find, refuse a process already frozen (another fault? stopping it would prove
+        # nothing), signal; the pids signalled are the ones recorded.
+        frozen = ""
+        if self.signal == "STOP":
+            frozen = (
+                'all=1; for p in $pids; do s=$(cat /proc/$p/stat 2>/dev/null); s=${s##*") "}; '
+                '[ "${s%% *}" = T ] || all=0; done; [ $all = 1 ] && { echo $pids; exit 4; }; '
+            )
+        res = t.run(
+            f"pids=$(pgrep -x {name}) || exit 3; {frozen}kill -{self.signal} $pids; rc=$?; echo $pids; exit $rc",
+            timeout=10,
+        )
+        pids = [p for p in res.stdout.split() if p.isdigit()]
+        if res.rc == 3 or not pids:
             raise InjectionFailed(f"{record.target}: no process named {self.process!r} to {self.signal}")
-        if self.signal == "STOP":  # already frozen (another fault?): stopping it would prove nothing
-            states = t.run(f"ps -o stat= -p {','.join(pids)}", timeout=5).stdout.split()
-            if states and all(st.startswith("T") for st in states):
-                raise InjectionFailed(f"{record.target}: {self.process} is already stopped ({' '.join(states)})")
+        if res.rc == 4:
+            raise InjectionFailed(f"{record.target}: {self.process} is already stopped (pid {' '.join(pids)})")
         record.params["pids"] = pids
-        t.check(f"kill -{self.signal} {' '.join(pids)}", timeout=10)
+        if not res.ok:
+            why = (res.stderr or res.stdout).strip()[-200:]
+            raise InjectionFailed(f"{record.target}: kill -{self.signal} {self.process}: {why}")
 
     def prove(self, record: FaultRecord) -> str:
+        """Frozen: every signalled pid is in state T in /proc/PID/stat. Killed: none is left."""
         t = target(record.target)
         pids: list[str] = record.params["pids"]
         if self.signal == "STOP":
+            stat = " ".join(f"/proc/{p}/stat" for p in pids)
 
             def stopped() -> str | None:
-                states = t.run(f"ps -o stat= -p {','.join(pids)}", timeout=5).stdout.split()
-                return (
-                    f"{self.process} stopped ({' '.join(states)})"
-                    if states and all(s.startswith("T") for s in states)
-                    else None
-                )
+                states = process_states(t.run(f"cat {stat} 2>/dev/null", timeout=5).stdout)
+                frozen = len(states) == len(pids) and all(s == "T" for s in states.values())
+                return f"{self.process} stopped (state T: pid {' '.join(pids)})" if frozen else None
 
-            return wait_for(stopped, timeout=5, what=f"{self.process} stopped")
+            return wait_for(stopped, timeout=5, interval=0.02, what=f"{self.process} stopped")
 
         def gone() -> str | None:
             alive = t.run(f"ps -o pid= -p {','.join(pids)}", timeout=5).stdout.split()
             return f"{self.process} pid(s) {' '.join(pids)} gone" if not alive else None
 
-        return wait_for(gone, timeout=10, what=f"{self.process} killed")
+        return wait_for(gone, timeout=10, interval=0.05, what=f"{self.process} killed")
 
     @classmethod
     def revert(cls, record: FaultRecord) -> None:

@@ -1,0 +1,45 @@
+"""What the partition and freeze proofs read: iptables' DROP counters and /proc/PID/stat states.
+
+Inputs are what iptables 1.8.9 (nf_tables) and Linux print, copied from a lab container; the expected
+values are read off them by hand.
+"""
+
+from __future__ import annotations
+
+from hadrill.faults.network import dropped_packets
+from hadrill.faults.process import process_states
+
+LISTING = """\
+Chain HDO-0f3a (1 references)
+    pkts      bytes target     prot opt in     out     source               destination
+       2      120 DROP       6    --  *      *       0.0.0.0/0            172.28.0.3           tcp dpt:2380
+       1       60 DROP       6    --  *      *       0.0.0.0/0            172.28.0.3           tcp spt:2380
+       0        0 DROP       6    --  *      *       0.0.0.0/0            172.28.0.4           tcp dpt:2380
+       0        0 DROP       6    --  *      *       0.0.0.0/0            172.28.0.4           tcp spt:2380
+"""
+
+
+def test_dropped_packets_sums_each_destination() -> None:
+    assert dropped_packets(LISTING) == {"172.28.0.3": 3, "172.28.0.4": 0}
+
+
+def test_an_empty_or_foreign_chain_counts_nothing() -> None:
+    assert dropped_packets("Chain HDO-x (1 references)\n    pkts      bytes target     prot opt in     out     "
+                           "source               destination\n") == {}  # fmt: skip
+    accept = "       9      540 ACCEPT     0    --  *      *       0.0.0.0/0            172.28.0.3\n"
+    assert dropped_packets(accept) == {}  # only DROP rules are this fault's evidence
+    assert dropped_packets("iptables: No chain/target/match by that name.\n") == {}
+
+
+def test_process_states_reads_the_field_after_the_name() -> None:
+    stats = (
+        "812 (etcd) T 1 812 812 0 -1 1077936192 2280 0 0 0 35 11 0 0 20 0 9 0 4223 11814912 3620\n"
+        "813 (etcd) S 1 812 812 0 -1 1077936192 12 0 0 0 1 0 0 0 20 0 1 0 4224 0 0\n"
+        "900 (a (b) c) R 1 900 900 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 1 0 0\n"  # a name with parentheses
+    )
+    assert process_states(stats) == {"812": "T", "813": "S", "900": "R"}
+
+
+def test_process_states_of_nothing_is_empty() -> None:
+    assert process_states("") == {}
+    assert process_states("cat: /proc/99999/stat: No such file or directory\n") == {}
