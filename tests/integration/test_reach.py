@@ -24,6 +24,7 @@ import pytest
 import yaml
 
 from hadrill.clients.kube import KubeApi, KubeApiError, kube_api
+from hadrill.experiment import failure_report, run_experiment_file
 from hadrill.inventory import Inventory, load_inventory
 from hadrill.lab.lab import Lab
 from hadrill.lab.labfile import parse_lab_data
@@ -36,7 +37,7 @@ REPO = Path(__file__).resolve().parents[2]
 LAB_NAME = f"hdt-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}-reach"
 NS = "hadrill-reach"
 ROLES = {"preflight": ["hadrill-preflight"], "compliance": ["hadrill-compliance"], "prober": ["hadrill-probes"],
-         "nothing": []}  # fmt: skip
+         "nothing": [], "operator": ["cluster-admin"]}  # fmt: skip  (the experiments' own roles: not shipped yet)
 
 PLUGIN = r"""
 import json, pathlib, sys, datetime
@@ -52,7 +53,7 @@ print(json.dumps({"apiVersion": "client.authentication.k8s.io/v1beta1", "kind": 
 
 
 @pytest.fixture(scope="module")
-def lab(module_lab_factory: Any) -> Iterator[Lab]:
+def lab(module_lab_factory: Any, state_dir: Path) -> Iterator[Lab]:
     kind = str(REPO / "kind-configs" / "ha.yaml")
     spec = parse_lab_data({"name": LAB_NAME, "etcd": None, "kubernetes": {"kind_config": kind}}, "<test lab reach>")
     lab = Lab(spec, owner="pytest", client=module_lab_factory.client, base_dir=REPO)
@@ -283,3 +284,17 @@ def test_a_missing_or_failing_plugin_says_so(inv: Inventory, tmp_path: Path) -> 
         assert r.returncode == 3, r.stdout + r.stderr
         assert len(r.stderr.strip().splitlines()) == 1 and "cluster kubernetes (context reach)" in r.stderr
         assert words in r.stderr, r.stderr
+
+
+def test_kill_a_master_and_drain_through_an_exec_plugin(
+    inv: Inventory, tokens: dict[str, str], state_dir: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "token-1").write_text(tokens["operator"])
+    (tmp_path / "ttl").write_text("3600")
+    inv_path = _inventory(inv, _kubeconfig(inv, tmp_path / "kc", _exec_user(tmp_path)), tmp_path / "inv.yaml")
+    for name in ("kube-kill-master.yaml", "kube-drain-worker-pdb.yaml"):
+        result = run_experiment_file(REPO / "experiments" / name, inventory=inv_path, journal_dir=tmp_path / "j")
+        assert result.ok, failure_report(result.journal)
+        assert all(v["ok"] for v in result.hadrill["verdicts"]), result.hadrill["verdicts"]
+    assert int((tmp_path / "calls").read_text()) >= 1
+    _no_secret_in([tmp_path / "j", state_dir / "ledger.jsonl"], [], list(tokens.values()))

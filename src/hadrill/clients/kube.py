@@ -34,8 +34,10 @@ __all__ = [
     "LEASES",
     "KubeApi",
     "KubeApiError",
-    "kube_api",     "kubeconfig_env",
+    "kube_api",
+    "kubeconfig_env",
     "lease_holder",
+    "member_api",
     "node_problem",
     "ready_nodes",
 ]
@@ -375,10 +377,30 @@ def _tls(d: dict[str, str] | None) -> TLSFiles | None:
     return TLSFiles(**d) if d else None
 
 
+def member_api(p: dict[str, Any], *, timeout: float) -> KubeApi | None:
+    """A client for one control-plane member's own API server (``p["api"]``, not the load balancer), with the
+    credentials a fault recorded: the harness's TLS files (``api_tls``), else the kubeconfig and context it
+    reached the cluster with (``api_kubeconfig``, ``api_context``: paths and names, never a credential)."""
+    if not p.get("api"):
+        return None
+    if p.get("api_tls"):
+        return KubeApi(p["api"], TLSFiles(**p["api_tls"]), timeout=timeout)
+    if p.get("api_kubeconfig"):
+        path, context = str(p["api_kubeconfig"]), p.get("api_context") or None
+        where = f"API server {p['api']} (context {context or _current_context(path)})"
+
+        def load() -> Any:
+            return _from_kubeconfig(path, context, where)
+
+        return KubeApi(p["api"], timeout=timeout, where=where, credentials=load(), reload=load)
+    return None
+
+
 def node_problem(p: dict[str, Any]) -> str | None:
     """What is not back yet on a control-plane node (its etcd member, its API server), None when both are.
 
-    ``p`` holds what a fault recorded: ``etcd`` + ``etcd_tls`` and ``api`` + ``api_tls`` (either may be absent).
+    ``p`` holds what a fault recorded: ``etcd`` + ``etcd_tls`` and ``api`` + ``api_tls`` or ``api_kubeconfig``
+    (+ ``api_context``) (either may be absent).
     """
     if p.get("etcd") and p.get("etcd_tls"):
         try:
@@ -387,10 +409,11 @@ def node_problem(p: dict[str, Any]) -> str | None:
             return f"etcd member: {e}"
         if st.leader in ("", "0"):
             return "etcd member has no leader"
-    if p.get("api") and p.get("api_tls"):
+    api = member_api(p, timeout=2.0)
+    if api is not None:
         try:
-            body = KubeApi(p["api"], TLSFiles(**p["api_tls"]), timeout=2.0).readyz()
-        except KubeApiError as e:
+            body = api.readyz()
+        except (KubeApiError, TargetError) as e:
             return f"kube-apiserver: {e}"
         if body != "ok":
             return f"kube-apiserver /readyz: {body[:100]}"
