@@ -331,7 +331,8 @@ def drain_checks(nodes: list[dict[str, Any]], pods: list[dict[str, Any]], pdbs: 
 
 
 # -- live checks ---------------------------------------------------------------------------------------
-_SKIP_SCAN = {"events", "events.k8s.io/events", "leases", "endpointslices", "endpoints", "componentstatuses"}
+# Secrets were only ever v1, and scanning them would need a role that reads every secret of the cluster.
+_SKIP_SCAN = {"secrets", "events", "events.k8s.io/events", "leases", "endpointslices", "endpoints", "componentstatuses"}
 
 
 def _discovery(api: KubeApi) -> list[tuple[str, str, dict[str, Any]]]:
@@ -366,7 +367,9 @@ def deprecated_api_check(api: KubeApi, target: tuple[int, int], *, max_objects: 
             notes.append(f"served now: {gv} {r.get('kind')} ({hit[1]} at the target)")
     try:
         crds = api.list_all("/apis/apiextensions.k8s.io/v1/customresourcedefinitions")
-    except KubeApiError:
+    except KubeApiError as e:
+        if e.status == 403:
+            blocking.append("not scanned: CustomResourceDefinitions: RBAC forbids list (deploy/rbac/preflight.yaml)")
         crds = []
     for crd in crds:
         spec = crd.get("spec") or {}
@@ -387,7 +390,9 @@ def deprecated_api_check(api: KubeApi, target: tuple[int, int], *, max_objects: 
         prefix = "/api/v1" if gv == "v1" else f"/apis/{gv}"
         try:
             items = api.list_all(f"{prefix}/{r['name']}", pages=40)
-        except KubeApiError:
+        except KubeApiError as e:
+            if e.status == 403:  # not scanned is not "no use": the check fails and says which list RBAC forbids
+                blocking.append(f"not scanned: {gv} {r['name']}: RBAC forbids list (see deploy/rbac/preflight.yaml)")
             continue
         for obj in items:
             scanned += 1

@@ -52,17 +52,37 @@ def test_the_inventorys_context_picks_the_server(kubeconfig: Path) -> None:
     api = kube_api(_cluster({"kubeconfig": str(kubeconfig), "context": "kind-b"}), timeout=3.0)
     assert api.server == "https://10.0.0.2:6443"
     assert api.timeout == 3.0
-    assert Path(api.tls.cert).read_text().startswith("-----BEGIN CERTIFICATE-----")
+    assert Path(api.credentials.cert_file).read_text().startswith("-----BEGIN CERTIFICATE-----")
+    assert api.where == "cluster kubernetes (context kind-b)"
 
 
 def test_without_a_context_the_current_context_is_used(kubeconfig: Path) -> None:
     assert kube_api(_cluster({"kubeconfig": str(kubeconfig)})).server == "https://10.0.0.1:6443"
 
 
-def test_the_labs_api_address_and_tls_files_come_first(kubeconfig: Path) -> None:
+def test_the_kubeconfig_comes_first_then_the_api_address_and_tls_files(kubeconfig: Path) -> None:
     tls = TLSFiles(ca="/pki/ca.crt", cert="/pki/admin.crt", key="/pki/admin.key")
-    api = kube_api(_cluster({"api": "https://10.213.7.100:6443", "kubeconfig": str(kubeconfig)}, tls))
+    both = kube_api(_cluster({"api": "https://10.213.7.100:6443", "kubeconfig": str(kubeconfig)}, tls))
+    assert both.server == "https://10.0.0.1:6443"
+    api = kube_api(_cluster({"api": "https://10.213.7.100:6443"}, tls))
     assert (api.server, api.tls) == ("https://10.213.7.100:6443", tls)
+
+
+def test_insecure_skip_tls_verify_is_refused_unless_the_inventory_asks(kubeconfig: Path) -> None:
+    doc = yaml.safe_load(kubeconfig.read_text())
+    doc["clusters"][0]["cluster"]["insecure-skip-tls-verify"] = True
+    kubeconfig.write_text(yaml.safe_dump(doc))
+    with pytest.raises(ConfigError, match=r"settings\.insecure_skip_tls_verify"):
+        kube_api(_cluster({"kubeconfig": str(kubeconfig)}))
+    assert kube_api(_cluster({"kubeconfig": str(kubeconfig), "insecure_skip_tls_verify": True})).server
+
+
+def test_a_missing_exec_plugin_is_one_line_naming_cluster_and_context(kubeconfig: Path) -> None:
+    doc = yaml.safe_load(kubeconfig.read_text())
+    doc["users"][1]["user"] = {"exec": {"apiVersion": "client.authentication.k8s.io/v1beta1", "command": "no-such-x"}}
+    kubeconfig.write_text(yaml.safe_dump(doc))
+    with pytest.raises(TargetError, match=r"^cluster kubernetes \(context kind-b\): the exec credential plugin is"):
+        kube_api(_cluster({"kubeconfig": str(kubeconfig), "context": "kind-b"}))
 
 
 def test_an_unknown_context_is_a_target_error_naming_the_kubeconfig(kubeconfig: Path) -> None:
@@ -70,6 +90,7 @@ def test_an_unknown_context_is_a_target_error_naming_the_kubeconfig(kubeconfig: 
         kube_api(_cluster({"kubeconfig": str(kubeconfig), "context": "kind-c"}))
 
 
-def test_neither_api_nor_kubeconfig_is_bad_input() -> None:
+def test_neither_api_nor_kubeconfig_nor_a_pod_is_bad_input(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
     with pytest.raises(ConfigError, match=r"clusters\[kubernetes\]\.settings"):
         kube_api(_cluster({}))

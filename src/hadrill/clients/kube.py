@@ -1,6 +1,13 @@
-"""The Kubernetes API as hadrill reaches it: plain HTTPS with a client certificate, a timeout on every call,
-and ONE way to build a client for an inventory's cluster, :func:`kube_api`, used by faults, probes,
-recovery checks, compliance, providers and preflight alike (so they all talk to the same cluster).
+"""The Kubernetes API as hadrill reaches it: the way kubectl does, and ONE way to build a client for an
+inventory's cluster, :func:`kube_api`, used by faults, probes, recovery checks, compliance, providers and
+preflight alike (so they all talk to the same cluster, with the same credentials).
+
+The credentials are resolved by the official ``kubernetes`` client's loader (client certificates, bearer
+tokens, token files, exec credential plugins with their expiry and refresh, auth-provider/OIDC, proxy-url),
+or its in-cluster loader (the pod's service account). The HTTP path the probes sample every 100 ms is a
+lean :class:`KubeApi` built from what that loader resolved (the ``Configuration``'s host, CA, client
+certificate files and ``Authorization`` header, refreshed through ``refresh_api_key_hook``): one
+``requests`` session per thread, a timeout on every call, no second kubeconfig parser.
 
 >>> api = kube_api(inventory.cluster("kubernetes"), timeout=1.0)   # doctest: +SKIP
 >>> api.readyz()                                                     # doctest: +SKIP
@@ -9,7 +16,12 @@ recovery checks, compliance, providers and preflight alike (so they all talk to 
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
+import re
 import threading
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import requests
@@ -22,14 +34,19 @@ __all__ = [
     "LEASES",
     "KubeApi",
     "KubeApiError",
-    "kube_api",     "kubeconfig_env",
+    "kube_api",
+    "kubeconfig_env",
     "lease_holder",
+    "member_api",
     "node_problem",
     "ready_nodes",
 ]
 
 # The control-plane components that elect a leader through a Lease, by the names experiments use.
 LEASES = {"controller-manager": "kube-controller-manager", "scheduler": "kube-scheduler"}
+
+RBAC_DOC = "deploy/rbac/ in hadrill's repository holds the minimal ClusterRole of each command"
+_FORBIDDEN = re.compile(r'cannot (\w+) resource "([^"]+)"(?: in API group "([^"]*)")?')
 
 
 class KubeApiError(TargetError):
@@ -40,22 +57,89 @@ class KubeApiError(TargetError):
         self.status = status
 
 
-class KubeApi:
-    """A minimal client for one API server URL; safe to share between threads (one session each)."""
+class _Static:
+    """Fixed credentials (an address with the harness's TLS files), shaped like the loader's Configuration."""
 
-    def __init__(self, server: str, tls: TLSFiles, *, timeout: float = 2.0) -> None:
+    def __init__(self, server: str, tls: TLSFiles | None) -> None:
+        self.host = server
+        self.ssl_ca_cert = tls.ca if tls else None
+        self.cert_file = tls.cert if tls else None
+        self.key_file = tls.key if tls else None
+        self.verify_ssl = True
+        self.proxy: str | None = None
+
+    def get_api_key_with_prefix(self, identifier: str) -> str | None:
+        return None
+
+
+class _Auth:
+    """The credentials one or more :class:`KubeApi` share: read under a lock (the loader's refresh hook runs
+    an exec plugin or re-reads a token file when the token expires, and is not thread-safe), renewed from
+    the loader once when the API answers 401 (a token revoked before its expiry)."""
+
+    def __init__(self, credentials: Any, reload: Callable[[], Any] | None) -> None:
+        self.credentials = credentials
+        self.reload = reload
+        self.lock = threading.Lock()
+        self.generation = 0
+
+    def current(self) -> tuple[int, dict[str, str], str | bool, tuple[str, str] | None, dict[str, str] | None]:
+        """(generation, headers, verify, cert, proxies) for the next request."""
+        with self.lock, _loader_log():  # a failing refresh keeps the old token: the 401 that follows says why
+            c = self.credentials
+            token = c.get_api_key_with_prefix("BearerToken")
+            headers = {"Authorization": token} if token else {}
+            verify: str | bool = (c.ssl_ca_cert or True) if c.verify_ssl else False
+            cert = (c.cert_file, c.key_file) if c.cert_file and c.key_file else None
+            proxies = {"http": c.proxy, "https": c.proxy} if c.proxy else None
+            return self.generation, headers, verify, cert, proxies
+
+    def renew(self, generation: int) -> bool:
+        """Load the credentials again (re-running an exec plugin); False when there is nothing to reload."""
+        with self.lock:
+            if generation != self.generation:
+                return True  # another thread renewed them already
+            if self.reload is None:
+                return False
+            self.credentials = self.reload()
+            self.generation += 1
+            return True
+
+
+class KubeApi:
+    """A minimal client for one API server; safe to share between threads (one session each).
+
+    ``KubeApi(server, tls)`` is the harness's own client (the lab's admin certificate); :func:`kube_api`
+    builds one from the credentials the Kubernetes client's loader resolved.
+    """
+
+    def __init__(
+        self, server: str, tls: TLSFiles | None = None, *, timeout: float = 2.0, where: str = "",
+        credentials: Any = None, reload: Callable[[], Any] | None = None,
+    ) -> None:  # fmt: skip
         self.server = server.rstrip("/")
         self.tls = tls
         self.timeout = timeout
+        self.where = where or f"API server {self.server}"
+        self._auth = _Auth(credentials if credentials is not None else _Static(self.server, tls), reload)
         self._local = threading.local()
+
+    @property
+    def credentials(self) -> Any:
+        """The loader's resolved ``Configuration`` (never print it: it holds the token)."""
+        return self._auth.credentials
+
+    def with_timeout(self, timeout: float) -> KubeApi:
+        """The same server and (shared, refreshed) credentials with another timeout."""
+        other = KubeApi(self.server, self.tls, timeout=timeout, where=self.where)
+        other._auth = self._auth
+        return other
 
     def _session(self) -> requests.Session:
         s: requests.Session | None = getattr(self._local, "session", None)
         if s is None:
             s = requests.Session()
-            s.trust_env = False  # else REQUESTS_CA_BUNDLE overrides s.verify, and a proxy could take the traffic
-            s.verify = self.tls.ca
-            s.cert = (self.tls.cert, self.tls.key)
+            s.trust_env = False  # else REQUESTS_CA_BUNDLE overrides verify; a proxy comes from the kubeconfig only
             self._local.session = s
         return s
 
@@ -64,13 +148,46 @@ class KubeApi:
         params: dict[str, str] | None = None,
     ) -> requests.Response:  # fmt: skip
         url = f"{self.server}{path}"
-        try:
-            r = self._session().request(method, url, json=body, params=params, timeout=timeout or self.timeout)
-        except requests.RequestException as e:
-            raise KubeApiError(f"{method} {url}: {type(e).__name__}: {e}") from e
+        for attempt in (1, 2):
+            generation, headers, verify, cert, proxies = self._auth.current()
+            try:
+                r = self._session().request(
+                    method, url, json=body, params=params, timeout=timeout or self.timeout, headers=headers,
+                    verify=verify, cert=cert, proxies=proxies,
+                )  # fmt: skip
+            except requests.RequestException as e:
+                raise KubeApiError(
+                    f"{self.where}: {method} {path}: API server {self.server} unreachable: {_reason(e)}"
+                ) from None
+            if r.status_code == 401 and attempt == 1 and self._auth.renew(generation):
+                continue
+            break
         if r.status_code >= 400:
-            raise KubeApiError(f"{method} {url}: HTTP {r.status_code}: {r.text[:200]}", r.status_code)
+            raise KubeApiError(self._explain(method, path, r), r.status_code)
         return r
+
+    def _explain(self, method: str, path: str, r: requests.Response) -> str:
+        """One line naming the cluster, the context, what failed and what to do (never a credential)."""
+        try:
+            message = str(r.json().get("message") or "")
+        except ValueError:
+            message = r.text
+        message = " ".join(message.split())[:300]
+        if r.status_code == 401:
+            return (
+                f"{self.where}: {method} {path}: HTTP 401 Unauthorized: the API refused the credentials "
+                "(expired or revoked token, failing credential plugin, untrusted certificate): renew them"
+            )
+        if r.status_code == 403:
+            m = _FORBIDDEN.search(message)
+            what = f"{m.group(1)} {m.group(2)}" if m else "it"
+            if m and m.group(3):
+                what += f" (API group {m.group(3)})"
+            return (
+                f"{self.where}: {method} {path}: HTTP 403 Forbidden: RBAC forbids {what}: {message}: "
+                f"grant it ({RBAC_DOC})"
+            )
+        return f"{self.where}: {method} {path}: HTTP {r.status_code}: {message}"
 
     def get(self, path: str, **kwargs: Any) -> dict[str, Any]:
         data: dict[str, Any] = self.request("GET", path, **kwargs).json()
@@ -107,37 +224,134 @@ class KubeApi:
             if not token:
                 return items
             params["continue"] = token
-        raise KubeApiError(f"GET {path}: more than {pages} pages")
+        raise KubeApiError(f"{self.where}: GET {path}: more than {pages} pages")
 
 
-def kube_api(cluster: Cluster, *, timeout: float = 2.0) -> KubeApi:
-    """A client for the cluster's API server, decided here once for every caller:
+def _reason(e: requests.RequestException) -> str:
+    """A short why for a request that got no answer (requests' own text repeats the URL and a repr)."""
+    if isinstance(e, requests.ConnectTimeout):
+        return "connect timeout: check the server address, the network and any proxy"
+    if isinstance(e, requests.ReadTimeout):
+        return "read timeout (the server accepted the connection but did not answer)"
+    if isinstance(e, requests.exceptions.SSLError):
+        return "TLS handshake failed: check the kubeconfig's certificate-authority and client certificate"
+    m = re.search(r"\[Errno -?\d+\] ([^'\")]+)", str(e))
+    return f"{m.group(1).strip() if m else type(e).__name__}: check the server address, the network and any proxy"
 
-    1. ``settings.api`` with the cluster's ``tls`` files (hadrill's lab), else
-    2. ``settings.kubeconfig`` at ``settings.context`` (else the kubeconfig's current context), through the
-       Kubernetes client library, which materialises embedded credentials in its own temporary files (as
-       kubectl does): nothing is copied into the inventory. The user must have a client certificate.
 
-    Neither is bad input (:class:`ConfigError`); an unreadable kubeconfig is a :class:`TargetError`.
-    """
-    s = cluster.settings
-    if cluster.tls is not None and "api" in s:
-        return KubeApi(str(s["api"]), cluster.tls, timeout=timeout)
-    if "kubeconfig" not in s:
-        raise ConfigError("inventory", f"clusters[{cluster.name}].settings", "api (with tls) or kubeconfig")
+class _Captured(logging.Filter):
+    """Takes the errors the kubeconfig loader logs instead of raising (a failing exec plugin) off the root
+    logger, so hadrill can say them once, in its own words, and nothing else prints them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.messages: list[str] = []
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "kubernetes" in record.pathname and record.levelno >= logging.ERROR:
+            self.messages.append(" ".join(record.getMessage().split())[:200])
+            return False
+        return True
+
+
+@contextlib.contextmanager
+def _loader_log() -> Iterator[list[str]]:
+    captured = _Captured()
+    root = logging.getLogger()
+    root.addFilter(captured)
+    try:
+        yield captured.messages
+    finally:
+        root.removeFilter(captured)
+
+
+def _current_context(path: str) -> str:
+    from kubernetes import config as k8s_config
+
+    try:
+        _contexts, active = k8s_config.list_kube_config_contexts(path)  # type: ignore[no-untyped-call]
+    except Exception:  # unreadable: the loader says why, below
+        return "?"
+    return str((active or {}).get("name") or "?")
+
+
+def _from_kubeconfig(path: str, context: str | None, where: str) -> Any:
+    """The loader's Configuration for the kubeconfig at ``context``; TargetError (one line) when it fails."""
+    from kubernetes import client as k8s
+    from kubernetes import config as k8s_config
+
+    cfg = k8s.Configuration()
+    with _loader_log() as logged:
+        try:
+            k8s_config.load_kube_config(path, context=context, client_configuration=cfg)  # type: ignore[no-untyped-call]
+        except Exception as e:  # the library raises ConfigException, OSError, yaml errors...
+            raise TargetError(f"{where}: kubeconfig {path}: {' '.join(str(e).split())[:300]}") from e
+    if logged and not (cfg.api_key or cfg.cert_file):
+        why = logged[0]
+        if "No such file" in why or "not found" in why:
+            raise TargetError(
+                f"{where}: the exec credential plugin is missing ({why}): install it or fix "
+                f"users[].user.exec.command in {path}"
+            )
+        raise TargetError(f"{where}: the exec credential plugin failed ({why}): run it by hand to see why")
+    return cfg
+
+
+def _in_cluster(where: str) -> Any:
+    """The pod's service account (token file re-read every minute by the loader's refresh hook)."""
     from kubernetes import client as k8s
     from kubernetes import config as k8s_config
 
     cfg = k8s.Configuration()
     try:
-        k8s_config.load_kube_config(  # type: ignore[no-untyped-call]
-            str(s["kubeconfig"]), context=s.get("context"), client_configuration=cfg
-        )
-    except Exception as e:  # the library raises ConfigException, OSError, yaml errors...
-        raise TargetError(f"cluster {cluster.name}: kubeconfig {s['kubeconfig']}: {e}") from e
-    if not (cfg.cert_file and cfg.key_file):
-        raise TargetError(f"cluster {cluster.name}: its kubeconfig user has no client certificate (needed here)")
-    return KubeApi(cfg.host, TLSFiles(ca=cfg.ssl_ca_cert or "", cert=cfg.cert_file, key=cfg.key_file), timeout=timeout)
+        k8s_config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
+    except Exception as e:
+        raise TargetError(f"{where}: {' '.join(str(e).split())[:300]}") from e
+    return cfg
+
+
+def kube_api(cluster: Cluster, *, timeout: float = 2.0) -> KubeApi:
+    """A client for the cluster's API server, decided here once for every caller:
+
+    1. ``settings.kubeconfig`` at ``settings.context`` (else the kubeconfig's current context), resolved by
+       the Kubernetes client's loader: every kubeconfig auth method kubectl knows. The lab's inventory has
+       one too (its admin kubeconfig). ``insecure-skip-tls-verify`` is refused unless the cluster's
+       ``settings.insecure_skip_tls_verify`` is true.
+    2. else ``settings.api`` with the cluster's ``tls`` files;
+    3. else, when hadrill runs in a pod, its service account (in-cluster config).
+
+    None of them is bad input (:class:`ConfigError`, exit 2); credentials that cannot be loaded (a missing
+    or failing exec plugin, an unknown context) are a :class:`TargetError` (exit 3) naming cluster and context.
+    """
+    s = cluster.settings
+    load: Callable[[], Any]
+    if s.get("kubeconfig"):
+        path, context = str(s["kubeconfig"]), (str(s["context"]) if s.get("context") else None)
+        where = f"cluster {cluster.name} (context {context or _current_context(path)})"
+
+        def load() -> Any:
+            return _from_kubeconfig(path, context, where)
+
+    elif cluster.tls is not None and s.get("api"):
+        return KubeApi(str(s["api"]), cluster.tls, timeout=timeout, where=f"cluster {cluster.name} ({s['api']})")
+    elif os.environ.get("KUBERNETES_SERVICE_HOST"):
+        where = f"cluster {cluster.name} (in-cluster service account)"
+
+        def load() -> Any:
+            return _in_cluster(where)
+
+    else:
+        raise ConfigError(
+            "inventory", f"clusters[{cluster.name}].settings",
+            "kubeconfig (and context), or api with tls, or hadrill running in a pod (in-cluster config)",
+        )  # fmt: skip
+    cfg = load()
+    if not cfg.verify_ssl and s.get("insecure_skip_tls_verify") is not True:
+        raise ConfigError(
+            "inventory", f"clusters[{cluster.name}].settings.insecure_skip_tls_verify",
+            "true to accept the kubeconfig's insecure-skip-tls-verify (the server's certificate is then not checked)",
+        )  # fmt: skip
+    return KubeApi(cfg.host, None, timeout=timeout, where=where, credentials=cfg, reload=load)
 
 
 def lease_holder(api: KubeApi, lease: str, namespace: str = "kube-system") -> str:
@@ -165,10 +379,30 @@ def _tls(d: dict[str, str] | None) -> TLSFiles | None:
     return TLSFiles(**d) if d else None
 
 
+def member_api(p: dict[str, Any], *, timeout: float) -> KubeApi | None:
+    """A client for one control-plane member's own API server (``p["api"]``, not the load balancer), with the
+    credentials a fault recorded: the harness's TLS files (``api_tls``), else the kubeconfig and context it
+    reached the cluster with (``api_kubeconfig``, ``api_context``: paths and names, never a credential)."""
+    if not p.get("api"):
+        return None
+    if p.get("api_tls"):
+        return KubeApi(p["api"], TLSFiles(**p["api_tls"]), timeout=timeout)
+    if p.get("api_kubeconfig"):
+        path, context = str(p["api_kubeconfig"]), p.get("api_context") or None
+        where = f"API server {p['api']} (context {context or _current_context(path)})"
+
+        def load() -> Any:
+            return _from_kubeconfig(path, context, where)
+
+        return KubeApi(p["api"], timeout=timeout, where=where, credentials=load(), reload=load)
+    return None
+
+
 def node_problem(p: dict[str, Any]) -> str | None:
     """What is not back yet on a control-plane node (its etcd member, its API server), None when both are.
 
-    ``p`` holds what a fault recorded: ``etcd`` + ``etcd_tls`` and ``api`` + ``api_tls`` (either may be absent).
+    ``p`` holds what a fault recorded: ``etcd`` + ``etcd_tls`` and ``api`` + ``api_tls`` or ``api_kubeconfig``
+    (+ ``api_context``) (either may be absent).
     """
     if p.get("etcd") and p.get("etcd_tls"):
         try:
@@ -177,10 +411,11 @@ def node_problem(p: dict[str, Any]) -> str | None:
             return f"etcd member: {e}"
         if st.leader in ("", "0"):
             return "etcd member has no leader"
-    if p.get("api") and p.get("api_tls"):
+    api = member_api(p, timeout=2.0)
+    if api is not None:
         try:
-            body = KubeApi(p["api"], TLSFiles(**p["api_tls"]), timeout=2.0).readyz()
-        except KubeApiError as e:
+            body = api.readyz()
+        except (KubeApiError, TargetError) as e:
             return f"kube-apiserver: {e}"
         if body != "ok":
             return f"kube-apiserver /readyz: {body[:100]}"

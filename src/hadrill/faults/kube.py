@@ -110,7 +110,10 @@ def kill_control_plane_node(
     node = inv.member_node(c, member.name)
     etcd = etcd_cluster_of(inv, c)
     checks: dict[str, Any] = {"revert_timeout": revert_timeout, "chosen_by": which}
-    if member.endpoints.get("api") and c.tls is not None:
+    if member.endpoints.get("api") and c.settings.get("kubeconfig"):  # as kube_api reaches it: kubeconfig first
+        checks.update(api=member.endpoints["api"], api_kubeconfig=str(c.settings["kubeconfig"]))
+        checks.update(api_context=str(c.settings.get("context") or ""))
+    elif member.endpoints.get("api") and c.tls is not None:
         checks.update(api=member.endpoints["api"], api_tls=c.tls.model_dump())
     if member.endpoints.get("etcd") and etcd is not None and etcd.tls is not None:
         checks.update(etcd=member.endpoints["etcd"], etcd_tls=etcd.tls.model_dump())

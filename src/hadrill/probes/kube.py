@@ -76,7 +76,7 @@ class KubeWriteProbe:
     def read_back(self, *, attempts: int = 20, timeout: float = 10.0) -> set[str]:
         """The names of the probe's ConfigMaps present now (retried while the API is not back)."""
         last: Exception | None = None
-        api = KubeApi(self.api.server, self.api.tls, timeout=timeout)
+        api = self.api.with_timeout(timeout)
         for _ in range(attempts):
             try:
                 items = api.list_all(self._path, label_selector=f"{PROBE_LABEL}={self.prefix}")
