@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import ipaddress
 import math
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -123,6 +124,23 @@ class Node(_Strict):
         return next(iter(self.addresses.values()))
 
 
+_BRICK = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]*:/(?!/)\S*")
+
+
+def _endpoint_ok(url: str) -> bool:
+    """A URL with a scheme and a host (http/https also a port), or a Gluster brick ``HOST:/PATH``."""
+    if _BRICK.fullmatch(url):
+        return True
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # raises on a port out of range
+    except ValueError:  # a port out of range, a bad IPv6 literal
+        return False
+    if not parts.scheme or not parts.hostname:
+        return False
+    return port is not None or parts.scheme not in ("http", "https")
+
+
 class Member(_Strict):
     """One member of a cluster, living on a node."""
 
@@ -134,13 +152,11 @@ class Member(_Strict):
     @classmethod
     def _endpoints(cls, v: dict[str, str]) -> dict[str, str]:
         for what, url in v.items():
-            try:
-                parts = urlsplit(url)
-                ok = parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port is not None
-            except ValueError:  # a port out of range, a bad IPv6 literal
-                ok = False
-            if not ok:
-                raise ValueError(f"endpoint URLs such as http://10.0.0.1:2379 ({what}: {url[:60]!r} is not one)")
+            if not _endpoint_ok(url):
+                raise ValueError(
+                    "endpoint URLs such as http://10.0.0.1:2379 or nfs://10.0.0.1/export, or a Gluster brick"
+                    f" HOST:/PATH ({what}: {url[:60]!r} is not one)"
+                )
         return v
 
 

@@ -385,3 +385,25 @@ def test_generated_inventory_valid_or_error_and_round_trips(doc: dict[str, Any])
         path = Path(tmp) / "inventory.yaml"
         result.dump(path)
         assert load_inventory(path) == result
+
+
+@pytest.mark.parametrize(
+    ("url", "ok"),
+    [
+        ("http://10.0.0.1:2379", True),  # etcd client URL
+        ("nfs://10.213.66.21/export", True),  # the lab's NFS export (no port: NFS's own)
+        ("gluster-1:/bricks/b", True),  # a Gluster brick, HOST:/PATH
+        ("http://10.0.0.1", False),  # http needs its port
+        ("://", False),
+        ("https://[::1]:99999", False),  # port out of range
+        ("a b", False),
+    ],
+)
+def test_member_endpoints_take_urls_and_bricks(url: str, ok: bool) -> None:
+    from hadrill.inventory import Member
+
+    if ok:
+        assert Member(name="m", node="n", endpoints={"e": url}).endpoints == {"e": url}
+    else:
+        with pytest.raises(ValueError, match="endpoint URLs such as"):
+            Member(name="m", node="n", endpoints={"e": url})
