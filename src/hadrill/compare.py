@@ -14,11 +14,11 @@ never flagged. Exit code: 1 when anything regressed, else 0.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hadrill.config import load_json
 from hadrill.errors import ConfigError
 from hadrill.report.model import FORMAT
 
@@ -66,18 +66,22 @@ class Comparison:
 
 def load_report(path: Path) -> dict[str, Any]:
     """A ``report.json`` written by ``hadrill drill``; ConfigError names the file and the field."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as e:
-        raise ConfigError(str(path), "", "an existing report.json") from e
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ConfigError(str(path), "", f"a JSON report written by hadrill drill ({e})") from e
+    data = load_json(path, "report written by hadrill drill")
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         got = data.get("format") if isinstance(data, dict) else type(data).__name__
         raise ConfigError(str(path), "format", repr(FORMAT), got)
     scenarios = data.get("scenarios")
     if not isinstance(scenarios, list) or not all(isinstance(s, dict) and "name" in s for s in scenarios):
         raise ConfigError(str(path), "scenarios", "a list of scenarios with names")
+    for i, s in enumerate(scenarios):
+        if not isinstance(s["name"], str) or not isinstance(s.get("status", ""), str | None):
+            raise ConfigError(str(path), f"scenarios[{i}]", "a name and a status that are strings")
+        measured = s.get("measured")
+        if measured is not None and not isinstance(measured, dict):
+            raise ConfigError(str(path), f"scenarios[{i}].measured", "a mapping of metrics", measured)
+        for key, m in (measured or {}).items():
+            if m is not None and not isinstance(m, dict):
+                raise ConfigError(str(path), f"scenarios[{i}].measured.{key}", "a mapping (measured, objective)", m)
     return data
 
 

@@ -52,6 +52,7 @@ class ScenarioOutcome:
     status: str = "error"  # passed, failed or error (the harness could not run it)
     journal: str | None = None  # relative to the journal directory
     error: str | None = None
+    reasons: list[str] = field(default_factory=list)  # why it did not pass: the judge's (hadrill.judge)
     started: float = 0.0
     ended: float = 0.0
 
@@ -197,7 +198,7 @@ def _run_one(
         except (OSError, ValueError) as e:  # a torn journal: the scenario could not be recorded
             outcome.error = (outcome.error or "") + f"journal {outcome.journal} unreadable: {e}"
             outcome.journal = None
-    outcome.status, _ = scenario_status(journal, outcome.error)
+    outcome.status, outcome.reasons = scenario_status(journal, outcome.error)
     return outcome
 
 
@@ -305,12 +306,14 @@ def run_drill(
                 "objectives": s.objectives.overrides(),
                 "journal": o.journal,
                 "status": o.status,
+                "reasons": o.reasons,
                 "error": o.error,
                 "started": o.started,
                 "ended": o.ended,
             }
             for o, s in zip(outcomes, plan.scenarios, strict=True)
         ],
+        "not_run": [n.model_dump() for n in plan.not_run],
     }
     write_journal(journal_dir / DRILL_JOURNAL, {"drill": drill})
     preflight: dict[str, Any] | None = None

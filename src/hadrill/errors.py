@@ -7,6 +7,43 @@ with ``raise ... from e`` so the cause stays visible.
 
 from __future__ import annotations
 
+import re
+
+__all__ = [
+    "ConfigError",
+    "EngineError",
+    "HadrillError",
+    "ImageBuildError",
+    "InjectionFailed",
+    "LabError",
+    "ProbeFailed",
+    "RevertFailed",
+    "SafetyRefused",
+    "TargetError",
+    "printable",
+    "shown",
+]
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str, limit: int = 300) -> str:
+    """``text`` safe on one terminal line: control characters (newlines, escapes, bidi overrides) as
+    ``\\xNN``/``\\uNNNN``, cut to ``limit`` characters."""
+    text = _CONTROL.sub(lambda m: repr(m.group())[1:-1] if m.group() in "\n\r\t" else f"\\u{ord(m.group()):04x}", text)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def shown(value: object, limit: int = 80) -> str:
+    """A value as an error message shows it: repr'd, one line, cut; never a 4,300-digit ``str(int)``."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 256:
+        return f"an integer of about {int(value.bit_length() * 0.30103) + 1} digits"
+    try:
+        text = repr(value)
+    except (ValueError, RecursionError):  # an int over the str() digit limit deep inside, a self-containing list
+        text = f"a {type(value).__name__}"
+    return printable(text, limit)
+
 
 class HadrillError(Exception):
     """Base of every error hadrill raises on purpose."""
@@ -24,11 +61,10 @@ class ConfigError(HadrillError):
         self.field = field
         self.expected = expected
         self.got = got
-        where = f"{file}: {field}" if field else file
-        message = f"{where}: expected {expected}"
+        where = f"{printable(file, 200)}: {printable(field, 120)}" if field else printable(file, 200)
+        message = f"{where}: expected {printable(expected)}"
         if got is not None:
-            shown = repr(got)
-            message += f", got {shown[:80]}{'...' if len(shown) > 80 else ''}"
+            message += f", got {shown(got)}"
         super().__init__(message)
 
 

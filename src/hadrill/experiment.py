@@ -11,9 +11,10 @@ import inspect
 from pathlib import Path
 from typing import Any
 
-from hadrill.config import load_yaml
+from hadrill.config import MAX_FILE_BYTES, load_yaml, read_text
 from hadrill.errors import ConfigError
 from hadrill.journal import load_journal
+from hadrill.judge import Judgement, judge
 
 __all__ = [
     "ExperimentResult",
@@ -33,8 +34,10 @@ def looks_like_experiment(path: Path) -> bool:
     if path.suffix not in (".yaml", ".yml", ".json"):
         return False
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
+        if not path.is_file() or path.stat().st_size > MAX_FILE_BYTES:  # never open a FIFO: it blocks
+            return False
+        text = read_text(path, "experiment file")
+    except (OSError, ValueError, ConfigError):
         return False
     return "method" in text and "title" in text
 
@@ -54,14 +57,21 @@ def _check_activity(src: str, where: str, act: Any) -> None:
     if prov.get("type") != "python" or not str(prov.get("module", "")).startswith("hadrill."):
         return  # other providers are Chaos Toolkit's to check
     module, func = str(prov["module"]), prov.get("func")
+    if not isinstance(func, str) or not func.isidentifier():
+        raise ConfigError(src, f"{where}.provider.func", f"the name of a function of {module}", func)
     try:
-        fn = getattr(importlib.import_module(module), str(func))
+        fn = getattr(importlib.import_module(module), func)
     except (ImportError, AttributeError):
         raise ConfigError(src, f"{where}.provider.func", f"a function of {module}", func) from None
+    if not callable(fn) or isinstance(fn, type):
+        raise ConfigError(src, f"{where}.provider.func", f"a function of {module} ({func} is not one)", func)
     args = prov.get("arguments", {}) or {}
     if not isinstance(args, dict):
         raise ConfigError(src, f"{where}.provider.arguments", "a mapping of argument names to values", args)
-    params = inspect.signature(fn).parameters
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        raise ConfigError(src, f"{where}.provider.func", f"a function of {module} with a signature", func) from None
     for name in args:
         if name not in params or name == "configuration":
             known = ", ".join(p for p in params if p != "configuration")
@@ -71,10 +81,7 @@ def _check_activity(src: str, where: str, act: Any) -> None:
 def load_experiment_file(path: Path) -> dict[str, Any]:
     """Read and validate an experiment; ConfigError names the file and the field."""
     src = str(path)
-    try:
-        data = load_yaml(path.read_text(encoding="utf-8"), src)
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(src, "", f"a readable experiment file ({e})") from e
+    data = load_yaml(read_text(path, "experiment file"), src)
     if not isinstance(data, dict):
         raise ConfigError(src, "", "a mapping with title, method and steady-state-hypothesis", type(data).__name__)
     if not isinstance(data.get("title"), str) or not data["title"]:
@@ -92,9 +99,36 @@ def load_experiment_file(path: Path) -> dict[str, Any]:
             _check_activity(src, f"steady-state-hypothesis.probes[{i}]", act)
             if isinstance(act, dict) and "tolerance" not in act:
                 raise ConfigError(src, f"steady-state-hypothesis.probes[{i}].tolerance", "a tolerance")
-    for i, act in enumerate(data.get("rollbacks", []) or []):
+    rollbacks = data.get("rollbacks") or []
+    if not isinstance(rollbacks, list):
+        raise ConfigError(src, "rollbacks", "a list of activities", rollbacks)
+    for i, act in enumerate(rollbacks):
         _check_activity(src, f"rollbacks[{i}]", act)
+    _check_structure(src, data)
     return data
+
+
+def _check_structure(src: str, data: dict[str, Any]) -> None:
+    """The parts Chaos Toolkit and hadrill iterate over have the shape they iterate over."""
+    for key in ("configuration", "secrets"):
+        if data.get(key) is not None and not isinstance(data[key], dict):
+            raise ConfigError(src, key, "a mapping", data[key])
+    for key in ("controls", "tags", "contributions"):
+        if data.get(key) is not None and not isinstance(data[key], list | dict if key == "contributions" else list):
+            raise ConfigError(src, key, "a mapping" if key == "contributions" else "a list", data[key])
+    extensions = data.get("extensions")
+    if extensions is None:
+        return
+    if not isinstance(extensions, list):
+        raise ConfigError(src, "extensions", "a list of mappings (name: hadrill, requires: [...])", extensions)
+    for i, ext in enumerate(extensions):
+        if not isinstance(ext, dict) or not isinstance(ext.get("name"), str):
+            raise ConfigError(src, f"extensions[{i}]", "a mapping with a name", ext)
+        if ext["name"] != "hadrill" or ext.get("requires") is None:
+            continue
+        requires = ext["requires"]
+        if not isinstance(requires, list) or not all(isinstance(c, str) and c for c in requires):
+            raise ConfigError(src, f"extensions[{i}].requires", "a list of cluster names", requires)
 
 
 def required_clusters(experiment: dict[str, Any]) -> list[str]:
@@ -124,8 +158,13 @@ class ExperimentResult:
         self.hadrill: dict[str, Any] = journal.get("hadrill", {})
 
     @property
+    def judgement(self) -> Judgement:
+        """The one judge's result (:func:`hadrill.judge.judge`): the same under every runner."""
+        return judge(self.journal)
+
+    @property
     def ok(self) -> bool:
-        return self.journal.get("status") == "completed" and not self.journal.get("deviated")
+        return self.judgement.ok
 
     @property
     def journal_path(self) -> Path | None:
@@ -133,19 +172,12 @@ class ExperimentResult:
         return Path(self.hadrill["journal"]) if run and "journal" in self.hadrill else None
 
 
-def failure_report(journal: dict[str, Any]) -> str:
-    """What went wrong, in an operator's words: failing objectives and checks, failed activities."""
-    lines = [f"experiment {journal.get('experiment', {}).get('title', '?')!r}: status {journal.get('status')}"]
-    if journal.get("deviated"):
-        lines[0] += ", steady state deviated"
-    for v in journal.get("hadrill", {}).get("verdicts", []):
-        if not v.get("ok"):
-            lines.append(f"  {v['name']}: {v['detail']}")
-    for act in journal.get("run", []) + journal.get("rollbacks", []):
-        if act.get("status") == "failed":
-            name = act.get("activity", {}).get("name")
-            lines.append(f"  activity {name} failed: {str(act.get('exception', ''))[-300:]}")
-    return "\n".join(lines)
+def failure_report(journal: dict[str, Any], error: str | None = None) -> str:
+    """What went wrong, in an operator's words: every reason the judge gives, one a line."""
+    judgement = judge(journal, error)
+    title = (journal.get("experiment") or {}).get("title") or (journal.get("hadrill") or {}).get("title") or "?"
+    lines = [f"experiment {title!r}: {judgement.status}"]
+    return "\n".join(lines + [f"  {r}" for r in judgement.reasons])
 
 
 def run_experiment_file(

@@ -24,18 +24,44 @@ Example (what ``hadrill lab up`` writes)::
 
 from __future__ import annotations
 
+import ipaddress
+import math
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationInfo, field_validator, model_validator
 
 from hadrill.config import check_cidr, load_model
 from hadrill.errors import ConfigError
 
-__all__ = ["Cluster", "Inventory", "Member", "Network", "Node", "Objectives", "TLSFiles", "load_inventory"]
+__all__ = [
+    "KNOWN_SCHEMES",
+    "Cluster",
+    "Inventory",
+    "Member",
+    "Network",
+    "Node",
+    "Objectives",
+    "TLSFiles",
+    "load_inventory",
+]
+
+# Target URL schemes hadrill can reach a node through (testinfra backends: clients/targets.py).
+KNOWN_SCHEMES = ("docker", "ssh", "paramiko", "local", "podman", "kubectl")
 
 ClusterType = Literal["etcd", "nfs", "gluster", "kubernetes"]
+# A node, cluster, member or network name: what a container name or a hostname may be.
+Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,252}$")]
+
+
+def _unique(kind: str, names: list[str]) -> None:
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise ValueError(f"{kind} names that are unique ({name!r} appears twice)")
+        seen.add(name)
 
 
 class _Strict(BaseModel):
@@ -45,10 +71,10 @@ class _Strict(BaseModel):
 class Network(_Strict):
     """A network the platform's nodes share; ``storage`` marks the ones the MTU checks look at."""
 
-    name: str
+    name: Name
     subnet: str
     storage: bool = False
-    mtu: int | None = None
+    mtu: StrictInt | None = Field(None, ge=68, le=65536)  # IPv4's minimum to the loopback's maximum
 
     @field_validator("subnet")
     @classmethod
@@ -59,7 +85,7 @@ class Network(_Strict):
 class Node(_Strict):
     """A machine or container, reached through a target URL (``docker://``, ``ssh://``, ``local://``)."""
 
-    name: str
+    name: Name
     url: str
     roles: list[str] = Field(default_factory=list)
     addresses: dict[str, str] = Field(default_factory=dict)
@@ -67,8 +93,20 @@ class Node(_Strict):
     @field_validator("url")
     @classmethod
     def _url(cls, v: str) -> str:
-        if "://" not in v:
-            raise ValueError("a target URL such as docker://name, ssh://root@host or local://")
+        scheme, sep, rest = v.partition("://")
+        if not sep or scheme not in KNOWN_SCHEMES or (not rest and scheme != "local"):
+            known = ", ".join(f"{s}://" for s in KNOWN_SCHEMES)
+            raise ValueError(f"a target URL such as docker://name, ssh://root@host or local:// (schemes: {known})")
+        return v
+
+    @field_validator("addresses")
+    @classmethod
+    def _addresses(cls, v: dict[str, str]) -> dict[str, str]:
+        for network, address in v.items():
+            try:
+                ipaddress.ip_address(address)
+            except ValueError:
+                raise ValueError(f"IP addresses ({network}: {address[:60]!r} is not one)") from None
         return v
 
     def address(self, network: str | None = None) -> str:
@@ -88,9 +126,22 @@ class Node(_Strict):
 class Member(_Strict):
     """One member of a cluster, living on a node."""
 
-    name: str
+    name: Name
     node: str
     endpoints: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("endpoints")
+    @classmethod
+    def _endpoints(cls, v: dict[str, str]) -> dict[str, str]:
+        for what, url in v.items():
+            try:
+                parts = urlsplit(url)
+                ok = parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port is not None
+            except ValueError:  # a port out of range, a bad IPv6 literal
+                ok = False
+            if not ok:
+                raise ValueError(f"endpoint URLs such as http://10.0.0.1:2379 ({what}: {url[:60]!r} is not one)")
+        return v
 
 
 class TLSFiles(_Strict):
@@ -104,15 +155,24 @@ class TLSFiles(_Strict):
 class Objectives(_Strict):
     """Default objectives for experiments against a cluster (an experiment may override them)."""
 
-    rto_s: float | None = None
-    rpo_writes: int | None = None
-    availability: float | None = None
+    rto_s: float | None = Field(None, ge=0, allow_inf_nan=False)
+    rpo_writes: StrictInt | None = Field(None, ge=0)
+    availability: float | None = Field(None, ge=0, le=1, allow_inf_nan=False)
+
+    @field_validator("rto_s", "availability", mode="before")
+    @classmethod
+    def _number(cls, v: Any) -> Any:
+        if isinstance(v, bool) or (v is not None and not isinstance(v, int | float)):
+            raise ValueError("a number")
+        if isinstance(v, float) and not math.isfinite(v):
+            raise ValueError("a finite number")
+        return v
 
 
 class Cluster(_Strict):
     """A replicated service and how many of its members it may lose."""
 
-    name: str
+    name: Name
     type: ClusterType
     members: list[Member] = Field(min_length=1)
     failure_budget: StrictInt = Field(ge=0)
@@ -125,6 +185,12 @@ class Cluster(_Strict):
         if self.failure_budget >= max(len(self.members), 1):
             raise ValueError(f"a failure_budget smaller than the member count ({len(self.members)})")
         return self
+
+    @field_validator("members")
+    @classmethod
+    def _unique_members(cls, v: list[Member]) -> list[Member]:
+        _unique("member", [m.name for m in v])
+        return v
 
     def member(self, name: str) -> Member:
         for m in self.members:
@@ -145,6 +211,12 @@ class Inventory(_Strict):
     nodes: list[Node] = Field(default_factory=list)
     clusters: list[Cluster] = Field(default_factory=list)
     compliance: dict[str, Any] = Field(default_factory=dict)  # policies: validated by hadrill.compliance.policy
+
+    @field_validator("networks", "nodes", "clusters")
+    @classmethod
+    def _unique_names(cls, v: list[Any], info: ValidationInfo) -> list[Any]:
+        _unique(str(info.field_name).rstrip("s"), [item.name for item in v])
+        return v
 
     @model_validator(mode="after")
     def _references(self) -> Inventory:
@@ -185,4 +257,4 @@ class Inventory(_Strict):
 
 def load_inventory(path: Path) -> Inventory:
     """Load and validate an inventory file."""
-    return load_model(Inventory, path)
+    return load_model(Inventory, path, "inventory")

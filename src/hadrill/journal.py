@@ -2,7 +2,8 @@
 
 It is Chaos Toolkit's journal (experiment, activities with timings, status) with hadrill's own part
 under ``hadrill``: inventory, fault windows, events, probe histories, lost writes and verdicts.
-Secrets never enter it: values under secret-looking keys are replaced before writing.
+Secrets never enter it: values under secret-looking keys, and values that look like secrets
+(:mod:`hadrill.secrets`), are replaced before writing.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from hadrill.paths import state_dir
+from hadrill.secrets import REDACTED, redact_text
 
 __all__ = ["default_journal_dir", "load_journal", "redact", "write_journal"]
 
@@ -22,7 +24,6 @@ _SECRET_KEY = re.compile(
     r"api[_-]?key|kubeconfig|cookie)",
     re.IGNORECASE,
 )
-REDACTED = "***redacted***"
 
 
 def default_journal_dir() -> Path:
@@ -32,7 +33,8 @@ def default_journal_dir() -> Path:
 
 
 def redact(data: Any, *, under_secret: bool = False) -> Any:
-    """A copy with every value under a secret-looking key (or a ``secrets`` block) hidden."""
+    """A copy with every value under a secret-looking key (or a ``secrets`` block) hidden, and every secret
+    recognised by its value (PEM blocks, bearer tokens, URL passwords: :mod:`hadrill.secrets`) hidden too."""
     if isinstance(data, dict):
         out = {}
         for k, v in data.items():
@@ -44,7 +46,9 @@ def redact(data: Any, *, under_secret: bool = False) -> Any:
         return out
     if isinstance(data, list):
         return [redact(v, under_secret=under_secret) for v in data]
-    return REDACTED if under_secret and data not in (None, "") else data
+    if under_secret and data not in (None, ""):
+        return REDACTED
+    return redact_text(data) if isinstance(data, str) else data
 
 
 def write_journal(path: Path, data: dict[str, Any]) -> Path:
@@ -57,5 +61,11 @@ def write_journal(path: Path, data: dict[str, Any]) -> Path:
 
 
 def load_journal(path: Path) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    """A journal read back (strict JSON; a ConfigError names the file when it is not an object)."""
+    from hadrill.config import load_json
+    from hadrill.errors import ConfigError
+
+    data = load_json(path, "journal")
+    if not isinstance(data, dict):
+        raise ConfigError(str(path), "", "a JSON object (a journal)", type(data).__name__)
     return data

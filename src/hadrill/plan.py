@@ -36,11 +36,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StrictInt, field_validator
 
-from hadrill.config import load_yaml, parse_model
+from hadrill.config import load_yaml, parse_model, read_text
 from hadrill.errors import ConfigError
 from hadrill.experiment import load_experiment_file, looks_like_experiment
 
-__all__ = ["Participant", "Plan", "PlanObjectives", "Scenario", "default_plan", "load_plan", "parse_plan"]
+__all__ = ["NotRun", "Participant", "Plan", "PlanObjectives", "Scenario", "default_plan", "load_plan", "parse_plan"]
 
 
 class _Strict(BaseModel):
@@ -84,6 +84,13 @@ class Scenario(_Strict):
         return self.name or Path(self.experiment).stem
 
 
+class NotRun(_Strict):
+    """An experiment the plan left out, and why (``not run: needs cluster(s) nfs``)."""
+
+    experiment: str = Field(min_length=1)
+    reason: str = Field(min_length=1)
+
+
 class Plan(_Strict):
     api_version: Literal["hadrill/v1"] = "hadrill/v1"
     kind: Literal["Plan"] = "Plan"
@@ -93,6 +100,8 @@ class Plan(_Strict):
     coordinator: str = Field(min_length=1)
     participants: list[Participant] = Field(default_factory=list)
     scenarios: list[Scenario] = Field(min_length=1)
+    # experiments the default plan left out, each "not run: needs …" (kept in drill.json and the report)
+    not_run: list[NotRun] = Field(default_factory=list)
     _base_dir: str = PrivateAttr("")  # where relative experiment paths start: the plan file's folder
 
     @field_validator("date", mode="before")
@@ -143,13 +152,7 @@ def parse_plan(data: Any, source: str, base_dir: Path | None = None, *, check_fi
 
 def load_plan(path: Path) -> Plan:
     """Read and validate a plan file (experiments relative to its folder)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError as e:
-        raise ConfigError(str(path), "", "an existing plan file") from e
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(str(path), "", f"a readable UTF-8 file ({e})") from e
-    return parse_plan(load_yaml(text, str(path)), str(path), path.parent)
+    return parse_plan(load_yaml(read_text(path, "plan file"), str(path)), str(path), path.parent)
 
 
 def default_plan(
@@ -160,21 +163,36 @@ def default_plan(
     clusters: set[str] | None = None,
 ) -> Plan:
     """Every experiment file in ``experiments_dir`` (sorted), with its own objectives; with ``clusters``
-    (the inventory's cluster names), only those whose declared requirements they meet."""
+    (the inventory's cluster names), only those whose declared requirements they meet: the others are
+    listed in ``not_run`` ("not run: needs cluster(s) …") and the title says some were left out."""
     try:
         files = sorted(p for p in experiments_dir.iterdir() if p.is_file() and looks_like_experiment(p))
     except OSError as e:
         raise ConfigError(str(experiments_dir), "", "a directory of experiment files (or a plan: --plan PLAN)") from e
+    not_run: list[dict[str, str]] = []
     if clusters is not None:
         from hadrill.experiment import missing_clusters
 
-        files = [p for p in files if not missing_clusters(p, clusters)]
+        kept = []
+        for p in files:
+            missing = missing_clusters(p, clusters)
+            if missing:
+                not_run.append({"experiment": p.name, "reason": f"not run: needs cluster(s) {', '.join(missing)}"})
+            else:
+                kept.append(p)
+        files = kept
     if not files:
-        raise ConfigError(str(experiments_dir), "", "at least one experiment file (*.yaml with title and method)")
+        why = "; ".join(f"{n['experiment']}: {n['reason']}" for n in not_run)
+        raise ConfigError(
+            str(experiments_dir), "", "at least one experiment file (*.yaml with title and method)"
+            + (f" the inventory can run ({why})" if why else "")
+        )  # fmt: skip
+    every = f"{len(files)} of {len(files) + len(not_run)} experiments, {len(not_run)} not run" if not_run else None
     data = {
-        "title": "Disaster-recovery exercise (default plan: every experiment)",
+        "title": f"Disaster-recovery exercise (default plan: {every or 'every experiment'})",
         "platform": platform,
         "coordinator": coordinator,
         "scenarios": [{"experiment": p.name} for p in files],
+        "not_run": not_run,
     }
     return parse_plan(data, f"<default plan over {experiments_dir}>", experiments_dir)

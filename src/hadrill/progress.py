@@ -7,6 +7,7 @@ On a terminal a spinner shows the step, its latest line of output and the elapse
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,37 +26,49 @@ class Progress:
         self._status: object | None = None
         self._title = ""
         self._t0 = 0.0
+        self._lock = threading.Lock()
+        self._owner: int | None = None  # the thread whose step has the spinner
 
     @contextmanager
     def step(self, title: str) -> Iterator[Progress]:
-        """A named step; failing steps are marked with a cross and re-raise."""
+        """A named step; failing steps are marked with a cross and re-raise.
+
+        Steps may run in parallel threads (image builds): one of them gets the terminal's spinner,
+        the others print a line when they start and end.
+        """
         if self.quiet:
             yield self
             return
-        self._title, self._t0 = title, time.monotonic()
-        live = self.console.is_terminal
+        t0 = time.monotonic()
+        with self._lock:
+            live = self.console.is_terminal and self._owner is None
+            if live:
+                self._title, self._t0, self._owner = title, t0, threading.get_ident()
         if live:
-            with self.console.status(title) as status:
-                self._status = status
-                try:
-                    yield self
-                except BaseException:
-                    self._status = None
-                    self.console.print(f"[red]✗[/] {title} ({time.monotonic() - self._t0:.1f} s)")
-                    raise
-            self._status = None
+            try:
+                with self.console.status(title) as status:
+                    self._status = status
+                    try:
+                        yield self
+                    except BaseException:
+                        self._status = None
+                        self.console.print(f"[red]✗[/] {title} ({time.monotonic() - t0:.1f} s)")
+                        raise
+            finally:
+                self._status = None
+                self._owner = None
         else:
             self.console.print(f"→ {title}")
             try:
                 yield self
             except BaseException:
-                self.console.print(f"✗ {title} ({time.monotonic() - self._t0:.1f} s)")
+                self.console.print(f"✗ {title} ({time.monotonic() - t0:.1f} s)")
                 raise
-        self.console.print(f"[green]✓[/] {title} ({time.monotonic() - self._t0:.1f} s)")
+        self.console.print(f"[green]✓[/] {title} ({time.monotonic() - t0:.1f} s)")
 
     def update(self, line: str) -> None:
         """Show the latest line of a step's output (terminal only: CI logs keep the full log file)."""
-        if self.quiet or self._status is None:
+        if self.quiet or self._status is None or self._owner != threading.get_ident():
             return
         elapsed = time.monotonic() - self._t0
         self._status.update(f"{self._title} [dim]{elapsed:5.1f} s  {line.strip()[:70]}[/]")  # type: ignore[attr-defined]

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import docker
-import yaml
 
 from hadrill.errors import ConfigError, TargetError
 from hadrill.inventory import Cluster, Inventory, Member, Node
@@ -38,10 +37,11 @@ def default_kubeconfig() -> Path:
 
 
 def _contexts(kubeconfig: Path) -> tuple[list[str], str]:
-    try:
-        data = yaml.safe_load(kubeconfig.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as e:
-        raise ConfigError(str(kubeconfig), "", f"a readable kubeconfig ({e})") from e
+    from hadrill.config import load_yaml, read_text
+
+    data = load_yaml(read_text(kubeconfig, "kubeconfig"), str(kubeconfig)) or {}
+    if not isinstance(data, dict) or not isinstance(data.get("contexts") or [], list):
+        raise ConfigError(str(kubeconfig), "contexts", "a kubeconfig: a mapping with a list of contexts")
     names = [str(c.get("name")) for c in data.get("contexts") or [] if isinstance(c, dict)]
     return names, str(data.get("current-context") or "")
 

@@ -19,6 +19,7 @@ from hadrill import slo
 from hadrill.errors import ConfigError
 from hadrill.faults.base import Fault, injected
 from hadrill.faults.ledger import FaultRecord, Ledger
+from hadrill.faults.stop import check_not_stopped
 from hadrill.inventory import Inventory, load_inventory
 from hadrill.journal import default_journal_dir, write_journal
 from hadrill.probes.etcd import EtcdReadProbe, EtcdWriteProbe
@@ -26,7 +27,18 @@ from hadrill.probes.sampler import History, Probe, Sampler
 
 __all__ = ["OBJECTIVE_KEYS", "Run"]
 
-OBJECTIVE_KEYS = {"max_outage_s", "availability", "acked_writes_lost", "steady_state_s"}
+OBJECTIVE_KEYS = {
+    "max_outage_s", "availability", "acked_writes_lost", "steady_state_s", "recovery_window_s", "latency_threshold_s",
+}  # fmt: skip
+# Availability is judged from the injection to this long after the revert started, unless declared.
+DEFAULT_RECOVERY_WINDOW_S = 5.0
+_UNITS = {"max_outage_s": "s", "availability": "ratio", "acked_writes_lost": "writes", "steady_state_s": "s"}
+_NAMES = {
+    "max_outage_s": "max_outage",
+    "availability": "availability",
+    "acked_writes_lost": "acked_writes_lost",
+    "steady_state_s": "steady_state",
+}
 
 
 def _slug(text: str) -> str:
@@ -50,6 +62,13 @@ class Recorder(Protocol):
     @property
     def running(self) -> bool: ...
     def stop(self, timeout: float | None = None) -> History: ...
+
+
+def _mark_expired(fault: Fault, record: FaultRecord, window: dict[str, Any]) -> None:
+    """A fault whose deadman reverted it before the heal ended at its deadline, not at the heal."""
+    if any(e.step == "expired" for e in fault.events):
+        window["expired"] = True
+        window["end"] = min(float(window["end"]), record.deadline)
 
 
 class Run:
@@ -81,7 +100,10 @@ class Run:
         self.checks: list[slo.Verdict] = []
         self.verdicts: list[slo.Verdict] = []
         self.lost: dict[str, list[str]] = {}
-        self.healed_at: float | None = None
+        self.healed_at: float | None = None  # when the last revert ended
+        self.revert_started: float | None = None  # when the last heal's revert began: recovery is timed from it
+        self.method_started = False  # set once the experiment's method (or any probe or fault) began
+        self.failed_activities: list[str] = []  # method activities that failed (from the Chaos Toolkit control)
         self._stack = ExitStack()
         self._closed = False
 
@@ -98,8 +120,10 @@ class Run:
     # -- probes ------------------------------------------------------------------------------------
     def start_probe(self, probe: Probe, *, timeout: float = 1.0, read_back: ReadBack | None = None) -> Sampler:
         """Sample ``probe`` in the background; ``read_back`` makes it a write probe (see :meth:`add_probe`)."""
+        check_not_stopped()  # hadrill stop: the experiment aborts at its next step
         if probe.name in self.samplers:
             raise ConfigError("experiment", "probes", f"one probe named {probe.name!r}")
+        self.method_started = True
         sampler = Sampler(probe, interval=self.interval, timeout=timeout).start()
         self.samplers[probe.name] = sampler
         if read_back is not None:
@@ -113,8 +137,10 @@ class Run:
         ``read_back`` makes it a write probe: :meth:`verify_writes` hands it the details of the
         acknowledged samples and counts the keys it does not return as lost.
         """
+        check_not_stopped()
         if name in self.samplers:
             raise ConfigError("experiment", "probes", f"one probe named {name!r}")
+        self.method_started = True
         self.samplers[name] = recorder
         if read_back is not None:
             self.read_backs[name] = read_back
@@ -155,25 +181,41 @@ class Run:
         return self.lost
 
     # -- faults ------------------------------------------------------------------------------------
+    def _window(self, fault: Fault, record: FaultRecord) -> dict[str, Any]:
+        """The fault's window opens at its injection event (before the proof of effect), not after."""
+        start = next((e.at for e in fault.events if e.fault == record.id and e.step == "inject"), time.time())
+        return {"fault": record.id, "description": record.description, "start": start}
+
+    def _close_window(self, fault: Fault, window: dict[str, Any], now: float) -> None:
+        """Record when the revert started and ended (from the fault's own events)."""
+        steps = {e.step: e.at for e in fault.events if e.fault == window["fault"]}
+        window.setdefault("revert_start", steps.get("revert_start", now))
+        window.setdefault("end", steps.get("revert", steps.get("revert_failed", now)))
+
     def inject(self, fault: Fault) -> FaultRecord:
         """Inject and keep the fault until :meth:`heal` (or :meth:`close`) reverts it."""
+        self.method_started = True
         record = self._stack.enter_context(injected(fault, ledger=self.ledger))
         self.faults.append((fault, record))
-        self.windows.append({"fault": record.id, "description": record.description, "start": time.time()})
+        self.windows.append(self._window(fault, record))
         return record
 
     @contextmanager
     def fault(self, fault: Fault) -> Iterator[FaultRecord]:
         """Inject ``fault`` for the block only; it is reverted when the block ends, however it ends."""
-        with injected(fault, ledger=self.ledger) as record:
-            window = {"fault": record.id, "description": record.description, "start": time.time()}
-            self.faults.append((fault, record))
-            self.windows.append(window)
-            try:
+        self.method_started = True
+        window: dict[str, Any] | None = None
+        try:
+            with injected(fault, ledger=self.ledger) as record:
+                window = self._window(fault, record)
+                self.faults.append((fault, record))
+                self.windows.append(window)
                 yield record
-            finally:
-                window["end"] = time.time()
-        self.healed_at = time.time()
+        finally:
+            if window is not None:
+                self._close_window(fault, window, time.time())
+                _mark_expired(fault, record, window)
+                self.revert_started, self.healed_at = float(window["revert_start"]), float(window["end"])
 
     def heal(self) -> None:
         """Revert every open fault (last injected first)."""
@@ -182,35 +224,93 @@ class Run:
         try:
             self._stack.close()
         finally:
-            self.healed_at = time.time()
-            for w in self.windows:
-                w.setdefault("end", self.healed_at)
+            now = time.time()
+            by_id = {r.id: (f, r) for f, r in self.faults}
+            closing = [w for w in self.windows if "end" not in w]
+            for w in closing:
+                fault, record = by_id[w["fault"]]
+                self._close_window(fault, w, now)
+                _mark_expired(fault, record, w)
+            if closing:
+                self.revert_started = max(float(w["revert_start"]) for w in closing)
+                self.healed_at = max(float(w["end"]) for w in closing)
             self._stack = ExitStack()
 
     # -- verdicts ----------------------------------------------------------------------------------
     def evaluate(self, objectives: dict[str, Any]) -> list[slo.Verdict]:
-        """Verdicts for the objectives (overrides win) over every probe, plus the checks' verdicts."""
+        """A verdict for every objective asked for (overrides win) on every probe, plus the checks'.
+
+        An objective that cannot be measured gets a failing "not measured" verdict saying why (no
+        probe ran, no fault was injected or reverted, no write probe): it is never dropped.
+        """
         wanted = {**objectives, **self.objective_overrides}
         unknown = set(wanted) - OBJECTIVE_KEYS
         if unknown:
             raise ConfigError("experiment", "objectives", f"keys among {sorted(OBJECTIVE_KEYS)}", sorted(unknown))
+        asked = {k: v for k, v in wanted.items() if k in _UNITS}
         out: list[slo.Verdict] = []
+        if not self.samplers:
+            why = "no probe ran (starting the probes failed, or the experiment starts none)"
+            out = [slo.not_measured(_NAMES[k], float(v), _UNITS[k], why) for k, v in asked.items()]
+        recovery_s = float(wanted.get("recovery_window_s", DEFAULT_RECOVERY_WINDOW_S))
+        fault_start = min((float(w["start"]) for w in self.windows), default=None)
         for name, sampler in self.samplers.items():
-            samples = sampler.history.samples()
+            history = sampler.history
+            samples = history.samples()
+            threshold = wanted.get("latency_threshold_s", getattr(history, "threshold", None))
+            threshold = None if threshold is None else float(threshold)
             found: list[slo.Verdict] = []
-            if "max_outage_s" in wanted:
-                found.append(slo.check_max_outage(samples, float(wanted["max_outage_s"]), interval=self.interval))
-            if "availability" in wanted:
-                found.append(slo.check_availability(samples, float(wanted["availability"])))
-            if "steady_state_s" in wanted and self.healed_at is not None:
-                found.append(slo.check_steady_state(samples, self.healed_at, float(wanted["steady_state_s"])))
-            if "acked_writes_lost" in wanted and name in self.read_backs:
-                if name not in self.lost:
-                    self.verify_writes()
-                found.append(slo.check_acked_writes_lost(self.lost[name], int(wanted["acked_writes_lost"])))
+            if "max_outage_s" in asked:
+                objective = float(asked["max_outage_s"])
+                found.append(slo.check_max_outage(samples, objective, interval=self.interval, threshold=threshold))
+            if "availability" in asked:
+                found.append(self._availability(samples, float(asked["availability"]), recovery_s, threshold))
+            if "steady_state_s" in asked:
+                objective = float(asked["steady_state_s"])
+                if self.revert_started is None:
+                    why = "no fault was reverted, so there is no recovery to time"
+                    found.append(slo.not_measured("steady_state", objective, "s", why))
+                else:
+                    found.append(slo.check_steady_state(samples, self.revert_started, objective, threshold=threshold))
             out += [dataclasses.replace(v, name=f"{name} {v.name}") for v in found]
+        if "acked_writes_lost" in asked and self.samplers:
+            out += self._writes_lost(int(asked["acked_writes_lost"]), fault_start)
         self.verdicts = out + self.checks
         return self.verdicts
+
+    def _availability(
+        self, samples: list[Any], objective: float, recovery_s: float, threshold: float | None
+    ) -> slo.Verdict:
+        """Availability from the first injection to ``recovery_s`` after the last revert started."""
+        if not self.windows:  # a fault from another extension (a chaosk8s drain): its probes bracket it
+            where = "over the whole sampling (no fault was injected through hadrill: no fault window)"
+            return slo.check_availability(samples, objective, threshold=threshold, window_name=where)
+        start = min(float(w["start"]) for w in self.windows)
+        if self.revert_started is None:
+            end = max((s.start for s in samples), default=start) + 1e-9
+            where = "from the injection to the end of sampling (the fault was never reverted)"
+        else:
+            end = self.revert_started + recovery_s
+            where = f"from the injection to {recovery_s:g} s after the revert started"
+        return slo.check_availability(samples, objective, window=(start, end), threshold=threshold, window_name=where)
+
+    def _writes_lost(self, objective: int, fault_start: float | None) -> list[slo.Verdict]:
+        """The RPO of every write probe; "not measured" without one, a fault, a heal or acks on both sides."""
+        writers = [n for n in self.samplers if n in self.read_backs]
+        if not writers:
+            return [slo.not_measured("acked_writes_lost", objective, "writes", "no write probe ran")]
+        out = []
+        for name in writers:
+            if fault_start is None or self.healed_at is None:
+                why = "no fault was injected" if fault_start is None else "the fault was never reverted"
+                out.append(slo.not_measured(f"{name} acked_writes_lost", objective, "writes", why))
+                continue
+            if name not in self.lost:
+                self.verify_writes()
+            before, after = slo.writes_around(self.samplers[name].history.oks(), fault_start, self.healed_at)
+            verdict = slo.check_acked_writes_lost(self.lost[name], objective, acked_before=before, acked_after=after)
+            out.append(dataclasses.replace(verdict, name=f"{name} {verdict.name}"))
+        return out
 
     def assert_objectives(self, **objectives: Any) -> list[slo.Verdict]:
         """Evaluate and fail the test (one assertion listing every miss) if any objective is missed."""
@@ -252,7 +352,8 @@ class Run:
             "histories": {n: s.history.to_dict() for n, s in self.samplers.items()},
             "lost": self.lost,
             "verdicts": [v.to_dict() for v in self.verdicts],
-            "ok": all(v.ok for v in self.verdicts),
+            "failed_activities": list(self.failed_activities),
+            "ok": bool(self.verdicts) and all(v.ok for v in self.verdicts) and not self.failed_activities,
         }
 
     def write(self, extra: dict[str, Any] | None = None) -> Path:

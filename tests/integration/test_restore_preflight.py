@@ -64,12 +64,16 @@ def api(inv: Inventory) -> KubeApi:
 
 
 def test_restore_drill_has_exact_rpo_accounting(inv: Inventory, api: KubeApi, state: Path) -> None:
+    from hadrill.faults.etcd_restore import SNAPSHOT, WORK_DIR, _sh, masters
     from hadrill.faults.ledger import Ledger
-    from hadrill.restore import BACKUP_NAME, run_restore_drill
+    from hadrill.restore import BACKUP_NAME, PROBE_NAMESPACE, run_restore_drill
 
     t0 = time.monotonic()
     events: list[str] = []
-    result = run_restore_drill(inv, writes_before=12, writes_after=7, rto_objective_s=240, log=events.append)
+    kept = state / "kept-snapshots"
+    result = run_restore_drill(
+        inv, writes_before=12, writes_after=7, rto_objective_s=240, log=events.append, keep_snapshot=kept
+    )
     took = time.monotonic() - t0
     summary = json.dumps(result.to_dict(), indent=1, default=str)
     print(f"restore drill in {took:.1f} s: {summary}\n" + "\n".join(events))
@@ -80,11 +84,20 @@ def test_restore_drill_has_exact_rpo_accounting(inv: Inventory, api: KubeApi, st
     assert {d["key"] for d in result.acked_after} == set(result.lost)
     assert not result.missing_before
     assert result.rto_s is not None and 0 < result.rto_s < 240
-    assert Path(result.snapshot.host_path).stat().st_mode & 0o077 == 0
+    # nothing the drill created remains: listed on the cluster, the host and every master
+    assert not Path(result.snapshot.host_path).exists(), "the snapshot (every Secret) stayed in the state dir"
+    kept_file = kept / Path(result.snapshot.host_path).name
+    assert kept_file.stat().st_mode & 0o077 == 0, "--keep-snapshot kept it readable by others"
     assert not Ledger().open_faults(), "the restore fault was not closed in the ledger"
-    # the API answers after, and serves writes again
     assert api.readyz() == "ok"
-    assert api.get(f"/apis/batch/v1/namespaces/kube-system/cronjobs/{BACKUP_NAME}")["spec"]["schedule"]
+    cronjobs = api.list_all("/apis/batch/v1/cronjobs")
+    assert BACKUP_NAME not in {c["metadata"]["name"] for c in cronjobs}, "the backup CronJob (PKI mounted) stayed"
+    namespaces = {n["metadata"]["name"]: n for n in api.list_all("/api/v1/namespaces")}
+    assert PROBE_NAMESPACE not in namespaces or namespaces[PROBE_NAMESPACE]["status"]["phase"] == "Terminating"
+    for m in masters(inv):
+        _, left = _sh(m.container, f"ls {WORK_DIR} 2>/dev/null; test -e {SNAPSHOT} && echo SNAPSHOT; true")
+        assert "SNAPSHOT" not in left and "restored-" not in left and "snapshot.db" not in left, (m.name, left)
+    # the API serves writes again
     ns = f"after-{uuid.uuid4().hex[:6]}"
     assert api.create("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
 
@@ -130,10 +143,20 @@ def _preflight(inv_path: Path, out: Path, *extra: str) -> tuple[int, dict[str, A
     return res.exit_code, data, res.output
 
 
-def test_preflight_on_the_clean_lab_says_go(lab: Lab, tmp_path: Path) -> None:
-    """Runs after the restore drill: its snapshot on the masters is the fresh backup."""
+def test_preflight_on_the_clean_lab_says_go(lab: Lab, inv: Inventory, tmp_path: Path) -> None:
+    """A fresh backup on the masters (a snapshot taken here: the restore drill removes its own)."""
+    from hadrill.faults.etcd_restore import SNAPSHOT, _sh, masters
+    from hadrill.restore import take_snapshot
+
+    ms = masters(inv)
+    snap = take_snapshot(ms[0], ms, f"preflight-{uuid.uuid4().hex[:6]}")
     t0 = time.monotonic()
-    code, data, output = _preflight(lab.inventory_path, tmp_path / "preflight.json")
+    try:
+        code, data, output = _preflight(lab.inventory_path, tmp_path / "preflight.json")
+    finally:
+        Path(snap.host_path).unlink(missing_ok=True)
+        for m in ms:
+            _sh(m.container, f"rm -f {SNAPSHOT}")
     print(f"preflight in {time.monotonic() - t0:.1f} s:\n{output}")
     assert code == 0, output
     assert data["decision"] == "go" and data["target_version"] == "1.35"

@@ -1,9 +1,11 @@
 """Fakes for unit tests of hadrill's engine without a platform (as chaostoolkit-lib's tests/fixtures).
 
 :class:`FakeFault` is a real :class:`~hadrill.faults.base.Fault` whose steps only write what happened to a
-journal (a list of step names) and can be told to fail at one step. ``revert`` is a classmethod that
-sees only the ledger record (as ``hadrill recover`` in a fresh process does), so the journal is found
-through the record's params (``journal``), in :data:`JOURNALS`.
+journal (a list of step names) and can be told to fail at one step. ``arm_deadman``, ``revert`` and
+``disarm`` are classmethods that see only the ledger record (as ``hadrill recover`` in a fresh process
+does), so the journal is found through the record's params (``journal``), in :data:`JOURNALS`. The
+engine finds the class through the kind table: register it with
+``monkeypatch.setitem(KINDS, "test.fake", "fakes:FakeFault")``.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ def journal_of(record: FaultRecord) -> list[str]:
 
 @dataclass
 class FakeFault(Fault):
-    """Records ``arm``, ``inject``, ``prove`` and ``revert``; ``fail_at`` names the step that raises.
+    """Records ``arm``, ``inject``, ``prove``, ``revert`` and ``disarm``; ``fail_at`` names the step that
+    raises (``revert-once``: the first revert only).
 
     With ``ledger`` set, each step also notes whether the record was already open on disk then
     (``inject[open]``), read back through a fresh :class:`Ledger` on the same file.
@@ -54,8 +57,11 @@ class FakeFault(Fault):
         if self.fail_at == name:
             raise InjectionFailed(f"fake {name} failed")
 
-    def arm_deadman(self, record: FaultRecord) -> None:
-        self._step("arm", record)
+    @classmethod
+    def arm_deadman(cls, record: FaultRecord) -> None:
+        journal_of(record).append("arm" + _on_disk(record))
+        if record.params.get("fail_at") == "arm":
+            raise InjectionFailed("fake arm failed")
 
     def inject(self, record: FaultRecord) -> None:
         self._step("inject", record)
@@ -66,9 +72,15 @@ class FakeFault(Fault):
 
     @classmethod
     def revert(cls, record: FaultRecord) -> None:
-        journal_of(record).append("revert" + _on_disk(record))
-        if record.params.get("fail_at") == "revert":
+        steps = journal_of(record)
+        steps.append("revert" + _on_disk(record))
+        fail = record.params.get("fail_at")
+        if fail == "revert" or (fail == "revert-once" and sum(s.startswith("revert") for s in steps) == 1):
             raise RevertFailed("fake revert failed")
+
+    @classmethod
+    def disarm(cls, record: FaultRecord) -> None:
+        journal_of(record).append("disarm" + _on_disk(record))
 
 
 def _on_disk(record: FaultRecord) -> str:

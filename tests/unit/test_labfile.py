@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hadrill.config import load_yaml
-from hadrill.errors import ConfigError
+from hadrill.errors import ConfigError, printable
 from hadrill.lab.labfile import LAB_NAME_PATTERN, LabFile, default_lab_file, load_lab_file, parse_lab_file
 
 SOURCE = "my-lab.yaml"
@@ -250,7 +250,7 @@ def test_load_missing_lab_file(tmp_path: Path) -> None:
         load_lab_file(path)
     assert info.value.file == str(path)
     assert str(path) in str(info.value)
-    assert "existing file" in str(info.value)
+    assert "existing lab file" in str(info.value)
 
 
 def test_load_lab_file_not_utf8(tmp_path: Path) -> None:
@@ -428,6 +428,30 @@ def test_mutated_default_gives_lab_or_named_field(path: tuple[str, ...], value: 
     result = _parse_or_error(yaml.safe_dump(mutated))
     if isinstance(result, ConfigError) and isinstance(mutated, dict):
         assert result.field, f"no field named for {mutated!r}: {result}"
-        assert result.field in str(result)
+        assert printable(result.field, 120) in str(result)
         if path:  # the top level kept its own keys, so the dotted path starts at one of them
             assert re.split(r"[.\[]", result.field)[0] in LAB_FIELDS
+
+
+def test_host_nodes_reached_over_ssh_parse() -> None:
+    lab = parse_lab_file("name: fleet\nnodes: host\ntransport: ssh\n", SOURCE)
+    assert (lab.nodes, lab.transport) == ("host", "ssh")
+    assert parse_lab_file("name: fleet\n", SOURCE).nodes == "container"  # the default lab is unchanged
+
+
+def test_ssh_transport_needs_host_nodes() -> None:
+    err = _error("name: fleet\ntransport: ssh\n")
+    assert (err.file, err.field) == (SOURCE, "transport")
+    assert "nodes is host" in err.expected
+
+
+def test_host_nodes_refuse_parts_without_a_host_role() -> None:
+    err = _error("name: fleet\nnodes: host\ngluster: {}\n")
+    assert err.field == "nodes"
+    assert "gluster" in err.expected
+
+
+def test_unknown_node_kind_named() -> None:
+    err = _error("name: fleet\nnodes: vm\n")
+    assert err.field == "nodes"
+    assert "'container' or 'host'" in err.expected

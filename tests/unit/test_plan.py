@@ -140,6 +140,18 @@ def test_default_plan_covers_every_experiment_sorted() -> None:
     assert plan.platform == "lab:x"
 
 
+def test_default_plan_lists_what_it_left_out() -> None:
+    # no kubernetes cluster: the kube-* experiments (they declare it in extensions.requires) are left out
+    plan = default_plan(EXPERIMENTS, platform="lab:x", clusters={"etcd", "nfs", "gluster"})
+    names = {Path(s.experiment).name for s in plan.scenarios}
+    left = {n.experiment: n.reason for n in plan.not_run}
+    assert set(left) == {p.name for p in EXPERIMENTS.glob("kube-*.yaml")}
+    assert names == {p.name for p in EXPERIMENTS.glob("*.yaml")} - set(left)
+    assert left["kube-kill-master.yaml"].startswith("not run: needs cluster(s) kubernetes")
+    assert "every experiment" not in plan.title and f"{len(left)} not run" in plan.title
+    assert default_plan(EXPERIMENTS, platform="lab:x").title.endswith("(default plan: every experiment)")
+
+
 def test_default_plan_needs_experiments(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="at least one experiment file"):
         default_plan(tmp_path)

@@ -271,7 +271,7 @@ def test_compare_flags_a_regression_and_not_an_improvement(rendered: tuple[Path,
     (tmp_path / "other.json").write_text('{"format": "something else"}')
     with pytest.raises(ConfigError, match=re.escape("other.json: format: expected 'hadrill/report/v1'")):
         compare_files(tmp_path / "after.json", tmp_path / "other.json")
-    with pytest.raises(ConfigError, match="SHA256SUMS: expected a JSON report"):
+    with pytest.raises(ConfigError, match="SHA256SUMS: line 1: expected a JSON report"):
         compare_files(out / "SHA256SUMS", tmp_path / "after.json")
 
 

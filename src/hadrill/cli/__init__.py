@@ -14,7 +14,7 @@ import click
 from hadrill import __version__
 from hadrill.cli.check import check_cmd
 from hadrill.cli.drill import compare_cmd, drill_cmd, report_cmd
-from hadrill.cli.experiments import recover_cmd, run_cmd, validate_cmd
+from hadrill.cli.experiments import recover_cmd, resume_cmd, run_cmd, stop_cmd, validate_cmd
 from hadrill.cli.inventory import inventory_cmd
 from hadrill.cli.lab import lab_group
 from hadrill.cli.preflight import preflight_cmd
@@ -30,6 +30,6 @@ def main() -> None:
 
 for _command in (
     lab_group, recover_cmd, run_cmd, validate_cmd, drill_cmd, report_cmd, compare_cmd, check_cmd, inventory_cmd,
-    preflight_cmd,
+    preflight_cmd, stop_cmd, resume_cmd,
 ):  # fmt: skip
     main.add_command(_command)

@@ -16,18 +16,22 @@ from typing import Any, TypeVar
 import click
 from docker.errors import DockerException
 from rich.console import Console
-from rich.markup import escape
+from rich.markup import escape as _markup_escape
+from rich.text import Text
 
-from hadrill.errors import ConfigError, HadrillError
+from hadrill.errors import ConfigError, HadrillError, printable
 from hadrill.paths import lab_inventory_path
 
 __all__ = [
+    "INPUT_PATH",
     "INVENTORY_ENV",
     "check_target_version",
     "err",
+    "escape",
     "handle_errors",
     "inventory_option",
     "out",
+    "plain",
     "resolve_inventory",
 ]
 
@@ -36,6 +40,24 @@ INVENTORY_ENV = "HADRILL_INVENTORY"
 # CI logs are not terminals: keep tables on one line per row there.
 out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 200)
+# A file hadrill reads: click only converts it; hadrill's loader judges it (a directory, a FIFO, an
+# unreadable or missing file is then one line naming the file and exit 2, as every other bad input).
+INPUT_PATH = click.Path(path_type=Path, readable=False)
+
+
+def plain(text: str, style: str = "") -> Text:
+    """Text printed as is: no rich markup or emoji codes (file names hold ``[``), control characters escaped."""
+    return Text(printable(text, 4000), style=style)
+
+
+def escape(text: str) -> str:
+    """A value for a markup string (a table cell, a line with colours): markup escaped, control
+    characters escaped, cut."""
+    return _markup_escape(printable(text, 4000))
+
+
+def _error_line(message: str, prefix: str = "") -> Text:
+    return Text.assemble(("error:", "red"), " ", plain(prefix + message))
 
 
 def handle_errors(fn: F) -> F:
@@ -48,13 +70,13 @@ def handle_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except ConfigError as e:
-            err.print(f"[red]error:[/] {escape(str(e))}", soft_wrap=True)
+            err.print(_error_line(str(e)), soft_wrap=True)
             sys.exit(2)
         except HadrillError as e:
-            err.print(f"[red]error:[/] {escape(str(e))}", soft_wrap=True)
+            err.print(_error_line(str(e)), soft_wrap=True)
             sys.exit(3)
         except DockerException as e:  # the engine failed under us: infrastructure, not a bug
-            err.print(f"[red]error:[/] Docker engine: {escape(str(e))}", soft_wrap=True)
+            err.print(_error_line(str(e), "Docker engine: "), soft_wrap=True)
             sys.exit(3)
 
     return wrapper  # type: ignore[return-value]
@@ -64,7 +86,7 @@ def inventory_option(fn: F) -> F:
     """``--inventory FILE``, else ``$HADRILL_INVENTORY`` (as the Chaos Toolkit layer and the pytest plugin
     read it), else the default lab's inventory (:func:`resolve_inventory`)."""
     return click.option(
-        "--inventory", type=click.Path(dir_okay=False, path_type=Path), envvar=INVENTORY_ENV, show_envvar=True,
+        "--inventory", type=INPUT_PATH, envvar=INVENTORY_ENV, show_envvar=True,
         help="Inventory (default: the lab's).",
     )(fn)  # fmt: skip
 

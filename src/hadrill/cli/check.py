@@ -12,10 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.markup import escape
 from rich.table import Table
 
-from hadrill.cli._common import err, handle_errors, inventory_option, out, resolve_inventory
+from hadrill.cli._common import INPUT_PATH, err, escape, handle_errors, inventory_option, out, plain, resolve_inventory
 from hadrill.errors import ConfigError
 
 __all__ = ["check_cmd"]
@@ -26,12 +25,13 @@ _STYLE = {"pass": "green", "fail": "red", "error": "magenta", "waived": "yellow"
 def _manifest_files(paths: tuple[Path, ...]) -> list[Path]:
     files: list[Path] = []
     for p in paths:
-        if p.is_dir():
-            files += sorted(f for f in p.rglob("*") if f.suffix in (".yaml", ".yml", ".json") and f.is_file())
-        elif p.exists():
-            files.append(p)
-        else:
-            raise ConfigError(str(p), "", "an existing manifest file or directory")
+        try:
+            if p.is_dir():
+                files += sorted(f for f in p.rglob("*") if f.suffix in (".yaml", ".yml", ".json") and f.is_file())
+                continue
+        except (OSError, ValueError) as e:  # a name too long, a NUL byte, a directory we may not list
+            raise ConfigError(str(p), "", "a readable manifest file or directory") from e
+        files.append(p)  # the loader says what is wrong with it if it is not a readable manifest
     return files
 
 
@@ -40,46 +40,78 @@ def _manifest_files(paths: tuple[Path, ...]) -> list[Path]:
 @click.option("--suite", "suite", default="", help="Comma-separated suites (default: all node suites): "
               "docker,network,scst,nfs_mounts,pki,etcd_backup; the kube API suites pss,workloads "
               "when named.")  # fmt: skip
-@click.option("--policy", type=click.Path(dir_okay=False, path_type=Path), help="Compliance policy YAML.")
-@click.option("--waivers", type=click.Path(dir_okay=False, path_type=Path), help="Waivers YAML.")
-@click.option("--baseline", type=click.Path(dir_okay=False, path_type=Path), help="Only findings not in it fail.")
+@click.option("--policy", type=INPUT_PATH, help="Compliance policy YAML.")
+@click.option("--waivers", type=INPUT_PATH, help="Waivers YAML.")
+@click.option("--baseline", type=INPUT_PATH, help="Only findings not in it fail.")
 @click.option("--write-baseline", type=click.Path(dir_okay=False, path_type=Path), help="Record today's failures.")
-@click.option("--manifests", type=click.Path(path_type=Path), multiple=True,
+@click.option("--manifests", type=INPUT_PATH, multiple=True,
               help="Kubernetes manifest files or directories to check against the Pod Security Standards.")  # fmt: skip
 @click.option("--pss-level", type=click.Choice(["baseline", "restricted"]), default="restricted", show_default=True)
+@click.option("--pss-version", default=None, metavar="1.N",
+              help="Judge manifests at this Pod Security Standards version (default: the policy's pss.version, "
+              "else 1.34), e.g. the version a cluster is about to be upgraded to.")  # fmt: skip
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("hadrill-compliance"),
               show_default=True, help="Where findings.json, findings.sarif and junit.xml go.")  # fmt: skip
 @click.option("--all", "show_all", is_flag=True, help="List passing findings too.")
+@click.option("--audit-waivers", is_flag=True,
+              help="Also list waivers that matched nothing, expire within --expiring-days, or have expired, with "
+              "their owners (waivers-audit.json in --out); exit 1 when any has expired.")  # fmt: skip
+@click.option("--expiring-days", type=click.IntRange(min=0), default=30, show_default=True,
+              help="With --audit-waivers: how soon an expiry is reported.")  # fmt: skip
 @handle_errors
 def check_cmd(
     inventory: Path | None, suite: str, policy: Path | None, waivers: Path | None, baseline: Path | None,
-    write_baseline: Path | None, manifests: tuple[Path, ...], pss_level: str, out_dir: Path, show_all: bool,
+    write_baseline: Path | None, manifests: tuple[Path, ...], pss_level: str, pss_version: str | None,
+    out_dir: Path, show_all: bool, audit_waivers: bool, expiring_days: int,
 ) -> None:  # fmt: skip
-    """Check the platform's configuration (exit 0 compliant, 1 failing findings, 2 bad input, 3 infrastructure)."""
+    """Check the platform's configuration (exit 0 compliant, 1 failing findings, 2 bad input, 3 infrastructure,
+    4 a suite asked for matched no node).
+
+    With only ``--manifests`` (no ``--inventory``, ``--suite`` or ``--policy``) it checks the manifests
+    alone: no inventory and no lab needed, as in a repository's CI.
+    """
     from hadrill.compliance.baseline import load_baseline
     from hadrill.compliance.baseline import write_baseline as save_baseline
     from hadrill.compliance.outputs import summary, write_reports
     from hadrill.compliance.policy import load_policy
     from hadrill.compliance.pss_scan import scan_manifest_files
-    from hadrill.compliance.runner import exit_code, gate, parse_suites, run_checks
+    from hadrill.compliance.pss_versions import parse_version
+    from hadrill.compliance.runner import EMPTY_SCOPE, empty_scopes, exit_code, gate, parse_suites, run_checks
     from hadrill.compliance.waivers import load_waivers
     from hadrill.inventory import load_inventory
 
-    inv_path = resolve_inventory(inventory)
-    if not inv_path.exists():
-        raise ConfigError(str(inv_path), "", "an inventory file (hadrill lab up writes one; or pass --inventory)")
-    inv = load_inventory(inv_path)
-    suites = parse_suites(suite) if suite or not manifests else []
-    pol = load_policy(policy, inv, str(inv_path))
+    manifests_only = bool(manifests) and not (inventory or suite or policy)
+    files = _manifest_files(manifests)
     waiver_list = load_waivers(waivers) if waivers else []
     known = load_baseline(baseline) if baseline else None
-    findings = run_checks(inv, pol, suites, source=str(policy or inv_path))
-    findings += scan_manifest_files(_manifest_files(manifests), level=pss_level)
+    if manifests_only:
+        inv_path, suites, findings, declared, empty = None, [], [], None, []
+    else:
+        inv_path = resolve_inventory(inventory)
+        try:
+            exists = inv_path.exists()
+        except (OSError, ValueError):  # a name too long: the loader says so
+            exists = True
+        if not exists:
+            raise ConfigError(str(inv_path), "", "an inventory file (hadrill lab up writes one; or pass --inventory)")
+        inv = load_inventory(inv_path)
+        suites = parse_suites(suite) if suite or not manifests else []
+        pol = load_policy(policy, inv, str(inv_path))
+        findings = run_checks(inv, pol, suites, source=str(policy or inv_path))
+        named = parse_suites(suite) if suite else []
+        empty = empty_scopes(inv, pol, suites, named, source=str(policy or inv_path))
+        declared = pol.pss.version
+    version = parse_version(pss_version) if pss_version else parse_version(declared or "1.34", "policy pss.version")
+    findings += scan_manifest_files(files, level=pss_level, version=version)
+    if audit_waivers and not waivers:
+        raise ConfigError("--audit-waivers", "", "a waivers file to audit (--waivers FILE)")
+    audit = _audit(waiver_list, findings, out_dir, expiring_days) if audit_waivers else None
     findings = gate(findings, waiver_list, known)
     if write_baseline:
         n = save_baseline(findings, write_baseline)
-        err.print(f"baseline: {n} known finding(s) written to {write_baseline}")
-    meta = {"inventory": str(inv_path), "suites": suites, "policy": str(policy) if policy else None}
+        err.print(plain(f"baseline: {n} known finding(s) written to {write_baseline}"), soft_wrap=True)
+    meta = {"inventory": str(inv_path) if inv_path else None, "suites": suites,
+            "policy": str(policy) if policy else None, "pss_version": f"{version[0]}.{version[1]}"}  # fmt: skip
     paths = write_reports(findings, out_dir, meta, baseline_used=known is not None)
     _print_table(findings, show_all)
     s = summary(findings)
@@ -87,7 +119,37 @@ def check_cmd(
         f"{s['total']} findings: {s['pass']} pass, {s['fail']} fail ({s['baselined']} in baseline), "
         f"{s['waived']} waived, {s['error']} error; reports in {paths['json'].parent}"
     )
-    sys.exit(exit_code(findings))
+    for line in empty:
+        out.print(f"[red]empty scope[/] {escape(line)}: nothing was checked (exit {EMPTY_SCOPE})")
+    if audit is not None and any("expired" in a.problems for a in audit):
+        sys.exit(1)
+    sys.exit(exit_code(findings, empty))
+
+
+def _audit(waivers: list[Any], findings: list[Any], out_dir: Path, within_days: int) -> list[Any]:
+    """Print and store the waiver audit (before gating: what each waiver would match)."""
+    import json
+
+    from hadrill.compliance.waiver_audit import audit_waivers
+
+    audit = audit_waivers(waivers, findings, within_days=within_days)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    doc = {"expiring_days": within_days, "waivers": [a.to_dict() for a in audit]}
+    (out_dir / "waivers-audit.json").write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+    flagged = [a for a in audit if a.problems]
+    table = Table(title=f"waiver audit: {len(flagged)} of {len(audit)} need attention")
+    for col in ("waiver", "check", "owner", "expires", "matched", "problems"):
+        table.add_column(col, overflow="fold")
+    for a in flagged:
+        when = f"{a.waiver.expires} ({a.days_left:+d} d)"
+        style = "red" if "expired" in a.problems else "yellow"
+        table.add_row(f"waivers[{a.index}]", a.waiver.check, escape(a.waiver.owner), when, str(a.matched),
+                      f"[{style}]{', '.join(a.problems)}[/]")  # fmt: skip
+    if flagged:
+        out.print(table)
+    else:
+        out.print(f"waiver audit: all {len(audit)} waivers in use and valid beyond {within_days} days")
+    return audit
 
 
 def _print_table(findings: list[Any], show_all: bool) -> None:

@@ -16,7 +16,16 @@ from pathlib import Path
 
 import click
 
-from hadrill.cli._common import check_target_version, err, handle_errors, inventory_option, out, resolve_inventory
+from hadrill.cli._common import (
+    INPUT_PATH,
+    check_target_version,
+    err,
+    escape,
+    handle_errors,
+    inventory_option,
+    out,
+    resolve_inventory,
+)
 
 __all__ = ["compare_cmd", "drill_cmd", "report_cmd"]
 
@@ -32,7 +41,7 @@ def _default_out(platform: str) -> Path:
 @click.option(
     "--plan",
     "plan_path",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=INPUT_PATH,
     help="Plan file (default: every experiment in ./experiments, with their own objectives).",
 )
 @inventory_option
@@ -47,7 +56,7 @@ def _default_out(platform: str) -> Path:
     "experiments_dir",
     default="experiments",
     show_default=True,
-    type=click.Path(file_okay=False, path_type=Path),
+    type=INPUT_PATH,
     help="Where the default plan finds experiments.",
 )
 @click.option("--interval", default=0.1, show_default=True, help="Probe interval in seconds.")
@@ -56,18 +65,17 @@ def _default_out(platform: str) -> Path:
     help="After the scenarios, the pre-upgrade validation (hadrill preflight) to this Kubernetes version, "
     "such as 1.35, against the inventory's kubernetes cluster; in the report, exit 1 on no-go.",
 )
+@click.option("--pdf", is_flag=True, help="Also print the report to report.pdf (headless Chromium).")
 @handle_errors
 def drill_cmd(
     plan_path: Path | None, inventory: Path | None, out_dir: Path | None, experiments_dir: Path, interval: float,
-    target_version: str | None,
+    target_version: str | None, pdf: bool,
 ) -> None:  # fmt: skip
     """Run the exercise: every scenario of the plan in order, then (--target-version) the pre-upgrade
     validation, then the report; exits 1 if a scenario failed or the validation said no-go.
 
     The last line printed is the report's index.html.
     """
-    from rich.markup import escape
-
     from hadrill.drill import run_drill
     from hadrill.inventory import load_inventory
     from hadrill.plan import default_plan, load_plan
@@ -87,6 +95,8 @@ def drill_cmd(
     for s in result.scenarios:
         mark = "[green]✓[/]" if s.ok else "[red]✗[/]"
         out.print(f"{mark} {escape(s.name)}: {s.status} ({s.ended - s.started:.1f} s)")
+        for reason in s.reasons:
+            out.print(f"    {escape(reason)}")
     failed = sum(not s.ok for s in result.scenarios)
     out.print(f"{len(result.scenarios) - failed} passed, {failed} failed")
     if result.preflight is not None:
@@ -98,6 +108,10 @@ def drill_cmd(
             f"{mark} preflight to Kubernetes {escape(str(target_version))}: {verdict}"
             + (f" ({escape(why)})" if why else "")
         )
+    if pdf:
+        from hadrill.report.pdf import print_pdf
+
+        err.print(f"report.pdf: {print_pdf(result.index)}")
     click.echo(str(result.index))
     sys.exit(0 if result.ok else 1)
 
@@ -106,7 +120,7 @@ def drill_cmd(
 @click.option(
     "--journal-dir",
     required=True,
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    type=INPUT_PATH,
     help="A drill's journals (OUT/journals) or any directory of RUN/journal.json.",
 )
 @click.option(
@@ -118,19 +132,27 @@ def drill_cmd(
 @click.option(
     "--preflight",
     "preflight_path",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    type=INPUT_PATH,
     help="A stored preflight.json (hadrill preflight --json) to show as the pre-upgrade validation "
     "(default: the drill directory's preflight.json, when there is one).",
 )
+@click.option("--pdf", is_flag=True, help="Also print the report to report.pdf (headless Chromium).")
 @handle_errors
-def report_cmd(journal_dir: Path, out_dir: Path | None, preflight_path: Path | None) -> None:
+def report_cmd(journal_dir: Path, out_dir: Path | None, preflight_path: Path | None, pdf: bool) -> None:
     """Render the report again from stored journals (never from the platform); exits 1 if a scenario failed
     or the stored pre-upgrade validation said no-go."""
     import json
 
+    from hadrill.errors import ConfigError
     from hadrill.report import render_report
     from hadrill.report.model import DRILL_JOURNAL, PREFLIGHT_FILE
 
+    try:
+        is_dir = journal_dir.is_dir()
+    except (OSError, ValueError):  # a name too long, a NUL byte
+        is_dir = False
+    if not is_dir:
+        raise ConfigError(str(journal_dir), "", "a directory of journals (drill.json, RUN/journal.json)")
     drill_dir = (journal_dir / DRILL_JOURNAL).is_file()
     if out_dir is None:
         out_dir = journal_dir.parent if drill_dir else journal_dir / "report"
@@ -139,20 +161,23 @@ def report_cmd(journal_dir: Path, out_dir: Path | None, preflight_path: Path | N
     index = render_report(journal_dir, out_dir, preflight=preflight_path)
     report = json.loads((out_dir / "report.json").read_text(encoding="utf-8"))
     pre = report.get("preflight")
+    if pdf:
+        from hadrill.report.pdf import print_pdf
+
+        err.print(f"report.pdf: {print_pdf(index)}")
     click.echo(str(index))
     sys.exit(0 if report["ok"] and (pre is None or pre["ok"]) else 1)
 
 
 @click.command("compare")
-@click.argument("old", type=click.Path(dir_okay=False, path_type=Path))
-@click.argument("new", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("old", type=INPUT_PATH)
+@click.argument("new", type=INPUT_PATH)
 @click.option("--rto-tolerance", default=0.5, show_default=True, help="Seconds the RTO may grow before it regresses.")
 @click.option("--rpo-tolerance", default=0, show_default=True, help="Lost writes the RPO may grow by.")
 @click.option("--availability-tolerance", default=0.01, show_default=True, help="Ratio availability may drop by.")
 @handle_errors
 def compare_cmd(old: Path, new: Path, rto_tolerance: float, rpo_tolerance: int, availability_tolerance: float) -> None:
     """Compare two exercises' report.json (before/after an upgrade); exits 1 on an RTO/RPO/availability regression."""
-    from rich.markup import escape
     from rich.table import Table
 
     from hadrill.compare import compare_files

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 import yaml
 
-from hadrill.cli._common import handle_errors
+from hadrill.cli._common import INPUT_PATH, handle_errors
 
 __all__ = ["inventory_cmd"]
 
@@ -23,7 +23,7 @@ def inventory_cmd() -> None:
 @inventory_cmd.command("kind")
 @click.argument("name")
 @click.option(
-    "--kubeconfig", type=click.Path(dir_okay=False, path_type=Path),
+    "--kubeconfig", type=INPUT_PATH,
     help="kubeconfig holding the context kind-NAME (default: $KUBECONFIG, else ~/.kube/config).",
 )  # fmt: skip
 @click.option("--context", help="Context to use (default: kind-NAME, else the kubeconfig's only context).")

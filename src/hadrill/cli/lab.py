@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import click
 from rich.table import Table
 
-from hadrill.cli._common import handle_errors, out
+from hadrill.cli._common import INPUT_PATH, handle_errors, out
 
 __all__ = ["lab_group"]
 
@@ -26,7 +26,7 @@ def lab_group() -> None:
 def _lab_options(fn: F) -> F:
     fn = click.option("--name", help="Lab name (overrides the lab file's).")(fn)
     fn = click.option(
-        "--lab-file", "lab_file", type=click.Path(dir_okay=False, path_type=Path),
+        "--lab-file", "lab_file", type=INPUT_PATH,
         help="Lab file (default: the one shipped with hadrill).",
     )(fn)  # fmt: skip
     return fn

@@ -16,10 +16,9 @@ from typing import Any
 import testinfra
 
 from hadrill.errors import TargetError
+from hadrill.inventory import KNOWN_SCHEMES
 
 __all__ = ["KNOWN_SCHEMES", "Result", "Target", "target"]
-
-KNOWN_SCHEMES = ("docker", "ssh", "paramiko", "local", "podman", "kubectl")
 
 
 @dataclass(frozen=True)
@@ -84,9 +83,10 @@ class Target:
             self.check(f"printf %s {encoded[i : i + 60_000]} >> {q}.b64", timeout=10)
         self.check(f"base64 -d {q}.b64 > {q} && rm -f {q}.b64 && chmod {mode} {q}", timeout=10)
 
-    def spawn(self, command: str) -> None:
-        """Start a command detached from the harness, so it survives the harness's death."""
-        detached = f"setsid sh -c {shlex.quote(command)} </dev/null >/dev/null 2>&1 &"
+    def spawn(self, command: str, *, log: str = "/dev/null") -> None:
+        """Start a command detached from the harness, so it survives the harness's death; its output
+        is appended to ``log`` on the node."""
+        detached = f"setsid sh -c {shlex.quote(command)} </dev/null >>{shlex.quote(log)} 2>&1 &"
         self.check(detached, timeout=10)
 
     def __repr__(self) -> str:

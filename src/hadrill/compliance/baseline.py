@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from hadrill.compliance.registry import Finding
+from hadrill.config import load_json
 from hadrill.errors import ConfigError
 
 __all__ = ["apply_baseline", "load_baseline", "write_baseline"]
@@ -41,12 +42,7 @@ def write_baseline(findings: Iterable[Finding], path: Path) -> int:
 
 def load_baseline(path: Path) -> set[str]:
     """The fingerprints in a baseline file; errors name the file and the field."""
-    try:
-        doc: Any = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise ConfigError(str(path), "", f"a readable baseline file ({e.strerror or e})") from e
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ConfigError(str(path), f"line {getattr(e, 'lineno', '?')}", "valid JSON") from e
+    doc: Any = load_json(path, "baseline file")
     if not isinstance(doc, dict) or doc.get("kind") != "ComplianceBaseline":
         raise ConfigError(str(path), "kind", "ComplianceBaseline (written by hadrill check --write-baseline)")
     rows = doc.get("findings")

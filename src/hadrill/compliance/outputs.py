@@ -19,7 +19,9 @@ also in each rule's ``properties.security-severity`` (critical 9.5, high 8.0, me
 
 from __future__ import annotations
 
+import io
 import json
+import re
 import xml.etree.ElementTree as ET
 from collections import Counter
 from collections.abc import Iterable
@@ -29,12 +31,16 @@ from typing import Any
 
 from hadrill import __version__
 from hadrill.compliance.registry import CHECKS, Finding
+from hadrill.compliance.sarif_locations import BASE_ID, anchors, artifact_location, repository_root
+from hadrill.journal import redact
+from hadrill.secrets import redact_text, redact_values
 
 __all__ = ["summary", "to_json", "to_junit", "to_sarif", "write_reports"]
 
 _LEVEL = {"critical": "error", "high": "error", "medium": "warning", "low": "note"}
 _SCORE = {"critical": "9.5", "high": "8.0", "medium": "5.5", "low": "3.0"}
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+_URL = re.compile(r"https?://\S+[^\s.,;)]")
 
 
 def summary(findings: Iterable[Finding]) -> dict[str, int]:
@@ -57,8 +63,9 @@ def _rule(check_id: str) -> dict[str, Any]:
         "name": chk.id.replace("-", ""),
         "shortDescription": {"text": chk.title},
         "fullDescription": {"text": f"{chk.title}. Reference: {chk.reference}"},
-        "help": {"text": chk.remediation},
+        "help": {"text": chk.remediation, "markdown": f"**{chk.title}**\n\n{chk.remediation}\n\n{chk.reference}"},
         "defaultConfiguration": {"level": _LEVEL[chk.severity]},
+        **({"helpUri": m[0]} if (m := _URL.search(chk.reference)) else {}),
         "properties": {
             "severity": chk.severity,
             "security-severity": _SCORE[chk.severity],
@@ -94,7 +101,27 @@ def to_json(findings: list[Finding], meta: dict[str, Any] | None = None) -> dict
     }
 
 
-def to_sarif(findings: list[Finding], *, baseline_used: bool = False) -> dict[str, Any]:
+def _physical(f: Finding, sources: list[str], root: Path) -> dict[str, Any] | None:
+    """The file and line a finding points at: its own file's object, else the declaring inventory/policy entry."""
+    candidates = ([f.file] if f.file else []) + [s for s in sources if s]
+    keys = [k for k in (f.target, f.object) if k]
+    for path in candidates:
+        found = anchors(str(path))
+        line = next((found[k] for k in keys if k in found), None)
+        if line is not None or path == f.file:
+            return {"artifactLocation": artifact_location(path, root), "region": {"startLine": line or 1}}
+    if candidates:
+        return {"artifactLocation": artifact_location(candidates[0], root), "region": {"startLine": 1}}
+    return None
+
+
+def to_sarif(
+    findings: list[Finding], *, baseline_used: bool = False, sources: list[str] | None = None,
+    root: Path | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """SARIF 2.1.0; ``sources`` are the inventory and policy files that declared the nodes (for locations),
+    ``root`` the repository root URIs are relative to (default: the git work tree's, else the cwd)."""
+    root = root or repository_root()
     ids = sorted({f.check_id for f in findings})
     index = {i: n for n, i in enumerate(ids)}
     results, notes = [], []
@@ -103,8 +130,9 @@ def to_sarif(findings: list[Finding], *, baseline_used: bool = False) -> dict[st
         severity = chk.severity if chk else f.severity
         logical = [{"name": f.target, "kind": "resource", "fullyQualifiedName": f"{f.target}/{f.object or ''}"}]
         location: dict[str, Any] = {"logicalLocations": logical}
-        if f.file:
-            location["physicalLocation"] = {"artifactLocation": {"uri": Path(f.file).as_posix()}}
+        physical = _physical(f, sources or [], root)
+        if physical is not None:
+            location["physicalLocation"] = physical
         result: dict[str, Any] = {
             "ruleId": f.check_id,
             "ruleIndex": index[f.check_id],
@@ -138,6 +166,7 @@ def to_sarif(findings: list[Finding], *, baseline_used: bool = False) -> dict[st
                 "rules": [_rule(i) for i in ids],
             }
         },
+        "originalUriBaseIds": {BASE_ID: {"uri": root.as_uri().rstrip("/") + "/"}},
         "results": results,
         "invocations": [{"executionSuccessful": not notes, "toolExecutionNotifications": notes}],
     }
@@ -183,12 +212,22 @@ def to_junit(findings: list[Finding], suite_name: str = "hadrill-compliance") ->
 
 
 def write_reports(findings: list[Finding], out_dir: Path, meta: dict[str, Any] | None = None,
-                  *, baseline_used: bool = False) -> dict[str, Path]:  # fmt: skip
-    """findings.json, findings.sarif and junit.xml in ``out_dir``; returns their paths."""
+                  *, baseline_used: bool = False, root: Path | None = None) -> dict[str, Path]:  # fmt: skip
+    """findings.json, findings.sarif and junit.xml in ``out_dir``; returns their paths. SARIF locations
+    come from ``meta``'s ``inventory`` and ``policy`` files, relative to ``root`` (see :func:`to_sarif`)."""
+    sources = [str(meta[k]) for k in ("inventory", "policy") if meta and meta.get(k)]
     out_dir.mkdir(parents=True, exist_ok=True)
+    # an observed value may hold a key or a token: hidden by key name and by value (the fingerprint stays)
+    findings = [
+        f.with_(observed=redact(f.observed), expected=redact(f.expected), message=redact_text(f.message))
+        for f in findings
+    ]
     paths = {"json": out_dir / "findings.json", "sarif": out_dir / "findings.sarif", "junit": out_dir / "junit.xml"}
-    paths["json"].write_text(json.dumps(to_json(findings, meta), indent=1, default=str) + "\n", encoding="utf-8")
-    sarif = to_sarif(findings, baseline_used=baseline_used)
-    paths["sarif"].write_text(json.dumps(sarif, indent=1, default=str) + "\n", encoding="utf-8")
-    to_junit(findings).write(paths["junit"], encoding="utf-8", xml_declaration=True)
+    doc = redact_values(_plain(to_json(findings, meta)))  # an observed value may hold a key or a token
+    paths["json"].write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+    sarif = redact_values(_plain(to_sarif(findings, baseline_used=baseline_used, sources=sources, root=root)))
+    paths["sarif"].write_text(json.dumps(sarif, indent=1) + "\n", encoding="utf-8")
+    buf = io.BytesIO()
+    to_junit(findings).write(buf, encoding="utf-8", xml_declaration=True)
+    paths["junit"].write_text(redact_text(buf.getvalue().decode("utf-8")) + "\n", encoding="utf-8")
     return paths

@@ -45,7 +45,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from hadrill.config import load_yaml, parse_model
+from hadrill.config import load_yaml, parse_model, read_text
 from hadrill.errors import ConfigError
 from hadrill.inventory import Inventory, Node
 
@@ -122,18 +122,19 @@ class EtcdBackupPolicy(_NodeSuite):
     roles: list[str] = Field(default_factory=lambda: ["etcd-backup"])
     dir: str = "/var/backups/etcd"
     pattern: str = "*.db"
-    max_age_hours: float = Field(25.0, gt=0)
+    max_age_hours: float = Field(25.0, gt=0, allow_inf_nan=False)  # a finite age: .inf would switch the check off
     # the CronJob part (checked through the kube API of ``cluster`` when ``cronjob`` is set)
     cluster: str = "kubernetes"
     cronjob: str | None = None  # namespace/name
     schedule: str | None = None  # the declared schedule; None: any
-    cronjob_max_age_hours: float | None = Field(None, gt=0)  # default: max_age_hours
+    cronjob_max_age_hours: float | None = Field(None, gt=0, allow_inf_nan=False)  # default: max_age_hours
 
 
 class PssPolicy(_Strict):
     cluster: str = "kubernetes"
     level: Literal["baseline", "restricted"] = "restricted"
     exclude_namespaces: list[str] = Field(default_factory=lambda: ["kube-system"])
+    version: str | None = None  # the policy version manifests are judged at (``1.N``; default 1.34)
 
 
 class WorkloadsPolicy(_Strict):
@@ -178,10 +179,7 @@ def load_policy(
         for suite, values in _section({"compliance": section}, inventory_source).items():
             merged.setdefault(suite, {}).update(values)
     if path is not None:
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as e:
-            raise ConfigError(str(path), "", f"a readable policy file ({e.strerror or e})") from e
+        text = read_text(path, "policy file")
         for suite, values in _section(load_yaml(text, str(path)), str(path)).items():
             merged.setdefault(suite, {}).update(values)
     return parse_model(CompliancePolicy, merged, str(path) if path else inventory_source)

@@ -24,7 +24,7 @@ Each control returns a :class:`Hit` (the offending field paths and values, and P
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from dataclasses import dataclass
 from typing import Any
 
@@ -245,8 +245,10 @@ def restricted_volumes(meta: Json, spec: Json, sp: str, mp: str, ctrs: Ctrs, rel
     paths = {}
     for i, v in enumerate(_l(spec.get("volumes"))):
         vol = _d(v)
+        kinds = [k for k, val in vol.items() if k != "name" and val is not None]
+        if not kinds:
+            continue  # no source: the API server defaults it to emptyDir, which is allowed
         if not any(vol.get(k) is not None for k in RESTRICTED_VOLUMES_ALLOWED):
-            kinds = [k for k, val in vol.items() if k != "name" and val is not None] or ["unknown"]
             paths[f"{sp}.volumes[{i}]"] = f"{vol.get('name', '')}: {', '.join(kinds)}"
     return Hit(paths, "restricted volume types") if paths else None
 
@@ -375,12 +377,19 @@ def containers_of(spec: Json, sp: str) -> Ctrs:
 
 def evaluate_pod(
     meta: Json, spec: Json, level: str = "restricted", *, spec_path: str = "spec", meta_path: str = "metadata",
-    relax_userns: bool = False,
+    relax_userns: bool = False, only: Container[str] | None = None,
 ) -> list[tuple[Control, Hit]]:  # fmt: skip
-    """Every control of ``level`` (baseline or restricted) that the pod violates, with field paths."""
+    """Every control of ``level`` (baseline or restricted) that the pod violates, with field paths.
+
+    ``only``: the PSA IDs worth running (:func:`hadrill.compliance.pss_screen.may_violate`); None: all.
+    """
     controls = RESTRICTED if level == "restricted" else BASELINE if level == "baseline" else None
     if controls is None:
         raise ValueError(f"level {level!r}: expected baseline or restricted")
+    if only is not None:
+        controls = tuple(c for c in controls if c.psa_id in only)
+        if not controls:
+            return []
     meta, spec = _d(meta), _d(spec)
     ctrs = containers_of(spec, spec_path)
     out = []

@@ -19,11 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from hadrill.compliance.pss import CONTROLS, Hit, evaluate_pod
+from hadrill.compliance.pss import CONTROLS, Hit
+from hadrill.compliance.pss_screen import may_violate
+from hadrill.compliance.pss_shape import problems
+from hadrill.compliance.pss_versions import LATEST, Version, evaluate_pod_at
 from hadrill.compliance.registry import CHECKS, Check, Finding, Severity, register
-from hadrill.errors import ConfigError
+from hadrill.config import load_yaml_all, read_text
 
 __all__ = ["PSS_CHECK_IDS", "PodRef", "pod_refs", "scan_manifest_files", "scan_manifest_text", "scan_objects"]
 
@@ -93,6 +94,21 @@ for _psa, (_id, _sev, _title, _fix) in _RULES.items():
         reference=f"Pod Security Standards ({_level}, Kubernetes 1.34): {_psa}; {_DOC}",
     )(CONTROLS[_psa].fn)  # fmt: skip
 PSS_CHECK_IDS = {psa: rule[0] for psa, rule in _RULES.items()}
+READABLE_ID = "HD-PSS-000"
+
+
+@register(
+    READABLE_ID,
+    suite=SUITE,
+    title="The pod template can be read",
+    severity="critical",
+    target_kind="pod",
+    remediation="Fix the object's structure (a list written as a mapping, a value of the wrong type) so the "
+    "Pod Security controls can judge it; the API server would reject it.",
+    reference=f"Pod Security Standards: a pod that cannot be read cannot be judged compliant; {_DOC}",
+)
+def _readable(facts: Any) -> None:
+    """Evaluated by scan_objects (an error finding per unreadable pod), not through Check.evaluate."""
 
 
 @dataclass(frozen=True)
@@ -106,6 +122,7 @@ class PodRef:
     spec: dict[str, Any]
     spec_path: str
     meta_path: str
+    problems: tuple[str, ...] = ()  # what keeps the controls from reading it: judged an error
 
     @property
     def ref(self) -> str:
@@ -128,6 +145,11 @@ def pod_refs(objects: Iterable[Any]) -> Iterator[PodRef]:
         if not isinstance(obj, dict):
             continue
         kind = str(obj.get("kind") or "")
+        if kind == "List" and not isinstance(obj.get("items") or [], list):
+            md = _dict(obj.get("metadata"))
+            yield PodRef(kind, str(md.get("name") or "?"), None, {}, {}, "spec", "metadata",
+                         (f"items is not a list (got {type(obj['items']).__name__})",))  # fmt: skip
+            continue
         if kind == "List" or (kind.endswith("List") and isinstance(obj.get("items"), list)):
             item_kind = kind[:-4] if kind != "List" else ""
             yield from pod_refs(
@@ -138,19 +160,26 @@ def pod_refs(objects: Iterable[Any]) -> Iterator[PodRef]:
         if path is None:
             continue
         holder = _get(obj, path) if path else obj
-        if not isinstance(holder, dict):
-            continue
-        md, meta, spec = _dict(obj.get("metadata")), _dict(holder.get("metadata")), _dict(holder.get("spec"))
+        md = _dict(obj.get("metadata"))
         prefix = ".".join(path)
         namespace = md.get("namespace")
+        spec_path = f"{prefix}.spec" if prefix else "spec"
+        meta_path = f"{prefix}.metadata" if prefix else "metadata"
+        if isinstance(holder, dict):
+            found = problems(holder.get("spec"), spec_path, holder.get("metadata"), meta_path)
+        else:
+            found = [f"{prefix} is missing" if holder is None else f"{prefix} is not a mapping"]
+            holder = {}
+        meta, spec = _dict(holder.get("metadata")), _dict(holder.get("spec"))
         yield PodRef(
             kind=kind,
             name=str(md.get("name") or md.get("generateName") or "?"),
             namespace=str(namespace) if namespace else None,
             meta=meta,
             spec=spec,
-            spec_path=f"{prefix}.spec" if prefix else "spec",
-            meta_path=f"{prefix}.metadata" if prefix else "metadata",
+            spec_path=spec_path,
+            meta_path=meta_path,
+            problems=tuple(found),
         )
 
 
@@ -173,38 +202,43 @@ def _finding(chk: Check, pod: PodRef, hit: Hit, file: str | None) -> Finding:
 
 
 def scan_objects(
-    objects: Iterable[Any], *, level: str = "restricted", file: str | None = None, relax_userns: bool = False
-) -> list[Finding]:
-    """One fail finding per violated control per pod template (compliant pods give none)."""
+    objects: Iterable[Any], *, level: str = "restricted", file: str | None = None, relax_userns: bool = False,
+    version: Version = LATEST,
+) -> list[Finding]:  # fmt: skip
+    """One fail finding per violated control per pod template (compliant pods give none), at policy ``version``."""
     findings = []
     for pod in pod_refs(objects):
-        hits = evaluate_pod(
-            pod.meta, pod.spec, level, spec_path=pod.spec_path, meta_path=pod.meta_path, relax_userns=relax_userns
-        )
+        if pod.problems:
+            more = len(pod.problems) - 3
+            shown = "; ".join(pod.problems[:3]) + (f" and {more} more" if more > 0 else "")
+            error = CHECKS[READABLE_ID].error(
+                pod.ref, f"{pod.ref}: cannot be judged: {shown}", object=f"{pod.kind}/{pod.name}"
+            )
+            findings.append(error.with_(namespace=pod.namespace, file=file, observed=list(pod.problems)))
+            continue
+        # one cheap pass (it knows policy 1.34 only); None: an odd shape, run every control
+        only = may_violate(pod.meta, pod.spec) if version == LATEST else None
+        if only is not None and not only:
+            continue
+        hits = evaluate_pod_at(
+            pod.meta, pod.spec, level, version, spec_path=pod.spec_path, meta_path=pod.meta_path,
+            relax_userns=relax_userns, only=only,
+        )  # fmt: skip
         findings += [_finding(CHECKS[PSS_CHECK_IDS[c.psa_id]], pod, hit, file) for c, hit in hits]
     return findings
 
 
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-def scan_manifest_text(text: str, source: str = "manifest.yaml", *, level: str = "restricted") -> list[Finding]:
+def scan_manifest_text(
+    text: str, source: str = "manifest.yaml", *, level: str = "restricted", version: Version = LATEST
+) -> list[Finding]:
     """Scan ``---``-separated YAML (or JSON) documents; a YAML error names the file and the line."""
-    try:
-        docs = list(yaml.load_all(text, Loader=_Loader))  # a safe loader (libyaml when present)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(source, where, f"valid YAML ({getattr(e, 'problem', None) or e})") from e
-    return scan_objects(docs, level=level, file=source)
+    return scan_objects(load_yaml_all(text, source), level=level, file=source, version=version)
 
 
-def scan_manifest_files(paths: Iterable[Path], *, level: str = "restricted") -> list[Finding]:
+def scan_manifest_files(
+    paths: Iterable[Path], *, level: str = "restricted", version: Version = LATEST
+) -> list[Finding]:
     findings = []
     for path in paths:
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as e:
-            raise ConfigError(str(path), "", f"a readable UTF-8 manifest ({e})") from e
-        findings += scan_manifest_text(text, str(path), level=level)
+        findings += scan_manifest_text(read_text(path, "manifest"), str(path), level=level, version=version)
     return findings

@@ -119,11 +119,46 @@ def gate(
     return apply_baseline(out, baseline) if baseline is not None else out
 
 
-def exit_code(findings: Iterable[Finding]) -> int:
-    """0: nothing failing; 1: a failing finding; 3: no failure, but a check could not run (infrastructure)."""
+EMPTY_SCOPE = 4  # exit code: no failing finding, but a suite asked for matched no node
+
+
+def empty_scopes(
+    inventory: Inventory, policy: CompliancePolicy, suites: Sequence[str], named: Iterable[str] = (),
+    source: str = "policy",
+) -> list[str]:  # fmt: skip
+    """Suites asked for (``named`` with --suite, or given roles or nodes in the policy) that matched no node.
+
+    Each is a sentence naming the roles that matched nothing: a typo in a role must not turn a suite green.
+    """
+    asked = set(named)
+    out = []
+    for s in suites:
+        if s in CLUSTER_SUITES:
+            continue
+        section = getattr(policy, s, None)
+        declared = section is not None and bool({"roles", "nodes"} & section.model_fields_set)
+        if s not in asked and not declared:
+            continue
+        if suite_nodes(inventory, policy, s, source):
+            continue
+        if s == "network":
+            out.append("suite network: no node is on a storage network")
+            continue
+        roles = ", ".join(getattr(section, "roles", []) or []) or "none"
+        nodes = ", ".join(getattr(section, "nodes", []) or [])
+        out.append(f"suite {s}: roles [{roles}]{f' and nodes [{nodes}]' if nodes else ''} matched no node")
+    return out
+
+
+def exit_code(findings: Iterable[Finding], empty: Sequence[str] = ()) -> int:
+    """0: nothing failing; 1: a failing finding (or an object in a file that cannot be judged: a
+    manifest's pod that cannot be read); 4 (``EMPTY_SCOPE``): no failure, but a suite asked for matched
+    no node; 3: no failure, but a check could not run (infrastructure)."""
     items = [f for f in findings if f.failing]
-    if any(f.status == "fail" for f in items):
+    if any(f.status == "fail" or (f.status == "error" and f.file) for f in items):
         return 1
+    if empty:
+        return EMPTY_SCOPE
     return 3 if items else 0
 
 

@@ -29,8 +29,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from hadrill.compliance.registry import Finding
-from hadrill.config import load_yaml, parse_model
-from hadrill.errors import ConfigError
+from hadrill.config import load_yaml, parse_model, read_text
 
 __all__ = ["Selector", "Waiver", "WaiverFile", "apply_waivers", "load_waivers", "parse_waivers"]
 
@@ -83,11 +82,7 @@ def parse_waivers(text: str, source: str = "waivers.yaml") -> list[Waiver]:
 
 
 def load_waivers(path: Path) -> list[Waiver]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(str(path), "", f"a readable waivers file ({e})") from e
-    return parse_waivers(text, str(path))
+    return parse_waivers(read_text(path, "waivers file"), str(path))
 
 
 def apply_waivers(findings: Iterable[Finding], waivers: list[Waiver], today: date | None = None) -> list[Finding]:

@@ -22,10 +22,12 @@ from typing import Any
 from hadrill.errors import ConfigError
 from hadrill.paths import lab_inventory_path
 from hadrill.run import Run
+from hadrill.secrets import install_log_redaction
 
 __all__ = ["current_run", "end_run", "start_run"]
 
 _RUN: Run | None = None
+install_log_redaction()  # Chaos Toolkit logs activity arguments and outputs: never a secret in its log
 
 
 def _inventory_path(configuration: dict[str, Any] | None) -> Path:

@@ -4,6 +4,7 @@ the schema Chaos Toolkit's discovery reads."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 from hadrill.ctk import current_run
@@ -20,6 +21,7 @@ from hadrill.probes.gluster import gluster_read_back_for, gluster_write_probe
 from hadrill.probes.nfs import nfs_read_back_for, nfs_write_probe
 
 __all__ = [
+    "etcd_restore_drill",
     "fail_vip",
     "heal",
     "kill_control_plane_node",
@@ -28,6 +30,7 @@ __all__ = [
     "partition_member",
     "start_gluster_probes",
     "start_kube_probes",
+    "start_kube_ready_probe",
     "start_nfs_probes",
     "start_probes",
     "stop_brick",
@@ -83,7 +86,7 @@ def partition_member(
     """Cut one member (``leader``, ``follower``, ``random`` or a name) from its peers; returns it."""
     run = current_run(configuration)
     c = run.inventory.cluster(cluster)
-    m = pick_member(run.inventory, c, member)
+    m = pick_member(run.inventory, c, member, ledger=run.ledger)
     run.inject(_partition_member(run.inventory, c, m, time_limit=time_limit, force=force))
     return m.name
 
@@ -99,7 +102,7 @@ def kill_member(
     """Kill (or stop, pause) the node of one member; returns the member's name."""
     run = current_run(configuration)
     c = run.inventory.cluster(cluster)
-    m = pick_member(run.inventory, c, member)
+    m = pick_member(run.inventory, c, member, ledger=run.ledger)
     run.inject(_kill_member(run.inventory, c, m, action=action, time_limit=time_limit, force=force))
     return m.name
 
@@ -144,7 +147,7 @@ def stop_brick(
     """Take one server's brick away (``kill-brick``, ``kill-node`` or ``pause-node``); returns the server."""
     run = current_run(configuration)
     c = run.inventory.cluster(cluster)
-    servers = pick_servers(c, server)
+    servers = pick_servers(c, server, ledger=run.ledger)
     run.inject(_stop_brick(run.inventory, c, servers, mode=mode, time_limit=time_limit, force=force))
     return servers[0]
 
@@ -158,7 +161,7 @@ def lose_quorum(
     """Take a majority of the bricks away (2 of 3), forced past the failure budget; returns the servers."""
     run = current_run(configuration)
     c = run.inventory.cluster(cluster)
-    servers = pick_servers(c, "random", count=len(c.members) // 2 + 1)
+    servers = pick_servers(c, "random", count=len(c.members) // 2 + 1, ledger=run.ledger)
     run.inject(_stop_brick(run.inventory, c, servers, mode=mode, time_limit=time_limit, force=True))
     return servers
 
@@ -193,7 +196,7 @@ def kill_control_plane_node(
     from hadrill.faults.kube import kill_control_plane_node as _kill
 
     run = current_run(configuration)
-    fault = _kill(run.inventory, cluster, which, action=action, time_limit=time_limit, force=force)
+    fault = _kill(run.inventory, cluster, which, action=action, time_limit=time_limit, force=force, ledger=run.ledger)
     run.inject(fault)
     return fault.members[0]
 
@@ -217,9 +220,12 @@ def etcd_restore_drill(
     writes_after: int = 10,
     rto_objective_s: float = 180.0,
     time_limit: float = 600.0,
+    keep_snapshot: str = "",
     configuration: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The etcd backup/restore drill (:mod:`hadrill.restore`): its verdicts become the run's checks."""
+    """The etcd backup/restore drill (:mod:`hadrill.restore`): its verdicts become the run's checks.
+    Its snapshots (every Secret of the cluster) are deleted at the end unless ``keep_snapshot`` names a
+    directory to keep the host's copy in."""
     from hadrill.restore import run_restore_drill
 
     run = current_run(configuration)
@@ -227,6 +233,7 @@ def etcd_restore_drill(
         run.inventory, cluster=cluster, etcd_cluster=etcd_cluster, writes_before=writes_before,
         writes_after=writes_after, rto_objective_s=rto_objective_s, time_limit=time_limit,
         fault_context=run.fault, log=lambda text: run.event("restore", text),
+        keep_snapshot=Path(keep_snapshot) if keep_snapshot else None, ledger=run.ledger,
     )  # fmt: skip
     for verdict in result.verdicts:
         run.check(verdict)

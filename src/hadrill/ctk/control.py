@@ -13,10 +13,16 @@ import os
 import sys
 from typing import Any
 
-from hadrill.ctk import end_run, start_run
+from hadrill.ctk import current_run, end_run, start_run
 from hadrill.faults.base import recover
+from hadrill.judge import exception_summary, judge
 
-__all__ = ["after_experiment_control", "before_experiment_control"]
+__all__ = [
+    "after_activity_control",
+    "after_experiment_control",
+    "before_experiment_control",
+    "before_method_control",
+]
 
 
 def before_experiment_control(
@@ -29,15 +35,41 @@ def before_experiment_control(
     _use_kubeconfig(run.inventory)
 
 
+def before_method_control(context: Any, configuration: dict[str, Any] | None = None, **kwargs: Any) -> None:
+    """From here on the 'after' hypothesis judges: ``objectives_met`` no longer passes vacuously."""
+    current_run(configuration).method_started = True
+
+
+def after_activity_control(
+    context: dict[str, Any], state: Any, configuration: dict[str, Any] | None = None, **kwargs: Any
+) -> None:
+    """Keep every failed method activity: the after-hypothesis (``objectives_met``) fails on it."""
+    run = current_run(configuration)
+    if isinstance(state, dict) and state.get("status") == "failed" and run.method_started:
+        name = (context or {}).get("name", "?") if isinstance(context, dict) else "?"
+        why = exception_summary(state.get("exception"))
+        run.failed_activities.append(f"{name}: {why}" if why else str(name))
+        run.event("activity", f"activity {name} failed: {why}", ok=False)
+
+
 def after_experiment_control(
     context: dict[str, Any], state: dict[str, Any], configuration: dict[str, Any] | None = None, **kwargs: Any
 ) -> None:
-    """Heal whatever is still open, attach hadrill's record to Chaos Toolkit's journal, write it."""
+    """Heal what is still open, judge the run (:func:`hadrill.judge.judge`) and write the journal.
+
+    Chaos Toolkit says "completed" even when a method action failed; the judgement is written under
+    ``hadrill.judgement`` and a failing one turns the journal's status to ``failed`` (Chaos Toolkit's
+    own status is kept as ``hadrill.ctk_status``), so ``chaos run`` exits 1 like every hadrill runner.
+    """
     _restore_env()
     run = end_run()
     if run is None:
         return
-    state["hadrill"] = run.to_journal()
+    state["hadrill"] = {**run.to_journal(), "ctk_status": state.get("status")}
+    judgement = judge(state)
+    state["hadrill"]["judgement"] = judgement.to_dict()
+    if not judgement.ok:
+        state["status"] = "failed"
     run.write({k: v for k, v in state.items() if k != "hadrill"})
 
 

@@ -32,6 +32,7 @@ __all__ = [
     "node_rejoined",
     "objectives_met",
     "pdb_allows",
+    "restore_verified",
     "vip_held",
     "vip_moved",
     "writes_fail_without_quorum",
@@ -64,6 +65,7 @@ def cluster_healthy(cluster: str = "etcd", configuration: dict[str, Any] | None 
 def member_refuses_writes(
     cluster: str = "etcd", member: str = "faulted", configuration: dict[str, Any] | None = None
 ) -> bool:
+    """The isolated member (``faulted``: the run's latest fault, else a member name) refuses writes."""
     run = current_run(configuration)
     c = run.inventory.cluster(cluster)
     return run.check(etcd_recovery.member_refuses_writes(c, _faulted(run, member, cluster))).ok
@@ -86,6 +88,7 @@ def member_caught_up(
     objective_s: float = 30.0,
     configuration: dict[str, Any] | None = None,
 ) -> bool:
+    """After healing, the member reaches the leader's raft index within the objective."""
     run = current_run(configuration)
     c = run.inventory.cluster(cluster)
     return run.check(etcd_recovery.member_caught_up(c, _faulted(run, member, cluster), objective_s)).ok
@@ -128,11 +131,16 @@ def failed_server_rejoined_as_backup(
 
 
 def objectives_met(objectives: dict[str, Any] | None = None, configuration: dict[str, Any] | None = None) -> bool:
-    """All objectives and checks hold; True before anything was measured (the 'before' hypothesis)."""
+    """Every objective asked for was measured and met, every check holds and no method activity failed.
+
+    Before the method (the 'before' hypothesis) nothing can be measured yet: True. After it, no
+    verdict at all, a "not measured" one or a failed activity is False (the journal says deviated).
+    """
     run = current_run(configuration)
-    if not run.samplers:
+    if not run.method_started:
         return True
-    return all(v.ok for v in run.evaluate(objectives or {}))
+    verdicts = run.evaluate(objectives or {})
+    return bool(verdicts) and all(v.ok for v in verdicts) and not run.failed_activities
 
 
 def gluster_healthy(cluster: str = "gluster", configuration: dict[str, Any] | None = None) -> bool:

@@ -1,7 +1,10 @@
 """Container faults: kill, stop, pause or restart a node that is a container (the lab, kind).
 
 The deadman runs on the engine's host (a dead container cannot revert itself) and brings the
-container back with the docker CLI at the deadline.
+container back through the Docker SDK at the deadline (:mod:`hadrill.faults.hostdeadman`).
+A fault must change something: a container already stopped (or paused) is refused, so the proof of
+effect ("running -> exited") is never a state that was there before. The revert succeeds when the
+container runs again, whoever started it (the deadman may have won the race: a 409 on unpause).
 """
 
 from __future__ import annotations
@@ -17,10 +20,10 @@ from hadrill.clients.docker import container as _container
 from hadrill.clients.targets import target
 from hadrill.errors import InjectionFailed, RevertFailed, TargetError
 from hadrill.faults.base import Fault, wait_for
-from hadrill.faults.deadman import arm_on_host, disarm_on_host
+from hadrill.faults.deadman import arm_on_host, disarm_on_host, fired_on_host
 from hadrill.faults.ledger import FaultRecord
 
-__all__ = ["ContainerFault"]
+__all__ = ["ContainerFault", "start_container"]
 
 Action = Literal["kill", "stop", "pause", "restart"]
 _EXPECTED = {"kill": "exited", "stop": "exited", "pause": "paused", "restart": "running"}
@@ -43,14 +46,28 @@ class ContainerFault(Fault):
     def params(self) -> dict[str, Any]:
         return {**super().params(), "action": self.action, "container": _name(self.target)}
 
-    def arm_deadman(self, record: FaultRecord) -> None:
-        name = record.params["container"]
-        back = f"docker unpause {name}" if self.action == "pause" else f"docker start {name}"
-        arm_on_host(record, f"{back} >/dev/null 2>&1")
+    @classmethod
+    def arm_deadman(cls, record: FaultRecord) -> None:
+        op = "unpause" if record.params["action"] == "pause" else "start"
+        arm_on_host(record, [{"op": op, "container": record.params["container"]}])
+
+    @classmethod
+    def disarm(cls, record: FaultRecord) -> None:
+        disarm_on_host(record.id)
+
+    @classmethod
+    def fired(cls, record: FaultRecord) -> bool:
+        return fired_on_host(record.id)
 
     def inject(self, record: FaultRecord) -> None:
         c = _container(record.params["container"])
         record.params["started_at"] = c.attrs["State"].get("StartedAt", "")
+        record.params["status_before"] = c.status
+        if c.status != "running":
+            raise InjectionFailed(
+                f"container {c.name} is {c.status} before the fault: a {self.action} would change nothing "
+                "(is another fault holding it?)"
+            )
         try:
             if self.action == "kill":
                 c.kill()
@@ -73,28 +90,42 @@ class ContainerFault(Fault):
                 return None
             if self.action == "restart" and c.attrs["State"].get("StartedAt") == record.params.get("started_at"):
                 return None
-            return f"container {name} is {c.status}"
+            return f"container {name} {record.params.get('status_before', '?')} -> {c.status}"
 
         return wait_for(seen, timeout=15, what=f"container {name} {want}")
 
     @classmethod
     def revert(cls, record: FaultRecord) -> None:
         name = record.params["container"]
-        disarm_on_host(record.id)
         try:
-            c = _container(name)
-            if c.status == "paused":
-                c.unpause()
-            elif c.status != "running":
-                c.start()
+            start_container(name)
         except TargetError as e:
             if NO_SUCH_CONTAINER in str(e):
                 return  # the platform itself is gone: nothing left to revert
             raise RevertFailed(str(e)) from e
-        except APIError as e:
-            raise RevertFailed(f"docker start/unpause {name}: {e.explanation or e}") from e
-        deadline = time.monotonic() + 30
-        while _container(name).status != "running":
-            if time.monotonic() > deadline:
-                raise RevertFailed(f"container {name} not running 30 s after revert")
-            time.sleep(0.2)
+
+
+def start_container(name: str, *, timeout: float = 30.0) -> None:
+    """Bring a container back to running (unpause or start), verified; a race lost to the deadman
+    (409: not paused, already started) is success when the container then runs.
+
+    Raises TargetError (engine unreachable, no such container) or RevertFailed (not running after
+    ``timeout``): an engine that does not answer is never taken for a reverted fault.
+    """
+    c = _container(name)
+    try:
+        if c.status == "paused":
+            c.unpause()
+        elif c.status != "running":
+            c.start()
+    except APIError as e:
+        status = _container(name).status
+        if status != "running":
+            raise RevertFailed(f"docker start/unpause {name}: {e.explanation or e} (now {status})") from e
+    deadline = time.monotonic() + timeout
+    status = _container(name).status
+    while status != "running":
+        if time.monotonic() > deadline:
+            raise RevertFailed(f"container {name} is {status}, not running, {timeout:g} s after revert")
+        time.sleep(0.2)
+        status = _container(name).status

@@ -1,22 +1,54 @@
 """Deadmen: timers that revert a fault by themselves when its time limit passes.
 
-A deadman is a detached ``sh`` that sleeps until the record's deadline and then runs the revert
-commands. It lives in the target itself (iptables rules, stopped processes), or on the engine's host
-for container faults (a dead container cannot revert itself), in a session of its own, so killing the
-harness (even with SIGKILL) does not kill it. Its command line carries ``hadrill-deadman-<id>``
-so revert can disarm it.
+Two kinds, both in a session of their own so killing the harness (even with SIGKILL) does not kill
+them, and both carrying ``hadrill-deadman-<id>`` on their command line so they can be found:
+
+- **in the target** (iptables rules, stopped processes): a detached ``sh`` that runs
+  ``sleep <whole seconds> && <revert>`` (BusyBox ``sleep`` rejects fractions, and ``&&`` keeps a
+  sleep that failed from running the revert at once). Its output goes to
+  ``/tmp/hadrill-deadman-<id>.log`` and it leaves ``/tmp/hadrill-deadman-<id>.fired`` when it fires;
+- **on this host** (a dead container cannot revert itself): ``python -m hadrill.faults.hostdeadman``,
+  which talks to the engine with the Docker SDK (no ``docker`` CLI needed) and logs and marks under
+  ``state_dir()/deadmen``.
+
+Arming proves the deadman is alive (its process is found, or it reported ready) or raises
+:class:`InjectionFailed`, so a fault is never injected without its safety net. Disarming checks that
+no deadman is left and raises :class:`TargetError` otherwise; :func:`fired_in_target` and
+:func:`fired_on_host` say whether a deadman ran, which the runner reports as an expiry.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
+import math
+import os
 import shlex
+import signal
 import subprocess
+import sys
 import time
+from pathlib import Path
+from typing import Any
 
 from hadrill.clients.targets import Target
-from hadrill.faults.ledger import FaultRecord
+from hadrill.errors import InjectionFailed, TargetError
+from hadrill.faults.ledger import FaultRecord, check_private
+from hadrill.paths import state_dir
 
-__all__ = ["arm_in_target", "arm_on_host", "disarm_in_target", "disarm_on_host"]
+__all__ = [
+    "arm_in_target",
+    "arm_on_host",
+    "deadman_dir",
+    "disarm_in_target",
+    "disarm_on_host",
+    "fired_in_target",
+    "fired_on_host",
+    "script",
+    "sleep_seconds",
+]
+
+_ALIVE_S = 5.0  # how long arming waits for proof that the deadman runs
 
 
 def _tag(record_id: str) -> str:
@@ -30,31 +62,131 @@ def _pattern(record_id: str) -> str:
     return f"{tag[:cut]}[{tag[cut]}]{tag[cut + 1 :]}"
 
 
-def _script(record: FaultRecord, commands: str) -> str:
-    delay = max(0.0, record.deadline - time.time())
-    return f"sleep {delay:.1f}; : {_tag(record.id)}; {commands}"
+def sleep_seconds(deadline: float, now: float | None = None) -> int:
+    """Whole seconds to sleep until ``deadline`` (at least 1: ``sleep 0`` races the injection)."""
+    left = deadline - (time.time() if now is None else now)
+    return max(1, math.ceil(left))
+
+
+def _files(record_id: str) -> tuple[str, str]:
+    """(log, marker) paths of an in-target deadman."""
+    return f"/tmp/{_tag(record_id)}.log", f"/tmp/{_tag(record_id)}.fired"
+
+
+def script(record: FaultRecord, commands: str, *, now: float | None = None) -> str:
+    """The in-target deadman: whole-second sleep, then the marker, then the revert, logged."""
+    marker = _files(record.id)[1]
+    delay = sleep_seconds(record.deadline, now)
+    return f"sleep {delay} && : {_tag(record.id)} && {{ date +%s > {marker}; {commands}; }}"
 
 
 def arm_in_target(target: Target, record: FaultRecord, commands: str) -> None:
-    """Run ``commands`` inside the target at the record's deadline, harness or no harness."""
-    target.spawn(_script(record, commands))
+    """Run ``commands`` inside the target at the record's deadline, harness or no harness; prove it runs."""
+    try:
+        target.spawn(script(record, commands), log=_files(record.id)[0])
+        deadline = time.monotonic() + _ALIVE_S
+        while True:
+            if target.run(f"pgrep -f {shlex.quote(_pattern(record.id))}", timeout=10).ok:
+                return
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(0.1)
+    except TargetError as e:
+        raise InjectionFailed(f"deadman for fault {record.id} in {target.url} could not be armed: {e}") from e
+    raise InjectionFailed(f"deadman for fault {record.id} in {target.url} is not running after arming")
 
 
 def disarm_in_target(target: Target, record_id: str) -> None:
-    target.run(f"pkill -f {shlex.quote(_pattern(record_id))} || true", timeout=10)
+    """Stop every deadman of the fault in the target; raise TargetError if one is left."""
+    pattern = shlex.quote(_pattern(record_id))
+    log, marker = _files(record_id)
+    target.run(f"pkill -f {pattern}; true", timeout=10)  # alone: a literal tag here would match this shell
+    if target.run(f"pgrep -f {pattern}", timeout=10).ok:
+        raise TargetError(f"{target.url}: deadman of fault {record_id} still running after pkill")
+    target.run(f"rm -f {log} {marker}", timeout=10)
 
 
-def arm_on_host(record: FaultRecord, commands: str) -> None:
-    """Run ``commands`` on this machine at the record's deadline, in a session of its own."""
-    subprocess.Popen(
-        ["sh", "-c", _script(record, commands)],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-        close_fds=True,
-    )
+def fired_in_target(target: Target, record_id: str) -> bool:
+    """Whether a deadman of the fault ran its revert in the target (its marker exists)."""
+    return target.run(f"test -e {_files(record_id)[1]}", timeout=10).ok
+
+
+# -- on this host ------------------------------------------------------------------------------------
+def deadman_dir() -> Path:
+    """``state_dir()/deadmen`` (0700): the host deadmen's logs and fire markers."""
+    d = state_dir() / "deadmen"
+    d.mkdir(mode=0o700, parents=True, exist_ok=True)
+    check_private(d)
+    return d
+
+
+def arm_on_host(record: FaultRecord, actions: list[dict[str, Any]]) -> None:
+    """Run ``actions`` (see :mod:`hadrill.faults.hostdeadman`) on this host at the record's deadline.
+
+    Waits until the deadman reports it is ready (it has reached the engine), else InjectionFailed.
+    """
+    d = deadman_dir()
+    ready = d / f"{record.id}.{os.getpid()}.{time.monotonic_ns()}.ready"
+    argv = [
+        # the file, not ``-m``: the deadman needs only the Docker SDK, and starts faster without hadrill's imports
+        sys.executable, str(Path(__file__).with_name("hostdeadman.py")), _tag(record.id),
+        f"{record.deadline:.3f}", str(d), str(ready), json.dumps(actions),
+    ]  # fmt: skip
+    with (d / f"{record.id}.log").open("ab") as log:
+        proc = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, close_fds=True
+        )
+    deadline = time.monotonic() + _ALIVE_S * 2  # a fresh interpreter importing the Docker SDK
+    while time.monotonic() < deadline:
+        if ready.exists():
+            ready.unlink(missing_ok=True)
+            return
+        if proc.poll() is not None:
+            break
+        time.sleep(0.05)
+    if proc.poll() is None:
+        proc.kill()
+    tail = (d / f"{record.id}.log").read_text(errors="replace")[-300:].strip()
+    raise InjectionFailed(f"host deadman for fault {record.id} did not start: {tail or 'no output'}")
+
+
+def _host_pids(record_id: str) -> list[int]:
+    """Processes of this host whose argv holds the fault's deadman tag (this process excluded)."""
+    tag = _tag(record_id).encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if tag in argv:
+            found.append(int(entry.name))
+    return found
 
 
 def disarm_on_host(record_id: str) -> None:
-    subprocess.run(["pkill", "-f", _pattern(record_id)], check=False, capture_output=True, timeout=10)
+    """Stop every host deadman of the fault; raise TargetError if one survives."""
+    pids = _host_pids(record_id)
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    for _ in range(50):
+        left = [p for p in pids if Path(f"/proc/{p}").exists() and _not_zombie(p)]
+        if not left:
+            return
+        time.sleep(0.05)
+    raise TargetError(f"host deadman(s) {left} of fault {record_id} still running after SIGTERM")
+
+
+def _not_zombie(pid: int) -> bool:
+    try:
+        return " Z " not in Path(f"/proc/{pid}/stat").read_text().split(")", 1)[1][:3]
+    except (OSError, IndexError):
+        return False
+
+
+def fired_on_host(record_id: str) -> bool:
+    """Whether a host deadman of the fault ran its revert (its marker exists)."""
+    return (state_dir() / "deadmen" / f"{record_id}.fired").exists()

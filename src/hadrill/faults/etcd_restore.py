@@ -16,9 +16,10 @@ drill that died midway.
 from __future__ import annotations
 
 import shlex
+import shutil
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -28,7 +29,9 @@ from hadrill.faults.base import Fault
 from hadrill.faults.ledger import FaultRecord
 from hadrill.inventory import Inventory
 
-__all__ = ["DAEMONS", "DATA_DIR", "PKI", "SNAPSHOT", "WORK_DIR", "EtcdRestoreFault", "Master", "masters"]
+__all__ = [
+    "DAEMONS", "DATA_DIR", "PKI", "SNAPSHOT", "WORK_DIR", "DrillObjects", "EtcdRestoreFault", "Master", "masters",
+]  # fmt: skip
 
 PKI = "/etc/kubernetes/pki"
 DATA_DIR = "/var/lib/etcd/data"
@@ -113,10 +116,11 @@ def _put_snapshot(container: str, data: bytes) -> None:
 def _restore_member(m: dict[str, str], members: list[dict[str, str]], token: str, marker: str) -> None:
     """Restore one member's data dir from the snapshot (idempotent: skipped once ``marker`` exists)."""
     initial = ",".join(f"{x['name']}=https://{x['ip']}:2380" for x in members)
+    peer = shlex.quote(f"https://{m['ip']}:2380")
     cmd = (
         f"[ -e {marker} ] && exit 0; rm -rf {DATA_DIR} && etcdutl snapshot restore {SNAPSHOT} "
         f"--name={shlex.quote(m['name'])} --initial-cluster={shlex.quote(initial)} "
-        f"--initial-cluster-token={shlex.quote(token)} --initial-advertise-peer-urls=https://{m['ip']}:2380 "
+        f"--initial-cluster-token={shlex.quote(token)} --initial-advertise-peer-urls={peer} "
         f"--data-dir={DATA_DIR} --bump-revision={BUMP_REVISION} --mark-compacted >/dev/null 2>&1 && touch {marker}"
     )
     docker.sh(m["container"], cmd, timeout=60)
@@ -193,3 +197,70 @@ class EtcdRestoreFault(Fault):
     @classmethod
     def revert(cls, record: FaultRecord) -> None:
         cls.restore(record)
+
+
+# -- what the drill creates ------------------------------------------------------------------------------
+@dataclass
+class DrillObjects(Fault):
+    """Everything the restore drill creates, recorded in the ledger *before* it is created, so that the
+    drill's end (this "fault"'s revert) or ``hadrill recover`` removes it: API objects (``objects``:
+    paths to DELETE, e.g. the backup CronJob with the PKI mounted, the probe namespace and its
+    ConfigMaps), the snapshot on the host (``host_files``; moved to ``keep_dir`` instead when given) and
+    the snapshot and restore markers on the masters (under ``WORK_DIR``). Every snapshot holds every
+    Secret of the cluster: none is kept unless asked for.
+    """
+
+    api: str = ""
+    api_tls: dict[str, str] = field(default_factory=dict)
+    objects: tuple[str, ...] = ()
+    host_files: tuple[str, ...] = ()
+    containers: tuple[str, ...] = ()
+    keep_dir: str = ""
+    kind: ClassVar[str] = "etcd-restore.objects"
+
+    def params(self) -> dict[str, Any]:
+        return {
+            **super().params(),
+            "api": self.api,
+            "api_tls": dict(self.api_tls),
+            "objects": list(self.objects),
+            "host_files": list(self.host_files),
+            "containers": list(self.containers),
+            "keep_dir": self.keep_dir,
+        }
+
+    def inject(self, record: FaultRecord) -> None:
+        """Nothing: the drill creates the objects; the record exists so that they are removed."""
+
+    def prove(self, record: FaultRecord) -> str:
+        return f"{len(record.params['objects'])} object(s) and the snapshots recorded for removal"
+
+    @classmethod
+    def revert(cls, record: FaultRecord) -> None:
+        p = record.params
+        problems = []
+        if p["objects"]:
+            from hadrill.clients.kube import KubeApi, KubeApiError
+            from hadrill.inventory import TLSFiles
+
+            api = KubeApi(p["api"], TLSFiles(**p["api_tls"]), timeout=10.0)
+            for path in p["objects"]:  # newest first: a namespace last
+                try:
+                    api.request("DELETE", path, {"propagationPolicy": "Background"})
+                except KubeApiError as e:
+                    if e.status != 404:
+                        problems.append(f"DELETE {path}: {e}")
+        for name in p["containers"]:
+            try:
+                if docker.running(name):
+                    docker.sh(name, f"rm -f {SNAPSHOT} {SNAPSHOT}.part {WORK_DIR}/restored-*", timeout=20)
+            except TargetError as e:
+                problems.append(str(e))
+        for f in map(Path, p["host_files"]):
+            if p["keep_dir"] and f.is_file():
+                keep = Path(p["keep_dir"])
+                keep.mkdir(mode=0o700, parents=True, exist_ok=True)
+                shutil.move(str(f), keep / f.name)
+            f.unlink(missing_ok=True)
+        if problems:
+            raise RevertFailed(f"restore drill leftovers not removed: {'; '.join(problems)}")

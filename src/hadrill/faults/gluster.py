@@ -35,8 +35,17 @@ from hadrill.clients.gluster import GlusterCli
 from hadrill.clients.targets import target
 from hadrill.errors import ConfigError, InjectionFailed, RevertFailed, TargetError
 from hadrill.faults.base import DEFAULT_TIME_LIMIT, Fault, wait_for
-from hadrill.faults.deadman import arm_in_target, arm_on_host, disarm_in_target, disarm_on_host
-from hadrill.faults.ledger import FaultRecord
+from hadrill.faults.container import start_container
+from hadrill.faults.deadman import (
+    arm_in_target,
+    arm_on_host,
+    disarm_in_target,
+    disarm_on_host,
+    fired_in_target,
+    fired_on_host,
+)
+from hadrill.faults.ledger import FaultRecord, Ledger
+from hadrill.faults.picking import free_members, gate
 from hadrill.inventory import Cluster, Inventory
 
 __all__ = ["Mode", "StopBrick", "pick_servers", "stop_brick"]
@@ -87,17 +96,32 @@ class StopBrick(Fault):
             "peer": self.peer,
         }
 
-    def arm_deadman(self, record: FaultRecord) -> None:
+    @classmethod
+    def arm_deadman(cls, record: FaultRecord) -> None:
         p = record.params
         if p["mode"] == "kill-brick":
             start = f"timeout 65 gluster --mode=script --timeout=60 volume start {shlex.quote(p['volume'])} force"
-            arm_in_target(target(p["peer"]), record, f"{start} >/dev/null 2>&1; {_heal_loop(p['volume'])}")
+            arm_in_target(target(p["peer"]), record, f"{start}; {_heal_loop(p['volume'])}")
             return
         back = "unpause" if p["mode"] == "pause-node" else "start"
-        names = " ".join(p["containers"])
-        peer = shlex.quote(str(target(p["peer"]).container))
-        heal = _heal_loop(p["volume"], prefix=f"docker exec {peer} ")
-        arm_on_host(record, f"docker {back} {names} >/dev/null 2>&1; {heal}")
+        actions: list[dict[str, Any]] = [{"op": back, "container": name} for name in p["containers"]]
+        peer = target(p["peer"]).container
+        if peer is not None:
+            actions.append({"op": "exec", "container": peer, "cmd": ["sh", "-c", _heal_loop(p["volume"])]})
+        arm_on_host(record, actions)
+
+    @classmethod
+    def disarm(cls, record: FaultRecord) -> None:
+        if record.params["mode"] == "kill-brick":
+            disarm_in_target(target(record.params["peer"]), record.id)
+        else:
+            disarm_on_host(record.id)
+
+    @classmethod
+    def fired(cls, record: FaultRecord) -> bool:
+        if record.params["mode"] == "kill-brick":
+            return fired_in_target(target(record.params["peer"]), record.id)
+        return fired_on_host(record.id)
 
     def inject(self, record: FaultRecord) -> None:
         p = record.params
@@ -110,7 +134,7 @@ class StopBrick(Fault):
                     raise InjectionFailed(f"brick {brick} of {p['volume']} is not online: nothing to kill")
                 pids[brick] = found.pid
             for brick, url in zip(p["bricks"], p["urls"], strict=True):
-                target(url).check(f"kill -9 {pids[brick]}", timeout=10)
+                target(url).check(f"kill -9 {int(pids[brick])}", timeout=10)
             p["pids"] = pids
             return
         for name in p["containers"]:
@@ -144,10 +168,8 @@ class StopBrick(Fault):
             return  # the platform itself is gone: nothing left to revert
         try:
             if p["mode"] == "kill-brick":
-                disarm_in_target(target(p["peer"]), record.id)
                 cli.start_force(p["volume"])
             else:
-                disarm_on_host(record.id)
                 if not _containers_back(p["containers"]):
                     return  # the platform itself is gone: nothing left to revert
             _wait_online(cli, p["volume"], p["bricks"], [GlusterCli(u, timeout=5) for u in p["urls"]])
@@ -187,18 +209,11 @@ def _containers_back(names: Sequence[str]) -> bool:
     """Start or unpause the containers; False when one no longer exists."""
     for name in names:
         try:
-            c = _container(name)
+            start_container(name)  # verified running; a race lost to the deadman is fine
         except TargetError as e:
             if NO_SUCH_CONTAINER in str(e):
                 return False
             raise
-        try:
-            if c.status == "paused":
-                c.unpause()
-            elif c.status != "running":
-                c.start()
-        except APIError as e:
-            raise RevertFailed(f"docker start/unpause {name}: {e.explanation or e}") from e
     return True
 
 
@@ -228,11 +243,16 @@ def _wait_online(cli: GlusterCli, volume: str, bricks: Sequence[str], servers: S
     raise TargetError(f"bricks of {volume} not back online within {_BACK_S:.0f} s ({last})")
 
 
-def pick_servers(cluster: Cluster, server: str = "random", count: int = 1) -> list[str]:
-    """``random`` (``count`` distinct servers) or a member name."""
+def pick_servers(
+    cluster: Cluster, server: str = "random", count: int = 1, *, ledger: Ledger | None = None
+) -> list[str]:
+    """``random`` (``count`` distinct servers no open fault holds) or a member name."""
     names = [m.name for m in cluster.members]
     if server == "random":
-        return random.sample(names, count)
+        free = [m.name for m in free_members(cluster, ledger=ledger, what="server")]
+        if len(free) < count:
+            raise TargetError(f"cluster {cluster.name}: {count} free server(s) wanted, only {', '.join(free)} free")
+        return random.sample(free, count)
     try:
         chosen = cluster.member(server).name
     except ConfigError as e:
@@ -268,9 +288,6 @@ def stop_brick(
         brick=paths.pop(),
         peer=inv.member_node(cluster, survivors[0].name).url,
         time_limit=time_limit,
-        cluster=f"{inv.platform}/{cluster.name}",
-        members=tuple(m.name for m in members),
-        failure_budget=cluster.failure_budget,
-        force=force,
+        **gate(inv, cluster, members, force=force),
         description=f"{mode} on gluster {', '.join(m.name for m in members)} ({cluster.settings['volume']})",
     )

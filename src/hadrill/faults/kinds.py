@@ -19,11 +19,13 @@ __all__ = ["KINDS", "UnknownFaultKind", "fault_class"]
 KINDS: dict[str, str] = {
     "container": "hadrill.faults.container:ContainerFault",
     "etcd-restore": "hadrill.faults.etcd_restore:EtcdRestoreFault",
+    "etcd-restore.objects": "hadrill.faults.etcd_restore:DrillObjects",
     "gluster.stop_brick": "hadrill.faults.gluster:StopBrick",
     "kube.control_plane": "hadrill.faults.kube:ControlPlaneFault",
     "network.partition": "hadrill.faults.network:Partition",
     "nfs.fail_vip": "hadrill.faults.vip:FailVip",
     "process": "hadrill.faults.process:ProcessFault",
+    "service": "hadrill.faults.service:ServiceFault",
 }
 
 

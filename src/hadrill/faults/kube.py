@@ -18,7 +18,8 @@ from hadrill.clients.kube import LEASES, kube_api, lease_holder, node_problem
 from hadrill.errors import ConfigError, RevertFailed, TargetError
 from hadrill.faults.base import DEFAULT_TIME_LIMIT
 from hadrill.faults.container import Action, ContainerFault
-from hadrill.faults.ledger import FaultRecord
+from hadrill.faults.ledger import FaultRecord, Ledger
+from hadrill.faults.picking import free_members, gate
 from hadrill.inventory import Cluster, Inventory, Member
 
 __all__ = [
@@ -37,8 +38,9 @@ def etcd_cluster_of(inv: Inventory, cluster: Cluster) -> Cluster | None:
     return next((c for c in inv.clusters if c.name == name), None)
 
 
-def pick_control_plane(inv: Inventory, cluster: Cluster, which: str) -> Member:
-    """``etcd-leader``, ``controller-manager``, ``scheduler``, ``random`` or a member/node name."""
+def pick_control_plane(inv: Inventory, cluster: Cluster, which: str, *, ledger: Ledger | None = None) -> Member:
+    """``etcd-leader``, ``controller-manager``, ``scheduler``, ``random`` or a member/node name; a
+    holder already held by an open fault is refused (TargetError), ``random`` picks a free node."""
     if which == "etcd-leader":
         etcd = etcd_cluster_of(inv, cluster)
         if etcd is None:
@@ -48,14 +50,14 @@ def pick_control_plane(inv: Inventory, cluster: Cluster, which: str) -> Member:
         leader = etcd_leader(inv, etcd)
         if leader is None:
             raise TargetError(f"etcd cluster {etcd.name}: no member reports a leader")
-        return cluster.member(leader.node)
+        return free_members(cluster, [cluster.member(leader.node)], ledger=ledger, what="etcd leader")[0]
     if which in LEASES:
         holder = lease_holder(kube_api(cluster), LEASES[which])
         if not holder:
             raise TargetError(f"cluster {cluster.name}: nobody holds the {LEASES[which]} lease")
-        return cluster.member(holder)
+        return free_members(cluster, [cluster.member(holder)], ledger=ledger, what=f"{which} holder")[0]
     if which == "random":
-        return random.choice(cluster.members)
+        return random.choice(free_members(cluster, ledger=ledger, what="control-plane node"))
     try:
         return cluster.member(which)
     except ConfigError as e:
@@ -100,10 +102,11 @@ def kill_control_plane_node(
     time_limit: float = DEFAULT_TIME_LIMIT,
     force: bool = False,
     revert_timeout: float = REVERT_TIMEOUT,
+    ledger: Ledger | None = None,
 ) -> ControlPlaneFault:
     """Kill (or stop, pause, restart) the container of one control-plane node (see :func:`pick_control_plane`)."""
     c = inv.cluster(cluster)
-    member = pick_control_plane(inv, c, which)
+    member = pick_control_plane(inv, c, which, ledger=ledger)
     node = inv.member_node(c, member.name)
     etcd = etcd_cluster_of(inv, c)
     checks: dict[str, Any] = {"revert_timeout": revert_timeout, "chosen_by": which}
@@ -115,10 +118,7 @@ def kill_control_plane_node(
         target=node.url,
         action=action,
         time_limit=time_limit,
-        cluster=f"{inv.platform}/{c.name}",
-        members=(member.name,),
-        failure_budget=c.failure_budget,
-        force=force,
+        **gate(inv, c, [member], force=force),
         description=f"{action} control-plane node {member.name} ({which})",
     )
     fault.checks = checks

@@ -4,6 +4,12 @@ A fault is written here *before* it is injected, so that if the harness dies (SI
 ``hadrill recover`` can replay the file and revert whatever is still open. Several processes
 (pytest-xdist workers) may share one ledger; a sidecar ``<name>.lock`` file is flock'ed around
 every write, and appends reopen the path so they never land in a file that compaction replaced.
+:meth:`Ledger.guard` holds that lock across a read and an append (the safety gate's budget check and
+the new fault's record), so two processes cannot both pass a budget that has room for one.
+
+``recover`` replays this file as root, so it must be nobody else's: the state directory is created
+0700 and the files 0600, and a directory or file owned by another user, or writable by group or
+others, is refused with a message (:func:`check_private`).
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import math
 import os
 import stat
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -26,7 +33,7 @@ from typing import Any, Literal, get_args
 from hadrill.errors import ConfigError
 from hadrill.paths import state_dir
 
-__all__ = ["CloseHow", "FaultRecord", "Ledger", "default_ledger_path", "new_fault_id"]
+__all__ = ["CloseHow", "FaultRecord", "Ledger", "check_private", "default_ledger_path", "new_fault_id"]
 
 _log = logging.getLogger(__name__)
 
@@ -43,6 +50,24 @@ def new_fault_id() -> str:
 def default_ledger_path() -> Path:
     """``$HADRILL_STATE_DIR/ledger.jsonl``, else under /var/lib/hadrill (root) or ~/.local/state."""
     return state_dir() / "ledger.jsonl"
+
+
+def check_private(path: Path) -> None:
+    """Refuse a state directory or ledger file that another user could have written.
+
+    Raises :class:`ConfigError` naming the path, when it is owned by someone other than this user
+    (or root), or writable by group or others.
+    """
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return
+    if st.st_uid not in (os.geteuid(), 0):
+        raise ConfigError(str(path), "owner", f"owned by uid {os.geteuid()} (this user) or root", f"uid {st.st_uid}")
+    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise ConfigError(
+            str(path), "mode", "not writable by group or others (chmod go-w)", f"{stat.S_IMODE(st.st_mode):04o}"
+        )
 
 
 def _is_number(value: object) -> bool:
@@ -138,6 +163,19 @@ class Ledger:
 
     def __init__(self, path: Path | None = None) -> None:
         self.path = Path(path) if path is not None else default_ledger_path()
+        self._held = 0  # depth of guard(): flock is per open file, so a nested lock would deadlock
+        self._holder: int | None = None
+
+    @contextmanager
+    def guard(self) -> Iterator[None]:
+        """Hold the ledger's exclusive lock for the block: a check and the append it allows are atomic."""
+        self._make_dir()
+        with self._locked(exclusive=True):
+            self._held, self._holder = self._held + 1, threading.get_ident()
+            try:
+                yield
+            finally:
+                self._held -= 1
 
     def __repr__(self) -> str:
         return f"Ledger({str(self.path)!r})"
@@ -160,6 +198,11 @@ class Ledger:
         """Note a failed revert; the fault stays open so ``hadrill recover`` tries again."""
         text = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
         self._append({"event": "revert_failed", "id": fault_id, "at": time.time(), "error": text})
+
+    def check_private(self) -> None:
+        """Refuse (ConfigError) a ledger or directory another user could have written: recover replays it."""
+        check_private(self.path.parent)
+        check_private(self.path)
 
     def open_faults(self) -> list[FaultRecord]:
         """Faults opened and not closed, in opening order."""
@@ -217,15 +260,21 @@ class Ledger:
             intact = offset
         return events, intact
 
-    def _append(self, event: dict[str, Any]) -> None:
-        line = _line(event)
+    def _make_dir(self) -> None:
+        """Create the ledger's directory 0700 (and its missing parents), and refuse one that is not private."""
         missing = [d for d in (self.path.parent, *self.path.parent.parents) if not d.exists()]
         for directory in reversed(missing):
-            directory.mkdir(exist_ok=True)
+            directory.mkdir(mode=0o700, exist_ok=True)
             _fsync_dir(directory.parent)
+        check_private(self.path.parent)
+        check_private(self.path)
+
+    def _append(self, event: dict[str, Any]) -> None:
+        line = _line(event)
+        self._make_dir()
         with self._locked(exclusive=True):
             created = not self.path.exists()
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             try:
                 # Validate first, and cut a torn tail so this line does not get glued onto it.
                 intact = self._scan(self.path.read_bytes())[1]
@@ -242,9 +291,12 @@ class Ledger:
 
     @contextmanager
     def _locked(self, *, exclusive: bool) -> Iterator[None]:
+        if self._held and self._holder == threading.get_ident():  # inside guard(): this thread holds it
+            yield
+            return
         lock = self.path.with_name(self.path.name + ".lock")
         try:
-            fd: int | None = os.open(lock, (os.O_RDWR if exclusive else os.O_RDONLY) | os.O_CREAT, 0o644)
+            fd: int | None = os.open(lock, (os.O_RDWR if exclusive else os.O_RDONLY) | os.O_CREAT, 0o600)
         except PermissionError:
             if exclusive:
                 raise

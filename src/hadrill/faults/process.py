@@ -14,7 +14,7 @@ from typing import Any, ClassVar, Literal
 from hadrill.clients.targets import target
 from hadrill.errors import InjectionFailed, RevertFailed, TargetError
 from hadrill.faults.base import Fault, wait_for
-from hadrill.faults.deadman import arm_in_target, disarm_in_target
+from hadrill.faults.deadman import arm_in_target, disarm_in_target, fired_in_target
 from hadrill.faults.ledger import FaultRecord
 
 __all__ = ["ProcessFault"]
@@ -27,8 +27,18 @@ def _revert_commands(params: dict[str, Any]) -> str:
     if params["signal"] == "STOP":
         return f"pkill -CONT -x {name}; true"
     if params.get("restart"):
-        return f"pgrep -x {name} >/dev/null || ({params['restart']})"
+        return f"pgrep -x {name} >/dev/null || sh -c {shlex.quote(params['restart'])}"
     return "true"
+
+
+def _verify_commands(params: dict[str, Any]) -> str | None:
+    """Shell that succeeds once the revert took (None: nothing to verify, the platform restarts it)."""
+    name = shlex.quote(params["process"])
+    if params["signal"] == "STOP":  # none of the named processes is still stopped
+        return f"! ps -eo stat=,comm= | awk -v n={name} '$2 == n && $1 ~ /^T/' | grep -q ."
+    if params.get("restart"):
+        return f"pgrep -x {name} >/dev/null"
+    return None
 
 
 @dataclass
@@ -45,15 +55,28 @@ class ProcessFault(Fault):
             raise InjectionFailed(f"process fault on {self.target}: no process name given")
         return {**super().params(), "process": self.process, "signal": self.signal, "restart": self.restart}
 
-    def arm_deadman(self, record: FaultRecord) -> None:
+    @classmethod
+    def arm_deadman(cls, record: FaultRecord) -> None:
         arm_in_target(target(record.target), record, _revert_commands(record.params))
+
+    @classmethod
+    def disarm(cls, record: FaultRecord) -> None:
+        disarm_in_target(target(record.target), record.id)
+
+    @classmethod
+    def fired(cls, record: FaultRecord) -> bool:
+        return fired_in_target(target(record.target), record.id)
 
     def inject(self, record: FaultRecord) -> None:
         t = target(record.target)
         name = shlex.quote(self.process)
-        pids = t.run(f"pgrep -x {name}", timeout=10).stdout.split()
+        pids = [p for p in t.run(f"pgrep -x {name}", timeout=10).stdout.split() if p.isdigit()]
         if not pids:
             raise InjectionFailed(f"{record.target}: no process named {self.process!r} to {self.signal}")
+        if self.signal == "STOP":  # already frozen (another fault?): stopping it would prove nothing
+            states = t.run(f"ps -o stat= -p {','.join(pids)}", timeout=5).stdout.split()
+            if states and all(st.startswith("T") for st in states):
+                raise InjectionFailed(f"{record.target}: {self.process} is already stopped ({' '.join(states)})")
         record.params["pids"] = pids
         t.check(f"kill -{self.signal} {' '.join(pids)}", timeout=10)
 
@@ -81,8 +104,10 @@ class ProcessFault(Fault):
     @classmethod
     def revert(cls, record: FaultRecord) -> None:
         t = target(record.target)
+        verify = _verify_commands(record.params)
         try:
-            disarm_in_target(t, record.id)
             t.check(_revert_commands(record.params), timeout=60)
-        except TargetError as e:
+            if verify is not None:
+                wait_for(lambda: "back" if t.run(verify, timeout=5).ok else None, timeout=20, what="process back")
+        except (TargetError, InjectionFailed) as e:
             raise RevertFailed(f"{record.kind} on {record.target}: {e}") from e

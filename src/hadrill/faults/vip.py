@@ -17,6 +17,7 @@ The proof of effect is that the VIP is now held by the other server. The verdict
 
 from __future__ import annotations
 
+import ipaddress
 import shlex
 import time
 from dataclasses import dataclass
@@ -28,8 +29,16 @@ from hadrill.clients.targets import target
 from hadrill.errors import InjectionFailed, RevertFailed, TargetError
 from hadrill.faults.base import DEFAULT_TIME_LIMIT, Fault, wait_for
 from hadrill.faults.container import ContainerFault
-from hadrill.faults.deadman import arm_in_target, arm_on_host, disarm_in_target
+from hadrill.faults.deadman import (
+    arm_in_target,
+    arm_on_host,
+    disarm_in_target,
+    disarm_on_host,
+    fired_in_target,
+    fired_on_host,
+)
 from hadrill.faults.ledger import FaultRecord
+from hadrill.faults.picking import gate
 from hadrill.inventory import Cluster, Inventory
 
 __all__ = [
@@ -65,6 +74,10 @@ class FailVip(Fault):
     def params(self) -> dict[str, Any]:
         if self.mode not in MODES:
             raise InjectionFailed(f"fail_vip: mode must be one of {', '.join(MODES)}, not {self.mode!r}")
+        try:
+            ipaddress.ip_address(self.vip)
+        except ValueError as e:
+            raise InjectionFailed(f"fail_vip: vip {self.vip!r} is not an IP address") from e
         holders = self._holders()
         if holders != list(self.members):
             raise InjectionFailed(
@@ -87,11 +100,25 @@ class FailVip(Fault):
             params["iface"] = iface
         return params
 
-    def arm_deadman(self, record: FaultRecord) -> None:
-        if self.mode == "kill":
-            arm_on_host(record, f"docker start {shlex.quote(record.params['container'])} >/dev/null 2>&1")
+    @classmethod
+    def arm_deadman(cls, record: FaultRecord) -> None:
+        if record.params["mode"] == "kill":
+            arm_on_host(record, [{"op": "start", "container": record.params["container"]}])
         else:
             arm_in_target(target(record.target), record, _revert_command(record.params))
+
+    @classmethod
+    def disarm(cls, record: FaultRecord) -> None:
+        if record.params["mode"] == "kill":
+            disarm_on_host(record.id)
+        else:
+            disarm_in_target(target(record.target), record.id)
+
+    @classmethod
+    def fired(cls, record: FaultRecord) -> bool:
+        if record.params["mode"] == "kill":
+            return fired_on_host(record.id)
+        return fired_in_target(target(record.target), record.id)
 
     def inject(self, record: FaultRecord) -> None:
         record.params["injected_at"] = time.time()
@@ -126,7 +153,6 @@ class FailVip(Fault):
             return
         t = target(record.target)
         try:
-            disarm_in_target(t, record.id)
             t.check(_revert_command(params), timeout=30)
             check = (
                 f"pgrep -x {NFS_PROCESS}"
@@ -144,17 +170,19 @@ class FailVip(Fault):
 
 def _revert_command(params: dict[str, Any]) -> str:
     if params["mode"] == "stop-nfs":
-        return f"pgrep -x {NFS_PROCESS} >/dev/null || {params['restart_nfs']}"
+        return f"pgrep -x {NFS_PROCESS} >/dev/null || sh -c {shlex.quote(params['restart_nfs'])}"
     return f"ip link set {shlex.quote(params['iface'])} up"
 
 
 def _stopped(container: str | None) -> bool:
+    """True only when the engine says the container is stopped or gone (it comes back with its daemons
+    and links); an engine that does not answer is no proof of anything."""
     if not container:
         return False
     try:
-        return bool(_container(container).status != "running")
-    except TargetError:
-        return True
+        return bool(_container(container).status in ("created", "exited", "dead"))
+    except TargetError as e:
+        return "no container named" in str(e)
 
 
 def fail_vip(
@@ -178,9 +206,6 @@ def fail_vip(
         restart_nfs=str(cluster.settings.get("restart_nfs", RESTART_NFS)),
         move_timeout=max(15.0, 10 * advert + 5),
         time_limit=time_limit,
-        cluster=f"{inv.platform}/{cluster.name}",
-        members=(holder.name,),
-        failure_budget=cluster.failure_budget,
-        force=force,
+        **gate(inv, cluster, [holder], force=force),
         description=f"fail the VIP: {mode} {holder.name}",
     )

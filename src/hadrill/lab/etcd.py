@@ -3,18 +3,26 @@
 Each member gets NET_ADMIN (partition faults put iptables rules inside it), a named data volume (a
 killed member restarts with its data, as a real node would), and ``--init`` so the processes a fault
 leaves behind (the deadman) are reaped.
+
+With ``nodes: host`` each member is a systemd host instead (:mod:`hadrill.lab.etcd_host`): etcd is a
+unit, sshd runs, and with ``transport: ssh`` the inventory reaches the nodes as ``ssh://root@ADDR``.
 """
 
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from hadrill.clients.etcd import EtcdClient
+from hadrill.clients.targets import target
 from hadrill.errors import LabError, TargetError
 from hadrill.inventory import Cluster, Member, Node
+from hadrill.lab.etcd_host import ETCD_HOST_IMAGE, ETCD_UNIT, configure_member, member_env
+from hadrill.lab.hosts import host_run_options, wait_system_running
 from hadrill.lab.images import ImageSpec
 from hadrill.lab.labfile import EtcdPart
 from hadrill.lab.runtime import LabContext, StatusRow
+from hadrill.lab.ssh import LabSsh
 
 __all__ = ["ETCD_IMAGE", "EtcdService"]
 
@@ -32,11 +40,13 @@ class EtcdService:
 
     name = "etcd"
 
-    def __init__(self, part: EtcdPart) -> None:
+    def __init__(self, part: EtcdPart, *, hosts: bool = False, transport: str = "docker") -> None:
         self.part = part
+        self.hosts = hosts
+        self.transport = transport
 
     def images(self) -> list[ImageSpec]:
-        return [ETCD_IMAGE]
+        return [ETCD_HOST_IMAGE if self.hosts else ETCD_IMAGE]
 
     def _members(self, ctx: LabContext) -> list[tuple[str, str]]:
         return [(f"{ctx.name}-etcd-{i}", ctx.ip(_BASE_OFFSET + i)) for i in range(1, self.part.members + 1)]
@@ -44,6 +54,9 @@ class EtcdService:
     def up(self, ctx: LabContext) -> None:
         members = self._members(ctx)
         initial = ",".join(f"{n}=http://{ip}:{PEER_PORT}" for n, ip in members)
+        if self.hosts:
+            self._up_hosts(ctx, members, initial)
+            return
         for name, ip in members:
             command = [
                 "etcd", "--name", name, "--data-dir", "/var/lib/etcd/data",
@@ -60,6 +73,26 @@ class EtcdService:
                 volumes={f"{name}-data": {"bind": "/var/lib/etcd", "mode": "rw"}},
             )  # fmt: skip
 
+    def _up_hosts(self, ctx: LabContext, members: list[tuple[str, str]], initial: str) -> None:
+        """Boot every node, then provision it as a real machine is: the lab's key, pinned host keys,
+        the member's settings, and the unit started (all members before any is waited for)."""
+        nodes = [
+            ctx.ensure_container(name, ETCD_HOST_IMAGE.ref, "etcd", ip, **host_run_options()) for name, ip in members
+        ]
+        with ThreadPoolExecutor(max_workers=len(nodes)) as pool:
+            list(pool.map(wait_system_running, nodes))
+        ssh = LabSsh(ctx.name)
+        public = ssh.ensure_key()
+        keys = {}
+        for c, (name, ip) in zip(nodes, members, strict=True):
+            ssh.authorize(c, public)
+            keys[ip] = ssh.host_key(c)
+            configure_member(c, member_env(name, ip, initial, f"{ctx.name}-etcd", CLIENT_PORT, PEER_PORT))
+        ssh.pin(keys)
+
+    def node_url(self, ctx: LabContext, name: str, ip: str) -> str:
+        return LabSsh(ctx.name).url(ip) if self.transport == "ssh" else f"docker://{name}"
+
     def clients(self, ctx: LabContext, timeout: float = 1.0) -> dict[str, EtcdClient]:
         return {n: EtcdClient(f"http://{ip}:{CLIENT_PORT}", timeout=timeout) for n, ip in self._members(ctx)}
 
@@ -73,6 +106,8 @@ class EtcdService:
                 leaders = {s.leader for s in statuses}
                 if len(leaders) == 1 and "0" not in leaders and "" not in leaders:
                     next(iter(self.clients(ctx).values())).put("/hadrill/lab/ready", str(time.time()))
+                    if self.transport == "ssh":
+                        self._check_ssh(ctx)
                     return
                 problem = f"members disagree on the leader: {sorted(leaders)}"
             except TargetError as e:
@@ -80,10 +115,21 @@ class EtcdService:
             time.sleep(0.5)
         raise LabError(f"etcd cluster of lab {ctx.name} not healthy after {timeout:.0f} s: {problem}")
 
+    def _check_ssh(self, ctx: LabContext) -> None:
+        """Healthy over SSH too: the key is accepted, the pinned host key matches, the unit is active."""
+        for name, ip in self._members(ctx):
+            state = target(self.node_url(ctx, name, ip)).run(f"systemctl is-active {ETCD_UNIT}", timeout=15)
+            if state.stdout.strip() != "active":
+                raise LabError(
+                    f"etcd host {name} over ssh: {ETCD_UNIT} is {state.stdout.strip() or state.stderr.strip()}"
+                )
+
     def inventory(self, ctx: LabContext) -> tuple[list[Node], list[Cluster]]:
         nodes, members = [], []
         for name, ip in self._members(ctx):
-            nodes.append(Node(name=name, url=f"docker://{name}", roles=["etcd"], addresses={ctx.network_name: ip}))
+            nodes.append(
+                Node(name=name, url=self.node_url(ctx, name, ip), roles=["etcd"], addresses={ctx.network_name: ip})
+            )
             endpoints = {"client": f"http://{ip}:{CLIENT_PORT}", "peer": f"http://{ip}:{PEER_PORT}"}
             members.append(Member(name=name, node=name, endpoints=endpoints))
         cluster = Cluster(name="etcd", type="etcd", members=members, failure_budget=self.part.budget)

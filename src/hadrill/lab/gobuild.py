@@ -8,8 +8,11 @@ Kubernetes is built from a throwaway module that requires ``k8s.io/kubernetes <v
 points the staging modules (``k8s.io/api``, ``k8s.io/client-go``...) at ``./staging``, which does not
 exist in the published module, so every one of them is replaced by its published ``v0.<minor>.<patch>``.
 
-Builds run at the lowest CPU priority, one package at a time by default (``HADRILL_GO_JOBS`` raises
-it): the lab shares machines with timing-sensitive tests.
+Binaries of one group at one version (Kubernetes' control plane, etcd's three tools) share most of
+their packages, so they are built by one ``go build -o DIR pkg...``: every shared package is compiled
+once. A group's modules are fetched first (``go list -deps``), so a slow proxy and a slow compiler show
+up as separate phases. Builds use every core (``-p`` = the CPU count; ``HADRILL_GO_JOBS`` overrides it)
+at the lowest CPU priority: the lab shares machines with timing-sensitive tests, which keep precedence.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,10 +39,15 @@ __all__ = [
     "KWOK_VERSION",
     "GoBinary",
     "GoMissing",
+    "build_group",
+    "build_groups",
     "ensure_binaries",
     "etcd_binaries",
+    "go_build_dir",
+    "go_install",
     "kubernetes_binaries",
     "kwok_binaries",
+    "module_source",
 ]
 
 KWOK_VERSION = "v0.7.0"  # client-go v0.33: within the supported skew of a 1.34 API server (v0.8 needs 0.36)
@@ -68,10 +76,20 @@ class GoBinary:
     requires: tuple[tuple[str, str], ...]
     replaces: tuple[tuple[str, str], ...] = field(default=(), compare=False)  # filled in just before building
     ldflags: tuple[str, ...] = ()  # e.g. -X for the version a binary reports
+    group: str = ""  # binaries of one group, version and ldflags are built by one `go build`
 
     @property
     def path(self) -> Path:
         return cache_dir() / "bin" / f"{self.name}-{self.version}"
+
+    @property
+    def exec_name(self) -> str:
+        """The file name ``go build -o DIR`` gives this package: its last element, or the one before a
+        major-version suffix (``go.etcd.io/etcd/server/v3`` → ``server``), as cmd/go's DefaultExecName."""
+        parts = self.package.rstrip("/").split("/")
+        if len(parts) > 1 and re.fullmatch(r"v([2-9]|[1-9][0-9]+)", parts[-1]):
+            return parts[-2]
+        return parts[-1]
 
 
 def kubernetes_binaries(version: str) -> list[GoBinary]:
@@ -85,14 +103,14 @@ def kubernetes_binaries(version: str) -> list[GoBinary]:
         f"-X {pkg}.{k}={v}" for pkg in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version")
         for k, v in stamp.items()
     )  # fmt: skip
-    return [GoBinary(n, f"k8s.io/kubernetes/cmd/{n}", version, req, ldflags=ldflags) for n in names]
+    return [GoBinary(n, f"k8s.io/kubernetes/cmd/{n}", version, req, ldflags=ldflags, group="kubernetes") for n in names]
 
 
 def etcd_binaries(version: str) -> list[GoBinary]:
     """etcd (the server module's main package), etcdctl and etcdutl of etcd ``version`` (v3.6.16)."""
     mods = {"etcd": "go.etcd.io/etcd/server/v3", "etcdctl": "go.etcd.io/etcd/etcdctl/v3"}
     mods["etcdutl"] = "go.etcd.io/etcd/etcdutl/v3"
-    return [GoBinary(n, m, version, ((m, version),)) for n, m in mods.items()]
+    return [GoBinary(n, m, version, ((m, version),), group="etcd") for n, m in mods.items()]
 
 
 def kwok_binaries(version: str = KWOK_VERSION) -> list[GoBinary]:
@@ -193,10 +211,10 @@ def staging_modules(go: str, version: str, work: Path, log: Path, progress: Prog
     return mods
 
 
-def _go_mod(binary: GoBinary) -> str:
+def _go_mod(requires: Sequence[tuple[str, str]], replaces: Sequence[tuple[str, str]]) -> str:
     lines = ["module hadrill.local/build", "", f"go {MIN_GO[0]}.{MIN_GO[1]}.0", ""]
-    lines += [f"require {mod} {ver}" for mod, ver in binary.requires]
-    lines += [f"replace {mod} => {mod} {ver}" for mod, ver in binary.replaces]
+    lines += [f"require {mod} {ver}" for mod, ver in dict.fromkeys(requires)]
+    lines += [f"replace {mod} => {mod} {ver}" for mod, ver in dict.fromkeys(replaces)]
     return "\n".join(lines) + "\n"
 
 
@@ -213,68 +231,166 @@ def _lock(name: str) -> Iterator[None]:
 
 
 def _jobs() -> str:
-    value = os.environ.get("HADRILL_GO_JOBS", "1")
-    return value if value.isdigit() and int(value) > 0 else "1"
+    """``go build -p``: every core unless ``HADRILL_GO_JOBS`` says otherwise (nice 19 keeps tests first)."""
+    value = os.environ.get("HADRILL_GO_JOBS", "")
+    return value if value.isdigit() and int(value) > 0 else str(os.cpu_count() or 1)
 
 
-def build_binary(binary: GoBinary, progress: Progress, go: str | None = None) -> float:
-    """Build one binary into its cache path (no lock, no cache check: see ensure_binaries); its seconds."""
+def build_groups(binaries: Sequence[GoBinary]) -> list[list[GoBinary]]:
+    """Split ``binaries`` into what one ``go build`` each can make: same group, version and ldflags,
+    and distinct output names. Ungrouped binaries are built alone. Order is kept.
+
+    >>> [[b.name for b in g] for g in build_groups(etcd_binaries("v3.6.16") + kwok_binaries())]
+    [['etcd', 'etcdctl', 'etcdutl'], ['kwok']]
+    """
+    groups: dict[tuple[str, ...], list[GoBinary]] = {}
+    for b in binaries:
+        key = (b.group, b.version, *b.ldflags) if b.group else ("", b.name, b.version)
+        while key in groups and any(o.exec_name == b.exec_name for o in groups[key]):
+            key = (*key, b.name)  # two main packages would write the same file: build this one apart
+        groups.setdefault(key, []).append(b)
+    return list(groups.values())
+
+
+def build_group(group: Sequence[GoBinary], progress: Progress, go: str | None = None) -> dict[str, float]:
+    """Build a group (see :func:`build_groups`) into the cache (no lock, no cache check: see
+    ensure_binaries). Returns the seconds spent per phase: ``download`` (modules) and ``build``."""
     go = go or find_go()
+    first = group[0]
+    label = "+".join(b.name for b in group)
     logs = cache_dir() / "bin" / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    log = logs / f"{binary.name}-{binary.version}.log"
+    log = logs / f"{label}-{first.version}.log"
     log.write_text("")
+    times: dict[str, float] = {}
     t0 = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix=f"hadrill-go-{binary.name}-") as tmp:
+    with (
+        tempfile.TemporaryDirectory(prefix=f"hadrill-go-{first.name}-") as tmp,
+        tempfile.TemporaryDirectory(prefix=f".{first.name}.", dir=cache_dir() / "bin") as out_dir,
+    ):
         work = Path(tmp)
-        if binary.requires[0][0] == "k8s.io/kubernetes":
-            minor = binary.version.removeprefix("v1.")
-            mods = staging_modules(go, binary.version, work, log, progress)
-            binary = GoBinary(**{**binary.__dict__, "replaces": tuple((m, f"v0.{minor}") for m in mods)})
-        (work / "go.mod").write_text(_go_mod(binary))
-        tmp_out = binary.path.with_name(f".{binary.path.name}.{os.getpid()}.tmp")
-        cmd = [
-            go,
-            "build",
-            "-p",
-            _jobs(),
-            "-v",
-            "-trimpath",
-            f"-ldflags={' '.join(['-s', '-w', *binary.ldflags])}",
-            "-o",
-            str(tmp_out),
-            binary.package,
-        ]
-        try:
-            rc = _run(cmd, work, log, progress, _BUILD_TIMEOUT)
-            if rc != 0 or not tmp_out.is_file():
-                raise ImageBuildError(
-                    f"go build of {binary.name} {binary.version} failed (exit {rc}); log {log}, "
-                    f"last lines:\n{_tail(log)}"
-                )
-            tmp_out.chmod(0o755)
-            os.replace(tmp_out, binary.path)
-        finally:
-            tmp_out.unlink(missing_ok=True)
-    return time.monotonic() - t0
+        requires = [r for b in group for r in b.requires]
+        replaces: list[tuple[str, str]] = []
+        if any(mod == "k8s.io/kubernetes" for mod, _ in requires):
+            minor = first.version.removeprefix("v1.")
+            replaces = [(m, f"v0.{minor}") for m in staging_modules(go, first.version, work, log, progress)]
+        (work / "go.mod").write_text(_go_mod(requires, replaces))
+        packages = [b.package for b in group]
+        fetch = [go, "list", "-deps", "-f", "{{if .Error}}{{.ImportPath}}: {{.Error}}{{end}}", *packages]
+        rc = _run(fetch, work, log, progress, _BUILD_TIMEOUT)
+        if rc != 0:
+            raise ImageBuildError(
+                f"fetching the modules of {label} {first.version} failed (exit {rc}); log {log}, "
+                f"last lines:\n{_tail(log)}"
+            )
+        times["download"] = time.monotonic() - t0
+        t1 = time.monotonic()
+        ldflags = f"-ldflags={' '.join(['-s', '-w', *first.ldflags])}"
+        cmd = [go, "build", "-p", _jobs(), "-v", "-trimpath", ldflags, "-o", out_dir + "/", *packages]
+        rc = _run(cmd, work, log, progress, _BUILD_TIMEOUT)
+        built = {b: Path(out_dir) / b.exec_name for b in group}
+        if rc != 0 or not all(p.is_file() for p in built.values()):
+            raise ImageBuildError(
+                f"go build of {label} {first.version} failed (exit {rc}); log {log}, last lines:\n{_tail(log)}"
+            )
+        for b, p in built.items():
+            p.chmod(0o755)
+            os.replace(p, b.path)
+        times["build"] = time.monotonic() - t1
+    return times
 
 
 def ensure_binaries(binaries: Sequence[GoBinary], *, progress: Progress | None = None) -> dict[str, Path]:
-    """Build the binaries missing from the cache; return ``{name: path}`` for all of them."""
+    """Build the binaries missing from the cache, a group per ``go build``; return ``{name: path}``.
+
+    Each binary keeps its own lock (``go-<name>-<version>``), taken for a whole group in sorted order,
+    so processes building one binary at a time and processes building groups never build together.
+    """
     progress = progress or Progress(quiet=True)
     (cache_dir() / "bin").mkdir(parents=True, exist_ok=True)
-    out: dict[str, Path] = {}
     go: str | None = None
-    for b in binaries:
-        if not b.path.is_file():
-            with _lock(f"{b.name}-{b.version}"):
-                if not b.path.is_file():  # another process may have built it while we waited
-                    go = go or find_go()
-                    with progress.step(f"building {b.name} {b.version} from the Go module proxy"):
-                        seconds = build_binary(b, progress, go)
-                    progress.info(f"built {b.path} in {seconds:.0f} s")
-        out[b.name] = b.path
-    return out
+    for group in build_groups(binaries):
+        if all(b.path.is_file() for b in group):
+            continue
+        with ExitStack() as locks:
+            for key in sorted(f"{b.name}-{b.version}" for b in group):
+                locks.enter_context(_lock(key))
+            missing = [b for b in group if not b.path.is_file()]  # others may have built some meanwhile
+            if not missing:
+                continue
+            go = go or find_go()
+            label = ", ".join(b.name for b in missing)
+            with progress.step(f"building {label} {missing[0].version} from the Go module proxy"):
+                times = build_group(missing, progress, go)
+            progress.info(f"built {label} in {sum(times.values()):.0f} s (modules {times['download']:.0f} s)")
+    return {b.name: b.path for b in binaries}
+
+
+def module_source(module: str, version: str, timeout: float = 600.0) -> Path:
+    """The unpacked source of ``module@version`` from the Go module proxy, cached in the shared module cache
+    (``go mod download``: checksums verified against the sum database). Used for upstream test fixtures."""
+    go = find_go()
+    with _lock(f"mod-{module.replace('/', '_')}-{version}"):
+        proc = subprocess.run(
+            [go, "mod", "download", "-json", f"{module}@{version}"], env=_env(), cwd=tempfile.gettempdir(),
+            capture_output=True, text=True, timeout=timeout, check=False,
+        )  # fmt: skip
+    try:
+        info = json.loads(proc.stdout or "{}")
+    except json.JSONDecodeError:
+        info = {}
+    if proc.returncode != 0 or not info.get("Dir"):
+        detail = info.get("Error") or proc.stderr.strip()[-500:]
+        raise ImageBuildError(f"go mod download {module}@{version} failed: {detail}")
+    return Path(info["Dir"])
+
+
+def go_build_dir(src: Path, name: str, timeout: float = _BUILD_TIMEOUT) -> Path:
+    """Build the main package in ``src`` (its own go.mod and go.sum: test helpers) into the cache, once
+    per content of its ``go.mod``, ``go.sum`` and ``*.go`` files; the binary's path."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for f in sorted([*src.glob("*.go"), src / "go.mod", src / "go.sum"]):
+        digest.update(f.name.encode() + b"\0" + f.read_bytes())
+    target = cache_dir() / "bin" / f"{name}-{digest.hexdigest()[:12]}"
+    if target.is_file():
+        return target
+    with _lock(target.name):
+        if not target.is_file():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_name(target.name + ".tmp")
+            env = {**_env(), "GOFLAGS": "-modcacherw -mod=readonly -buildvcs=false"}
+            proc = subprocess.run(
+                [find_go(), "build", "-o", str(tmp), "."], env=env, cwd=src, capture_output=True, text=True,
+                timeout=timeout, check=False,
+            )  # fmt: skip
+            if proc.returncode != 0:
+                raise ImageBuildError(f"go build in {src} failed: {proc.stderr.strip()[-800:]}")
+            tmp.replace(target)
+    return target
+
+
+def go_install(package: str, version: str, timeout: float = _BUILD_TIMEOUT) -> Path:
+    """``go install package@version`` into the cache (``bin/NAME-VERSION``), once; the binary's path."""
+    name = package.rstrip("/").rsplit("/", 1)[-1]
+    target = cache_dir() / "bin" / f"{name}-{version}"
+    if target.is_file():
+        return target
+    with _lock(f"{name}-{version}"):
+        if not target.is_file():
+            go = find_go()
+            with tempfile.TemporaryDirectory(prefix="hadrill-goinstall-") as tmp:
+                env = {**_env(), "GOBIN": tmp}
+                proc = subprocess.run(
+                    [go, "install", f"{package}@{version}"], env=env, cwd=tmp, capture_output=True, text=True,
+                    timeout=timeout, check=False,
+                )  # fmt: skip
+                if proc.returncode != 0:
+                    raise ImageBuildError(f"go install {package}@{version} failed: {proc.stderr.strip()[-800:]}")
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.move(str(Path(tmp) / name), target)
+    return target
 
 
 def main() -> None:  # pragma: no cover - `python -m hadrill.lab.gobuild v1.34.4 v3.6.16`: pre-build

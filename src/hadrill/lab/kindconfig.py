@@ -7,10 +7,11 @@ accepts them (kind owns the format); the ones it uses are validated.
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from hadrill.config import check_cidr, load_model
 
@@ -41,6 +42,19 @@ class KindNetworking(BaseModel):
     def _subnets(cls, v: str) -> str:
         return check_cidr(v, "10.244.0.0/16")
 
+    @model_validator(mode="after")
+    def _lab_can_host(self) -> KindNetworking:
+        """The subnets the lab's control plane can run with (kube-apiserver and the controller manager
+        refuse others at start, after minutes of building)."""
+        pods, services = ipaddress.ip_network(self.pod_subnet), ipaddress.ip_network(self.service_subnet)
+        if services.version != 4 or not 12 <= services.prefixlen <= 28:
+            raise ValueError(f"an IPv4 serviceSubnet from /12 to /28 such as 10.96.0.0/16, not {services}")
+        if pods.version != 4 or not 8 <= pods.prefixlen <= 24:
+            raise ValueError(f"an IPv4 podSubnet from /8 to /24 (a /24 per node) such as 10.244.0.0/16, not {pods}")
+        if pods.overlaps(services):
+            raise ValueError(f"podSubnet {pods} and serviceSubnet {services} that do not overlap")
+        return self
+
 
 class KindCluster(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True, populate_by_name=True)
@@ -69,4 +83,4 @@ class KindCluster(BaseModel):
 
 def load_kind_config(path: Path) -> KindCluster:
     """Read a kind config; errors name the file and the field (``nodes[1].role``)."""
-    return load_model(KindCluster, path)
+    return load_model(KindCluster, path, "kind config")

@@ -96,10 +96,15 @@ class KubeService:
 
     def _kind_path(self) -> Path:
         p = Path(self.part.kind_config)
-        for cand in (p,) if p.is_absolute() else (self.base_dir / p, _REPO / p, _REPO / "kind-configs" / p.name):
-            if cand.is_file():
+        cands = (p,) if p.is_absolute() else (self.base_dir / p, _REPO / p, _REPO / "kind-configs" / p.name)
+        for cand in cands:
+            try:
+                if cand.exists():
+                    return cand  # load_kind_config says what is wrong with it if it is not a regular file
+            except (OSError, ValueError):
                 return cand
-        raise ConfigError("lab file", "kubernetes.kind_config", f"a kind config file (looked in {self.base_dir})", p)
+        raise ConfigError(str(cands[0]), "", "an existing kind config file (the lab file's kubernetes.kind_config, "
+                          "relative to the lab file)")  # fmt: skip
 
     # -- images ------------------------------------------------------------------------------------
     def images(self) -> list[ImageSpec]:

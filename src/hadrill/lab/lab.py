@@ -7,14 +7,14 @@ Services (etcd today; NFS, Gluster and Kubernetes beside it) share one interface
 from __future__ import annotations
 
 import contextlib
-import json
 import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Protocol
 
 import docker
 
+from hadrill.config import load_json
 from hadrill.errors import LabError
 from hadrill.inventory import Cluster, Inventory, Network, Node
 from hadrill.lab.engine import docker_client
@@ -22,10 +22,13 @@ from hadrill.lab.etcd import EtcdService
 from hadrill.lab.images import ImageSpec, ensure_image
 from hadrill.lab.labfile import LabFile, parse_lab_data
 from hadrill.lab.runtime import LAB_LABEL, LabContext, StatusRow, labs_owned_by, remove_lab
+from hadrill.lab.ssh import LabSsh
 from hadrill.paths import lab_inventory_path, state_dir
 from hadrill.progress import Progress
 
-__all__ = ["Lab", "LabService", "list_labs", "prune_labs"]
+__all__ = ["IMAGE_JOBS", "Lab", "LabService", "docker_inventory_path", "list_labs", "prune_labs"]
+
+IMAGE_JOBS = 4  # images built at once: mostly downloads and unpacking, so more than the cores
 
 
 class LabService(Protocol):
@@ -48,7 +51,12 @@ def stored_spec(lab: str) -> LabFile | None:
     path = spec_path(lab)
     if not path.exists():
         return None
-    return parse_lab_data(json.loads(path.read_text(encoding="utf-8")), str(path))
+    return parse_lab_data(load_json(path, "lab spec"), str(path))
+
+
+def docker_inventory_path(lab: str) -> Path:
+    """Where a lab reached over SSH also writes its ``docker://`` inventory."""
+    return state_dir() / "labs" / lab / "inventory-docker.yaml"
 
 
 def list_labs(client: docker.DockerClient | None = None) -> dict[str, int]:
@@ -82,7 +90,7 @@ class Lab:
         self.ctx = LabContext(self.client, spec, self.progress, owner=owner)
         self.services: list[LabService] = []
         if spec.etcd is not None:
-            self.services.append(EtcdService(spec.etcd))
+            self.services.append(EtcdService(spec.etcd, hosts=spec.nodes == "host", transport=spec.transport))
         if spec.nfs is not None:
             from hadrill.lab.nfs import NfsService
 
@@ -109,12 +117,44 @@ class Lab:
         return lab_inventory_path(self.name)
 
     def build(self, *, rebuild: bool = False) -> list[str]:
-        """Build (or find cached) every image the lab's services need."""
-        seen: dict[str, ImageSpec] = {}
-        for svc in self.services:
-            for img in svc.images():
-                seen[img.ref] = img
-        return [ensure_image(self.client, img, rebuild=rebuild, progress=self.progress) for img in seen.values()]
+        """Build (or find cached) every image the lab's services need, the independent ones at once.
+
+        Each service describes its images in its own thread (the Kubernetes part compiles its Go
+        binaries there) and each image builds as soon as it is described, so the Debian images download
+        and unpack while Go compiles. ensure_image locks per image. Returns the refs in service order.
+        """
+        built: dict[str, Future[str]] = {}
+        order: list[str] = []
+        errors: list[BaseException] = []
+        with (
+            ThreadPoolExecutor(max_workers=max(1, len(self.services)), thread_name_prefix="describe") as describe,
+            ThreadPoolExecutor(max_workers=IMAGE_JOBS, thread_name_prefix="image") as builders,
+        ):
+            described = [describe.submit(svc.images) for svc in self.services]
+            for future in as_completed(described):
+                try:
+                    specs = future.result()
+                except Exception as e:  # the other images still finish: a later run reuses them
+                    errors.append(e)
+                    continue
+                for img in specs:
+                    if img.ref not in built:
+                        built[img.ref] = builders.submit(
+                            ensure_image, self.client, img, rebuild=rebuild, progress=self.progress
+                        )
+            for future in described:
+                with contextlib.suppress(Exception):
+                    order += [img.ref for img in future.result()]
+            for job in built.values():
+                try:
+                    job.result()
+                except Exception as e:
+                    errors.append(e)
+        if errors:
+            for other in errors[1:]:
+                self.progress.info(f"also failed: {other}")
+            raise errors[0]
+        return list(dict.fromkeys(order))
 
     def up(self, *, rebuild: bool = False, timeout: float = 120.0) -> Inventory:
         """Build, start, wait until healthy, write the inventory. Running it twice changes nothing."""
@@ -128,6 +168,10 @@ class Lab:
             self._up_services(timeout)
         inv = self.inventory()
         inv.dump(self.inventory_path)
+        if self.spec.transport != "docker":  # the engine's view of the same nodes stays available
+            inv.model_copy(
+                update={"nodes": [n.model_copy(update={"url": f"docker://{n.name}"}) for n in inv.nodes]}
+            ).dump(docker_inventory_path(self.name))
         spec_path(self.name).write_text(self.spec.model_dump_json(indent=1), encoding="utf-8")
         self.progress.info(f"inventory: {self.inventory_path}")
         return inv
@@ -194,6 +238,8 @@ class Lab:
                 if down is not None:
                     down(self.ctx)
             self.inventory_path.unlink(missing_ok=True)
+            docker_inventory_path(self.name).unlink(missing_ok=True)
+            LabSsh(self.name).remove()
             spec_path(self.name).unlink(missing_ok=True)
             with contextlib.suppress(OSError):
                 self.inventory_path.parent.rmdir()
@@ -207,6 +253,8 @@ def prune_labs(owner: str, client: docker.DockerClient | None = None) -> list[st
     for name in names:
         remove_lab(client, name)
         lab_inventory_path(name).unlink(missing_ok=True)
+        docker_inventory_path(name).unlink(missing_ok=True)
+        LabSsh(name).remove()
         spec_path(name).unlink(missing_ok=True)
         with contextlib.suppress(OSError):
             lab_inventory_path(name).parent.rmdir()

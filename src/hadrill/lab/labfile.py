@@ -26,6 +26,12 @@ Format (YAML; every field but ``name`` has a default)::
       volume: gv0                # volume name, [a-z][a-z0-9_-]*
       ping_timeout: 5            # network.ping-timeout, s (1-42; Gluster's default 42 stalls writes
                                  # 42-84 s on a frozen server; measured stall 8 s at 5)
+    nodes: container             # container: one process per container (the default), or host:
+                                 # systemd hosts (sshd, services as units with Restart=on-failure);
+                                 # only the etcd part has host nodes so far
+    transport: docker            # how the inventory reaches nodes: docker (docker://name) or ssh
+                                 # (ssh://root@ADDR with the lab's own key and pinned host keys;
+                                 # needs nodes: host). With ssh, inventory-docker.yaml is written too
 
 The default lab file ships inside the package (``hadrill/lab/default-lab.yaml``).
 """
@@ -105,7 +111,7 @@ class EtcdPart(_Strict):
 class NfsPart(_Strict):
     """Two NFS servers (nfs-ganesha) behind a keepalived VIP, active/passive, and a client."""
 
-    advert_int: float = Field(1.0, ge=0.01, le=40.95)  # VRRPv3 advertisement interval, seconds
+    advert_int: float = Field(1.0, ge=0.01, le=40.95, allow_inf_nan=False)  # VRRPv3 advertisement interval, seconds
     priorities: tuple[int, int] = (150, 100)  # keepalived priority of server 1 and server 2
 
     @field_validator("priorities")
@@ -140,6 +146,24 @@ class LabFile(_Strict):
     nfs: NfsPart | None = None
     gluster: GlusterPart | None = None
     kubernetes: KubernetesPart | None = None
+    nodes: Literal["container", "host"] = "container"  # after the parts: its check reads them
+    transport: Literal["docker", "ssh"] = "docker"
+
+    @field_validator("nodes")
+    @classmethod
+    def _host_parts(cls, v: str, info: ValidationInfo) -> str:
+        if v == "host":
+            others = [p for p in ("nfs", "gluster", "kubernetes") if info.data.get(p) is not None]
+            if others:
+                raise ValueError(f"container while the lab has {', '.join(others)} (host nodes run only etcd so far)")
+        return v
+
+    @field_validator("transport")
+    @classmethod
+    def _ssh_needs_hosts(cls, v: str, info: ValidationInfo) -> str:
+        if v == "ssh" and info.data.get("nodes") != "host":
+            raise ValueError("docker unless nodes is host (only host nodes run sshd)")
+        return v
 
     def with_name(self, name: str) -> LabFile:
         """The same lab under another name (tests run several side by side)."""
@@ -156,7 +180,7 @@ def parse_lab_file(text: str, source: str) -> LabFile:
 
 
 def load_lab_file(path: Path) -> LabFile:
-    return load_model(LabFile, path)
+    return load_model(LabFile, path, "lab file")
 
 
 def default_lab_file() -> LabFile:

@@ -4,6 +4,7 @@ masters, etcd kept its quorum, the node rejoined; and what a PodDisruptionBudget
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from hadrill.clients.etcd import EtcdClient
 from hadrill.clients.kube import LEASES, KubeApi, KubeApiError, kube_api, lease_holder, node_problem
@@ -74,6 +75,16 @@ def etcd_kept_quorum(etcd: Cluster, former: str) -> Verdict:
     return Verdict("etcd_kept_quorum", 1, 1 if ok else 0, "bool", ok, detail)
 
 
+def _unchecked(p: dict[str, Any]) -> list[str]:
+    """What :func:`~hadrill.clients.kube.node_problem` cannot check on this node: no endpoint or TLS for it."""
+    out = []
+    if not (p.get("etcd") and p.get("etcd_tls")):
+        out.append("its etcd member (the inventory has no etcd endpoint and TLS files for it)")
+    if not (p.get("api") and p.get("api_tls")):
+        out.append("its API server (the inventory has no API endpoint and TLS files for it)")
+    return out
+
+
 def node_rejoined(record: FaultRecord, objective_s: float, *, limit: float = 120.0) -> Verdict:
     """After the revert, the node's etcd member and API server are back: time from its restart."""
     p = record.params
@@ -81,6 +92,11 @@ def node_rejoined(record: FaultRecord, objective_s: float, *, limit: float = 120
     restarted = p.get("restarted_at")
     if restarted is None:
         return Verdict("node_rejoined_s", objective_s, None, "s", False, f"{node} was not restarted (fault not healed)")
+    unchecked = _unchecked(p)
+    if unchecked:  # a verdict never claims what it did not check
+        return Verdict(
+            "node_rejoined_s", objective_s, None, "s", False, f"{node}: not checked: {'; '.join(unchecked)}"
+        )
     rejoined = p.get("rejoined_at")
     deadline = time.monotonic() + limit
     while rejoined is None and time.monotonic() < deadline:

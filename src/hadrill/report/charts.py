@@ -58,16 +58,29 @@ def _windows(hadrill: dict[str, Any]) -> list[tuple[float, float | None, str]]:
     return out
 
 
+def _revert_starts(hadrill: dict[str, Any]) -> list[float]:
+    """When each revert started (``revert_start``; older journals: the window's end): recovery's zero."""
+    out = []
+    for f in hadrill.get("faults") or []:
+        if isinstance(f, dict):
+            at = f.get("revert_start", f.get("end"))
+            if isinstance(at, int | float):
+                out.append(float(at))
+    return out
+
+
 def recovery(hadrill: dict[str, Any]) -> float | None:
-    """Wall-clock time of the first steady acknowledgement after the last heal (latest over probes)."""
-    ends = [end for _, end, _ in _windows(hadrill) if end is not None]
-    if not ends:
+    """Wall-clock time of the first steady good sample after the last revert started (latest over probes),
+    measured as the steady-state verdict measures it (same instant, same threshold)."""
+    starts = _revert_starts(hadrill)
+    if not starts:
         return None
-    healed = max(ends)
+    healed = max(starts)
     found = []
     for history in (hadrill.get("histories") or {}).values():
         samples = _samples(history)
-        delay = time_to_steady_state(samples, healed)
+        threshold = history.get("threshold") if isinstance(history, dict) else None
+        delay = time_to_steady_state(samples, healed, threshold=threshold)
         if delay is None:
             return None  # a probe never recovered: no recovery to mark
         first = next(s for s in samples if s.start >= healed + delay - 1e-9)
@@ -151,8 +164,8 @@ def timeline_svg(hadrill: dict[str, Any], *, label: str = "timeline") -> Markup:
         parts.append(f'<text x="{x(start) + 4}" y="{TOP - 4}" class="small">fault: {escape(short)}</text>')
     rec = recovery(hadrill)
     if rec is not None:
-        healed = max(end for _, end, _ in windows if end is not None)
-        tip = f"recovered: first steady acknowledgement {rec - healed:.2f} s after the heal ({_clock(rec)} UTC)"
+        healed = max(_revert_starts(hadrill))
+        tip = f"recovered: first steady good sample {rec - healed:.2f} s after the revert started ({_clock(rec)} UTC)"
         parts.append(
             f'<line class="recovery" x1="{x(rec)}" x2="{x(rec)}" y1="{TOP - 14}" y2="{TOP + plot_h + 4}" '
             f'stroke="{RECOVERY}" stroke-width="2" stroke-dasharray="6 3"><title>{escape(tip)}</title></line>'

@@ -7,14 +7,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 from typing import Any
 
 from hadrill.journal import redact
+from hadrill.judge import exception_summary, failed_probes
 
 __all__ = ["activities", "clock", "events", "exception_summary", "failed_probes", "fault_records", "short_json"]
-
-_EXC_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Failed|Refused|Interrupt|Exit)\b[^\n]*")
 
 _PHASES = (
     ("steady state before", ("steady_states", "before", "probes")),
@@ -39,32 +37,6 @@ def short_json(value: Any, limit: int = 400) -> str:
     """Compact, redacted JSON of a value, cut at ``limit`` characters."""
     text = json.dumps(redact(value), sort_keys=True, ensure_ascii=False, default=str)
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def exception_summary(exc: Any, limit: int = 400) -> str:
-    """The root cause of a Chaos Toolkit activity's exception (a list of traceback lines), redacted."""
-    if not exc:
-        return ""
-    lines = "".join(str(x) for x in exc).splitlines() if isinstance(exc, list) else str(exc).splitlines()
-    found = [m.group(0) for line in lines if (m := _EXC_LINE.match(line.strip()))]
-    text = found[0] if found else (lines[-1] if lines else "")
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def failed_probes(journal: dict[str, Any] | None) -> list[str]:
-    """Steady-state probes that failed or missed their tolerance, with their root cause."""
-    out = []
-    for phase in ("before", "after"):
-        for item in _dig(journal or {}, ("steady_states", phase, "probes")):
-            if not isinstance(item, dict):
-                continue
-            act: dict[str, Any] = item["activity"] if isinstance(item.get("activity"), dict) else {}
-            name = act.get("name", "?")
-            if item.get("status") == "failed":
-                out.append(f"steady-state probe {name} ({phase}) failed: {exception_summary(item.get('exception'))}")
-            elif item.get("tolerance_met") is False:
-                out.append(f"steady-state probe {name} ({phase}) did not meet its tolerance")
-    return out
 
 
 def _dig(journal: dict[str, Any], path: tuple[str, ...]) -> list[Any]:

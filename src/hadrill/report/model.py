@@ -4,9 +4,10 @@ A journal directory is either a drill's (``drill.json`` naming each scenario's `
 plus the plan's people, environment and component versions) or any directory of run journals
 (``RUN/journal.json``, rendered in start order, without plan or environment).
 
-A scenario *passes* when Chaos Toolkit completed it without deviation, no activity failed, at least
-one objective was measured and every verdict holds; it *fails* otherwise; it is an *error* when
-the harness could not run it at all (no journal). Per objective the summary takes the worst probe:
+A scenario's status is :func:`hadrill.judge.judge`'s: it *passes* when Chaos Toolkit completed it
+without deviation, no activity failed, its hypothesis was evaluated, at least one objective was
+measured and every verdict holds; it *fails* otherwise; it is an *error* when the harness could not
+run it at all (no journal). Per objective the summary takes the worst probe:
 longest outage (measured RTO), lowest availability, total acknowledged writes lost (measured RPO),
 slowest return to steady state.
 """
@@ -14,14 +15,14 @@ slowest return to steady state.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from pathlib import Path
 from typing import Any
 
+from hadrill.config import load_json
 from hadrill.errors import ConfigError
 from hadrill.experiment import failure_report
-from hadrill.journal import load_journal
-from hadrill.report.evidence import exception_summary, failed_probes
+from hadrill.journal import load_journal, redact
+from hadrill.judge import judge
 
 __all__ = [
     "FORMAT",
@@ -78,10 +79,7 @@ def _seconds(value: Any) -> float | None:
 
 
 def _read(path: Path) -> dict[str, Any]:
-    try:
-        data = load_journal(path)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ConfigError(str(path), "", f"a readable JSON journal ({e})") from e
+    data: Any = redact(load_journal(path))  # a journal written by another tool or version may hold secrets
     if not isinstance(data, dict):
         raise ConfigError(str(path), "", "a JSON object (a journal)", type(data).__name__)
     for key in ("hadrill", "experiment", "steady_states"):
@@ -133,27 +131,9 @@ def load_journals(journal_dir: Path) -> Loaded:
 
 
 def scenario_status(journal: dict[str, Any] | None, error: str | None = None) -> tuple[str, list[str]]:
-    """``passed``, ``failed`` or ``error``, and why (see the module docstring)."""
-    if journal is None:
-        return "error", [error or "no journal was written"]
-    reasons = [f"the harness failed: {error.splitlines()[0]}"] if error else []
-    status = journal.get("status")
-    if journal.get("experiment") and status != "completed":  # a Chaos Toolkit journal (not a pytest run's)
-        reasons.append(f"Chaos Toolkit status {status}")
-    if journal.get("deviated"):
-        reasons.append("the steady state deviated")
-    reasons += failed_probes(journal)
-    acts = list(journal.get("run") or []) + list(journal.get("rollbacks") or [])
-    reasons += [
-        f"activity {(a.get('activity') or {}).get('name')} failed: {exception_summary(a.get('exception'))}"
-        for a in acts
-        if isinstance(a, dict) and a.get("status") == "failed"
-    ]
-    verdicts = journal.get("hadrill", {}).get("verdicts") or []
-    if not verdicts:
-        reasons.append("no objective was measured")
-    reasons += [f"{v.get('name')}: {v.get('detail')}" for v in verdicts if not v.get("ok")]
-    return ("failed" if reasons else "passed"), reasons
+    """``passed``, ``failed`` or ``error``, and why: :func:`hadrill.judge.judge`'s judgement."""
+    judgement = judge(journal, error)
+    return judgement.status, judgement.reasons
 
 
 def _summarise(verdicts: list[dict[str, Any]]) -> tuple[dict[str, dict[str, Any]], dict[str, int]]:
@@ -203,8 +183,7 @@ def _scenario(entry: dict[str, Any], journal: dict[str, Any] | None) -> dict[str
     if journal is None:
         failure = entry.get("error") or "no journal was written"
     elif status != "passed":
-        extra = [r for r in reasons if r.startswith(("no ", "the harness", "steady-state probe"))]
-        failure = failure_report(j) + "".join(f"\n  {r}" for r in extra)
+        failure = failure_report(j, entry.get("error"))
     else:
         failure = ""
     return {
@@ -243,10 +222,7 @@ def _scenario(entry: dict[str, Any], journal: dict[str, Any] | None) -> dict[str
 
 def load_preflight(path: Path) -> dict[str, Any]:
     """A stored ``preflight.json`` (a JSON object); ConfigError names the file."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ConfigError(str(path), "", f"a readable JSON preflight result ({e})") from e
+    data = load_json(path, "preflight result")
     if not isinstance(data, dict):
         raise ConfigError(str(path), "", "a JSON object (hadrill preflight --json)", type(data).__name__)
     return data
@@ -318,5 +294,10 @@ def build_report(
         "versions": drill.get("versions") or {},
         "inventory": drill.get("inventory") or {},
         "scenarios": scenarios,
+        "not_run": [
+            {"experiment": str(n.get("experiment", "?")), "reason": str(n.get("reason", ""))}
+            for n in drill.get("not_run") or []
+            if isinstance(n, dict)
+        ],
         "preflight": preflight_section(preflight),
     }

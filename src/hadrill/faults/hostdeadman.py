@@ -1,0 +1,72 @@
+"""The host-side deadman process: ``python .../hadrill/faults/hostdeadman.py TAG DEADLINE DIR READY ACTIONS``.
+
+Run as a file, it imports nothing of hadrill (only the Docker SDK), so it starts fast and cannot be
+broken by an import-time side effect of the package.
+
+Started by :func:`hadrill.faults.deadman.arm_on_host` in a session of its own. It reaches the Docker
+engine through the SDK (the harness's own client: no ``docker`` CLI needed), touches ``READY`` so the
+harness knows it is alive, sleeps until ``DEADLINE`` (epoch seconds), writes ``DIR/<id>.fired`` and
+runs ``ACTIONS``, a JSON list of ``{"op": "start"|"unpause", "container": name}`` and
+``{"op": "exec", "container": name, "cmd": [argv...]}``, each attempted even if an earlier one failed.
+Its output is the log ``DIR/<id>.log``. ``TAG`` (``hadrill-deadman-<id>``) lets disarm find it.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+__all__ = ["fire", "main"]
+
+
+def fire(client: Any, actions: list[dict[str, Any]]) -> list[str]:
+    """Run the actions; return one line per action (what happened)."""
+    out = []
+    for a in actions:
+        try:
+            c = client.containers.get(a["container"])
+            if a["op"] == "exec":
+                rc, text = c.exec_run(a["cmd"])
+                out.append(f"exec in {a['container']}: rc {rc} {(text or b'').decode(errors='replace')[-200:]}")
+                continue
+            c.reload()
+            if c.status == "paused":
+                c.unpause()
+            elif c.status != "running":
+                c.start()
+            out.append(f"{a['op']} {a['container']}: was {c.status}, now running")
+        except Exception as e:  # one failed action must not stop the others
+            out.append(f"{a['op']} {a.get('container')}: FAILED {type(e).__name__}: {e}")
+    return out
+
+
+def main(argv: list[str]) -> int:
+    tag, deadline_s, directory, ready, actions_json = argv
+    actions = json.loads(actions_json)
+    record_id = tag.removeprefix("hadrill-deadman-")
+    import docker
+
+    client = docker.from_env(timeout=60)
+    client.ping()  # proof the engine answers before saying ready
+    Path(ready).touch()
+    print(f"{time.strftime('%H:%M:%S')} armed for {float(deadline_s):.1f} ({actions_json})", flush=True)
+    for _ in range(100_000):  # bounded: at most ~28 h of one-second naps
+        left = float(deadline_s) - time.time()
+        if left <= 0:
+            break
+        time.sleep(min(left, 1.0))
+    (Path(directory) / f"{record_id}.fired").write_text(f"{time.time():.3f}\n")
+    for attempt in range(5):  # the engine may hiccup: retry the whole (idempotent) list
+        lines = fire(client, actions)
+        print("\n".join(f"{time.strftime('%H:%M:%S')} {line}" for line in lines), flush=True)
+        if not any("FAILED" in line for line in lines):
+            return 0
+        time.sleep(2**attempt)
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

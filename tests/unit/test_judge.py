@@ -1,0 +1,193 @@
+"""The one judge and the run's verdicts, on hand-built journals and histories (no lab).
+
+Each false pass of issue #11 is written here as the journal or history it produced, with the
+verdict an auditor expects; a failing judgement must say why.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hadrill.experiment import ExperimentResult, failure_report
+from hadrill.inventory import Inventory
+from hadrill.judge import judge
+from hadrill.probes.sampler import History, Sample
+from hadrill.report import scenario_status
+from hadrill.run import Run
+
+T0 = 1000.0
+
+_OK_VERDICT = {"name": "etcd-write max_outage", "ok": True, "detail": "longest outage 1.00 s <= objective 5.00 s"}
+_HYPOTHESIS = {"title": "t", "probes": [{"type": "probe", "name": "objectives-met", "tolerance": True}]}
+
+
+def _ctk(**changes: Any) -> dict[str, Any]:
+    """A Chaos Toolkit journal that passes: completed, not deviated, hypothesis run twice, one good verdict."""
+    journal: dict[str, Any] = {
+        "experiment": {"title": "kill", "steady-state-hypothesis": _HYPOTHESIS},
+        "status": "completed",
+        "deviated": False,
+        "steady_states": {"before": {"steady_state_met": True, "probes": []}, "after": {"probes": []}},
+        "run": [{"status": "succeeded", "activity": {"name": "kill-the-leader"}}],
+        "rollbacks": [],
+        "hadrill": {"verdicts": [_OK_VERDICT]},
+    }
+    journal.update(changes)
+    return journal
+
+
+def test_a_clean_journal_passes() -> None:
+    assert judge(_ctk()).ok
+    assert judge({"hadrill": {"verdicts": [_OK_VERDICT]}}).ok  # a pytest hadrill_run's journal
+
+
+def test_a_failed_method_action_fails_although_chaos_toolkit_says_completed() -> None:
+    failed = {
+        "status": "failed",
+        "activity": {"name": "kill-the-leader"},
+        "exception": ["InjectionFailed: no leader\n"],
+    }
+    judgement = judge(_ctk(run=[failed]))
+    assert judgement.status == "failed"
+    assert judgement.reasons == ["activity kill-the-leader failed: InjectionFailed: no leader"]
+    assert not ExperimentResult(_ctk(run=[failed])).ok
+    assert "activity kill-the-leader failed" in failure_report(_ctk(run=[failed]))
+
+
+def test_no_verdict_fails() -> None:
+    judgement = judge(_ctk(hadrill={"verdicts": []}))
+    assert not judgement.ok and any("no objective was measured" in r for r in judgement.reasons)
+    assert not judge(_ctk(hadrill={})).ok
+
+
+def test_hypothesis_not_evaluated_after_the_method_fails() -> None:
+    judgement = judge(_ctk(steady_states={"before": {"probes": []}, "after": None}))
+    assert judgement.reasons == ["the steady-state hypothesis was not evaluated after the method"]
+
+
+def test_any_failing_or_not_measured_verdict_fails() -> None:
+    missing = {"name": "availability", "ok": False, "measured": None, "detail": "not measured: no probe ran"}
+    judgement = judge(_ctk(hadrill={"verdicts": [_OK_VERDICT, missing]}))
+    assert judgement.reasons == ["availability: not measured: no probe ran"]
+
+
+def test_deviated_and_status_and_harness_error() -> None:
+    assert judge(_ctk(deviated=True)).reasons == ["the steady state deviated"]
+    assert judge(_ctk(status="aborted")).reasons == ["Chaos Toolkit status aborted"]
+    assert judge(_ctk(), "RuntimeError: boom\ntraceback").reasons == ["the harness failed: RuntimeError: boom"]
+    assert judge(None, "no lab").status == "error"
+
+
+def test_the_control_marking_failed_is_not_counted_twice() -> None:
+    journal = _ctk(status="failed", hadrill={"verdicts": [_OK_VERDICT], "ctk_status": "completed"})
+    assert judge(journal).ok  # the status the control wrote is the judge's own: not a second reason
+
+
+def test_report_uses_the_same_judge() -> None:
+    failed = {"status": "failed", "activity": {"name": "start-probes"}, "exception": ["TargetError: refused\n"]}
+    journal = _ctk(run=[failed])
+    assert scenario_status(journal) == (judge(journal).status, judge(journal).reasons)
+
+
+# -- the run's verdicts: every objective asked for yields one ------------------------------------
+
+
+class _Recorder:
+    """A finished probe: its history only (what Run.evaluate reads)."""
+
+    def __init__(self, name: str, samples: list[Sample], threshold: float | None = 1.0) -> None:
+        self.history = History(name, interval=0.1, threshold=threshold)
+        for s in samples:
+            self.history.append(s)
+        self.running = False
+
+    def stop(self, timeout: float | None = None) -> History:
+        return self.history
+
+
+def _run(tmp_path: Path) -> Run:
+    return Run(Inventory(platform="unit"), title="unit", journal_dir=tmp_path, interval=1.0)
+
+
+ALL = {"max_outage_s": 5.0, "availability": 0.5, "acked_writes_lost": 0, "steady_state_s": 5.0}
+
+
+def test_no_probe_makes_every_objective_not_measured(tmp_path: Path) -> None:
+    verdicts = _run(tmp_path).evaluate(ALL)
+    assert sorted(v.name for v in verdicts) == ["acked_writes_lost", "availability", "max_outage", "steady_state"]
+    assert all(not v.ok and v.measured is None and "no probe ran" in v.detail for v in verdicts)
+
+
+def _ticks(pattern: str) -> list[Sample]:
+    return [Sample(T0 + i, T0 + i + 0.1, c == ".", None if c == "." else "x") for i, c in enumerate(pattern)]
+
+
+def test_nothing_healed_and_no_write_probe_are_not_measured(tmp_path: Path) -> None:
+    run = _run(tmp_path)
+    run.add_probe("etcd-read", _Recorder("etcd-read", _ticks("....")))  # type: ignore[arg-type]
+    verdicts = {v.name: v for v in run.evaluate(ALL)}
+    assert verdicts["etcd-read max_outage"].ok
+    assert verdicts["etcd-read steady_state"].detail.startswith("not measured: no fault was reverted")
+    assert "no fault was injected through hadrill" in verdicts["etcd-read availability"].detail
+    assert verdicts["acked_writes_lost"].detail == "not measured: no write probe ran"
+    assert not verdicts["acked_writes_lost"].ok
+
+
+def test_availability_over_the_fault_and_recovery_window(tmp_path: Path) -> None:
+    # requests at 0..19 s: bad at 5, 6, 7. Fault injected at 4.5, revert started at 7.5, recovery
+    # window 2 s -> window [4.5, 9.5) holds the requests sent at 5..9: 2 good of 5 = 0.4 < 0.5.
+    # Whole run: 17/20 = 85 % (information only). Steady state (5 good in a row) from 7.5: the
+    # run starting at 8 -> 0.5 s.
+    run = _run(tmp_path)
+    run.add_probe("p", _Recorder("p", _ticks(".....xxx............")))  # type: ignore[arg-type]
+    run.windows.append({"fault": "f1", "description": "d", "start": T0 + 4.5, "revert_start": T0 + 7.5, "end": T0 + 8})
+    run.revert_started, run.healed_at = T0 + 7.5, T0 + 8.0
+    verdicts = {v.name: v for v in run.evaluate({**ALL, "recovery_window_s": 2.0})}
+    availability = verdicts["p availability"]
+    assert availability.measured == pytest.approx(0.4) and not availability.ok
+    assert "2/5 samples good" in availability.detail and "whole run 85.000% (17/20" in availability.detail
+    assert verdicts["p steady_state"].measured == pytest.approx(0.5)
+    assert verdicts["p max_outage"].measured == pytest.approx(3.0)  # bad sent at 5, next good sent at 8
+
+
+def test_objectives_met_is_false_after_the_method_when_no_probe_ran(tmp_path: Path) -> None:
+    from hadrill import ctk
+    from hadrill.ctk.probes import objectives_met
+
+    run = _run(tmp_path)
+    ctk._RUN = run
+    try:
+        assert objectives_met({"max_outage_s": 5.0})  # before the method: nothing to judge yet
+        run.method_started = True
+        assert not objectives_met({"max_outage_s": 5.0})
+        assert not objectives_met({})  # no objective and no check: no verdict at all
+    finally:
+        ctk._RUN = None
+
+
+def test_judgement_unchanged_by_a_copy() -> None:
+    journal = _ctk()
+    assert judge(copy.deepcopy(journal)) == judge(journal)
+
+
+# -- a verdict never claims what it did not check --------------------------------------------------
+
+
+def test_node_rejoined_without_etcd_or_tls_entries_is_not_checked_and_fails() -> None:
+    from hadrill.faults.ledger import FaultRecord
+    from hadrill.recovery.kube import node_rejoined
+
+    # a kind or real inventory: the node has an API endpoint but no etcd endpoint nor TLS files
+    params = {"members": ["cp-1"], "restarted_at": T0, "rejoined_at": T0 + 1.0, "api": "https://cp-1:6443"}
+    record = FaultRecord(
+        id="f1", kind="kube.control_plane", target="docker://cp-1", params=params, created=T0, deadline=T0 + 60,
+        run="unit", description="kill cp-1",
+    )  # fmt: skip
+    verdict = node_rejoined(record, 60.0, limit=0.0)
+    assert not verdict.ok and verdict.measured is None
+    assert verdict.detail.startswith("cp-1: not checked: its etcd member") and "its API server" in verdict.detail
+    assert "healthy" not in verdict.detail
