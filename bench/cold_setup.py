@@ -77,8 +77,12 @@ def instrument(timeline: Timeline, salt: str) -> None:
 
     def timed_group(group: Any, progress: Any, go: str | None = None) -> dict[str, float]:
         start = time.monotonic()
-        times = build_group(group, progress, go)
         label = "+".join(b.name for b in group)
+        try:
+            times = build_group(group, progress, go)
+        except Exception:
+            timeline.add(f"go (FAILED) {label}", start, time.monotonic() - start)
+            raise
         timeline.add(f"go modules  {label}", start, times["download"])
         timeline.add(f"go build    {label}", start + times["download"], times["build"])
         return times
@@ -87,16 +91,17 @@ def instrument(timeline: Timeline, salt: str) -> None:
     images._mmdebstrap = timeline.timed(lambda spec, *a: f"mmdebstrap  {spec.name}", images._mmdebstrap)
     images._docker_build = timeline.timed(lambda c, spec, *a: f"docker build {spec.name}", images._docker_build)
     whole = lab_module.ensure_image
-    lab_module.ensure_image = timeline.timed(lambda c, spec, **k: f"image       {spec.name} (whole)", whole)
+
+    def ensure_and_remember(client: Any, spec: Any, **kwargs: Any) -> Any:
+        BUILT.extend([spec.ref, f"hadrill/{spec.name}-rootfs:{spec.tag}"])  # salted: ours alone
+        return whole(client, spec, **kwargs)
+
+    lab_module.ensure_image = timeline.timed(
+        lambda c, spec, **k: f"image       {spec.name} (whole)", ensure_and_remember
+    )
 
 
-def salted_refs(lab: Any) -> list[str]:
-    refs: list[str] = []
-    for svc in lab.services:
-        with contextlib.suppress(Exception):  # binaries missing after a failed build: nothing to remove
-            for img in svc.images():
-                refs += [img.ref, f"hadrill/{img.name}-rootfs:{img.tag}"]
-    return refs
+BUILT: list[str] = []  # the salted image tags this run asked for (removed at the end)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -137,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if not args.keep:
             lab.down()
-            for ref in salted_refs(lab):
+            for ref in BUILT:  # never svc.images(): that would build what failed
                 with contextlib.suppress(Exception):  # only our salted tags; absent ones are fine
                     client.images.remove(ref, noprune=False)
     except HadrillError as e:
