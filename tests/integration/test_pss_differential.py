@@ -544,7 +544,8 @@ def test_backup_cronjob(api: KubeApi) -> None:
         when = (datetime.now(UTC) - timedelta(hours=hours_ago)).strftime("%Y-%m-%dT%H:%M:%SZ")
         s = requests.Session()
         s.trust_env = False
-        s.verify, s.cert = api.tls.ca, (api.tls.cert, api.tls.key)
+        creds = api.credentials  # the lab's admin kubeconfig, as the loader resolved it
+        s.verify, s.cert = creds.ssl_ca_cert, (creds.cert_file, creds.key_file)
         r = s.patch(f"{api.server}/apis/batch/v1/namespaces/{ns}/cronjobs/etcd-backup/status",
                     json={"status": {"lastSuccessfulTime": when}},
                     headers={"Content-Type": "application/merge-patch+json"}, timeout=CALL)  # fmt: skip

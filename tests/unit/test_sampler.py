@@ -176,3 +176,21 @@ def test_history_bounded_sorted_and_roundtrip() -> None:
     again = History.from_dict(json.loads(json.dumps(history.to_dict())))
     assert again.samples() == history.samples()
     assert (again.name, again.dropped, again.interval, again.max_samples) == ("p", 1, 0.1, 3)
+
+
+def test_a_state_probe_declares_no_latency_threshold() -> None:
+    """A request probe's slow success is not good (threshold = one interval by default); a state probe
+    (DeploymentAvailableProbe: a slow API answer is a slow observer) declares ``latency_threshold = None``."""
+    from hadrill.probes.kube import DeploymentAvailableProbe
+    from hadrill.probes.sampler import Sampler
+
+    class Request:
+        name = "request"
+
+        def sample(self) -> None:
+            return None
+
+    assert Sampler(Request(), interval=0.1, timeout=1.0).threshold == 0.1
+    assert Sampler(Request(), interval=0.1, timeout=1.0, threshold=0.3).threshold == 0.3
+    state = DeploymentAvailableProbe(api=None, namespace="ns", name="web")  # type: ignore[arg-type]
+    assert Sampler(state, interval=0.1, timeout=1.0).threshold is None

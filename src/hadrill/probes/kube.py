@@ -88,7 +88,14 @@ class KubeWriteProbe:
 
 
 class DeploymentAvailableProbe:
-    """A sample is ok while Deployment ``name`` has at least ``min_available`` available replicas."""
+    """A sample is ok while Deployment ``name`` has at least ``min_available`` available replicas.
+
+    A state probe: each sample reads the Deployment's status through the API, so a slow answer is a
+    slow observer, not replicas missing. It has no latency threshold (``latency_threshold = None``);
+    the API's own latency is what the Kubernetes write and ready probes judge.
+    """
+
+    latency_threshold: float | None = None
 
     def __init__(self, api: KubeApi, namespace: str, name: str, min_available: int = 1) -> None:
         self.api = api

@@ -158,7 +158,9 @@ class Sampler:
         self.probe = probe
         self.interval = interval
         self.timeout = timeout
-        self.threshold = min(timeout, interval) if threshold is None else threshold
+        if threshold is None:  # a state probe (its answer is the state, not a client's request) declares None
+            threshold = getattr(probe, "latency_threshold", min(timeout, interval))
+        self.threshold = threshold
         self.max_in_flight = max_in_flight if max_in_flight is not None else math.ceil(timeout / interval) + 2
         if self.max_in_flight < 1:
             raise ValueError(f"max_in_flight must be >= 1, got {self.max_in_flight}")
