@@ -198,7 +198,7 @@ def test_suites_pick_nodes_by_role_name_and_storage_network(tmp_path: Path) -> N
     assert policy.pki.min_days == 60 and policy.pki.dir == "/etc/kubernetes/pki"
     names = {s: [n.name for n in suite_nodes(INVENTORY, policy, s)] for s in parse_suites("")}
     assert names == {"docker": ["dh1"], "network": ["san1", "cp1"], "scst": ["san1"], "nfs_mounts": [],
-                     "pki": ["cp1"], "etcd_backup": ["cp1"]}  # fmt: skip
+                     "pki": ["cp1"], "etcd_backup": ["cp1"], "swarm": []}  # fmt: skip
     file = tmp_path / "policy.yaml"
     file.write_text("compliance:\n  pki: {roles: []}\n  docker: {nodes: [san1]}\n")
     policy = load_policy(file, INVENTORY, "inv.yaml")

@@ -21,7 +21,12 @@ import yaml
 
 ROOT = Path(__file__).parents[2]
 CHAOS = Path(sys.executable).with_name("chaos")
-MODULES = {"hadrill.ctk.actions": "action", "hadrill.ctk.probes": "probe"}
+MODULES = {
+    "hadrill.ctk.actions": "action",
+    "hadrill.ctk.probes": "probe",
+    "hadrill.ctk.swarm_actions": "action",
+    "hadrill.ctk.swarm_probes": "probe",
+}
 
 
 def _public_functions() -> dict[str, inspect.Signature]:

@@ -20,6 +20,7 @@ from hadrill.compliance import (  # noqa: F401 (register)
     pki,
     pss_scan,
     scst,
+    swarm,
 )
 from hadrill.compliance.registry import CHECKS, Check, Finding, Verdict, checks_in
 from hadrill.compliance.runner import assert_no_failures, run_checks

@@ -26,6 +26,7 @@ same shape, and the file's values win, suite by suite::
       pki: {roles: [control-plane], dir: /etc/kubernetes/pki, min_days: 30}
       etcd_backup: {roles: [etcd-backup], dir: /var/backups/etcd, pattern: "*.db", max_age_hours: 25,
                     cronjob: kube-system/etcd-backup, schedule: "0 */6 * * *", cronjob_max_age_hours: 7}
+      swarm: {roles: [swarm-manager], data_root: /var/lib/docker, drain_managers: false, cert_min_days: 30}
       pss: {cluster: kubernetes, level: restricted, exclude_namespaces: [kube-system]}   # the kube API
       workloads:                   # resilience of Deployments, StatefulSets, DaemonSets... (the kube API)
         cluster: kubernetes
@@ -60,12 +61,13 @@ __all__ = [
     "PkiPolicy",
     "PssPolicy",
     "ScstPolicy",
+    "SwarmPolicy",
     "WorkloadsPolicy",
     "load_policy",
     "select_nodes",
 ]
 
-SUITES = ("docker", "network", "scst", "nfs_mounts", "pki", "etcd_backup")
+SUITES = ("docker", "network", "scst", "nfs_mounts", "pki", "etcd_backup", "swarm")
 CLUSTER_SUITES = ("pss", "workloads")  # checked through a Kubernetes cluster's API when named (--suite pss,...)
 _SYSTEM_NAMESPACES = ("kube-system", "kube-public", "kube-node-lease")
 OptionValue = bool | int | str
@@ -130,6 +132,13 @@ class EtcdBackupPolicy(_NodeSuite):
     cronjob_max_age_hours: float | None = Field(None, gt=0, allow_inf_nan=False)  # default: max_age_hours
 
 
+class SwarmPolicy(_NodeSuite):
+    roles: list[str] = Field(default_factory=lambda: ["swarm-manager"])
+    data_root: str = "/var/lib/docker"
+    drain_managers: bool = False  # managers run no workloads: each must be drained
+    cert_min_days: int = Field(30, ge=0)
+
+
 class PssPolicy(_Strict):
     cluster: str = "kubernetes"
     level: Literal["baseline", "restricted"] = "restricted"
@@ -154,6 +163,7 @@ class CompliancePolicy(_Strict):
     nfs_mounts: NfsMountPolicy = Field(default_factory=NfsMountPolicy)
     pki: PkiPolicy = Field(default_factory=PkiPolicy)
     etcd_backup: EtcdBackupPolicy = Field(default_factory=EtcdBackupPolicy)
+    swarm: SwarmPolicy = Field(default_factory=SwarmPolicy)
     pss: PssPolicy = Field(default_factory=PssPolicy)
     workloads: WorkloadsPolicy = Field(default_factory=WorkloadsPolicy)
 

@@ -22,6 +22,7 @@ from hadrill.compliance.pki import check_pki
 from hadrill.compliance.policy import CLUSTER_SUITES, SUITES, CompliancePolicy, select_nodes
 from hadrill.compliance.registry import CHECKS, Finding
 from hadrill.compliance.scst import check_scst
+from hadrill.compliance.swarm import check_swarm
 from hadrill.compliance.waivers import Waiver, apply_waivers
 from hadrill.errors import ConfigError
 from hadrill.inventory import Inventory, Node
@@ -44,6 +45,7 @@ _NODE_CHECKS: dict[str, Callable[..., list[Finding]]] = {
     "nfs_mounts": check_nfs_mounts,
     "pki": check_pki,
     "etcd_backup": check_etcd_backup,
+    "swarm": check_swarm,
 }
 WORKERS = 6
 

@@ -19,7 +19,12 @@ from typing import Any
 __all__ = ["ACTIVITY_MODULES", "discover", "list_activities", "portable_type"]
 
 # module -> activity type, as Chaos Toolkit files them
-ACTIVITY_MODULES: dict[str, str] = {"hadrill.ctk.actions": "action", "hadrill.ctk.probes": "probe"}
+ACTIVITY_MODULES: dict[str, str] = {
+    "hadrill.ctk.actions": "action",
+    "hadrill.ctk.probes": "probe",
+    "hadrill.ctk.swarm_actions": "action",
+    "hadrill.ctk.swarm_probes": "probe",
+}
 
 _SIMPLE = {bool: "boolean", int: "integer", float: "number", str: "string", bytes: "byte", type(None): "null"}
 _ORIGINS = {list: "list", tuple: "tuple", set: "set", dict: "mapping"}

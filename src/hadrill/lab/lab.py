@@ -99,6 +99,10 @@ class Lab:
             from hadrill.lab.gluster import GlusterService
 
             self.services.append(GlusterService(spec.gluster))
+        if spec.swarm is not None:
+            from hadrill.lab.swarm import SwarmService
+
+            self.services.append(SwarmService(spec.swarm))
         if spec.kubernetes is not None:
             from hadrill.lab.kube import KubeService
 

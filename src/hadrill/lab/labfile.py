@@ -26,6 +26,12 @@ Format (YAML; every field but ``name`` has a default)::
       volume: gv0                # volume name, [a-z][a-z0-9_-]*
       ping_timeout: 5            # network.ping-timeout, s (1-42; Gluster's default 42 stalls writes
                                  # 42-84 s on a frozen server; measured stall 8 s at 5)
+    swarm:                       # Docker Swarm on systemd host nodes running Debian's docker.io
+                                 # (omit or "swarm: null" to run none). Managers .81-.85, workers
+                                 # .86-.89; an nginx service published mode=host on port 8080.
+      managers: 3                # 1, 3 or 5 (a Raft group)
+      workers: 2                 # 0-4
+      replicas: 3                # the HTTP service's replicas, at most one per node
     nodes: container             # container: one process per container (the default), or host:
                                  # systemd hosts (sshd, services as units with Restart=on-failure);
                                  # only the etcd part has host nodes so far
@@ -53,6 +59,7 @@ __all__ = [
     "LabFile",
     "LabNetwork",
     "NfsPart",
+    "SwarmPart",
     "default_lab_file",
     "load_lab_file",
     "parse_lab_file",
@@ -137,6 +144,22 @@ class KubernetesPart(_Strict):
     etcd_version: str = Field("v3.6.16", pattern=r"^v3\.\d+\.\d+$")
 
 
+class SwarmPart(_Strict):
+    """Docker Swarm on host nodes: managers (a Raft group), workers, and an HTTP service."""
+
+    managers: Literal[1, 3, 5] = 3
+    workers: int = Field(2, ge=0, le=4)
+    replicas: int = Field(3, ge=1, le=9)
+
+    @field_validator("replicas")
+    @classmethod
+    def _fits(cls, v: int, info: ValidationInfo) -> int:
+        nodes = (info.data.get("managers") or 0) + (info.data.get("workers") or 0)
+        if v > nodes:  # host-mode ports: one task per node
+            raise ValueError(f"at most one replica per node ({nodes} nodes)")
+        return v
+
+
 class LabFile(_Strict):
     api_version: Literal["hadrill/v1"] = "hadrill/v1"
     kind: Literal["Lab"] = "Lab"
@@ -146,6 +169,7 @@ class LabFile(_Strict):
     nfs: NfsPart | None = None
     gluster: GlusterPart | None = None
     kubernetes: KubernetesPart | None = None
+    swarm: SwarmPart | None = None
     nodes: Literal["container", "host"] = "container"  # after the parts: its check reads them
     transport: Literal["docker", "ssh"] = "docker"
 

@@ -1,0 +1,65 @@
+"""Chaos Toolkit actions for Docker Swarm: start its probes, kill a node chosen by asking the swarm,
+lose the managers' quorum. Plain functions: the signature is the schema discovery reads."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from hadrill.ctk import current_run
+from hadrill.faults.container import Action
+from hadrill.faults.swarm import kill_swarm_node as _kill_swarm_node
+from hadrill.faults.swarm import pick_swarm_nodes
+from hadrill.probes.swarm import SwarmHttpProbe, http_endpoints
+
+__all__ = ["kill_swarm_node", "lose_swarm_quorum", "start_swarm_probes"]
+
+
+def start_swarm_probes(
+    cluster: str = "swarm", timeout: float = 1.0, configuration: dict[str, Any] | None = None
+) -> list[str]:
+    """Start the HTTP probe through the published ports (failing over between nodes within ``timeout``)."""
+    run = current_run(configuration)
+    c = run.inventory.cluster(cluster)
+    run.start_probe(SwarmHttpProbe(http_endpoints(c), timeout=timeout, name=f"{c.name}-http"), timeout=timeout)
+    time.sleep(1.0)  # a second of steady state before anything happens, for the timeline
+    return sorted(run.samplers)
+
+
+def kill_swarm_node(
+    cluster: str = "swarm",
+    node: str = "leader",
+    action: Action = "kill",
+    time_limit: float = 120.0,
+    force: bool = False,
+    configuration: dict[str, Any] | None = None,
+) -> str:
+    """Kill (stop, pause) one node: ``leader`` (asked of the swarm), ``manager``, ``worker`` (one
+    running a task), ``random`` or a name. Returns the node's name."""
+    run = current_run(configuration)
+    c = run.inventory.cluster(cluster)
+    member = pick_swarm_nodes(run.inventory, c, node, ledger=run.ledger)[0]
+    run.event("pick", f"{node}: {member.name}")
+    run.inject(
+        _kill_swarm_node(run.inventory, c, member, action=action, time_limit=time_limit, force=force, chosen_by=node)
+    )
+    return member.name
+
+
+def lose_swarm_quorum(
+    cluster: str = "swarm",
+    action: Action = "kill",
+    time_limit: float = 120.0,
+    configuration: dict[str, Any] | None = None,
+) -> list[str]:
+    """Kill a majority of the managers (the leader first), forced past the failure budget; returns them."""
+    run = current_run(configuration)
+    c = run.inventory.cluster(cluster)
+    managers = len(c.settings.get("managers", []))
+    victims = pick_swarm_nodes(run.inventory, c, "leader", count=managers // 2 + 1, ledger=run.ledger)
+    for member in victims:
+        fault = _kill_swarm_node(
+            run.inventory, c, member, action=action, time_limit=time_limit, force=True, chosen_by="quorum"
+        )
+        run.inject(fault)
+    return [m.name for m in victims]

@@ -1,0 +1,121 @@
+"""Chaos Toolkit probes for Docker Swarm: steady state and the one-shot checks of
+:mod:`hadrill.recovery.swarm`, measured from the run's fault windows and kept as the run's verdicts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hadrill.ctk import current_run
+from hadrill.errors import ConfigError
+from hadrill.faults.container import ContainerFault
+from hadrill.faults.ledger import FaultRecord
+from hadrill.probes.swarm import manager_urls
+from hadrill.recovery import swarm as recovery
+from hadrill.run import Run
+
+__all__ = [
+    "swarm_control_plane_back",
+    "swarm_healthy",
+    "swarm_new_leader_elected",
+    "swarm_nodes_rejoined",
+    "swarm_refuses_changes",
+    "swarm_replicas_restored",
+]
+
+
+def _swarm_faults(run: Run, cluster: str) -> list[tuple[FaultRecord, float]]:
+    """The run's container faults on this swarm's nodes, with their windows' start."""
+    names = {m.node for m in run.inventory.cluster(cluster).members}
+    starts = {w["fault"]: float(w["start"]) for w in run.windows}
+    found = [
+        (r, starts[r.id]) for _, r in run.faults
+        if r.kind == ContainerFault.kind and set(r.params.get("nodes", ())) & names
+    ]  # fmt: skip
+    if not found:
+        raise ConfigError(
+            "experiment", "method", f"a kill_swarm_node or lose_swarm_quorum on {cluster} before this check"
+        )
+    return found
+
+
+def _faulted_nodes(run: Run, cluster: str) -> list[str]:
+    return [n for r, _ in _swarm_faults(run, cluster) for n in r.params["nodes"]]
+
+
+def swarm_healthy(cluster: str = "swarm", configuration: dict[str, Any] | None = None) -> bool:
+    """Every node Ready, one Raft leader, the service at its replica count (asked of a manager)."""
+    from hadrill.faults.swarm import swarm_view
+
+    run = current_run(configuration)
+    c = run.inventory.cluster(cluster)
+    try:
+        nodes, tasks = swarm_view(run.inventory, c)
+    except Exception:
+        return False
+    members = {m.node for m in c.members}
+    ready = {n.hostname for n in nodes if n.status == "Ready"}
+    leaders = [n for n in nodes if n.leader]
+    return members <= ready and len(leaders) == 1 and len(tasks) >= int(c.settings.get("replicas", 1))
+
+
+def swarm_new_leader_elected(
+    cluster: str = "swarm", objective_s: float = 30.0, configuration: dict[str, Any] | None = None
+) -> bool:
+    """A surviving manager reports a new Raft leader within the objective (from the kill)."""
+    run = current_run(configuration)
+    record, start = _swarm_faults(run, cluster)[-1]
+    c = run.inventory.cluster(cluster)
+    return run.check(recovery.new_leader_elected(run.inventory, c, record.params["nodes"][0], start, objective_s)).ok
+
+
+def swarm_control_plane_back(
+    cluster: str = "swarm", objective_s: float = 30.0, after: str = "fault", configuration: dict[str, Any] | None = None
+) -> bool:
+    """A manager commits a change (a no-op service update) within the objective, counted from the
+    first fault (``after: fault``) or from the revert (``after: revert``)."""
+    run = current_run(configuration)
+    c = run.inventory.cluster(cluster)
+    if after == "fault":
+        since, what = min(s for _, s in _swarm_faults(run, cluster)), "the fault"
+    elif after == "revert":
+        if run.revert_started is None:
+            raise ConfigError("experiment", "after", "a heal before this check (after: revert)")
+        since, what = run.revert_started, "the restart"
+    else:
+        raise ConfigError("experiment", "after", "fault or revert", after)
+    return run.check(recovery.control_plane_back(run.inventory, c, since, objective_s, after=what)).ok
+
+
+def swarm_refuses_changes(
+    cluster: str = "swarm", bound_s: float = 10.0, configuration: dict[str, Any] | None = None
+) -> bool:
+    """While quorum is lost, every surviving manager refuses a change (fails, or no answer within ``bound_s``)."""
+    run = current_run(configuration)
+    c = run.inventory.cluster(cluster)
+    down = set(_faulted_nodes(run, cluster))
+    survivors = [str(n) for n in c.settings.get("managers", []) if n not in down]
+    manager_urls(run.inventory, c)  # a swarm without managers listed reads as an inventory error
+    return run.check(recovery.control_plane_refuses_changes(run.inventory, c, survivors, bound_s=bound_s)).ok
+
+
+def swarm_replicas_restored(
+    cluster: str = "swarm", objective_s: float = 60.0, configuration: dict[str, Any] | None = None
+) -> bool:
+    """The service is back at its replica count on the other nodes within the objective (from the kill)."""
+    run = current_run(configuration)
+    c = run.inventory.cluster(cluster)
+    faults = _swarm_faults(run, cluster)
+    since = min(s for _, s in faults)
+    return run.check(recovery.replicas_restored(run.inventory, c, _faulted_nodes(run, cluster), since, objective_s)).ok
+
+
+def swarm_nodes_rejoined(
+    cluster: str = "swarm", objective_s: float = 60.0, configuration: dict[str, Any] | None = None
+) -> bool:
+    """After the heal, the faulted nodes are Ready again (managers Reachable or Leader) within the objective."""
+    run = current_run(configuration)
+    if run.revert_started is None:
+        raise ConfigError("experiment", "method", "a heal before swarm_nodes_rejoined")
+    c = run.inventory.cluster(cluster)
+    nodes = _faulted_nodes(run, cluster)
+    return run.check(recovery.nodes_rejoined(run.inventory, c, nodes, run.revert_started, objective_s)).ok

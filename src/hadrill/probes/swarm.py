@@ -1,0 +1,124 @@
+"""Swarm probes: HTTP through the published ports, and the control plane through a manager.
+
+The HTTP service publishes its port in ``mode=host`` (no ingress mesh here): only the nodes running
+one of its tasks answer, and which nodes those are changes when a task is rescheduled. A client of such
+a service keeps a list of the nodes' addresses and fails over to the next when one refuses or does not
+connect (what DNS round robin with retries, or a front such as Traefik with health checks, does). The
+probe is that client: it sticks to the last node that answered, tries the others within its timeout,
+and a sample is good only when one answered 200 (a slow failover shows as latency over the threshold).
+
+The control-plane probe asks a manager for a change the cluster must commit through Raft (a no-op
+label update of the service) or for ``docker node ls``; both hang without quorum, so every call is
+bounded and a call that does not return is a failed sample, never a wait.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import requests
+
+from hadrill.clients.swarm import SwarmCli
+from hadrill.errors import ConfigError, ProbeFailed, TargetError
+from hadrill.inventory import Cluster, Inventory
+
+__all__ = ["SwarmControlProbe", "SwarmHttpProbe", "http_endpoints", "manager_urls"]
+
+
+def http_endpoints(cluster: Cluster) -> list[str]:
+    """The published HTTP endpoint of every node of the swarm (members' ``http`` endpoints)."""
+    urls = [m.endpoints["http"] for m in cluster.members if "http" in m.endpoints]
+    if not urls:
+        raise ConfigError("inventory", f"clusters[{cluster.name}].members", "members with an http endpoint")
+    return urls
+
+
+def manager_urls(inv: Inventory, cluster: Cluster, *, exclude: tuple[str, ...] = ()) -> list[str]:
+    """Target URLs of the swarm's managers (``settings.managers``), minus ``exclude`` (node names)."""
+    names = [str(n) for n in cluster.settings.get("managers", [])]
+    if not names:
+        raise ConfigError("inventory", f"clusters[{cluster.name}].settings.managers", "the managers' node names")
+    return [inv.member_node(cluster, n).url for n in names if n not in exclude]
+
+
+class SwarmHttpProbe:
+    """GET / through the published ports, failing over between nodes within ``timeout``."""
+
+    def __init__(self, urls: list[str], *, timeout: float = 1.0, connect_timeout: float = 0.25, name: str = "") -> None:
+        if not urls:
+            raise ValueError("at least one URL")
+        self.urls, self.timeout, self.connect_timeout = list(urls), timeout, connect_timeout
+        self.name = name or "swarm-http"
+        self._lock = threading.Lock()
+        self._preferred = 0
+        self._session = threading.local()
+
+    def _get(self, url: str, budget: float) -> requests.Response:
+        session = getattr(self._session, "s", None)
+        if session is None:
+            session = self._session.s = requests.Session()
+        return session.get(url, timeout=(min(self.connect_timeout, budget), max(budget, 0.01)))
+
+    def sample(self) -> dict[str, Any] | None:
+        with self._lock:
+            first = self._preferred
+        deadline = time.monotonic() + self.timeout
+        errors = []
+        for i in range(len(self.urls)):
+            budget = deadline - time.monotonic()
+            if budget <= 0:
+                break
+            index = (first + i) % len(self.urls)
+            url = self.urls[index]
+            try:
+                r = self._get(url, budget)
+            except requests.RequestException as e:
+                errors.append(f"{url}: {type(e).__name__}")
+                continue
+            if r.status_code != 200:
+                errors.append(f"{url}: HTTP {r.status_code}")
+                continue
+            with self._lock:
+                self._preferred = index
+            return {"node": url, "task": r.text.strip()[:64], "tried": i + 1}
+        raise ProbeFailed("no node answered: " + "; ".join(errors[-3:]))
+
+
+class SwarmControlProbe:
+    """A control-plane call on the first manager that answers: ``node-ls`` or ``update`` (a no-op label
+    update of ``service``, committed through Raft). Fails when no manager answers within ``timeout``."""
+
+    def __init__(
+        self, urls: list[str], *, op: str = "update", service: str = "web", timeout: float = 3.0, name: str = ""
+    ) -> None:
+        if op not in ("update", "node-ls"):
+            raise ConfigError("experiment", "op", "update or node-ls", op)
+        self.urls, self.op, self.service, self.timeout = list(urls), op, service, timeout
+        self.name = name or f"swarm-control-{op}"
+        self._seq = 0
+        self._lock = threading.Lock()
+
+    def command(self) -> str:
+        if self.op == "node-ls":
+            return "docker node ls -q"
+        with self._lock:
+            self._seq += 1
+            seq = self._seq
+        return f"docker service update --detach --quiet --label-add hadrill.control-probe={seq} {self.service}"
+
+    def sample(self) -> dict[str, Any] | None:
+        errors = []
+        deadline = time.monotonic() + self.timeout
+        for url in self.urls:
+            left = deadline - time.monotonic()
+            if left <= 0.2:
+                break
+            try:
+                SwarmCli(url, timeout=left).check(self.command())
+            except TargetError as e:
+                errors.append(str(e)[-160:])
+                continue
+            return {"manager": url}
+        raise ProbeFailed("control plane refused or did not answer: " + " | ".join(errors[-2:]))

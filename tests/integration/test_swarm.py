@@ -1,0 +1,214 @@
+"""The Swarm part of the lab, its compliance suite and its experiments, against real Swarm nodes.
+
+One lab for the module (``hdt-<worker>-sw``: 3 managers and 2 workers, each a systemd host running its
+own Docker engine; no etcd) and an isolated ledger. Every test leaves the swarm healthy (every node
+Ready, one leader, the service at its replicas) and the ledger empty. Oracles: the engines' own
+``docker node ls`` / ``docker info`` output read here with grep-level parsing, and counts worked out by
+hand (3 managers tolerate (3-1)//2 = 1 loss).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from labtools import fresh_lab, wait_until
+
+from hadrill.clients.targets import target
+from hadrill.compliance.policy import CompliancePolicy
+from hadrill.compliance.runner import run_checks
+from hadrill.faults.base import recover
+from hadrill.faults.ledger import Ledger
+from hadrill.faults.swarm import pick_swarm_nodes
+from hadrill.inventory import Inventory, load_inventory
+from hadrill.lab.lab import Lab
+from hadrill.lab.labfile import parse_lab_data
+
+pytestmark = [pytest.mark.lab, pytest.mark.chaos]
+
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+EXPERIMENTS = sorted((ROOT / "experiments").glob("swarm-*.yaml"))
+RUN_TIMEOUT = 400  # seconds one runner may take on one experiment (each takes ~25-50 s)
+
+
+# -- fixtures --------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def lab(state_dir: Path) -> Iterator[Lab]:
+    yield from fresh_lab(parse_lab_data({"name": f"hdt-{WORKER}-sw", "etcd": None, "swarm": {}}, "<test>"))
+
+
+@pytest.fixture(scope="module")
+def inv(lab: Lab) -> Inventory:
+    return load_inventory(lab.inventory_path)
+
+
+def sh(inv: Inventory, node: str, command: str, timeout: float = 20) -> str:
+    return target(inv.node(node).url).check(command, timeout=timeout)
+
+
+def swarm_problem(inv: Inventory) -> str | None:
+    """None when every node is Ready, one manager is Leader and 3 tasks run (read from any manager)."""
+    c = inv.cluster("swarm")
+    for m in c.settings["managers"]:
+        res = target(inv.node(m).url).run("docker node ls --format '{{.Status}} {{.ManagerStatus}}'", timeout=5)
+        if not res.ok:
+            continue
+        lines = res.stdout.split("\n")[:-1]
+        tasks = target(inv.node(m).url).run("docker service ps web -q --filter desired-state=running", timeout=5)
+        running = len(tasks.stdout.split())
+        if sum(1 for line in lines if line.startswith("Ready")) != 5:
+            return f"nodes: {lines}"
+        if sum(1 for line in lines if line.endswith("Leader")) != 1:
+            return f"leaders: {lines}"
+        return None if running == 3 else f"{running} tasks running"
+    return "no manager answered"
+
+
+@pytest.fixture(autouse=True)
+def clean_after(request: pytest.FixtureRequest, state_dir: Path) -> Iterator[None]:
+    """After every test: nothing open in the ledger and a healthy swarm."""
+    yield
+    if "inv" not in request.fixturenames:
+        return
+    inv = request.getfixturevalue("inv")
+    leftovers = recover(Ledger(state_dir / "ledger.jsonl"), include_live=True)
+    wait_until("swarm healthy after the test", lambda: swarm_problem(inv), timeout=120, interval=1.0)
+    assert not leftovers, f"the test left faults open: {[(r.id, o) for r, o in leftovers]}"
+
+
+# -- the lab -------------------------------------------------------------------------------------------
+def test_up_forms_a_swarm_of_three_managers_two_workers_and_the_service(lab: Lab, inv: Inventory) -> None:
+    c = inv.cluster("swarm")
+    assert c.type == "swarm" and c.failure_budget == 1  # a minority of 3 managers: (3-1)//2
+    assert len(c.settings["managers"]) == 3 and len(c.settings["workers"]) == 2
+    assert {n.name: n.roles for n in inv.nodes} == {
+        **{m: ["swarm-manager"] for m in c.settings["managers"]},
+        **{w: ["swarm-worker"] for w in c.settings["workers"]},
+    }
+    m1 = c.settings["managers"][0]
+    table = sh(inv, m1, "docker node ls --format '{{.Hostname}} {{.Status}} {{.ManagerStatus}}'").split("\n")[:-1]
+    assert sorted(line.split()[0] for line in table) == sorted(n.name for n in inv.nodes)
+    assert [line.split()[2] for line in table if len(line.split()) == 3].count("Leader") == 1
+    assert all(line.split()[1] == "Ready" for line in table)
+    assert [r.health for r in lab.status()] == ["ready"] * 5
+
+    # three tasks, one per node, each answering HTTP on its node's published port
+    task_nodes = sh(inv, m1, "docker service ps web --filter desired-state=running --format '{{.Node}}'").split()
+    assert len(task_nodes) == 3 and len(set(task_nodes)) == 3
+    for node in task_nodes:
+        r = requests.get(f"http://{inv.node(node).address()}:8080/", timeout=3)
+        assert r.status_code == 200 and len(r.text.strip()) == 12  # nginx answers its task's container id
+
+    # the join tokens are nowhere in what hadrill wrote
+    tokens = [sh(inv, m1, f"docker swarm join-token -q {role}").strip() for role in ("manager", "worker")]
+    assert all(t.startswith("SWMTKN-") for t in tokens)
+    state = Path(os.environ["HADRILL_STATE_DIR"])
+    for path in [p for p in state.rglob("*") if p.is_file()]:
+        text = path.read_text(errors="replace")
+        assert not any(t in text for t in tokens), f"a join token is in {path}"
+
+
+def test_leader_is_picked_by_asking_the_swarm(inv: Inventory, ledger: Ledger) -> None:
+    c = inv.cluster("swarm")
+    other = c.settings["managers"][1]
+    rows = sh(inv, other, "docker node ls --format '{{.Hostname}} {{.ManagerStatus}}'").split("\n")
+    leader = next(line.split()[0] for line in rows if line.endswith(" Leader"))
+    assert [m.name for m in pick_swarm_nodes(inv, c, "leader", ledger=ledger)] == [leader]
+    picked = pick_swarm_nodes(inv, c, "leader", count=2, ledger=ledger)
+    assert picked[0].name == leader and picked[1].name in c.settings["managers"] and picked[1].name != leader
+    [worker] = pick_swarm_nodes(inv, c, "worker", ledger=ledger)
+    assert worker.name in c.settings["workers"]
+
+
+# -- compliance ------------------------------------------------------------------------------------
+def _swarm_findings(inv: Inventory) -> dict[str, list[tuple[str, str, object]]]:
+    out: dict[str, list[tuple[str, str, object]]] = {}
+    for f in run_checks(inv, CompliancePolicy(), ["swarm"]):
+        out.setdefault(f.check_id, []).append((f.target, f.status, f.observed))
+    return out
+
+
+def test_compliance_finds_an_even_manager_count_and_disabled_autolock(inv: Inventory) -> None:
+    c = inv.cluster("swarm")
+    m1, w2 = c.settings["managers"][0], c.settings["workers"][1]
+    found = _swarm_findings(inv)
+    # the lab's own state: 3 managers (odd, passes), autolock off (a finding), one engine version
+    assert [s for _, s, _ in found["HD-SWARM-001"]] == ["pass"]  # once: on the leader only
+    assert [s for _, s, _ in found["HD-SWARM-002"]] == ["fail"]
+    assert [s for _, s, _ in found["HD-SWARM-003"]] == ["pass"]
+    assert "HD-SWARM-004" not in found  # the default policy does not ask managers to be drained
+    assert sorted(t for t, s, _ in found["HD-SWARM-005"] if s == "pass") == sorted(c.settings["managers"])
+
+    sh(inv, m1, f"docker node promote {w2}")  # planted: 4 managers
+    try:
+        # the unlock key is printed on enabling autolock: never let it out of the node
+        sh(inv, m1, "docker swarm update --autolock=true >/dev/null")
+        wait_until(
+            "4 managers reachable",
+            lambda: None if sh(inv, m1, "docker info --format '{{.Swarm.Managers}}'").strip() == "4" else "not yet",
+            timeout=60,
+        )
+        found = _swarm_findings(inv)
+        assert [(s, o) for _, s, o in found["HD-SWARM-001"]] == [("fail", "4 managers (tolerates 1 lost)")]
+        assert [s for _, s, _ in found["HD-SWARM-002"]] == ["pass"]
+    finally:
+        sh(inv, m1, "docker swarm update --autolock=false >/dev/null")
+        sh(inv, m1, f"docker node demote {w2}")
+    found = _swarm_findings(inv)
+    assert [s for _, s, _ in found["HD-SWARM-001"]] == ["pass"]
+
+
+def test_compliance_finds_managers_running_workloads_when_the_policy_says_drain(inv: Inventory) -> None:
+    policy = CompliancePolicy.model_validate({"swarm": {"drain_managers": True}})
+    found = [
+        (f.target, f.status, f.observed) for f in run_checks(inv, policy, ["swarm"]) if f.check_id == "HD-SWARM-004"
+    ]
+    managers = inv.cluster("swarm").settings["managers"]
+    assert sorted(found) == sorted((m, "fail", "availability Active") for m in managers)
+
+
+# -- experiments -------------------------------------------------------------------------------------
+def _runner(args: list[str], cwd: Path, inventory: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "HADRILL_INVENTORY": str(inventory), "HADRILL_JOURNAL_DIR": str(cwd / "journals")}
+    return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT, check=False)
+
+
+def _verdicts(journal_dir: Path) -> dict[str, dict[str, object]]:
+    [path] = list(journal_dir.rglob("journal.json"))
+    journal = json.loads(path.read_text())
+    return {v["name"]: v for v in journal["hadrill"]["verdicts"]}
+
+
+@pytest.mark.parametrize("runner", ["hadrill-run", "pytest"])
+@pytest.mark.parametrize("experiment", EXPERIMENTS, ids=lambda p: p.stem)
+def test_experiment_passes(experiment: Path, runner: str, lab: Lab, inv: Inventory, tmp_path: Path) -> None:
+    inventory = Path(lab.inventory_path)
+    if runner == "hadrill-run":
+        done = _runner(
+            [str(BIN / "hadrill"), "run", str(experiment), "--inventory", str(inventory)], tmp_path, inventory
+        )
+    else:
+        args = [str(BIN / "pytest"), "-q", "-p", "no:cacheprovider", "--hadrill-inventory", str(inventory)]
+        done = _runner(
+            [*args, "--hadrill-journal-dir", str(tmp_path / "journals"), str(experiment)], tmp_path, inventory
+        )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+    verdicts = _verdicts(tmp_path / "journals")
+    assert all(v["ok"] for v in verdicts.values()), verdicts
+    measured = {
+        "swarm-kill-leader": {"new_leader_s", "control_plane_back_s", "node_rejoined_s"},
+        "swarm-lose-quorum": {"control_plane_refuses_changes", "control_plane_back_s", "node_rejoined_s"},
+        "swarm-kill-worker": {"replicas_restored_s", "node_rejoined_s"},
+    }[experiment.stem]
+    assert measured | {"swarm-http availability", "swarm-http max_outage"} <= set(verdicts), sorted(verdicts)
+    if experiment.stem == "swarm-lose-quorum":  # refused while the HTTP SLO held over the same window
+        assert "changes refused without quorum" in str(verdicts["control_plane_refuses_changes"]["detail"])

@@ -1,0 +1,144 @@
+"""Swarm pure logic: the compliance verdicts on gathered facts, the lab file's swarm part, the HTTP
+probe's failover between published ports (real HTTP servers on loopback), and the control probe's
+commands. Expected values are worked out by hand in each test."""
+
+from __future__ import annotations
+
+import http.server
+import socket
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from hadrill.compliance.registry import CHECKS
+from hadrill.compliance.swarm import SwarmFacts
+from hadrill.errors import ConfigError, ProbeFailed
+from hadrill.lab.labfile import parse_lab_data
+from hadrill.probes.swarm import SwarmControlProbe, SwarmHttpProbe
+
+NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
+
+
+def facts(**changes: object) -> SwarmFacts:
+    base: dict[str, object] = {
+        "node": "m1", "leader": True, "managers": 3, "autolock": True,
+        "engines": {"m1": "20.10.24", "m2": "20.10.24", "w1": "20.10.24"}, "availability": "Active",
+        "drain_managers": False, "cert_not_after": NOW + timedelta(days=90), "min_days": 30, "now": NOW,
+    }  # fmt: skip
+    return SwarmFacts(**{**base, **changes})  # type: ignore[arg-type]
+
+
+def statuses(check_id: str, f: SwarmFacts) -> list[str]:
+    return [x.status for x in CHECKS[check_id].evaluate("m1", f)]
+
+
+# -- compliance ------------------------------------------------------------------------------------
+@pytest.mark.parametrize(("managers", "want"), [(3, "pass"), (5, "pass"), (4, "fail"), (2, "fail"), (1, "fail")])
+def test_odd_manager_count_of_at_least_three(managers: int, want: str) -> None:
+    assert statuses("HD-SWARM-001", facts(managers=managers)) == [want]
+
+
+def test_even_manager_count_is_reported_with_its_tolerance() -> None:
+    [finding] = CHECKS["HD-SWARM-001"].evaluate("m1", facts(managers=4))
+    assert finding.observed == "4 managers (tolerates 1 lost)"  # (4-1)//2 = 1: no better than 3
+
+
+def test_autolock_off_fails_and_on_passes() -> None:
+    assert statuses("HD-SWARM-002", facts(autolock=False)) == ["fail"]
+    assert statuses("HD-SWARM-002", facts(autolock=True)) == ["pass"]
+
+
+def test_cluster_checks_are_reported_by_the_leader_only() -> None:
+    follower = facts(leader=False, managers=4, autolock=False)
+    assert statuses("HD-SWARM-001", follower) == statuses("HD-SWARM-002", follower) == []
+    assert statuses("HD-SWARM-003", follower) == []
+
+
+def test_mixed_engine_versions_name_the_odd_node() -> None:
+    [finding] = CHECKS["HD-SWARM-003"].evaluate("m1", facts(engines={"m1": "20.10.24", "w1": "24.0.7"}))
+    assert finding.status == "fail" and finding.observed == "20.10.24: m1; 24.0.7: w1"
+
+
+def test_managers_drained_only_when_the_policy_says_so() -> None:
+    assert statuses("HD-SWARM-004", facts(drain_managers=False, availability="Active")) == []
+    assert statuses("HD-SWARM-004", facts(drain_managers=True, availability="Active")) == ["fail"]
+    assert statuses("HD-SWARM-004", facts(drain_managers=True, availability="Drain")) == ["pass"]
+
+
+@pytest.mark.parametrize(("days", "want"), [(90, "pass"), (30, "pass"), (29.5, "fail"), (-1, "fail")])
+def test_node_certificate_window(days: float, want: str) -> None:
+    assert statuses("HD-SWARM-005", facts(cert_not_after=NOW + timedelta(days=days))) == [want]
+
+
+def test_unreadable_certificate_fails_with_the_reason() -> None:
+    [finding] = CHECKS["HD-SWARM-005"].evaluate("m1", facts(cert_not_after=None, cert_problem="no PEM"))
+    assert finding.status == "fail" and finding.observed == "no PEM"
+
+
+# -- lab file --------------------------------------------------------------------------------------
+def test_swarm_part_defaults_and_bounds() -> None:
+    spec = parse_lab_data({"name": "x", "swarm": {}}, "<t>")
+    assert spec.swarm is not None and (spec.swarm.managers, spec.swarm.workers, spec.swarm.replicas) == (3, 2, 3)
+    assert parse_lab_data({"name": "x"}, "<t>").swarm is None  # off unless asked for
+    with pytest.raises(ConfigError, match="replicas"):  # one host-mode port per node: 1 + 1 nodes < 3
+        parse_lab_data({"name": "x", "swarm": {"managers": 1, "workers": 1, "replicas": 3}}, "<t>")
+    with pytest.raises(ConfigError, match="managers"):
+        parse_lab_data({"name": "x", "swarm": {"managers": 2}}, "<t>")
+
+
+# -- probes ----------------------------------------------------------------------------------------
+class _Hello(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = self.server.server_address[1].to_bytes(2, "big").hex().encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def server() -> Iterator[http.server.HTTPServer]:
+    srv = http.server.HTTPServer(("127.0.0.1", 0), _Hello)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+
+
+def _closed_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = int(s.getsockname()[1])
+    s.close()  # nothing listens there now: connection refused
+    return port
+
+
+def test_http_probe_fails_over_and_sticks_to_the_node_that_answered(server: http.server.HTTPServer) -> None:
+    good = f"http://127.0.0.1:{server.server_address[1]}/"
+    dead = f"http://127.0.0.1:{_closed_port()}/"
+    probe = SwarmHttpProbe([dead, good], timeout=1.0)
+    first = probe.sample()
+    assert first is not None and first["node"] == good and first["tried"] == 2  # refused, then answered
+    second = probe.sample()
+    assert second is not None and second["tried"] == 1  # sticks to the node that answered
+
+
+def test_http_probe_fails_when_no_node_answers() -> None:
+    probe = SwarmHttpProbe([f"http://127.0.0.1:{_closed_port()}/", f"http://127.0.0.1:{_closed_port()}/"])
+    with pytest.raises(ProbeFailed, match="no node answered"):
+        probe.sample()
+
+
+def test_control_probe_updates_are_distinct_no_op_label_changes() -> None:
+    probe = SwarmControlProbe(["docker://m1"], op="update", service="web")
+    assert probe.command() == "docker service update --detach --quiet --label-add hadrill.control-probe=1 web"
+    assert probe.command().endswith("hadrill.control-probe=2 web")
+    assert SwarmControlProbe(["docker://m1"], op="node-ls").command() == "docker node ls -q"
+    with pytest.raises(ConfigError):
+        SwarmControlProbe(["docker://m1"], op="scale")
