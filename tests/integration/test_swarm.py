@@ -208,6 +208,7 @@ def test_experiment_passes(experiment: Path, runner: str, lab: Lab, inv: Invento
         "swarm-kill-leader": {"new_leader_s", "control_plane_back_s", "node_rejoined_s"},
         "swarm-lose-quorum": {"control_plane_refuses_changes", "control_plane_back_s", "node_rejoined_s"},
         "swarm-kill-worker": {"replicas_restored_s", "node_rejoined_s"},
+        "swarm-drain-node": {"replicas_restored_s", "node_rejoined_s"},
     }[experiment.stem]
     assert measured | {"swarm-http availability", "swarm-http max_outage"} <= set(verdicts), sorted(verdicts)
     if experiment.stem == "swarm-lose-quorum":  # refused while the HTTP SLO held over the same window

@@ -8,11 +8,12 @@ from typing import Any
 
 from hadrill.ctk import current_run
 from hadrill.faults.container import Action
+from hadrill.faults.swarm import drain_swarm_node as _drain_swarm_node
 from hadrill.faults.swarm import kill_swarm_node as _kill_swarm_node
 from hadrill.faults.swarm import pick_swarm_nodes
 from hadrill.probes.swarm import SwarmHttpProbe, http_endpoints
 
-__all__ = ["kill_swarm_node", "lose_swarm_quorum", "start_swarm_probes"]
+__all__ = ["drain_swarm_node", "kill_swarm_node", "lose_swarm_quorum", "start_swarm_probes"]
 
 
 def start_swarm_probes(
@@ -63,3 +64,20 @@ def lose_swarm_quorum(
         )
         run.inject(fault)
     return [m.name for m in victims]
+
+
+def drain_swarm_node(
+    cluster: str = "swarm",
+    node: str = "worker",
+    time_limit: float = 180.0,
+    force: bool = False,
+    configuration: dict[str, Any] | None = None,
+) -> str:
+    """Drain one node (``worker``: one running a task, ``manager``, ``leader``, ``random`` or a name):
+    the maintenance rehearsal. The heal sets it Active again. Returns the node's name."""
+    run = current_run(configuration)
+    c = run.inventory.cluster(cluster)
+    member = pick_swarm_nodes(run.inventory, c, node, ledger=run.ledger)[0]
+    run.event("pick", f"{node}: {member.name}")
+    run.inject(_drain_swarm_node(run.inventory, c, member, time_limit=time_limit, force=force, chosen_by=node))
+    return member.name

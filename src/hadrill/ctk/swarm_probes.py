@@ -9,6 +9,7 @@ from hadrill.ctk import current_run
 from hadrill.errors import ConfigError
 from hadrill.faults.container import ContainerFault
 from hadrill.faults.ledger import FaultRecord
+from hadrill.faults.swarm import DrainNode, swarm_view
 from hadrill.probes.swarm import manager_urls
 from hadrill.recovery import swarm as recovery
 from hadrill.run import Run
@@ -24,12 +25,12 @@ __all__ = [
 
 
 def _swarm_faults(run: Run, cluster: str) -> list[tuple[FaultRecord, float]]:
-    """The run's container faults on this swarm's nodes, with their windows' start."""
+    """The run's container and drain faults on this swarm's nodes, with their windows' start."""
     names = {m.node for m in run.inventory.cluster(cluster).members}
     starts = {w["fault"]: float(w["start"]) for w in run.windows}
     found = [
         (r, starts[r.id]) for _, r in run.faults
-        if r.kind == ContainerFault.kind and set(r.params.get("nodes", ())) & names
+        if r.kind in (ContainerFault.kind, DrainNode.kind) and set(r.params.get("nodes", ())) & names
     ]  # fmt: skip
     if not found:
         raise ConfigError(
@@ -44,8 +45,6 @@ def _faulted_nodes(run: Run, cluster: str) -> list[str]:
 
 def swarm_healthy(cluster: str = "swarm", configuration: dict[str, Any] | None = None) -> bool:
     """Every node Ready, one Raft leader, the service at its replica count (asked of a manager)."""
-    from hadrill.faults.swarm import swarm_view
-
     run = current_run(configuration)
     c = run.inventory.cluster(cluster)
     try:
@@ -112,7 +111,8 @@ def swarm_replicas_restored(
 def swarm_nodes_rejoined(
     cluster: str = "swarm", objective_s: float = 60.0, configuration: dict[str, Any] | None = None
 ) -> bool:
-    """After the heal, the faulted nodes are Ready again (managers Reachable or Leader) within the objective."""
+    """After the heal, the faulted nodes are Ready again (managers Reachable or Leader) and, after a drain,
+    Active, within the objective."""
     run = current_run(configuration)
     if run.revert_started is None:
         raise ConfigError("experiment", "method", "a heal before swarm_nodes_rejoined")

@@ -26,6 +26,7 @@ KINDS: dict[str, str] = {
     "nfs.fail_vip": "hadrill.faults.vip:FailVip",
     "process": "hadrill.faults.process:ProcessFault",
     "service": "hadrill.faults.service:ServiceFault",
+    "swarm.drain": "hadrill.faults.swarm:DrainNode",
 }
 
 

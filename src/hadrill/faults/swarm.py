@@ -1,26 +1,35 @@
-"""Swarm faults: kill (stop, pause) a Swarm node chosen by asking the swarm what it holds.
+"""Swarm faults: kill (stop, pause) or drain a Swarm node chosen by asking the swarm what it holds.
 
 ``which`` picks the node: ``leader`` (the Raft leader, as a manager that answers reports it),
 ``manager`` (a manager that is not the leader), ``worker`` (a worker running a task of the cluster's
 service, else any worker), ``random``, or a node/member name. The fault is the container machinery's
 :class:`ContainerFault` (ledger, host deadman, proof of effect, verified revert): the lab's Swarm
 nodes are containers; a node of a real swarm needs a power driver, which says so.
+
+:class:`DrainNode` is the maintenance rehearsal: ``docker node update --availability drain NODE`` on
+a manager, proven when the node says Drain and runs no task; its revert sets it Active again through
+the first manager that answers. Its deadman runs on this host and tries every manager in turn, so a
+dead manager does not leave the node drained past the time limit.
 """
 
 from __future__ import annotations
 
 import random
+import shlex
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 from hadrill.clients.swarm import SwarmCli, SwarmNode
 from hadrill.clients.targets import target
-from hadrill.errors import ConfigError, TargetError
-from hadrill.faults.base import DEFAULT_TIME_LIMIT
+from hadrill.errors import ConfigError, InjectionFailed, RevertFailed, TargetError
+from hadrill.faults.base import DEFAULT_TIME_LIMIT, Fault, wait_for
 from hadrill.faults.container import Action, ContainerFault
-from hadrill.faults.ledger import Ledger
+from hadrill.faults.deadman import arm_on_host, disarm_on_host, fired_on_host
+from hadrill.faults.ledger import FaultRecord, Ledger
 from hadrill.faults.picking import free_members, gate
 from hadrill.inventory import Cluster, Inventory, Member
 
-__all__ = ["PICKS", "kill_swarm_node", "pick_swarm_nodes", "swarm_view"]
+__all__ = ["PICKS", "DrainNode", "drain_swarm_node", "kill_swarm_node", "pick_swarm_nodes", "swarm_view"]
 
 PICKS = ("leader", "manager", "worker", "random")
 
@@ -99,4 +108,117 @@ def kill_swarm_node(
         time_limit=time_limit,
         **gate(inv, cluster, [member], force=force),
         description=f"{action} swarm node {member.name}{why}",
+    )
+
+
+def _availability(managers: list[str], node: str) -> tuple[str, str]:
+    """(availability, manager that answered) of ``node``, asked of the managers in turn."""
+    errors = []
+    for url in managers:
+        try:
+            for n in SwarmCli(url, timeout=8.0).nodes():
+                if n.hostname == node:
+                    return n.availability, url
+            raise TargetError(f"{url}: no node {node} in docker node ls")
+        except TargetError as e:
+            errors.append(str(e)[-120:])
+    raise TargetError(f"no manager answered about {node}: {' | '.join(errors)}")
+
+
+@dataclass
+class DrainNode(Fault):
+    """Drain a Swarm node (its tasks move to the others); revert: set it Active again."""
+
+    node: str = ""
+    managers: list[str] = field(default_factory=list)  # target URLs of the managers, in the order to try
+    service: str = ""  # the proof waits until none of its tasks runs on the node
+    kind: ClassVar[str] = "swarm.drain"
+
+    def params(self) -> dict[str, Any]:
+        return {**super().params(), "node": self.node, "managers": list(self.managers), "service": self.service}
+
+    @classmethod
+    def arm_deadman(cls, record: FaultRecord) -> None:
+        cmd = ["docker", "node", "update", "--availability", "active", record.params["node"]]
+        actions = [
+            {"op": "exec", "container": target(url).container, "cmd": cmd}
+            for url in record.params["managers"]
+            if target(url).container is not None
+        ]
+        if not actions:
+            raise InjectionFailed(f"drain of {record.params['node']}: no manager is a container the deadman can reach")
+        arm_on_host(record, actions)
+
+    @classmethod
+    def disarm(cls, record: FaultRecord) -> None:
+        disarm_on_host(record.id)
+
+    @classmethod
+    def fired(cls, record: FaultRecord) -> bool:
+        return fired_on_host(record.id)
+
+    def inject(self, record: FaultRecord) -> None:
+        try:
+            before, url = _availability(self.managers, self.node)
+        except TargetError as e:
+            raise InjectionFailed(f"drain {self.node}: {e}") from e
+        if before != "Active":
+            raise InjectionFailed(f"swarm node {self.node} is {before} before the drain: it would change nothing")
+        try:
+            SwarmCli(url, timeout=20.0).check(f"docker node update --availability drain {shlex.quote(self.node)}")
+        except TargetError as e:
+            raise InjectionFailed(f"drain {self.node}: {e}") from e
+
+    def prove(self, record: FaultRecord) -> str:
+        service = str(record.params.get("service") or "")
+
+        def drained() -> str | None:
+            availability, url = _availability(self.managers, self.node)
+            if availability != "Drain":
+                return None
+            tasks = SwarmCli(url, timeout=8.0).task_nodes(service) if service else []
+            if self.node in tasks:
+                return None
+            return f"swarm node {self.node} Active -> Drain, no running task on it"
+
+        return wait_for(drained, timeout=60, what=f"{self.node} drained")
+
+    @classmethod
+    def revert(cls, record: FaultRecord) -> None:
+        node, managers = record.params["node"], record.params["managers"]
+        errors = []
+        for url in managers:
+            try:
+                SwarmCli(url, timeout=20.0).check(f"docker node update --availability active {shlex.quote(node)}")
+                break
+            except TargetError as e:
+                errors.append(str(e)[-120:])
+        else:
+            raise RevertFailed(f"set {node} Active again: no manager accepted it: {' | '.join(errors)}")
+        try:
+            now, _ = _availability(managers, node)
+        except TargetError as e:
+            raise RevertFailed(f"{node}: cannot verify the revert: {e}") from e
+        if now != "Active":
+            raise RevertFailed(f"swarm node {node} is {now}, not Active, after the revert")
+
+
+def drain_swarm_node(
+    inv: Inventory, cluster: Cluster, member: Member, *, time_limit: float = DEFAULT_TIME_LIMIT, force: bool = False,
+    chosen_by: str = "",
+) -> DrainNode:  # fmt: skip
+    """Drain one Swarm node through its managers (listed in ``settings.managers``)."""
+    managers = [inv.member_node(cluster, str(n)).url for n in cluster.settings.get("managers", [])]
+    if not managers:
+        raise ConfigError("inventory", f"clusters[{cluster.name}].settings.managers", "the managers' node names")
+    node = inv.member_node(cluster, member.name).name
+    why = f" ({chosen_by})" if chosen_by and chosen_by != member.name else ""
+    return DrainNode(
+        target=managers[0],
+        node=node,
+        managers=managers,
+        service=str(cluster.settings.get("service", "")),
+        time_limit=time_limit,
+        **gate(inv, cluster, [member], force=force),
+        description=f"drain swarm node {member.name}{why}",
     )

@@ -148,7 +148,7 @@ def replicas_restored(
 def nodes_rejoined(
     inv: Inventory, cluster: Cluster, nodes: list[str], since: float, objective_s: float, *, limit: float = 120.0
 ) -> Verdict:
-    """Time from ``since`` (the restart) until ``nodes`` are Ready again, managers Reachable or Leader."""
+    """Time from ``since`` (the restart) until ``nodes`` are Ready and Active again, managers Reachable or Leader."""
     urls = manager_urls(inv, cluster)
 
     def rejoined() -> str | None:
@@ -159,7 +159,8 @@ def nodes_rejoined(
                 continue
             back = [
                 n for n in nodes
-                if n in seen and seen[n].status == "Ready" and seen[n].manager_status in ("", "Leader", "Reachable")
+                if n in seen and seen[n].status == "Ready" and seen[n].availability == "Active"
+                and seen[n].manager_status in ("", "Leader", "Reachable")
             ]  # fmt: skip
             if len(back) < len(nodes):
                 return None
