@@ -181,6 +181,15 @@ def _runner(args: list[str], cwd: Path, inventory: Path) -> subprocess.Completed
     return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT, check=False)
 
 
+def _events(journal_dir: Path) -> str:
+    """The run's events (checks, steady-state problems) for a failure message."""
+    found = list(journal_dir.rglob("journal.json"))
+    if not found:
+        return "\n(no journal)"
+    events = json.loads(found[0].read_text()).get("hadrill", {}).get("events", [])
+    return "\n" + "\n".join(f"{e.get('kind')}: {e.get('text')}" for e in events[-20:])
+
+
 def _verdicts(journal_dir: Path) -> dict[str, dict[str, object]]:
     [path] = list(journal_dir.rglob("journal.json"))
     journal = json.loads(path.read_text())
@@ -200,13 +209,18 @@ def test_experiment_passes(experiment: Path, runner: str, lab: Lab, inv: Invento
         done = _runner(
             [*args, "--hadrill-journal-dir", str(tmp_path / "journals"), str(experiment)], tmp_path, inventory
         )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:] + _events(tmp_path / "journals")
 
     verdicts = _verdicts(tmp_path / "journals")
     assert all(v["ok"] for v in verdicts.values()), verdicts
     measured = {
-        "swarm-kill-leader": {"new_leader_s", "control_plane_back_s", "node_rejoined_s"},
-        "swarm-lose-quorum": {"control_plane_refuses_changes", "control_plane_back_s", "node_rejoined_s"},
+        "swarm-kill-leader": {"new_leader_s", "control_plane_back_s", "node_rejoined_s", "replicas_restored_s"},
+        "swarm-lose-quorum": {
+            "control_plane_refuses_changes",
+            "control_plane_back_s",
+            "node_rejoined_s",
+            "replicas_restored_s",
+        },
         "swarm-kill-worker": {"replicas_restored_s", "node_rejoined_s"},
         "swarm-drain-node": {"replicas_restored_s", "node_rejoined_s"},
     }[experiment.stem]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from hadrill.ctk import current_run
-from hadrill.errors import ConfigError
+from hadrill.errors import ConfigError, TargetError
 from hadrill.faults.container import ContainerFault
 from hadrill.faults.ledger import FaultRecord
 from hadrill.faults.swarm import DrainNode, swarm_view
@@ -49,12 +49,19 @@ def swarm_healthy(cluster: str = "swarm", configuration: dict[str, Any] | None =
     c = run.inventory.cluster(cluster)
     try:
         nodes, tasks = swarm_view(run.inventory, c)
-    except Exception:
+    except TargetError as e:
+        run.event("steady-state", f"swarm {cluster} not healthy: {e}")
         return False
     members = {m.node for m in c.members}
-    ready = {n.hostname for n in nodes if n.status == "Ready"}
-    leaders = [n for n in nodes if n.leader]
-    return members <= ready and len(leaders) == 1 and len(tasks) >= int(c.settings.get("replicas", 1))
+    ready = {n.hostname for n in nodes if n.status == "Ready" and n.availability == "Active"}
+    leaders = [n.hostname for n in nodes if n.leader]
+    replicas = int(c.settings.get("replicas", 1))
+    problems = [f"not Ready and Active: {', '.join(sorted(members - ready))}"] if members - ready else []
+    problems += [f"leaders: {leaders or 'none'}"] if len(leaders) != 1 else []
+    problems += [f"{len(tasks)}/{replicas} tasks running ({', '.join(tasks)})"] if len(tasks) < replicas else []
+    if problems:
+        run.event("steady-state", f"swarm {cluster} not healthy: {'; '.join(problems)}")
+    return not problems
 
 
 def swarm_new_leader_elected(
@@ -100,12 +107,14 @@ def swarm_refuses_changes(
 def swarm_replicas_restored(
     cluster: str = "swarm", objective_s: float = 60.0, configuration: dict[str, Any] | None = None
 ) -> bool:
-    """The service is back at its replica count on the other nodes within the objective (from the kill)."""
+    """The service is back at its replica count within the objective (from the first fault): on the
+    other nodes while the faulted ones are down, on any node once they were restarted (the heal)."""
     run = current_run(configuration)
     c = run.inventory.cluster(cluster)
     faults = _swarm_faults(run, cluster)
     since = min(s for _, s in faults)
-    return run.check(recovery.replicas_restored(run.inventory, c, _faulted_nodes(run, cluster), since, objective_s)).ok
+    lost = _faulted_nodes(run, cluster) if run.revert_started is None else []
+    return run.check(recovery.replicas_restored(run.inventory, c, lost, since, objective_s)).ok
 
 
 def swarm_nodes_rejoined(
