@@ -142,3 +142,56 @@ def test_control_probe_updates_are_distinct_no_op_label_changes() -> None:
     assert SwarmControlProbe(["docker://m1"], op="node-ls").command() == "docker node ls -q"
     with pytest.raises(ConfigError):
         SwarmControlProbe(["docker://m1"], op="scale")
+
+
+# -- upgrade preflight -----------------------------------------------------------------------------
+def _node(name: str, role: str = "manager", status: str = "Ready", ms: str = "Reachable", engine: str = "20.10.24"):
+    from hadrill.clients.swarm import SwarmNode
+
+    return SwarmNode(name, role, status, "Active", ms if role == "manager" else "", engine)
+
+
+def _by_name(checks: list) -> dict[str, tuple[bool, bool]]:
+    return {c.name: (c.ok, c.blocking) for c in checks}
+
+
+def test_preflight_goes_on_a_healthy_three_manager_swarm() -> None:
+    from hadrill.clients.swarm import SwarmService
+    from hadrill.preflight import PreflightResult
+    from hadrill.preflight_swarm import swarm_checks
+
+    nodes = [_node("m1", ms="Leader"), _node("m2"), _node("m3"), _node("w1", role="worker")]
+    checks = swarm_checks(nodes, {"web": SwarmService("web", "replicated", 3, 3)}, "24.0")
+    assert all(ok for ok, _ in _by_name(checks).values()), checks
+    assert PreflightResult("24.0", "20.10.24", 0.0, checks).go
+
+
+def test_preflight_refuses_a_swarm_that_loses_quorum_with_one_manager_down() -> None:
+    from hadrill.clients.swarm import SwarmService
+    from hadrill.preflight import PreflightResult
+    from hadrill.preflight_swarm import swarm_checks
+
+    # 3 managers, one already Unreachable: 2 reachable, one restarting leaves 1 < majority 2
+    nodes = [_node("m1", ms="Leader"), _node("m2"), _node("m3", status="Down", ms="Unreachable")]
+    checks = swarm_checks(nodes, {"web": SwarmService("web", "replicated", 2, 3)}, "24.0")
+    verdicts = _by_name(checks)
+    assert verdicts["quorum"] == (False, True) and verdicts["nodes Ready"] == (False, True)
+    assert verdicts["services at replicas"] == (False, True)  # 2/3
+    quorum = next(c for c in checks if c.name == "quorum")
+    assert "1 of 3 left < majority 2" in " ".join(quorum.details)
+    assert not PreflightResult("24.0", "20.10.24", 0.0, checks).go
+
+    # two managers: a restart leaves 1 of 2, no majority (2), whatever their health
+    two = swarm_checks([_node("m1", ms="Leader"), _node("m2")], {}, "24.0")
+    assert _by_name(two)["quorum"] == (False, True)
+
+
+def test_preflight_skew_warns_and_a_downgrade_blocks() -> None:
+    from hadrill.preflight_swarm import engine_version, swarm_checks
+
+    assert engine_version("20.10.24+dfsg1") == (20, 10, 24) and engine_version("v24.0") == (24, 0)
+    nodes = [_node("m1", ms="Leader"), _node("m2", engine="24.0.7"), _node("m3")]
+    verdicts = _by_name(swarm_checks(nodes, {}, "24.0"))
+    assert verdicts["version skew"] == (False, False)  # a warning: the upgrade may be finishing it
+    assert verdicts["target version"] == (True, True)  # 24.0.7 is 24.0 at the precision asked
+    assert _by_name(swarm_checks(nodes, {}, "20.10"))["target version"] == (False, True)  # m2 would go back

@@ -1,4 +1,5 @@
-"""``hadrill preflight``: go or no-go before a Kubernetes upgrade (:mod:`hadrill.preflight`).
+"""``hadrill preflight``: go or no-go before a Kubernetes upgrade (:mod:`hadrill.preflight`), or a Docker
+Swarm engine upgrade with ``--swarm CLUSTER`` (:mod:`hadrill.preflight_swarm`).
 
 Exit codes: 0 go; 1 no-go; 2 bad input (version, inventory); 3 the cluster could not be reached.
 """
@@ -26,23 +27,35 @@ __all__ = ["preflight_cmd"]
 )
 @click.option("--backup-max-age", default=25.0, show_default=True, help="Newest snapshot's maximum age, hours.")
 @click.option("--window-days", default=30.0, show_default=True, help="Certificates must outlive this window.")
+@click.option(
+    "--swarm",
+    "swarm",
+    default=None,
+    help="Check this Docker Swarm cluster of the inventory for an "
+    "engine upgrade instead (version skew, quorum with a manager down, replicas).",
+)
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the result as JSON.")
 @handle_errors
 def preflight_cmd(
     target_version: str, inventory: Path | None, cluster: str, etcd_cluster: str, backup_dir: str,
-    backup_max_age: float, window_days: float, json_path: Path | None,
+    backup_max_age: float, window_days: float, swarm: str | None, json_path: Path | None,
 ) -> None:  # fmt: skip
     """Go or no-go for an upgrade: removed/deprecated APIs in use, drain simulation (PDBs), nodes Ready,
     etcd health and a fresh backup, certificates beyond the upgrade window. Exits 0 go, 1 no-go."""
     from hadrill.inventory import load_inventory
     from hadrill.preflight import render_text, run_preflight
 
-    check_target_version(target_version)
-    inv = load_inventory(resolve_inventory(inventory))
-    result = run_preflight(
-        inv, target_version, cluster=cluster, etcd_cluster=etcd_cluster, backup_dir=backup_dir,
-        backup_max_age_hours=backup_max_age, window_days=window_days,
-    )  # fmt: skip
+    if swarm is not None:
+        from hadrill.preflight_swarm import run_swarm_preflight
+
+        result = run_swarm_preflight(load_inventory(resolve_inventory(inventory)), target_version, cluster=swarm)
+    else:
+        check_target_version(target_version)
+        inv = load_inventory(resolve_inventory(inventory))
+        result = run_preflight(
+            inv, target_version, cluster=cluster, etcd_cluster=etcd_cluster, backup_dir=backup_dir,
+            backup_max_age_hours=backup_max_age, window_days=window_days,
+        )  # fmt: skip
     click.echo(render_text(result))
     if json_path is not None:
         json_path.parent.mkdir(parents=True, exist_ok=True)
