@@ -128,6 +128,36 @@ def test_leader_is_picked_by_asking_the_swarm(inv: Inventory, ledger: Ledger) ->
     assert worker.name in c.settings["workers"]
 
 
+# -- inventory from a running swarm, upgrade preflight ---------------------------------------------
+def test_inventory_swarm_reads_the_lab_back_and_preflight_says_go(lab: Lab, inv: Inventory, tmp_path: Path) -> None:
+    c = inv.cluster("swarm")
+    out = tmp_path / "swarm.yaml"
+    manager = inv.node(c.settings["managers"][1]).url
+    hadrill = str(BIN / "hadrill")
+    done = subprocess.run(
+        [hadrill, "inventory", "swarm", manager, "--service", "web", "-o", str(out)],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    found = load_inventory(out)
+    fc = found.cluster("swarm")
+    # the oracle: the inventory the lab wrote from its own plan
+    assert {n.name: (n.url, n.roles, n.address()) for n in found.nodes} == {
+        n.name: (n.url, n.roles, n.address()) for n in inv.nodes
+    }
+    assert fc.failure_budget == 1 and fc.settings["replicas"] == 3 and fc.settings["port"] == 8080
+    assert sorted(fc.settings["managers"]) == sorted(c.settings["managers"])
+    assert {m.name: m.endpoints["http"] for m in fc.members} == {m.name: m.endpoints["http"] for m in c.members}
+
+    version = sh(inv, c.settings["managers"][0], "docker version --format '{{.Server.Version}}'").strip()
+    major_minor = ".".join(version.split(".")[:2])  # 20.10.24+dfsg1 -> 20.10
+    args = [hadrill, "preflight", "--swarm", "swarm", "--inventory", str(out)]
+    go = subprocess.run([*args, "--target-version", major_minor], capture_output=True, text=True, timeout=120)
+    assert go.returncode == 0 and "GO" in go.stdout, go.stdout + go.stderr
+    back = subprocess.run([*args, "--target-version", "19.03"], capture_output=True, text=True, timeout=120)
+    assert back.returncode == 1 and "target version" in back.stdout, back.stdout + back.stderr
+
+
 # -- compliance ------------------------------------------------------------------------------------
 def _swarm_findings(inv: Inventory) -> dict[str, list[tuple[str, str, object]]]:
     out: dict[str, list[tuple[str, str, object]]] = {}

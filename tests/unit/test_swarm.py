@@ -195,3 +195,13 @@ def test_preflight_skew_warns_and_a_downgrade_blocks() -> None:
     assert verdicts["version skew"] == (False, False)  # a warning: the upgrade may be finishing it
     assert verdicts["target version"] == (True, True)  # 24.0.7 is 24.0 at the precision asked
     assert _by_name(swarm_checks(nodes, {}, "20.10"))["target version"] == (False, True)  # m2 would go back
+
+
+def test_inventory_from_swarm_names_nodes_like_their_manager() -> None:
+    from hadrill.providers_swarm import _subnet_of, _template_for
+
+    assert _template_for("docker://lab-m1") == "docker://{hostname}"
+    assert _template_for("ssh://root@10.0.0.1") == "ssh://root@{addr}"
+    assert _subnet_of(["10.213.7.81", "10.213.7.87"]) == "10.213.7.0/24"  # inside one /24: that /24
+    assert _subnet_of(["10.1.0.5", "10.1.3.9"]) == "10.1.0.0/22"  # 0..3 in the third octet: a /22
+    assert _subnet_of(["10.0.0.1", "192.168.0.1"]) is None  # no /16 or smaller holds both
