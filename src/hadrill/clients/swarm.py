@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from hadrill.clients.targets import Result, target
 from hadrill.errors import TargetError
 
-__all__ = ["SwarmCli", "SwarmNode", "SwarmService", "SwarmUnavailable"]
+__all__ = ["NO_LEADER", "SwarmCli", "SwarmNode", "SwarmService", "SwarmUnavailable"]
 
 NO_LEADER = ("does not have a leader", "rpc error", "context deadline exceeded", "swarm does not have a leader")
 

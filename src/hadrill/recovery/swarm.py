@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from hadrill.clients.swarm import SwarmCli
+from hadrill.clients.swarm import NO_LEADER, SwarmCli
 from hadrill.errors import ProbeFailed, TargetError
 from hadrill.inventory import Cluster, Inventory
 from hadrill.probes.swarm import SwarmControlProbe, manager_urls
@@ -93,10 +93,9 @@ def control_plane_back(
 def control_plane_refuses_changes(
     inv: Inventory, cluster: Cluster, survivors: list[str], *, bound_s: float = 10.0
 ) -> Verdict:
-    """Without quorum, a change sent to each surviving manager must fail or not return within ``bound_s``.
-
-    Accepted by any survivor is a split brain: the check fails and says which one accepted it.
-    """
+    """Without quorum, a change sent to each surviving manager must not be committed: it hangs past
+    ``bound_s`` or fails saying there is no leader. Accepted by any survivor is a split brain (the
+    check fails and names it); any other error is not a refusal we can vouch for (not measured)."""
     service = str(cluster.settings.get("service", "web"))
     refused = []
     for name in survivors:
@@ -111,8 +110,16 @@ def control_plane_refuses_changes(
                 "control_plane_refuses_changes", 1, 0, "bool", False,
                 f"{name} ACCEPTED a service update without quorum ({took:.2f} s)",
             )  # fmt: skip
-        why = "no answer" if res.rc in (124, 137) else (res.stderr or res.stdout).strip().splitlines()[-1:] or ["?"]
-        refused.append(f"{name} ({why if isinstance(why, str) else why[0][-90:]}, {took:.1f} s)")
+        said = ((res.stderr or res.stdout).strip().splitlines() or ["?"])[-1][-120:]
+        if res.rc in (124, 137):
+            refused.append(f"{name} (no answer within {bound_s:g} s)")
+        elif any(marker in said for marker in NO_LEADER):
+            refused.append(f"{name} ({said}, {took:.1f} s)")
+        else:
+            return Verdict(
+                "control_plane_refuses_changes", 1, None, "bool", False,
+                f"not measured: {name} failed the update for another reason: {said}",
+            )  # fmt: skip
     if not refused:
         return Verdict("control_plane_refuses_changes", 1, None, "bool", False, "not measured: no surviving manager")
     return Verdict(
