@@ -210,7 +210,7 @@ def _finding(chk: Check, pod: PodRef, hit: Hit, file: str | None) -> Finding:
 
 def _fail(chk: Check, ref: str, obj: str, namespace: str | None, hit: Hit, file: str | None) -> Finding:
     paths = hit.paths
-    shown = ", ".join(list(paths)[:4]) + (f" and {len(paths) - 4} more" if len(paths) > 4 else "")
+    shown = ", ".join(paths) if len(paths) <= 4 else ", ".join(list(paths)[:4]) + f" and {len(paths) - 4} more"
     return Finding.failed(
         chk.id, ref, paths, chk.title, f"{ref}: {hit.detail} (at {shown})", obj, namespace, chk.severity, SUITE, file
     )
