@@ -219,7 +219,10 @@ def row(name: str, values: list[float]) -> str:
 
 
 def bench(runs: int, keep: bool, kubernetes: bool, only: str = "") -> int:
-    parts = {} if kubernetes else _PARTS
+    parts: dict[str, None] = {} if kubernetes else dict(_PARTS)
+    if only:  # only the lab parts the chosen kinds act on
+        wanted = {kind.cluster for name, kind in FAULTS.items() if only in name}
+        parts.update({part: None for part in ("etcd", "nfs", "gluster", "kubernetes") if part not in wanted})
     lab = Lab(default_lab_file().with_name(LAB_NAME).model_copy(update=parts), owner=OWNER, client=docker_client())
     ledger = Ledger()
     results: dict[str, Timings] = {name: Timings() for name in FAULTS}
