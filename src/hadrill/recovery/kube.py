@@ -80,7 +80,7 @@ def _unchecked(p: dict[str, Any]) -> list[str]:
     out = []
     if not (p.get("etcd") and p.get("etcd_tls")):
         out.append("its etcd member (the inventory has no etcd endpoint and TLS files for it)")
-    if not (p.get("api") and (p.get("api_tls") or p.get("api_kubeconfig"))):
+    if not (p.get("api") and (p.get("api_tls") or p.get("api_kubeconfig") or p.get("api_in_cluster"))):
         out.append("its API server (the inventory has no API endpoint, kubeconfig or TLS files for it)")
     return out
 
