@@ -19,6 +19,7 @@ timeout on every call, no second kubeconfig parser.
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import logging
 import os
 import re
@@ -26,11 +27,11 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 from urllib.request import getproxies
 
 import requests
 from requests.adapters import HTTPAdapter
-from requests.utils import should_bypass_proxies
 
 from hadrill.clients.etcd import EtcdClient
 from hadrill.errors import ConfigError, TargetError
@@ -81,6 +82,33 @@ class _Static:
         return None
 
 
+def _bypasses(url: str, no_proxy: str) -> bool:
+    """Whether ``NO_PROXY`` (comma-separated: ``*``, a host or domain suffix, ``host:port``, an address or a
+    CIDR) names the server of ``url``, as the official client reads it. Pure: requests' own check sets
+    ``os.environ`` while it runs, which the probes' threads must not race on."""
+    parts = urlsplit(url)
+    host, netloc = (parts.hostname or "").lower(), parts.netloc.lower()
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        address = None
+    for entry in (e.strip().lower() for e in no_proxy.split(",")):
+        if not entry:
+            continue
+        if entry == "*":
+            return True
+        if address is not None:
+            try:
+                if address in ipaddress.ip_network(entry, strict=False):
+                    return True
+            except ValueError:
+                pass
+        entry = entry.lstrip(".")
+        if entry in (host, netloc) or host.endswith("." + entry) or netloc.endswith("." + entry):
+            return True
+    return False
+
+
 @dataclass(frozen=True)
 class _Call:
     generation: int
@@ -129,7 +157,7 @@ class _Auth:
             cert = (c.cert_file, c.key_file) if c.cert_file and c.key_file else None
             proxy = getattr(c, "proxy", None)
             no_proxy = (getattr(c, "no_proxy", None) or getproxies().get("no")) if proxy else None  # client < 27: env
-            if proxy and no_proxy and should_bypass_proxies(url, no_proxy):
+            if proxy and no_proxy and _bypasses(url, no_proxy):
                 proxy = None  # NO_PROXY names the server: the official client connects directly too
             proxies = {"http": proxy, "https": proxy} if proxy else None
             server_name = getattr(c, "tls_server_name", None) or None
