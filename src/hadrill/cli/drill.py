@@ -18,11 +18,13 @@ import click
 
 from hadrill.cli._common import (
     INPUT_PATH,
+    check_keep_snapshot,
     check_target_version,
     err,
     escape,
     handle_errors,
     inventory_option,
+    keep_snapshot_option,
     out,
     resolve_inventory,
 )
@@ -66,10 +68,11 @@ def _default_out(platform: str) -> Path:
     "such as 1.35, against the inventory's kubernetes cluster; in the report, exit 1 on no-go.",
 )
 @click.option("--pdf", is_flag=True, help="Also print the report to report.pdf (headless Chromium).")
+@keep_snapshot_option
 @handle_errors
 def drill_cmd(
     plan_path: Path | None, inventory: Path | None, out_dir: Path | None, experiments_dir: Path, interval: float,
-    target_version: str | None, pdf: bool,
+    target_version: str | None, pdf: bool, keep_snapshot: Path | None,
 ) -> None:  # fmt: skip
     """Run the exercise: every scenario of the plan in order, then (--target-version) the pre-upgrade
     validation, then the report; exits 1 if a scenario failed or the validation said no-go.
@@ -83,6 +86,7 @@ def drill_cmd(
 
     if target_version is not None:
         check_target_version(target_version)
+    keep = check_keep_snapshot(keep_snapshot)
     inv = resolve_inventory(inventory)
     if plan_path is not None:
         plan = load_plan(plan_path)
@@ -91,7 +95,10 @@ def drill_cmd(
         plan = default_plan(experiments_dir, platform=inv_data.platform, clusters={c.name for c in inv_data.clusters})
     target = out_dir or _default_out(plan.platform)
     err.print(f"exercise {escape(plan.title)}: {len(plan.scenarios)} scenario(s) against {escape(plan.platform)}")
-    result = run_drill(plan, inv, target, Progress(console=err), interval=interval, target_version=target_version)
+    result = run_drill(
+        plan, inv, target, Progress(console=err), interval=interval, target_version=target_version,
+        keep_snapshot=keep,
+    )  # fmt: skip
     for s in result.scenarios:
         mark = "[green]✓[/]" if s.ok else "[red]✗[/]"
         out.print(f"{mark} {escape(s.name)}: {s.status} ({s.ended - s.started:.1f} s)")

@@ -6,7 +6,10 @@ Every activity takes the experiment's ``configuration``; these keys are read (al
   lab's inventory as ``hadrill lab up`` writes it);
 - ``hadrill_journal_dir``: where the run's journal goes (default ``$HADRILL_JOURNAL_DIR``);
 - ``hadrill_interval``: probe interval in seconds (default 0.1);
-- ``hadrill_objectives``: objectives that override the experiment's (a mapping).
+- ``hadrill_objectives``: objectives that override the experiment's (a mapping);
+- ``hadrill_keep_snapshot``: a directory where the restore drill keeps its etcd snapshot instead of
+  deleting it (``--keep-snapshot DIR`` of ``hadrill run`` and ``hadrill drill``; default
+  ``$HADRILL_KEEP_SNAPSHOT``); an activity's own ``keep_snapshot`` argument wins.
 
 The ``hadrill.ctk.control`` control creates the run before the experiment and writes the journal
 after it; the activities share that run because Chaos Toolkit runs them in one process.

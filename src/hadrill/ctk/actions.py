@@ -3,6 +3,7 @@ the schema Chaos Toolkit's discovery reads."""
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -225,10 +226,14 @@ def etcd_restore_drill(
 ) -> dict[str, Any]:
     """The etcd backup/restore drill (:mod:`hadrill.restore`): its verdicts become the run's checks.
     Its snapshots (every Secret of the cluster) are deleted at the end unless ``keep_snapshot`` names a
-    directory to keep the host's copy in."""
+    directory to keep the host's copy in (else the configuration's ``hadrill_keep_snapshot``, which
+    ``--keep-snapshot DIR`` sets, else ``$HADRILL_KEEP_SNAPSHOT``)."""
     from hadrill.restore import run_restore_drill
 
     run = current_run(configuration)
+    keep_snapshot = keep_snapshot or str(
+        (configuration or {}).get("hadrill_keep_snapshot") or os.environ.get("HADRILL_KEEP_SNAPSHOT") or ""
+    )
     result = run_restore_drill(
         run.inventory, cluster=cluster, etcd_cluster=etcd_cluster, writes_before=writes_before,
         writes_after=writes_after, rto_objective_s=rto_objective_s, time_limit=time_limit,
