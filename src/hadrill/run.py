@@ -16,12 +16,14 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from hadrill import slo
+from hadrill.alerting import ALERT_OBJECTIVE_KEYS
 from hadrill.errors import ConfigError
 from hadrill.faults.base import Fault, injected
 from hadrill.faults.ledger import FaultRecord, Ledger
 from hadrill.faults.stop import check_not_stopped
 from hadrill.inventory import Inventory, load_inventory
 from hadrill.journal import default_journal_dir, write_journal
+from hadrill.probes.alerts import AlertWatcher, judge_alerts
 from hadrill.probes.etcd import EtcdReadProbe, EtcdWriteProbe
 from hadrill.probes.sampler import History, Probe, Sampler
 
@@ -29,7 +31,7 @@ __all__ = ["OBJECTIVE_KEYS", "Run"]
 
 OBJECTIVE_KEYS = {
     "max_outage_s", "availability", "acked_writes_lost", "steady_state_s", "recovery_window_s", "latency_threshold_s",
-}  # fmt: skip
+} | ALERT_OBJECTIVE_KEYS  # fmt: skip
 # Availability is judged from the injection to this long after the revert started, unless declared.
 DEFAULT_RECOVERY_WINDOW_S = 5.0
 _UNITS = {"max_outage_s": "s", "availability": "ratio", "acked_writes_lost": "writes", "steady_state_s": "s"}
@@ -104,6 +106,7 @@ class Run:
         self.revert_started: float | None = None  # when the last heal's revert began: recovery is timed from it
         self.method_started = False  # set once the experiment's method (or any probe or fault) began
         self.failed_activities: list[str] = []  # method activities that failed (from the Chaos Toolkit control)
+        self.alerts: AlertWatcher | None = None  # polls the inventory's monitoring from the first step on
         self._stack = ExitStack()
         self._closed = False
 
@@ -117,6 +120,16 @@ class Run:
         self.event("check", verdict.detail, ok=verdict.ok, name=verdict.name)
         return verdict
 
+    def watch_alerts(self) -> None:
+        """Start polling the platform's alerts (when its inventory names its monitoring), once.
+
+        Started before the first probe or fault, so an alert already firing before the fault is seen
+        as such and never counted as a detection.
+        """
+        if self.alerts is None and self.inventory.monitoring is not None:
+            self.alerts = AlertWatcher(self.inventory.monitoring).start()
+            self.event("alerts", f"watching the alerts of {self.alerts.source} every {self.alerts.interval:g} s")
+
     # -- probes ------------------------------------------------------------------------------------
     def start_probe(self, probe: Probe, *, timeout: float = 1.0, read_back: ReadBack | None = None) -> Sampler:
         """Sample ``probe`` in the background; ``read_back`` makes it a write probe (see :meth:`add_probe`)."""
@@ -124,6 +137,7 @@ class Run:
         if probe.name in self.samplers:
             raise ConfigError("experiment", "probes", f"one probe named {probe.name!r}")
         self.method_started = True
+        self.watch_alerts()
         sampler = Sampler(probe, interval=self.interval, timeout=timeout).start()
         self.samplers[probe.name] = sampler
         if read_back is not None:
@@ -141,6 +155,7 @@ class Run:
         if name in self.samplers:
             raise ConfigError("experiment", "probes", f"one probe named {name!r}")
         self.method_started = True
+        self.watch_alerts()
         self.samplers[name] = recorder
         if read_back is not None:
             self.read_backs[name] = read_back
@@ -195,6 +210,7 @@ class Run:
     def inject(self, fault: Fault) -> FaultRecord:
         """Inject and keep the fault until :meth:`heal` (or :meth:`close`) reverts it."""
         self.method_started = True
+        self.watch_alerts()
         record = self._stack.enter_context(injected(fault, ledger=self.ledger))
         self.faults.append((fault, record))
         self.windows.append(self._window(fault, record))
@@ -204,6 +220,7 @@ class Run:
     def fault(self, fault: Fault) -> Iterator[FaultRecord]:
         """Inject ``fault`` for the block only; it is reverted when the block ends, however it ends."""
         self.method_started = True
+        self.watch_alerts()
         window: dict[str, Any] | None = None
         try:
             with injected(fault, ledger=self.ledger) as record:
@@ -276,6 +293,7 @@ class Run:
             out += [dataclasses.replace(v, name=f"{name} {v.name}") for v in found]
         if "acked_writes_lost" in asked and self.samplers:
             out += self._writes_lost(int(asked["acked_writes_lost"]), fault_start)
+        out += judge_alerts(self.alerts, self.inventory.monitoring, wanted, fault_start, self.healed_at)
         self.verdicts = out + self.checks
         return self.verdicts
 
@@ -329,6 +347,8 @@ class Run:
             self.heal()
         finally:
             self.stop_probes()
+            if self.alerts is not None and self.alerts.running:
+                self.alerts.stop()
             self._closed = True
 
     def timeline(self) -> list[dict[str, Any]]:
@@ -352,6 +372,12 @@ class Run:
             "events": self.timeline(),
             "histories": {n: s.history.to_dict() for n, s in self.samplers.items()},
             "lost": self.lost,
+            "alerts": {
+                "source": self.alerts.source,
+                "observations": [o.to_dict() for o in self.alerts.observations()],
+            }
+            if self.alerts is not None
+            else None,
             "verdicts": [v.to_dict() for v in self.verdicts],
             "failed_activities": list(self.failed_activities),
             "ok": bool(self.verdicts) and all(v.ok for v in self.verdicts) and not self.failed_activities,

@@ -88,7 +88,7 @@ def drill_cmd(
         plan = load_plan(plan_path)
     else:
         inv_data = load_inventory(inv)  # experiments needing clusters it lacks (kube-*: kubernetes) are left out
-        plan = default_plan(experiments_dir, platform=inv_data.platform, clusters={c.name for c in inv_data.clusters})
+        plan = default_plan(experiments_dir, platform=inv_data.platform, clusters=inv_data.provides)
     target = out_dir or _default_out(plan.platform)
     err.print(f"exercise {escape(plan.title)}: {len(plan.scenarios)} scenario(s) against {escape(plan.platform)}")
     result = run_drill(plan, inv, target, Progress(console=err), interval=interval, target_version=target_version)
