@@ -135,3 +135,17 @@ def test_rfc3339_with_nanoseconds() -> None:
     # 2026-12-03T10:00:00Z is 1796292000 s after the epoch: 20790 days * 86400 + 10 h * 3600
     assert parse_rfc3339("2026-12-03T10:00:00Z") == 20790 * 86400 + 36000
     assert parse_rfc3339("2026-12-03T10:00:02.5000001Z") == pytest.approx(20790 * 86400 + 36002.5)
+
+
+def test_the_report_summary_has_a_detected_column_with_the_slowest_alert() -> None:
+    from hadrill.report.model import OBJECTIVES, _summarise
+
+    verdicts = [
+        {"name": "EtcdMemberDown time_to_detect", "objective": 15.0, "measured": 4.5, "unit": "s", "ok": True},
+        {"name": "EtcdNoLeader time_to_detect", "objective": 15.0, "measured": 6.0, "unit": "s", "ok": True},
+        {"name": "EtcdMemberDown time_to_resolve", "objective": 15.0, "measured": 3.5, "unit": "s", "ok": True},
+    ]
+    measured, checks = _summarise(verdicts)
+    assert OBJECTIVES["alert_fires"][1].startswith("Detected")
+    assert measured["alert_fires"]["measured"] == 6.0 and measured["alert_fires"]["probes"] == 2
+    assert checks == {"passed": 1, "total": 1}  # time to resolve is listed with the checks

@@ -146,10 +146,10 @@ def test_default_plan_lists_what_it_left_out() -> None:
     plan = default_plan(EXPERIMENTS, platform="lab:x", clusters={"etcd", "nfs", "gluster"})
     names = {Path(s.experiment).name for s in plan.scenarios}
     left = {n.experiment: n.reason for n in plan.not_run}
-    assert set(left) == {p.name for p in EXPERIMENTS.glob("kube-*.yaml")} | {"etcd-member-down-alert.yaml"}
-    assert left["etcd-member-down-alert.yaml"] == "not run: needs cluster(s) monitoring"
+    assert set(left) == {p.name for p in EXPERIMENTS.glob("kube-*.yaml")} | {"alert-etcd-member-down.yaml"}
+    assert left["alert-etcd-member-down.yaml"] == "not run: needs cluster(s) monitoring"
     with_monitoring = default_plan(EXPERIMENTS, platform="lab:x", clusters={"etcd", "nfs", "gluster", "monitoring"})
-    assert "etcd-member-down-alert.yaml" in {Path(s.experiment).name for s in with_monitoring.scenarios}
+    assert "alert-etcd-member-down.yaml" in {Path(s.experiment).name for s in with_monitoring.scenarios}
     assert names == {p.name for p in EXPERIMENTS.glob("*.yaml")} - set(left)
     assert left["kube-kill-master.yaml"].startswith("not run: needs cluster(s) kubernetes")
     assert "every experiment" not in plan.title and f"{len(left)} not run" in plan.title
