@@ -104,6 +104,17 @@ class PrometheusClient(_Http):
             raise TargetError(f"{self.url}: query {expr!r} answered an unexpected shape: {e}") from e
         raise TargetError(f"{self.url}: query {expr!r} answered a {kind}, not an instant vector or scalar")
 
+    def query_range(self, expr: str, start: float, end: float, step: float = 1.0) -> list[list[tuple[float, float]]]:
+        """Evaluate ``expr`` every ``step`` seconds from ``start`` to ``end``: one list of (t, value) per series."""
+        params = {"query": expr, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step:g}"}
+        data = self._data("/api/v1/query_range", params=params) or {}
+        if data.get("resultType") != "matrix":
+            raise TargetError(f"{self.url}: range query {expr!r} answered a {data.get('resultType')}, not a matrix")
+        try:
+            return [[(float(t), float(v)) for t, v in r["values"]] for r in data.get("result") or []]
+        except (KeyError, TypeError, ValueError) as e:
+            raise TargetError(f"{self.url}: range query {expr!r} answered an unexpected shape: {e}") from e
+
     def alerts(self) -> list[FiringAlert]:
         """Every pending or firing alert instance."""
         data = self._data("/api/v1/alerts")
