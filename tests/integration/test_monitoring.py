@@ -112,3 +112,104 @@ def test_a_removed_alert_rule_fails_its_scenario(lab: Lab, prom: PrometheusClien
     # the platform itself survived: only the alert objective failed
     failing = [v["name"] for v in result.hadrill["verdicts"] if not v["ok"]]
     assert failing == ["EtcdMemberDown time_to_detect", "EtcdMemberDown time_to_resolve"], failing
+
+
+GUARDED = """\
+version: 1.0.0
+title: A guard stops a kill that hurts more than allowed
+controls:
+  - name: hadrill
+    provider: {type: python, module: hadrill.ctk.control}
+method:
+  - type: action
+    name: start-probes
+    provider: {type: python, module: hadrill.ctk.actions, func: start_probes, arguments: {cluster: etcd}}
+  - type: action
+    name: arm-guards
+    provider:
+      type: python
+      module: hadrill.ctk.actions
+      func: arm_guards
+      arguments:
+        guards:
+          - {name: every-member-up, promql: 'count(up{service="etcd"} == 0) > 0'}
+  - type: action
+    name: kill-a-follower
+    provider:
+      type: python
+      module: hadrill.ctk.actions
+      func: kill_member
+      arguments: {cluster: etcd, member: follower, action: kill, time_limit: 60}
+    pauses: {after: 12}
+  - type: action
+    name: never-reached
+    provider: {type: python, module: hadrill.ctk.actions, func: stop_probes, arguments: {settle: 0}}
+rollbacks:
+  - type: action
+    name: heal
+    provider: {type: python, module: hadrill.ctk.actions, func: heal}
+"""
+
+
+def test_a_guard_trips_reverts_everything_and_stops_the_run(
+    lab: Lab, inv: Inventory, ledger: Ledger, tmp_path: Path
+) -> None:
+    path = tmp_path / "guarded.yaml"
+    path.write_text(GUARDED, encoding="utf-8")
+    result = run_experiment_file(path, inventory=lab.inventory_path, journal_dir=tmp_path / "journals")
+    h = result.hadrill
+    assert not result.ok
+    stopped = h["stopped_by"]
+    assert stopped["guard"] == "every-member-up", h["events"]
+    fault = h["faults"][0]
+    # the guard saw the member down within a scrape or two, and the revert began at once (not after
+    # the 12 s pause): the fault window is far shorter than the pause
+    assert stopped["at"] - fault["start"] < 6.0, (stopped, fault)
+    assert fault["revert_start"] - stopped["at"] < 1.0, (stopped, fault)
+    assert fault["end"] - fault["start"] < 12.0, fault
+    reasons = result.judgement.reasons
+    assert reasons[0].startswith("stopped by guard every-member-up at "), reasons
+    assert "never-reached" not in [a["activity"]["name"] for a in result.journal["run"]]
+    # nothing left behind: no open fault, every member running and answering
+    assert ledger.open_faults() == []
+    states = {c.name: c.status for c in lab.ctx.containers("etcd")}
+    assert set(states.values()) == {"running"}, states
+    assert {s.health for s in lab.status()} == {"healthy"}
+
+
+def test_promql_probe_and_objective_over_the_fault_window(
+    lab: Lab, inv: Inventory, ledger: Ledger, tmp_path: Path
+) -> None:
+    from hadrill.faults.etcd import kill_member, pick_member
+    from hadrill.probes.promql import PromqlProbe
+    from hadrill.run import Run
+
+    cluster = inv.cluster("etcd")
+    run = Run(inv, title="promql", journal_dir=tmp_path, ledger=ledger)
+    try:
+        prom = run.prometheus()
+        assert prom is not None
+        run.start_probe(PromqlProbe(prom, 'sum(up{service="etcd"}) >= 3', name="all-up"), interval=1.0)
+        time.sleep(2.5)
+        with run.fault(kill_member(inv, cluster, pick_member(inv, cluster, "follower"), time_limit=60)):
+            time.sleep(6.0)
+        time.sleep(4.0)  # the restarted member answers its next scrape
+        run.stop_probes()
+        wanted = {
+            "promql": [
+                {"name": "members-up", "expr": 'sum(up{service="etcd"})', "min": 2},
+                {"name": "all-members-up", "expr": 'sum(up{service="etcd"})', "min": 3},
+            ]
+        }
+        verdicts = {v.name: v for v in run.evaluate(wanted)}
+    finally:
+        run.close()
+    # one member of three down during the fault: the lowest sum is exactly 2
+    assert verdicts["members-up promql"].ok and verdicts["members-up promql"].measured == 2.0
+    assert not verdicts["all-members-up promql"].ok and verdicts["all-members-up promql"].measured == 2.0
+    samples = run.samplers["all-up"].history.samples()
+    bad = [s for s in samples if not s.ok]
+    # the probe saw the member missing (as a failed sample saying why) and the cluster whole before and after
+    assert bad and all("is false" in (s.error or "") for s in bad), [s.error for s in bad]
+    assert samples[0].ok and samples[-1].ok
+    assert ledger.open_faults() == []
