@@ -213,3 +213,62 @@ def test_promql_probe_and_objective_over_the_fault_window(
     assert bad and all("is false" in (s.error or "") for s in bad), [s.error for s in bad]
     assert samples[0].ok and samples[-1].ok
     assert ledger.open_faults() == []
+
+
+def test_exported_results_are_scraped_back_and_drive_the_results_alerts(
+    lab: Lab, inv: Inventory, prom: PrometheusClient
+) -> None:
+    from hadrill.alerting import Observation
+    from hadrill.lab.monitoring import TEXTFILE_DIR
+    from hadrill.probes.alerts import AlertWatcher
+    from hadrill.report.metrics import push_metrics, report_metrics
+
+    now = time.time()
+    ended = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(now))
+    report = {
+        "title": "nightly gate",
+        "platform": f"lab:{lab.name}",
+        "ok": False,
+        "scenarios": [
+            {"name": "kill leader", "status": "passed", "ended": ended, "duration_s": 30.5,
+             "measured": {"max_outage_s": {"measured": 1.25}, "alert_fires": {"measured": 2.75}}},
+            {"name": "partition", "status": "failed", "ended": ended, "measured": {}},
+        ],
+    }  # fmt: skip
+    text = report_metrics(report)
+    assert inv.monitoring is not None and inv.monitoring.pushgateway is not None
+    push_metrics(inv.monitoring.pushgateway, text, instance=report["platform"])
+    data = text.encode()
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        info = tarfile.TarInfo("hadrill.prom")
+        info.size, info.mtime, info.mode = len(data), int(now), 0o644
+        tar.addfile(info, io.BytesIO(data))
+    lab.client.containers.get(f"{lab.name}-monitoring").put_archive(TEXTFILE_DIR, buf.getvalue())
+
+    def scraped() -> dict[str, float]:
+        return {
+            labels["job"]: value for labels, value in prom.query('hadrill_scenario_rto_seconds{scenario="kill leader"}')
+        }
+
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and set(scraped()) != {"hadrill", "node"}:
+        time.sleep(0.5)
+    # both ways back: through the Pushgateway (honor_labels keeps the pushed group's job=hadrill, plan and
+    # platform) and through the node exporter's textfile collector (job=node)
+    assert scraped() == {"hadrill": 1.25, "node": 1.25}
+    ttd = prom.query('hadrill_scenario_time_to_detect_seconds{job="hadrill",plan="nightly gate"}')
+    assert [v for _, v in ttd] == [2.75]
+    stamp = prom.query('hadrill_drill_timestamp_seconds{job="hadrill"}')
+    assert [round(v) for _, v in stamp] == [round(now)]
+    # the shipped results rules: a failed nightly gate fires; a fresh exercise is not overdue
+    watcher = AlertWatcher(inv.monitoring).start()
+    try:
+
+        def gate_failed(obs: list[Observation]) -> bool:
+            return bool(obs) and obs[-1].firing is not None and "NightlyGateFailed" in obs[-1].firing
+
+        assert watcher.wait_until(gate_failed, time.time() + 20), watcher.observations()[-3:]
+        assert "PraExerciseOverdue" not in (watcher.observations()[-1].firing or ())
+    finally:
+        watcher.stop()
