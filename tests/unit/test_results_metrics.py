@@ -82,3 +82,30 @@ def test_shipped_results_rules_are_the_labs() -> None:
     shipped = (ROOT / "deploy" / "prometheus" / "hadrill-results.rules.yml").read_text()
     assert shipped.endswith(RESULTS_RULES)
     assert "alert: PraExerciseOverdue" in shipped and "365 * 86400" in shipped and "alert: NightlyGateFailed" in shipped
+
+
+def test_compliance_counts_per_suite_and_status() -> None:
+    from hadrill.report.metrics import compliance_metrics
+
+    text = compliance_metrics(
+        [("docker", "pass"), ("docker", "pass"), ("docker", "fail"), ("pki", "waived"), ("", "error")],
+        platform="lab:x",
+        at=T0,
+    )
+    samples = dict(line.rsplit(" ", 1) for line in text.splitlines() if not line.startswith("#"))
+    p = 'platform="lab:x"'
+    assert samples == {
+        f'hadrill_compliance_findings{{{p},suite="checks",status="error"}}': "1.0",
+        f'hadrill_compliance_findings{{{p},suite="checks",status="fail"}}': "0.0",
+        f'hadrill_compliance_findings{{{p},suite="checks",status="pass"}}': "0.0",
+        f'hadrill_compliance_findings{{{p},suite="checks",status="waived"}}': "0.0",
+        f'hadrill_compliance_findings{{{p},suite="docker",status="error"}}': "0.0",
+        f'hadrill_compliance_findings{{{p},suite="docker",status="fail"}}': "1.0",
+        f'hadrill_compliance_findings{{{p},suite="docker",status="pass"}}': "2.0",
+        f'hadrill_compliance_findings{{{p},suite="docker",status="waived"}}': "0.0",
+        f'hadrill_compliance_findings{{{p},suite="pki",status="error"}}': "0.0",
+        f'hadrill_compliance_findings{{{p},suite="pki",status="fail"}}': "0.0",
+        f'hadrill_compliance_findings{{{p},suite="pki",status="pass"}}': "0.0",
+        f'hadrill_compliance_findings{{{p},suite="pki",status="waived"}}': "1.0",
+        f"hadrill_compliance_timestamp_seconds{{{p}}}": repr(T0),
+    }

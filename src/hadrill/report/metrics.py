@@ -33,7 +33,7 @@ import requests
 
 from hadrill.errors import TargetError
 
-__all__ = ["METRICS_FILE", "push_metrics", "report_metrics", "write_textfile"]
+__all__ = ["METRICS_FILE", "compliance_metrics", "push_metrics", "report_metrics", "write_textfile"]
 
 METRICS_FILE = "metrics.prom"
 
@@ -48,6 +48,10 @@ _HELP = {
     "hadrill_scenario_time_to_detect_seconds": "Time from the injection to the slowest expected alert firing",
     "hadrill_scenario_duration_seconds": "How long the scenario ran",
     "hadrill_scenario_timestamp_seconds": "When the scenario ended (Unix time)",
+}
+_COMPLIANCE_HELP = {
+    "hadrill_compliance_findings": "Findings of the last compliance check per suite and status",
+    "hadrill_compliance_timestamp_seconds": "When the compliance check ran (Unix time)",
 }
 _MEASURED = {
     "max_outage_s": "hadrill_scenario_rto_seconds",
@@ -119,6 +123,29 @@ def report_metrics(report: dict[str, Any]) -> str:
             continue
         lines += [f"# HELP {name} {_HELP[name]}", f"# TYPE {name} gauge"]
         lines += [f"{name}{_labels(labels)} {_number(value)}" for labels, value in samples]
+    return "\n".join(lines) + "\n"
+
+
+def compliance_metrics(findings: list[tuple[str, str]], *, platform: str, at: float) -> str:
+    """Per suite, how many findings of each status (``(suite, status)`` pairs; every status listed, 0 too).
+
+    >>> print(compliance_metrics([("docker", "pass"), ("docker", "waived")], platform="p", at=1.0).splitlines()[2])
+    hadrill_compliance_findings{platform="p",suite="docker",status="error"} 0.0
+    """
+    counts: dict[str, dict[str, int]] = {}
+    for suite, status in findings:
+        per = counts.setdefault(suite or "checks", dict.fromkeys(("error", "fail", "pass", "waived"), 0))
+        per[status] = per.get(status, 0) + 1
+    name = "hadrill_compliance_findings"
+    lines = [f"# HELP {name} {_COMPLIANCE_HELP[name]}", f"# TYPE {name} gauge"]
+    for suite, per in sorted(counts.items()):
+        lines += [
+            f"{name}{_labels({'platform': platform, 'suite': suite, 'status': s})} {float(n)!r}"
+            for s, n in sorted(per.items())
+        ]
+    stamp = "hadrill_compliance_timestamp_seconds"
+    lines += [f"# HELP {stamp} {_COMPLIANCE_HELP[stamp]}", f"# TYPE {stamp} gauge"]
+    lines.append(f"{stamp}{_labels({'platform': platform})} {float(at)!r}")
     return "\n".join(lines) + "\n"
 
 
