@@ -141,7 +141,11 @@ class Run:
         return PrometheusClient(self.inventory.monitoring.prometheus) if self.inventory.monitoring else None
 
     def arm_guards(self, guards: list[dict[str, Any]]) -> GuardWatch:
-        """Watch ``guards`` (see :mod:`hadrill.probes.guards`) until the run closes; one trip stops it."""
+        """Watch ``guards`` (see :mod:`hadrill.probes.guards`) until the run closes; one trip stops it.
+
+        A trip reverts the faults held by the run (:meth:`inject`, what every Chaos Toolkit action uses);
+        a ``with run.fault(...)`` block reverts its own fault when the block ends.
+        """
         try:
             parsed = parse_guards(guards)
         except ValueError as e:

@@ -140,7 +140,7 @@ method:
       module: hadrill.ctk.actions
       func: kill_member
       arguments: {cluster: etcd, member: follower, action: kill, time_limit: 60}
-    pauses: {after: 12}
+    pauses: {after: 20}
   - type: action
     name: never-reached
     provider: {type: python, module: hadrill.ctk.actions, func: stop_probes, arguments: {settle: 0}}
@@ -162,11 +162,11 @@ def test_a_guard_trips_reverts_everything_and_stops_the_run(
     stopped = h["stopped_by"]
     assert stopped["guard"] == "every-member-up", h["events"]
     fault = h["faults"][0]
-    # the guard saw the member down within a scrape or two, and the revert began at once (not after
-    # the 12 s pause): the fault window is far shorter than the pause
-    assert stopped["at"] - fault["start"] < 6.0, (stopped, fault)
-    assert fault["revert_start"] - stopped["at"] < 1.0, (stopped, fault)
-    assert fault["end"] - fault["start"] < 12.0, fault
+    # the guard saw the member down within a few scrapes (1 s each; generous bounds: the CI host is
+    # loaded), and the revert began at once, not after the 20 s pause: the window is shorter than it
+    assert stopped["at"] - fault["start"] < 10.0, (stopped, fault)
+    assert fault["revert_start"] - stopped["at"] < 2.0, (stopped, fault)
+    assert fault["end"] - fault["start"] < 18.0, fault
     reasons = result.judgement.reasons
     assert reasons[0].startswith("stopped by guard every-member-up at "), reasons
     assert "never-reached" not in [a["activity"]["name"] for a in result.journal["run"]]
@@ -260,7 +260,7 @@ def test_exported_results_are_scraped_back_and_drive_the_results_alerts(
     ttd = prom.query('hadrill_scenario_time_to_detect_seconds{job="hadrill",plan="nightly gate"}')
     assert [v for _, v in ttd] == [2.75]
     stamp = prom.query('hadrill_drill_timestamp_seconds{job="hadrill"}')
-    assert [round(v) for _, v in stamp] == [round(now)]
+    assert [int(v) for _, v in stamp] == [int(now)]  # the report keeps whole seconds
     # the shipped results rules: a failed nightly gate fires; a fresh exercise is not overdue
     watcher = AlertWatcher(inv.monitoring).start()
     try:
