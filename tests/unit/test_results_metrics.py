@@ -109,3 +109,18 @@ def test_compliance_counts_per_suite_and_status() -> None:
         f'hadrill_compliance_findings{{{p},suite="pki",status="waived"}}': "1.0",
         f"hadrill_compliance_timestamp_seconds{{{p}}}": repr(T0),
     }
+
+
+def test_repeated_scenario_names_get_distinct_series() -> None:
+    runs = [
+        {"name": "kill", "status": "passed"},
+        {"name": "kill", "status": "failed"},
+        {"name": "kill", "status": "passed"},
+    ]
+    text = report_metrics({"title": "t", "platform": "p", "ok": False, "scenarios": runs})
+    passed = [line for line in text.splitlines() if line.startswith("hadrill_scenario_passed")]
+    assert passed == [
+        'hadrill_scenario_passed{plan="t",platform="p",scenario="kill"} 1.0',
+        'hadrill_scenario_passed{plan="t",platform="p",scenario="kill (2)"} 0.0',
+        'hadrill_scenario_passed{plan="t",platform="p",scenario="kill (3)"} 1.0',
+    ]

@@ -99,10 +99,15 @@ def report_metrics(report: dict[str, Any]) -> str:
     if when is not None:
         series["hadrill_drill_timestamp_seconds"].append((base, when))
     counts: dict[str, int] = {"passed": 0, "failed": 0, "error": 0}
+    seen: dict[str, int] = {}
     for s in scenarios:
         status = str(s.get("status") or "error")
         counts[status] = counts.get(status, 0) + 1
-        labels = {**base, "scenario": str(s.get("name") or "scenario")}
+        name = str(s.get("name") or "scenario")
+        seen[name] = seen.get(name, 0) + 1
+        # one series per scenario: a repeated name (a report over several runs of one file) is numbered,
+        # or Prometheus and the Pushgateway refuse the duplicate series
+        labels = {**base, "scenario": name if seen[name] == 1 else f"{name} ({seen[name]})"}
         series["hadrill_scenario_passed"].append((labels, 1.0 if status == "passed" else 0.0))
         found = s.get("measured")
         measured: dict[str, Any] = found if isinstance(found, dict) else {}
