@@ -149,3 +149,15 @@ def test_the_report_summary_has_a_detected_column_with_the_slowest_alert() -> No
     assert OBJECTIVES["alert_fires"][1].startswith("Detected")
     assert measured["alert_fires"]["measured"] == 6.0 and measured["alert_fires"]["probes"] == 2
     assert checks == {"passed": 1, "total": 1}  # time to resolve is listed with the checks
+
+
+def test_inventory_names_its_monitoring_with_http_urls() -> None:
+    from hadrill.errors import ConfigError
+    from hadrill.inventory import Inventory
+
+    inv = Inventory(platform="p", monitoring={"prometheus": "http://10.0.0.5:9090"})  # type: ignore[arg-type]
+    assert inv.monitoring is not None and inv.monitoring.alertmanager is None
+    assert inv.provides == {"monitoring"}
+    assert Inventory(platform="p").provides == set()
+    with pytest.raises((ValueError, ConfigError), match="an http"):
+        Inventory(platform="p", monitoring={"prometheus": "nfs://10.0.0.5/x"})  # type: ignore[arg-type]
