@@ -44,7 +44,14 @@ MAX_OUTAGE_S = 8.0  # at advert_int 1 s the VIP moves in ~3-4 s
 @pytest.fixture(scope="module")
 def lab(state_dir: Path) -> Iterator[Lab]:
     spec = default_lab_file().model_copy(
-        update={"name": f"hdt-{WORKER}-nfs", "etcd": None, "nfs": NfsPart(), "gluster": None, "kubernetes": None}
+        update={
+            "name": f"hdt-{WORKER}-nfs",
+            "etcd": None,
+            "nfs": NfsPart(),
+            "gluster": None,
+            "kubernetes": None,
+            "monitoring": None,
+        }
     )
     yield from fresh_lab(spec)
 

@@ -27,7 +27,7 @@ from hadrill.paths import lab_inventory_path
 from hadrill.run import Run
 from hadrill.secrets import install_log_redaction
 
-__all__ = ["current_run", "end_run", "start_run"]
+__all__ = ["active_run", "current_run", "end_run", "start_run"]
 
 _RUN: Run | None = None
 install_log_redaction()  # Chaos Toolkit logs activity arguments and outputs: never a secret in its log
@@ -73,6 +73,11 @@ def start_run(title: str, configuration: dict[str, Any] | None = None) -> Run:
 def current_run(configuration: dict[str, Any] | None = None) -> Run:
     """The run in progress, started on first use when the experiment declares no control."""
     return _RUN if _RUN is not None else start_run("experiment", configuration)
+
+
+def active_run() -> Run | None:
+    """The run in progress, if any (a control must not start one)."""
+    return _RUN
 
 
 def end_run() -> Run | None:

@@ -96,9 +96,7 @@ def node_rejoined(record: FaultRecord, objective_s: float, *, limit: float = 120
         return Verdict("node_rejoined_s", objective_s, None, "s", False, f"{node} was not restarted (fault not healed)")
     unchecked = _unchecked(p)
     if unchecked:  # a verdict never claims what it did not check
-        return Verdict(
-            "node_rejoined_s", objective_s, None, "s", False, f"{node}: not checked: {'; '.join(unchecked)}"
-        )
+        return Verdict("node_rejoined_s", objective_s, None, "s", False, f"{node}: not checked: {'; '.join(unchecked)}")
     rejoined = p.get("rejoined_at")
     deadline = time.monotonic() + limit
     while rejoined is None and time.monotonic() < deadline:
