@@ -141,13 +141,17 @@ def test_default_plan_covers_every_experiment_sorted() -> None:
 
 
 def test_default_plan_lists_what_it_left_out() -> None:
-    # no kubernetes or swarm cluster: the kube-* and swarm-* experiments (they declare it in
-    # extensions.requires) are left out
+    # no kubernetes, swarm or monitoring cluster: the kube-* and swarm-* experiments and the alert one (they
+    # declare what they need in extensions.requires) are left out
     plan = default_plan(EXPERIMENTS, platform="lab:x", clusters={"etcd", "nfs", "gluster"})
     names = {Path(s.experiment).name for s in plan.scenarios}
     left = {n.experiment: n.reason for n in plan.not_run}
-    assert set(left) == {p.name for p in [*EXPERIMENTS.glob("kube-*.yaml"), *EXPERIMENTS.glob("swarm-*.yaml")]}
+    needing = {p.name for p in [*EXPERIMENTS.glob("kube-*.yaml"), *EXPERIMENTS.glob("swarm-*.yaml")]}
+    assert set(left) == needing | {"alert-etcd-member-down.yaml"}
     assert left["swarm-kill-leader.yaml"].startswith("not run: needs cluster(s) swarm")
+    assert left["alert-etcd-member-down.yaml"] == "not run: needs cluster(s) monitoring"
+    with_monitoring = default_plan(EXPERIMENTS, platform="lab:x", clusters={"etcd", "nfs", "gluster", "monitoring"})
+    assert "alert-etcd-member-down.yaml" in {Path(s.experiment).name for s in with_monitoring.scenarios}
     assert names == {p.name for p in EXPERIMENTS.glob("*.yaml")} - set(left)
     assert left["kube-kill-master.yaml"].startswith("not run: needs cluster(s) kubernetes")
     assert "every experiment" not in plan.title and f"{len(left)} not run" in plan.title

@@ -26,6 +26,9 @@ Format (YAML; every field but ``name`` has a default)::
       volume: gv0                # volume name, [a-z][a-z0-9_-]*
       ping_timeout: 5            # network.ping-timeout, s (1-42; Gluster's default 42 stalls writes
                                  # 42-84 s on a frozen server; measured stall 8 s at 5)
+    monitoring: {}               # Prometheus, Alertmanager, Pushgateway and a node exporter in one
+                                 # container (.90), scraping the parts that expose metrics (etcd),
+                                 # with lab-sized alert rules (omit or "monitoring: null" for none)
     swarm:                       # Docker Swarm on systemd host nodes running Debian's docker.io
                                  # (omit or "swarm: null" to run none). Managers .81-.85, workers
                                  # .86-.89; an nginx service published mode=host on port 8080.
@@ -58,6 +61,7 @@ __all__ = [
     "GlusterPart",
     "LabFile",
     "LabNetwork",
+    "MonitoringPart",
     "NfsPart",
     "SwarmPart",
     "default_lab_file",
@@ -144,6 +148,10 @@ class KubernetesPart(_Strict):
     etcd_version: str = Field("v3.6.16", pattern=r"^v3\.\d+\.\d+$")
 
 
+class MonitoringPart(_Strict):
+    """Prometheus + Alertmanager + Pushgateway + node exporter, from Debian's packages."""
+
+
 class SwarmPart(_Strict):
     """Docker Swarm on host nodes: managers (a Raft group), workers, and an HTTP service."""
 
@@ -169,6 +177,7 @@ class LabFile(_Strict):
     nfs: NfsPart | None = None
     gluster: GlusterPart | None = None
     kubernetes: KubernetesPart | None = None
+    monitoring: MonitoringPart | None = None
     swarm: SwarmPart | None = None
     nodes: Literal["container", "host"] = "container"  # after the parts: its check reads them
     transport: Literal["docker", "ssh"] = "docker"
@@ -177,7 +186,7 @@ class LabFile(_Strict):
     @classmethod
     def _host_parts(cls, v: str, info: ValidationInfo) -> str:
         if v == "host":
-            others = [p for p in ("nfs", "gluster", "kubernetes") if info.data.get(p) is not None]
+            others = [p for p in ("nfs", "gluster", "kubernetes", "monitoring") if info.data.get(p) is not None]
             if others:
                 raise ValueError(f"container while the lab has {', '.join(others)} (host nodes run only etcd so far)")
         return v
