@@ -49,6 +49,8 @@ Restart=always
 RestartSec=1
 """
 
+_NEEDLESS_UNITS = ("systemd-ask-password-console.path", "systemd-ask-password-wall.path")
+
 _DAEMON_JSON = '{"storage-driver": "overlay2", "log-driver": "json-file", "log-opts": {"max-size": "1m"}}\n'
 
 SWARM_NODE_IMAGE = host_image(
@@ -107,6 +109,11 @@ class SwarmService:
         containers = []
         for name, ip in self.nodes(ctx):
             opts = host_run_options()
+            # No console to ask a password on; these path units take inotify instances, which every
+            # container's systemd shares with the whole host (128 for root): with many host nodes up
+            # they failed and left systemd degraded. systemd in a container reads its "kernel command
+            # line" from its own arguments.
+            opts["command"] = [*opts["command"], *(f"systemd.mask={u}" for u in _NEEDLESS_UNITS)]
             volumes = {**opts.pop("volumes"), f"{name}-docker": {"bind": "/var/lib/docker", "mode": "rw"}}
             role = "swarm-manager" if name.rsplit("-", 1)[-1].startswith("m") else "swarm-worker"
             containers.append(ctx.ensure_container(name, SWARM_NODE_IMAGE.ref, role, ip, volumes=volumes, **opts))
