@@ -23,6 +23,7 @@ from labtools import fresh_lab, wait_until
 from hadrill.clients.targets import target
 from hadrill.compliance.policy import CompliancePolicy
 from hadrill.compliance.runner import run_checks
+from hadrill.errors import TargetError
 from hadrill.faults.base import recover
 from hadrill.faults.ledger import Ledger
 from hadrill.faults.swarm import pick_swarm_nodes
@@ -124,8 +125,14 @@ def test_leader_is_picked_by_asking_the_swarm(inv: Inventory, ledger: Ledger) ->
     assert [m.name for m in pick_swarm_nodes(inv, c, "leader", ledger=ledger)] == [leader]
     picked = pick_swarm_nodes(inv, c, "leader", count=2, ledger=ledger)
     assert picked[0].name == leader and picked[1].name in c.settings["managers"] and picked[1].name != leader
-    [worker] = pick_swarm_nodes(inv, c, "worker", ledger=ledger)
-    assert worker.name in c.settings["workers"]
+    tasks = sh(inv, other, "docker service ps web --filter desired-state=running --format '{{.Node}}'").split()
+    busy = [w for w in c.settings["workers"] if w in tasks]
+    if busy:  # a worker is picked only when it runs a task: else there is nothing to reschedule
+        [worker] = pick_swarm_nodes(inv, c, "worker", ledger=ledger)
+        assert worker.name in busy
+    else:
+        with pytest.raises(TargetError, match="nothing to reschedule"):
+            pick_swarm_nodes(inv, c, "worker", ledger=ledger)
 
 
 # -- inventory from a running swarm, upgrade preflight ---------------------------------------------

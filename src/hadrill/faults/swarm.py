@@ -2,7 +2,7 @@
 
 ``which`` picks the node: ``leader`` (the Raft leader, as a manager that answers reports it),
 ``manager`` (a manager that is not the leader), ``worker`` (a worker running a task of the cluster's
-service, else any worker), ``random``, or a node/member name. The fault is the container machinery's
+service; none running one is an error), ``random``, or a node/member name. The fault is the container machinery's
 :class:`ContainerFault` (ledger, host deadman, proof of effect, verified revert): the lab's Swarm
 nodes are containers; a node of a real swarm needs a power driver, which says so.
 
@@ -79,7 +79,15 @@ def pick_swarm_nodes(
     elif which == "manager":
         order = [m for m in managers if m not in leader]
     elif which == "worker":
-        order = sorted(workers, key=lambda w: w not in tasks)  # a worker running a task first
+        # a worker running a task: killing one that runs none would measure a rescheduling that never
+        # happens (Swarm does not move tasks back to a node that returns, so after earlier faults the
+        # workers may run none: that is said, not measured as a pass)
+        order = [w for w in workers if w in tasks]
+        if not order and workers and tasks:
+            raise TargetError(
+                f"swarm {cluster.name}: no free worker runs a task of {cluster.settings.get('service')} "
+                f"(they run on {', '.join(tasks)}): nothing to reschedule"
+            )
     else:
         order = random.sample(sorted(free), len(free))
     if len(order) < count:
