@@ -6,14 +6,16 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from hadrill.clients.swarm import SwarmCli
 from hadrill.ctk import current_run
+from hadrill.errors import TargetError
 from hadrill.faults.container import Action
 from hadrill.faults.swarm import drain_swarm_node as _drain_swarm_node
 from hadrill.faults.swarm import kill_swarm_node as _kill_swarm_node
 from hadrill.faults.swarm import pick_swarm_nodes
-from hadrill.probes.swarm import SwarmHttpProbe, http_endpoints
+from hadrill.probes.swarm import SwarmHttpProbe, http_endpoints, manager_urls
 
-__all__ = ["drain_swarm_node", "kill_swarm_node", "lose_swarm_quorum", "start_swarm_probes"]
+__all__ = ["drain_swarm_node", "kill_swarm_node", "lose_swarm_quorum", "rebalance_swarm_service", "start_swarm_probes"]
 
 
 def start_swarm_probes(
@@ -81,3 +83,29 @@ def drain_swarm_node(
     run.event("pick", f"{node}: {member.name}")
     run.inject(_drain_swarm_node(run.inventory, c, member, time_limit=time_limit, force=force, chosen_by=node))
     return member.name
+
+
+def rebalance_swarm_service(
+    cluster: str = "swarm", timeout: float = 90.0, configuration: dict[str, Any] | None = None
+) -> list[str]:
+    """Reschedule the service's tasks (``docker service update --force``): Swarm never moves tasks back
+    to a node that returned, so earlier faults can leave the workers idle. With the service spreading
+    over placement zones, every worker runs a task again. Returns the nodes running its tasks."""
+    run = current_run(configuration)
+    c = run.inventory.cluster(cluster)
+    service = str(c.settings.get("service", "web"))
+    replicas = int(c.settings.get("replicas", 1))
+    errors: list[str] = []
+    for url in manager_urls(run.inventory, c):
+        cli = SwarmCli(url, timeout=timeout)
+        try:
+            cli.check(f"docker service update --force --quiet {service}")  # waits for the rolling update
+            nodes = cli.task_nodes(service)
+        except TargetError as e:
+            errors.append(str(e)[-160:])
+            continue
+        run.event("setup", f"{service} rebalanced: tasks on {', '.join(nodes)}")
+        if len(nodes) < replicas:
+            raise TargetError(f"{service}: {len(nodes)}/{replicas} tasks running after the rebalance")
+        return nodes
+    raise TargetError(f"rebalance of {service}: no manager accepted it: {' | '.join(errors)}")

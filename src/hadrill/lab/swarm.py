@@ -38,6 +38,7 @@ from hadrill.lab.runtime import LabContext, StatusRow
 __all__ = ["APP_PORT", "SWARM_APP_IMAGE", "SWARM_NODE_IMAGE", "SwarmService"]
 
 APP_PORT = 8080
+ZONE_LABEL = "hadrill.zone"
 SERVICE = "web"
 _MANAGER_OFFSET = 80  # managers .81-.83, workers .86-.87
 _WORKER_OFFSET = 85
@@ -176,6 +177,12 @@ class SwarmService:
             return want <= seen
 
         _wait("every node Ready in the swarm", all_ready, 90.0)
+        # placement zones: the managers share one, each worker has its own, and the service spreads its
+        # tasks over zones, so a rebalance puts one task on every worker (kill-worker needs one there)
+        for name, _ in managers:
+            cli.check(f"docker node update --label-add {ZONE_LABEL}=control {name}")
+        for name, _ in workers:
+            cli.check(f"docker node update --label-add {ZONE_LABEL}={name} {name}")
 
     def _service(self, ctx: LabContext) -> None:
         cli = self._cli(self.managers(ctx)[0][0], timeout=60)
@@ -183,7 +190,7 @@ class SwarmService:
             return
         cli.check(
             f"docker service create --detach --name {SERVICE} --replicas {self.part.replicas}"
-            f" --replicas-max-per-node 1 --endpoint-mode dnsrr"
+            f" --replicas-max-per-node 1 --endpoint-mode dnsrr --placement-pref spread=node.labels.{ZONE_LABEL}"
             f" --publish mode=host,target={APP_PORT},published={APP_PORT}"
             f" --restart-delay 1s --update-parallelism 1 --stop-grace-period 2s"
             f" {SWARM_APP_IMAGE.ref}"
