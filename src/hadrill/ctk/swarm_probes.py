@@ -118,13 +118,17 @@ def swarm_replicas_restored(
 
 
 def swarm_nodes_rejoined(
-    cluster: str = "swarm", objective_s: float = 60.0, configuration: dict[str, Any] | None = None
-) -> bool:
-    """After the heal, the faulted nodes are Ready again (managers Reachable or Leader) and, after a drain,
-    Active, within the objective."""
+    cluster: str = "swarm", objective_s: float = 60.0, nodes: str = "faulted",
+    configuration: dict[str, Any] | None = None,
+) -> bool:  # fmt: skip
+    """After the heal, the faulted nodes (``nodes: all``: every node) are Ready again (managers Reachable
+    or Leader) and Active (after a drain), within the objective."""
     run = current_run(configuration)
     if run.revert_started is None:
         raise ConfigError("experiment", "method", "a heal before swarm_nodes_rejoined")
     c = run.inventory.cluster(cluster)
-    nodes = _faulted_nodes(run, cluster)
-    return run.check(recovery.nodes_rejoined(run.inventory, c, nodes, run.revert_started, objective_s)).ok
+    if nodes not in ("faulted", "all"):
+        raise ConfigError("experiment", "nodes", "faulted or all", nodes)
+    # "all": after a quorum loss the workers re-register with the new leader too
+    names = _faulted_nodes(run, cluster) if nodes == "faulted" else [m.node for m in c.members]
+    return run.check(recovery.nodes_rejoined(run.inventory, c, names, run.revert_started, objective_s)).ok
