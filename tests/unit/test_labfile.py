@@ -446,9 +446,14 @@ def test_ssh_transport_needs_host_nodes() -> None:
 
 
 def test_host_nodes_refuse_parts_without_a_host_role() -> None:
-    err = _error("name: fleet\nnodes: host\ngluster: {}\n")
+    err = _error("name: fleet\nnodes: host\nkubernetes: {}\n")
     assert err.field == "nodes"
-    assert "gluster" in err.expected
+    assert "kubernetes" in err.expected
+
+
+def test_host_nodes_run_the_storage_parts() -> None:
+    lab = parse_lab_file("name: fleet\nnodes: host\ntransport: ssh\nnfs: {}\ngluster: {}\n", SOURCE)
+    assert (lab.nodes, lab.transport) == ("host", "ssh") and lab.nfs is not None and lab.gluster is not None
 
 
 def test_unknown_node_kind_named() -> None:

@@ -15,6 +15,8 @@ from hadrill.faults.etcd import pick_member
 from hadrill.faults.gluster import Mode as BrickMode
 from hadrill.faults.gluster import pick_servers
 from hadrill.faults.gluster import stop_brick as _stop_brick
+from hadrill.faults.power import Driver
+from hadrill.faults.power import power_off as _power_off
 from hadrill.faults.vip import Mode
 from hadrill.faults.vip import fail_vip as _fail_vip
 from hadrill.probes.gluster import gluster_read_back_for, gluster_write_probe
@@ -28,6 +30,7 @@ __all__ = [
     "kill_member",
     "lose_quorum",
     "partition_member",
+    "power_off_node",
     "start_gluster_probes",
     "start_kube_probes",
     "start_kube_ready_probe",
@@ -105,6 +108,20 @@ def kill_member(
     m = pick_member(run.inventory, c, member, ledger=run.ledger)
     run.inject(_kill_member(run.inventory, c, m, action=action, time_limit=time_limit, force=force))
     return m.name
+
+
+def power_off_node(
+    node: str,
+    off: Driver | None = None,
+    on: Driver | None = None,
+    time_limit: float = 120.0,
+    force: bool = False,
+    configuration: dict[str, Any] | None = None,
+) -> str:
+    """Cut a node's power (``off``: lab or ssh; ``on``: lab); the revert powers it on. Returns the node."""
+    run = current_run(configuration)
+    run.inject(_power_off(run.inventory, node, off=off, on=on, time_limit=time_limit, force=force))
+    return node
 
 
 def heal(configuration: dict[str, Any] | None = None) -> None:

@@ -94,11 +94,11 @@ class Lab:
         if spec.nfs is not None:
             from hadrill.lab.nfs import NfsService
 
-            self.services.append(NfsService(spec.nfs))
+            self.services.append(NfsService(spec.nfs, hosts=spec.nodes == "host", transport=spec.transport))
         if spec.gluster is not None:
             from hadrill.lab.gluster import GlusterService
 
-            self.services.append(GlusterService(spec.gluster))
+            self.services.append(GlusterService(spec.gluster, hosts=spec.nodes == "host", transport=spec.transport))
         if spec.kubernetes is not None:
             from hadrill.lab.kube import KubeService
 

@@ -28,7 +28,7 @@ Format (YAML; every field but ``name`` has a default)::
                                  # 42-84 s on a frozen server; measured stall 8 s at 5)
     nodes: container             # container: one process per container (the default), or host:
                                  # systemd hosts (sshd, services as units with Restart=on-failure);
-                                 # only the etcd part has host nodes so far
+                                 # the etcd, nfs and gluster parts have host nodes so far
     transport: docker            # how the inventory reaches nodes: docker (docker://name) or ssh
                                  # (ssh://root@ADDR with the lab's own key and pinned host keys;
                                  # needs nodes: host). With ssh, inventory-docker.yaml is written too
@@ -152,10 +152,8 @@ class LabFile(_Strict):
     @field_validator("nodes")
     @classmethod
     def _host_parts(cls, v: str, info: ValidationInfo) -> str:
-        if v == "host":
-            others = [p for p in ("nfs", "gluster", "kubernetes") if info.data.get(p) is not None]
-            if others:
-                raise ValueError(f"container while the lab has {', '.join(others)} (host nodes run only etcd so far)")
+        if v == "host" and info.data.get("kubernetes") is not None:
+            raise ValueError("container while the lab has kubernetes (host nodes run etcd, nfs and gluster so far)")
         return v
 
     @field_validator("transport")
@@ -164,6 +162,12 @@ class LabFile(_Strict):
         if v == "ssh" and info.data.get("nodes") != "host":
             raise ValueError("docker unless nodes is host (only host nodes run sshd)")
         return v
+
+    def with_transport(self, transport: str, source: str = "--transport") -> LabFile:
+        """The same lab reached over ``transport``; ``ssh`` makes its nodes hosts (only they run sshd).
+        A part that has no host nodes yet is refused like in a lab file (exit 2 naming ``source``)."""
+        nodes = "host" if transport == "ssh" else self.nodes
+        return parse_lab_data({**self.model_dump(), "transport": transport, "nodes": nodes}, source)
 
     def with_name(self, name: str) -> LabFile:
         """The same lab under another name (tests run several side by side)."""
