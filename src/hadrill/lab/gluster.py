@@ -26,7 +26,7 @@ from hadrill.lab.images import ImageSpec
 from hadrill.lab.labfile import GlusterPart
 from hadrill.lab.runtime import LabContext, StatusRow
 from hadrill.lab.ssh import LabSsh
-from hadrill.lab.storage_host import GLUSTER_UNIT, STORAGE_HOST_IMAGE, start_glusterd
+from hadrill.lab.storage_host import GLUSTER_UNIT, STORAGE_HOST_IMAGE, check_over_ssh, start_glusterd
 
 __all__ = ["BRICK", "GLUSTER_IMAGE", "GlusterService"]
 
@@ -231,6 +231,9 @@ class GlusterService:
         for _ in range(int(timeout) + 2):
             problem = self.problem(ctx)
             if problem is None:
+                if self.transport == "ssh":
+                    servers = [(n, ip, (GLUSTER_UNIT,)) for n, ip, _ in self.servers(ctx)]
+                    check_over_ssh(ctx.name, [*servers, (self.client(ctx)[0], self.client(ctx)[1], ())])
                 return
             if time.monotonic() >= deadline:
                 break

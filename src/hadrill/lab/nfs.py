@@ -28,7 +28,7 @@ from hadrill.lab.labfile import NfsPart
 from hadrill.lab.nfs_files import SERVER_FILES, START_PATH, STATE_FILE
 from hadrill.lab.runtime import LabContext, StatusRow
 from hadrill.lab.ssh import LabSsh
-from hadrill.lab.storage_host import NFS_UNITS, STORAGE_HOST_IMAGE, configure_nfs_server
+from hadrill.lab.storage_host import NFS_UNITS, STORAGE_HOST_IMAGE, check_over_ssh, configure_nfs_server
 
 __all__ = ["CLIENT_IMAGE", "EXPORT", "SERVER_IMAGE", "NfsService"]
 
@@ -189,6 +189,9 @@ class NfsService:
             else:
                 problem = self.round_trip(ctx)
                 if problem is None:
+                    if self.transport == "ssh":
+                        servers = [(n, ip, NFS_UNITS) for n, ip, _ in self.servers(ctx)]
+                        check_over_ssh(ctx.name, [*servers, (self.client(ctx)[0], self.client(ctx)[1], ())])
                     return
             if time.monotonic() >= deadline:
                 break

@@ -18,9 +18,11 @@ import base64
 
 from docker.models.containers import Container
 
+from hadrill.clients.targets import target
 from hadrill.errors import LabError
 from hadrill.lab.hosts import host_image
 from hadrill.lab.nfs_files import GANESHA_CONF, NOTIFY, NOTIFY_PATH
+from hadrill.lab.ssh import LabSsh
 
 __all__ = [
     "GLUSTER_MARK",
@@ -28,6 +30,7 @@ __all__ = [
     "NFS_MARK",
     "NFS_UNITS",
     "STORAGE_HOST_IMAGE",
+    "check_over_ssh",
     "configure_nfs_server",
     "keepalived_conf",
     "start_glusterd",
@@ -157,3 +160,14 @@ def configure_nfs_server(c: Container, *, self_ip: str, peer_ip: str, vip: str, 
 def start_glusterd(c: Container) -> None:
     """Mark the node a Gluster server and start glusterd (its state is on the node's own volume)."""
     _sh(c, f"mkdir -p /etc/hadrill && touch {GLUSTER_MARK} && systemctl start {GLUSTER_UNIT}", "start glusterd")
+
+
+def check_over_ssh(lab: str, nodes: list[tuple[str, str, tuple[str, ...]]]) -> None:
+    """Healthy over SSH too: each (name, address, units) answers with the lab's key and its pinned host
+    key, and its units are active (``lab up`` fails here rather than the first experiment)."""
+    ssh = LabSsh(lab)
+    for name, address, units in nodes:
+        command = f"systemctl is-active {' '.join(units)}" if units else "true"
+        res = target(ssh.url(address)).run(command, timeout=15)
+        if not res.ok:
+            raise LabError(f"host {name} over ssh: {command}: {(res.stdout + res.stderr).strip()[-200:]}")
