@@ -39,6 +39,7 @@ WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
 ROOT = Path(__file__).resolve().parents[2]
 DEADMAN_LIMIT = 6.0  # seconds: the harness's time limit in the SIGKILL test
 DEADMAN_GRACE = 20.0  # seconds after the deadline for the timer to fire and etcd to rejoin
+POWER_LIMIT = 25.0  # seconds: a power cut's limit (poweroff syncs first; the proof asks the dead node)
 
 HARNESS = """\
 import sys
@@ -282,7 +283,7 @@ def test_sigkilled_harness_power_cut_is_powered_on_by_the_deadman(
     node = inv.member_node(inv.cluster("etcd"), follower(inv))
     script = tmp_path / "harness.py"
     script.write_text(POWER_HARNESS)
-    argv = [sys.executable, str(script), node.url, node.name, str(DEADMAN_LIMIT)]
+    argv = [sys.executable, str(script), node.url, node.name, str(POWER_LIMIT)]
     harness = Harness(argv, tmp_path / "harness.log")
     fault_id, deadline = harness.wait_injected(timeout=60)
     harness.kill()
