@@ -26,7 +26,7 @@ from hadrill.lab.images import ImageSpec
 from hadrill.lab.labfile import GlusterPart
 from hadrill.lab.runtime import LabContext, StatusRow
 from hadrill.lab.ssh import LabSsh
-from hadrill.lab.storage_host import GLUSTER_UNIT, STORAGE_HOST_IMAGE, check_over_ssh, start_glusterd
+from hadrill.lab.storage_host import BOOT_TIMEOUT, GLUSTER_UNIT, STORAGE_HOST_IMAGE, check_over_ssh, start_glusterd
 
 __all__ = ["BRICK", "GLUSTER_IMAGE", "GlusterService"]
 
@@ -145,7 +145,7 @@ class GlusterService:
             )
         )  # fmt: skip
         with ThreadPoolExecutor(max_workers=len(nodes)) as pool:
-            list(pool.map(wait_system_running, nodes))
+            list(pool.map(lambda c: wait_system_running(c, BOOT_TIMEOUT), nodes))
         LabSsh(ctx.name).provision(nodes, [ip for _, ip, _ in self.servers(ctx)] + [cip])
         for c in nodes[:-1]:
             start_glusterd(c)

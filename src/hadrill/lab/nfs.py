@@ -28,7 +28,7 @@ from hadrill.lab.labfile import NfsPart
 from hadrill.lab.nfs_files import SERVER_FILES, START_PATH, STATE_FILE
 from hadrill.lab.runtime import LabContext, StatusRow
 from hadrill.lab.ssh import LabSsh
-from hadrill.lab.storage_host import NFS_UNITS, STORAGE_HOST_IMAGE, check_over_ssh, configure_nfs_server
+from hadrill.lab.storage_host import BOOT_TIMEOUT, NFS_UNITS, STORAGE_HOST_IMAGE, check_over_ssh, configure_nfs_server
 
 __all__ = ["CLIENT_IMAGE", "EXPORT", "SERVER_IMAGE", "NfsService"]
 
@@ -133,7 +133,7 @@ class NfsService:
             )
         )
         with ThreadPoolExecutor(max_workers=len(nodes)) as pool:
-            list(pool.map(wait_system_running, nodes))
+            list(pool.map(lambda c: wait_system_running(c, BOOT_TIMEOUT), nodes))
         addresses = [ip for _, ip, _ in servers] + [ip]
         LabSsh(ctx.name).provision(nodes, addresses)
         vip = f"{self.vip(ctx)}/{ctx.subnets[storage].prefixlen}"

@@ -24,7 +24,10 @@ from hadrill.lab.hosts import host_image
 from hadrill.lab.nfs_files import GANESHA_CONF, NOTIFY, NOTIFY_PATH
 from hadrill.lab.ssh import LabSsh
 
+BOOT_TIMEOUT = 180.0  # seconds for systemd to reach "running": a host node boots slowly on a loaded machine
+
 __all__ = [
+    "BOOT_TIMEOUT",
     "GLUSTER_MARK",
     "GLUSTER_UNIT",
     "NFS_MARK",
@@ -74,10 +77,14 @@ STORAGE_HOST_IMAGE = host_image(
         f"/etc/systemd/system/{GLUSTER_UNIT}.d/hadrill.conf": _GLUSTERD_DROPIN,
     },
     # NLM is off in ganesha.conf, so its lock unit (no ExecStart of its own) and the kernel NFS client's
-    # helpers have nothing to do; glustereventsd is Gluster's optional event API.
+    # helpers have nothing to do; glustereventsd is Gluster's optional event API. The password-agent
+    # path units watch with inotify, whose instances (fs.inotify.max_user_instances, 128) every systemd
+    # node on the engine shares: they failed a lab up with many host nodes running (a console-less
+    # server has no use for them).
     dockerfile=(
         f"RUN chmod 0755 {NOTIFY_PATH} && rm -f /etc/keepalived/keepalived.conf"
         " && systemctl mask nfs-ganesha-lock.service glustereventsd.service nfs-client.target"
+        " systemd-ask-password-console.path systemd-ask-password-wall.path"
         " && systemctl enable nfs-ganesha.service keepalived.service glusterd.service",
     ),
 )  # fmt: skip
