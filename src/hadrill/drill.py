@@ -172,8 +172,9 @@ def _claimed_journal(result_journal: Any, journal_dir: Path, claimed: set[str]) 
 
 
 def _run_one(
-    plan: Plan, index: int, journal_dir: Path, inventory: Path, interval: float, claimed: set[str]
-) -> ScenarioOutcome:
+    plan: Plan, index: int, journal_dir: Path, inventory: Path, interval: float, claimed: set[str],
+    keep_snapshot: Path | None = None,
+) -> ScenarioOutcome:  # fmt: skip
     scenario = plan.scenarios[index]
     path = plan.experiment_path(scenario)
     outcome = ScenarioOutcome(name=scenario.key, experiment=str(path), started=time.time())
@@ -181,7 +182,7 @@ def _run_one(
     try:
         result = run_experiment_file(
             path, inventory=inventory, journal_dir=journal_dir, interval=interval,
-            objectives=scenario.objectives.overrides() or None,
+            objectives=scenario.objectives.overrides() or None, keep_snapshot=keep_snapshot,
         )  # fmt: skip
         reported = result.hadrill.get("journal")
     except Exception as e:  # one scenario failing must not stop the exercise: record it, go on
@@ -257,9 +258,11 @@ def run_drill(
     *,
     interval: float = 0.1,
     target_version: str | None = None,
+    keep_snapshot: Path | None = None,
 ) -> DrillResult:
     """Run the plan's scenarios in order against ``inventory``, then (with ``target_version``) the
-    pre-upgrade validation, then write the report in ``out_dir``."""
+    pre-upgrade validation, then write the report in ``out_dir``; the restore drill keeps its etcd
+    snapshot in ``keep_snapshot`` when given (else deletes it)."""
     progress = progress or Progress(quiet=True)
     inv = load_inventory(inventory)
     journal_dir = out_dir / "journals"
@@ -275,7 +278,7 @@ def run_drill(
         title = f"scenario {i + 1}/{total}: {scenario.key}"
         try:
             with progress.step(title), _Ticker(progress, t0):
-                outcome = _run_one(plan, i, journal_dir, inventory, interval, claimed)
+                outcome = _run_one(plan, i, journal_dir, inventory, interval, claimed, keep_snapshot)
                 outcomes.append(outcome)
                 if not outcome.ok:
                     raise _ScenarioFailed

@@ -187,8 +187,10 @@ def run_experiment_file(
     journal_dir: Path | None = None,
     interval: float = 0.1,
     objectives: dict[str, Any] | None = None,
+    keep_snapshot: Path | None = None,
 ) -> ExperimentResult:
-    """Run one experiment file in this process, as ``chaos run`` would, against ``inventory``."""
+    """Run one experiment file in this process, as ``chaos run`` would, against ``inventory``;
+    ``keep_snapshot``: where the restore drill keeps its etcd snapshot (else it is deleted)."""
     from chaoslib.experiment import run_experiment
 
     experiment = load_experiment_file(path)
@@ -197,6 +199,8 @@ def run_experiment_file(
         config["hadrill_journal_dir"] = str(journal_dir)
     if objectives:
         config["hadrill_objectives"] = objectives
+    if keep_snapshot is not None:
+        config["hadrill_keep_snapshot"] = str(keep_snapshot)
     # Chaos Toolkit only lets run-time variables override keys an experiment declares: set ours
     # in the configuration itself (they win over the file's values).
     experiment["configuration"] = {**(experiment.get("configuration") or {}), **config}

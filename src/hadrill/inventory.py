@@ -42,6 +42,7 @@ __all__ = [
     "Cluster",
     "Inventory",
     "Member",
+    "Monitoring",
     "Network",
     "Node",
     "Objectives",
@@ -216,6 +217,21 @@ class Cluster(_Strict):
         raise ConfigError("inventory", f"clusters[{self.name}].members", f"one of {known}", name)
 
 
+class Monitoring(_Strict):
+    """Where the platform's own monitoring answers: alert verdicts and PromQL probes read it."""
+
+    prometheus: str
+    alertmanager: str | None = None
+    pushgateway: str | None = None  # where ``--push-gateway`` sends results unless given a URL
+
+    @field_validator("prometheus", "alertmanager", "pushgateway")
+    @classmethod
+    def _http(cls, v: str | None) -> str | None:
+        if v is not None and (not _endpoint_ok(v) or urlsplit(v).scheme not in ("http", "https")):
+            raise ValueError(f"an http(s) URL with a port such as http://10.0.0.5:9090 ({v[:60]!r} is not one)")
+        return v
+
+
 class Inventory(_Strict):
     """A whole platform: networks, nodes, clusters."""
 
@@ -226,6 +242,7 @@ class Inventory(_Strict):
     networks: list[Network] = Field(default_factory=list)
     nodes: list[Node] = Field(default_factory=list)
     clusters: list[Cluster] = Field(default_factory=list)
+    monitoring: Monitoring | None = None
     compliance: dict[str, Any] = Field(default_factory=dict)  # policies: validated by hadrill.compliance.policy
 
     @field_validator("networks", "nodes", "clusters")
@@ -248,6 +265,12 @@ class Inventory(_Strict):
             if n.name == name:
                 return n
         raise ConfigError("inventory", "nodes", f"a node named {name!r}")
+
+    @property
+    def provides(self) -> set[str]:
+        """What an experiment may require (``extensions: [{name: hadrill, requires: [...]}]``): the
+        clusters' names, and ``monitoring`` when the inventory names the platform's monitoring."""
+        return {c.name for c in self.clusters} | ({"monitoring"} if self.monitoring is not None else set())
 
     def cluster(self, name_or_type: str) -> Cluster:
         """The cluster with this name, else the only cluster of this type."""

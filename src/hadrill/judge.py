@@ -12,7 +12,9 @@ A scenario *passes* only when every one of these holds; each that does not is a 
 - no activity failed (method, steady-state probes, rollbacks): Chaos Toolkit records a failed method
   action and still says "completed", so this is checked here;
 - when the experiment declares a steady-state hypothesis, it was evaluated before and after the method;
-- at least one verdict was recorded, and every verdict holds ("not measured" verdicts fail).
+- at least one verdict was recorded, and every verdict holds ("not measured" verdicts fail);
+- no guard stopped it ("stopped by guard X at T": every fault was reverted at once and the method was
+  cut short; listed first, apart from the objectives it may also have missed).
 
 A journal without Chaos Toolkit's part (a pytest ``hadrill_run``'s) is judged on its verdicts.
 """
@@ -20,6 +22,7 @@ A journal without Chaos Toolkit's part (a pytest ``hadrill_run``'s) is judged on
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -103,6 +106,11 @@ def judge(journal: dict[str, Any] | None, error: str | None = None) -> Judgement
         return Judgement("error", [error or "no journal was written"])
     reasons = [f"the harness failed: {error.splitlines()[0]}"] if error else []
     hadrill: dict[str, Any] = journal["hadrill"] if isinstance(journal.get("hadrill"), dict) else {}
+    stopped = hadrill.get("stopped_by")
+    if isinstance(stopped, dict):
+        at = stopped.get("at")
+        when = time.strftime("%H:%M:%S", time.gmtime(at)) + " UTC" if isinstance(at, int | float) else "?"
+        reasons.append(f"stopped by guard {stopped.get('guard')} at {when}: {stopped.get('why')}")
     if journal.get("experiment"):  # a Chaos Toolkit journal (not a pytest run's)
         # the control may have marked it failed itself: judge what Chaos Toolkit said
         status = hadrill.get("ctk_status", journal.get("status"))

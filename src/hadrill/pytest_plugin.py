@@ -138,7 +138,7 @@ class ExperimentItem(pytest.Item):
         from hadrill.experiment import missing_clusters
         from hadrill.inventory import load_inventory
 
-        missing = missing_clusters(self.path, {c.name for c in load_inventory(platform.inventory_path()).clusters})
+        missing = missing_clusters(self.path, load_inventory(platform.inventory_path()).provides)
         if missing:
             pytest.skip(f"needs cluster(s) {', '.join(missing)} in the inventory (a lab file with kubernetes: {{}})")
         result = run_experiment_file(

@@ -41,7 +41,7 @@ from typing import Any
 
 from hadrill import slo
 from hadrill.clients import docker
-from hadrill.clients.kube import KubeApi, KubeApiError, kube_api
+from hadrill.clients.kube import KubeApi, KubeApiError, api_reference, kube_api
 from hadrill.clients.nodes import parse_stat_line
 from hadrill.compliance.pki import ca_cert_file, key_files
 from hadrill.faults.base import Fault
@@ -296,10 +296,9 @@ def run_restore_drill(
     api = kube_api(k8s, timeout=10.0)
     ms = masters(inventory, etcd_cluster)
     run_id = f"{time.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:6]}"
-    assert k8s.tls is not None  # cluster_api refused a cluster without one
     leftovers = DrillObjects(
         target=f"docker://{ms[0].container}", time_limit=60, force=True,  # no deadman: recover removes them
-        api=str(k8s.settings["api"]), api_tls=k8s.tls.model_dump(),
+        api=api.server, api_access=api_reference(k8s),  # reached again the way kube_api reached it
         objects=(f"/apis/batch/v1/namespaces/{BACKUP_NAMESPACE}/cronjobs/{BACKUP_NAME}",
                  f"/api/v1/namespaces/{PROBE_NAMESPACE}"),
         host_files=(str(_snapshot_dir() / f"{cluster}-{run_id}.db"),),

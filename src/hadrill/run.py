@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -16,20 +17,25 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from hadrill import slo
+from hadrill.alerting import ALERT_OBJECTIVE_KEYS
+from hadrill.clients.prometheus import PrometheusClient
 from hadrill.errors import ConfigError
 from hadrill.faults.base import Fault, injected
 from hadrill.faults.ledger import FaultRecord, Ledger
 from hadrill.faults.stop import check_not_stopped
 from hadrill.inventory import Inventory, load_inventory
 from hadrill.journal import default_journal_dir, write_journal
+from hadrill.probes.alerts import AlertWatcher, judge_alerts
 from hadrill.probes.etcd import EtcdReadProbe, EtcdWriteProbe
+from hadrill.probes.guards import Guard, GuardWatch, StoppedByGuard, parse_guards
+from hadrill.probes.promql import judge_promql
 from hadrill.probes.sampler import History, Probe, Sampler
 
 __all__ = ["OBJECTIVE_KEYS", "Run"]
 
 OBJECTIVE_KEYS = {
     "max_outage_s", "availability", "acked_writes_lost", "steady_state_s", "recovery_window_s", "latency_threshold_s",
-}  # fmt: skip
+} | ALERT_OBJECTIVE_KEYS | {"promql"}  # fmt: skip
 # Availability is judged from the injection to this long after the revert started, unless declared.
 DEFAULT_RECOVERY_WINDOW_S = 5.0
 _UNITS = {"max_outage_s": "s", "availability": "ratio", "acked_writes_lost": "writes", "steady_state_s": "s"}
@@ -104,6 +110,10 @@ class Run:
         self.revert_started: float | None = None  # when the last heal's revert began: recovery is timed from it
         self.method_started = False  # set once the experiment's method (or any probe or fault) began
         self.failed_activities: list[str] = []  # method activities that failed (from the Chaos Toolkit control)
+        self.alerts: AlertWatcher | None = None  # polls the inventory's monitoring from the first step on
+        self.guards: GuardWatch | None = None
+        self.stopped_by: dict[str, Any] | None = None  # the guard that tripped, when and why
+        self._faults_lock = threading.RLock()  # a guard heals from its own thread
         self._stack = ExitStack()
         self._closed = False
 
@@ -117,18 +127,83 @@ class Run:
         self.event("check", verdict.detail, ok=verdict.ok, name=verdict.name)
         return verdict
 
+    def watch_alerts(self) -> None:
+        """Start polling the platform's alerts (when its inventory names its monitoring), once.
+
+        Started before the first probe or fault, so an alert already firing before the fault is seen
+        as such and never counted as a detection.
+        """
+        if self.alerts is None and self.inventory.monitoring is not None:
+            self.alerts = AlertWatcher(self.inventory.monitoring).start()
+            self.event("alerts", f"watching the alerts of {self.alerts.source} every {self.alerts.interval:g} s")
+
+    def prometheus(self) -> PrometheusClient | None:
+        return PrometheusClient(self.inventory.monitoring.prometheus) if self.inventory.monitoring else None
+
+    def arm_guards(self, guards: list[dict[str, Any]]) -> GuardWatch:
+        """Watch ``guards`` (see :mod:`hadrill.probes.guards`) until the run closes; one trip stops it.
+
+        A trip reverts the faults held by the run (:meth:`inject`, what every Chaos Toolkit action uses);
+        a ``with run.fault(...)`` block reverts its own fault when the block ends.
+        """
+        try:
+            parsed = parse_guards(guards)
+        except ValueError as e:
+            field, _, expected = str(e).partition(": ")
+            raise ConfigError("experiment", field, expected) from None
+        if self.guards is not None:
+            raise ConfigError("experiment", "guards", "one arm_guards step per experiment")
+        self.watch_alerts()
+        wants_monitoring = any(g.promql or g.alert for g in parsed)
+        if wants_monitoring and self.inventory.monitoring is None:
+            raise ConfigError("inventory", "monitoring", "the platform's Prometheus URL (a guard reads it)")
+        alerts = self.alerts
+
+        def firing() -> frozenset[str] | None:
+            obs = alerts.observations() if alerts is not None else []
+            return obs[-1].firing if obs else None
+
+        def probe_ratio(name: str) -> tuple[float, int] | None:
+            if name not in self.samplers:
+                return None
+            samples = [s for s in self.samplers[name].history.samples() if s.start >= armed]
+            return (sum(s.ok for s in samples) / len(samples), len(samples)) if samples else None
+
+        armed = time.time()
+        self.guards = GuardWatch(
+            parsed, prometheus=self.prometheus(), firing=firing, probe_ratio=probe_ratio, on_trip=self._tripped
+        ).start()
+        self.event("guard", "guards armed: " + "; ".join(f"{g.name} ({g.describe()})" for g in parsed))
+        return self.guards
+
+    def _tripped(self, guard: Guard, why: str) -> None:
+        """Stop the run: record it, then revert every fault at once (from the guard's thread)."""
+        at = time.time()
+        self.stopped_by = {"guard": guard.name, "at": at, "why": why}
+        self.event("guard", f"stopped by guard {guard.name}: {why}; reverting every fault", ok=False)
+        self.heal()
+
+    def _check_not_stopped(self) -> None:
+        check_not_stopped()
+        if self.stopped_by is not None:
+            raise StoppedByGuard(f"stopped by guard {self.stopped_by['guard']}: {self.stopped_by['why']}")
+
     # -- probes ------------------------------------------------------------------------------------
-    def start_probe(self, probe: Probe, *, timeout: float = 1.0, read_back: ReadBack | None = None) -> Sampler:
-        """Sample ``probe`` in the background; ``read_back`` makes it a write probe (see :meth:`add_probe`)."""
-        check_not_stopped()  # hadrill stop: the experiment aborts at its next step
+    def start_probe(
+        self, probe: Probe, *, timeout: float = 1.0, read_back: ReadBack | None = None, interval: float | None = None
+    ) -> Sampler:
+        """Sample ``probe`` in the background (every ``interval``, default the run's); ``read_back`` makes it
+        a write probe (see :meth:`add_probe`)."""
+        self._check_not_stopped()  # hadrill stop or a guard: the experiment aborts at its next step
         if probe.name in self.samplers:
             raise ConfigError("experiment", "probes", f"one probe named {probe.name!r}")
         self.method_started = True
-        sampler = Sampler(probe, interval=self.interval, timeout=timeout).start()
+        self.watch_alerts()
+        sampler = Sampler(probe, interval=interval or self.interval, timeout=timeout).start()
         self.samplers[probe.name] = sampler
         if read_back is not None:
             self.read_backs[probe.name] = read_back
-        self.event("probe", f"probe {probe.name} started (every {self.interval * 1000:.0f} ms)")
+        self.event("probe", f"probe {probe.name} started (every {(interval or self.interval) * 1000:.0f} ms)")
         return sampler
 
     def add_probe(self, name: str, recorder: Recorder, *, read_back: ReadBack | None = None) -> Recorder:
@@ -137,10 +212,11 @@ class Run:
         ``read_back`` makes it a write probe: :meth:`verify_writes` hands it the details of the
         acknowledged samples and counts the keys it does not return as lost.
         """
-        check_not_stopped()
+        self._check_not_stopped()
         if name in self.samplers:
             raise ConfigError("experiment", "probes", f"one probe named {name!r}")
         self.method_started = True
+        self.watch_alerts()
         self.samplers[name] = recorder
         if read_back is not None:
             self.read_backs[name] = read_back
@@ -195,15 +271,19 @@ class Run:
     def inject(self, fault: Fault) -> FaultRecord:
         """Inject and keep the fault until :meth:`heal` (or :meth:`close`) reverts it."""
         self.method_started = True
-        record = self._stack.enter_context(injected(fault, ledger=self.ledger))
-        self.faults.append((fault, record))
-        self.windows.append(self._window(fault, record))
+        self._check_not_stopped()
+        self.watch_alerts()
+        with self._faults_lock:
+            record = self._stack.enter_context(injected(fault, ledger=self.ledger))
+            self.faults.append((fault, record))
+            self.windows.append(self._window(fault, record))
         return record
 
     @contextmanager
     def fault(self, fault: Fault) -> Iterator[FaultRecord]:
         """Inject ``fault`` for the block only; it is reverted when the block ends, however it ends."""
         self.method_started = True
+        self.watch_alerts()
         window: dict[str, Any] | None = None
         try:
             with injected(fault, ledger=self.ledger) as record:
@@ -219,6 +299,10 @@ class Run:
 
     def heal(self) -> None:
         """Revert every open fault (last injected first)."""
+        with self._faults_lock:
+            self._heal()
+
+    def _heal(self) -> None:
         if not any("end" not in w for w in self.windows):
             return
         try:
@@ -263,7 +347,8 @@ class Run:
             found: list[slo.Verdict] = []
             if "max_outage_s" in asked:
                 objective = float(asked["max_outage_s"])
-                found.append(slo.check_max_outage(samples, objective, interval=self.interval, threshold=threshold))
+                every = max(self.interval, history.interval or 0.0)  # a PromQL probe samples slower than the run
+                found.append(slo.check_max_outage(samples, objective, interval=every, threshold=threshold))
             if "availability" in asked:
                 found.append(self._availability(samples, float(asked["availability"]), recovery_s, threshold))
             if "steady_state_s" in asked:
@@ -276,6 +361,12 @@ class Run:
             out += [dataclasses.replace(v, name=f"{name} {v.name}") for v in found]
         if "acked_writes_lost" in asked and self.samplers:
             out += self._writes_lost(int(asked["acked_writes_lost"]), fault_start)
+        out += judge_alerts(self.alerts, self.inventory.monitoring, wanted, fault_start, self.healed_at)
+        try:
+            out += judge_promql(self.prometheus(), wanted, fault_start, self.healed_at)
+        except ValueError as e:
+            field, _, expected = str(e).partition(": ")
+            raise ConfigError("experiment", f"objectives.{field}", expected) from None
         self.verdicts = out + self.checks
         return self.verdicts
 
@@ -326,9 +417,13 @@ class Run:
         if self._closed:
             return
         try:
+            if self.guards is not None:
+                self.guards.stop()
             self.heal()
         finally:
             self.stop_probes()
+            if self.alerts is not None and self.alerts.running:
+                self.alerts.stop()
             self._closed = True
 
     def timeline(self) -> list[dict[str, Any]]:
@@ -352,8 +447,15 @@ class Run:
             "events": self.timeline(),
             "histories": {n: s.history.to_dict() for n, s in self.samplers.items()},
             "lost": self.lost,
+            "alerts": {
+                "source": self.alerts.source,
+                "observations": [o.to_dict() for o in self.alerts.observations()],
+            }
+            if self.alerts is not None
+            else None,
             "verdicts": [v.to_dict() for v in self.verdicts],
             "failed_activities": list(self.failed_activities),
+            "stopped_by": self.stopped_by,
             "ok": bool(self.verdicts) and all(v.ok for v in self.verdicts) and not self.failed_activities,
         }
 

@@ -92,6 +92,7 @@ class Sample:
             detail=dict(detail) if detail is not None else None,
         )
 
+
 _SHOWN_KEYS = 5
 
 

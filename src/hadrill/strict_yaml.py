@@ -172,6 +172,72 @@ def _check_keys(node: MappingNode) -> None:
         seen[text] = key_node.start_mark
 
 
+class _Unusual(Exception):
+    """Something :func:`_build` leaves to PyYAML's constructor and the full checks (merge keys, other tags,
+    any broken rule): that path then decides, and raises exactly the error it always raised."""
+
+
+_MAP = "tag:yaml.org,2002:map"
+_SEQ = "tag:yaml.org,2002:seq"
+
+
+def _build(loader: Any, node: Node, depth: int) -> Any:
+    """Check and build a document without anchors in one walk: string keys once each, at most
+    :data:`MAX_DEPTH` levels, scalars through the loader's own constructors (so values are identical).
+
+    PyYAML's construct_object keeps bookkeeping for aliases and recursive structures a document without
+    anchors cannot have; with check_tree it was two walks. Anything else raises :class:`_Unusual`.
+    """
+    kind = type(node)
+    if kind is ScalarNode:
+        if node.tag == _STR:
+            return node.value
+        construct = _SCALARS.get(node.tag)
+        if construct is None:
+            raise _Unusual
+        return construct(loader, node)
+    if depth > MAX_DEPTH:
+        raise _Unusual
+    if kind is MappingNode and node.tag == _MAP:
+        out: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            if type(key_node) is not ScalarNode or key_node.tag != _STR:
+                raise _Unusual  # a merge key, a non-string key
+            key = key_node.value
+            if key in out:
+                raise _Unusual  # a duplicate: the full check names both lines
+            out[key] = (
+                value_node.value
+                if type(value_node) is ScalarNode and value_node.tag == _STR
+                else _build(loader, value_node, depth + 1)
+            )
+        return out
+    if kind is SequenceNode and node.tag == _SEQ:
+        return [
+            item.value if type(item) is ScalarNode and item.tag == _STR else _build(loader, item, depth + 1)
+            for item in node.value
+        ]
+    raise _Unusual
+
+
+_SCALARS = {
+    tag: StrictLoader.yaml_constructors[tag]
+    for tag in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float", "tag:yaml.org,2002:bool", "tag:yaml.org,2002:null")
+}
+
+
+def _document(loader: Any, node: Node, anchors: bool) -> Any:
+    """One checked document: the one-walk build when it has no anchors, else (or when that walk meets
+    anything unusual) the full graph/tree check then PyYAML's constructor."""
+    if not anchors:
+        try:
+            return _build(loader, node, 1)
+        except (_Unusual, yaml.YAMLError, ValueError, TypeError, LookupError, ArithmeticError):
+            pass  # the full path below raises the error it always raised (or builds what is fine)
+    (check_graph if anchors else check_tree)(node)
+    return loader.construct_document(node)
+
+
 def load_one(text: str) -> Any:
     """One YAML document (None when empty); yaml.YAMLError on anything not allowed."""
     loader = StrictLoader(text)
@@ -179,8 +245,7 @@ def load_one(text: str) -> Any:
         node = loader.get_single_node()
         if node is None:
             return None
-        (check_graph if "&" in text else check_tree)(node)
-        return loader.construct_document(node)
+        return _document(loader, node, "&" in text)
     finally:
         loader.dispose()
 
@@ -189,11 +254,10 @@ def load_all(text: str) -> list[Any]:
     """Every ``---``-separated document."""
     loader = StrictLoader(text)
     out = []
+    anchors = "&" in text
     try:
         while loader.check_node():
-            node = loader.get_node()
-            (check_graph if "&" in text else check_tree)(node)
-            out.append(loader.construct_document(node))
+            out.append(_document(loader, loader.get_node(), anchors))
     finally:
         loader.dispose()
     return out

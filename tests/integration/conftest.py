@@ -40,6 +40,7 @@ def lab_spec(purpose: str, *, members: int = 3) -> LabFile:
     data["nfs"] = None  # etcd-only test labs; the NFS pair has its own module (test_nfs.py)
     data["gluster"] = None  # the Gluster volume has its own module (test_gluster.py)
     data["kubernetes"] = None  # so has the Kubernetes control plane (test_kube*.py)
+    data["monitoring"] = None  # and Prometheus (test_monitoring.py)
     return parse_lab_data(data, f"<test lab {purpose}>")
 
 

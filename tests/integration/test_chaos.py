@@ -81,7 +81,7 @@ def lab(state_dir: Path) -> Iterator[Lab]:
     spec = (
         default_lab_file()
         .with_name(f"hdt-{WORKER}-chaos")
-        .model_copy(update={"nfs": None, "gluster": None, "kubernetes": None})
+        .model_copy(update={"nfs": None, "gluster": None, "kubernetes": None, "monitoring": None})
     )
     yield from fresh_lab(spec)  # etcd only: the other parts have their own modules
 

@@ -45,7 +45,7 @@ CONSOLE_PROBLEM = re.compile(r"CONSOLE|Uncaught|Failed to load resource|net::ERR
 @pytest.fixture(scope="module")
 def lab(state_dir: Path) -> Iterator[Lab]:
     """An etcd-only lab, whatever else the default lab file runs."""
-    others = {part: None for part in ("nfs", "gluster", "kubernetes") if part in LabFile.model_fields}
+    others = {part: None for part in ("nfs", "gluster", "kubernetes", "monitoring") if part in LabFile.model_fields}
     spec = default_lab_file().with_name(f"hdt-{WORKER}-drill").model_copy(update=others)
     lab = Lab(spec, owner="pytest")
     try:

@@ -21,8 +21,9 @@ from labtools import Harness, fresh_lab, wait_until
 from hadrill import slo
 from hadrill.clients.gluster import GlusterCli
 from hadrill.clients.targets import target
-from hadrill.errors import SafetyRefused
+from hadrill.errors import InjectionFailed, SafetyRefused
 from hadrill.experiment import failure_report, run_experiment_file
+from hadrill.faults import gluster as gluster_faults
 from hadrill.faults.base import injected, recover
 from hadrill.faults.gluster import Mode, stop_brick
 from hadrill.faults.ledger import Ledger
@@ -175,8 +176,13 @@ def test_stop_brick_is_proven_reverted_and_healed(
             if mode == "pause-node":
                 assert container_status(victim) == "paused" and "paused" in effect[0], effect
             else:
-                assert "offline" in effect[0], effect
-                assert brick_online(inv, victim) is False
+                said = "brick process(es) gone" if mode == "kill-brick" else "exited"
+                assert said in effect[0], effect
+                wait_until(  # glusterd's view follows (the proof reads the process and the engine)
+                    "brick offline for glusterd",
+                    lambda: None if brick_online(inv, victim) is False else "online",
+                    timeout=5,
+                )
             time.sleep(down_s)
         assert brick_online(inv, victim) is True, "the revert did not bring the brick back"
         heal = run.check(gluster.wait_heal(inv, "gluster", 90, since=run.healed_at))
@@ -192,6 +198,25 @@ def test_stop_brick_is_proven_reverted_and_healed(
     finally:
         run.close()
     assert ledger.open_faults() == []
+
+
+@pytest.mark.parametrize("mode", ["kill-brick", "kill-node", "pause-node"])
+def test_stop_brick_proof_fails_when_nothing_was_stopped(
+    mode: Mode, inv: Inventory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Never injected: the brick process runs (state S, not gone) and the container runs, so the
+    proof fails within its limit (here 1 s) instead of saying the bricks are gone."""
+    monkeypatch.setattr(gluster_faults, "_PROVE_S", 1.0)
+    c = inv.cluster("gluster")
+    fault = stop_brick(inv, c, [server(inv, 1)], mode=mode, time_limit=30)
+    record = fault.record(None)
+    if mode == "kill-brick":
+        cli = GlusterCli(record.params["peer"])
+        volume = record.params["volume"]
+        record.params["pids"] = {b: cli.volume_status(volume, b)[b].pid for b in record.params["bricks"]}
+        assert all(record.params["pids"].values())
+    with pytest.raises(InjectionFailed, match="not observed within 1 s"):
+        fault.prove(record)
 
 
 def test_quorum_loss_is_refused_without_force(inv: Inventory, ledger: Ledger) -> None:

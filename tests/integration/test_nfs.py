@@ -19,8 +19,9 @@ import pytest
 from labtools import fresh_lab, wait_until
 
 from hadrill.clients.nfs import server_state, vip_holder, vip_holders
-from hadrill.errors import SafetyRefused
+from hadrill.errors import InjectionFailed, SafetyRefused
 from hadrill.experiment import failure_report, run_experiment_file
+from hadrill.faults import vip as vip_faults
 from hadrill.faults.base import injected, recover
 from hadrill.faults.ledger import Ledger
 from hadrill.faults.vip import MODES, Mode, fail_vip
@@ -28,7 +29,7 @@ from hadrill.inventory import Inventory, load_inventory
 from hadrill.lab.lab import Lab
 from hadrill.lab.labfile import NfsPart, default_lab_file
 from hadrill.probes.nfs import acked_files, nfs_read_back, nfs_read_back_for, nfs_write_probe
-from hadrill.recovery.nfs import rejoined_as_backup
+from hadrill.recovery.nfs import rejoined_as_backup, vip_moved
 from hadrill.run import Run
 
 pytestmark = [pytest.mark.lab, pytest.mark.chaos]
@@ -43,7 +44,14 @@ MAX_OUTAGE_S = 8.0  # at advert_int 1 s the VIP moves in ~3-4 s
 @pytest.fixture(scope="module")
 def lab(state_dir: Path) -> Iterator[Lab]:
     spec = default_lab_file().model_copy(
-        update={"name": f"hdt-{WORKER}-nfs", "etcd": None, "nfs": NfsPart(), "gluster": None, "kubernetes": None}
+        update={
+            "name": f"hdt-{WORKER}-nfs",
+            "etcd": None,
+            "nfs": NfsPart(),
+            "gluster": None,
+            "kubernetes": None,
+            "monitoring": None,
+        }
     )
     yield from fresh_lab(spec)
 
@@ -165,7 +173,14 @@ def test_fail_vip_moves_the_vip_and_reverts(mode: Mode, inv: Inventory, ledger: 
         with run.fault(fault) as rec:
             assert [r.id for r in ledger.open_faults()] == [rec.id]
             effect = [e.detail for e in fault.events if e.step == "effect"]
-            assert effect and "moved from" in effect[0], fault.events
+            said = {"kill": "running -> exited", "stop-nfs": "gone on", "link-down": "down on"}[mode]
+            assert effect and said in effect[0] and "must move off" in effect[0], fault.events
+            watched = rec.params.get
+            moved = run.check(
+                vip_moved(inv, c, former, rec.params["injected_at"], 6.0, moved_at=lambda: watched("vip_moved_at"))
+            )
+            assert moved.ok, moved.detail
+            assert "vip_moved_at" in rec.params, "the fault's watcher did not see the VIP move"
             holder = vip_holder(inv, c)
             assert holder is not None and holder.name != former
             failed = server_state(inv, c, c.member(former))
@@ -185,6 +200,22 @@ def test_fail_vip_moves_the_vip_and_reverts(mode: Mode, inv: Inventory, ledger: 
         run.close()
     assert ledger.open_faults() == []
     print(f"\n{mode}: {effect[0]}; " + "; ".join(v.detail for v in verdicts))
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_fail_vip_proof_fails_when_the_holder_is_not_down(
+    mode: Mode, inv: Inventory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The proof reads the holder's own state: never injected, it fails (within its limit, here 1 s)
+    and starts no watcher (nothing would move)."""
+    monkeypatch.setattr(vip_faults, "_PROVE_S", 1.0)
+    fault = fail_vip(inv, inv.cluster("nfs"), mode=mode, time_limit=30)
+    record = fault.record(None)
+    record.params["injected_at"] = time.time()
+    with pytest.raises(InjectionFailed, match=f"{mode} of {fault.members[0]} not observed"):
+        fault.prove(record)
+    time.sleep(0.2)
+    assert "vip_moved_at" not in record.params
 
 
 def test_safety_gate_refuses_failing_the_second_server(inv: Inventory, ledger: Ledger) -> None:

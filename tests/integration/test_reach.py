@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -22,9 +23,16 @@ from typing import Any
 
 import pytest
 import yaml
+from relays import ConnectProxy, TcpRelay
 
-from hadrill.clients.kube import KubeApi, KubeApiError, kube_api
+from hadrill.clients.kube import KubeApi, KubeApiError, api_reference, kube_api, node_problem
+from hadrill.errors import SafetyRefused
 from hadrill.experiment import failure_report, run_experiment_file
+from hadrill.faults.base import injected
+from hadrill.faults.etcd import kill_member
+from hadrill.faults.etcd_restore import DrillObjects
+from hadrill.faults.kube import kill_control_plane_node
+from hadrill.faults.ledger import Ledger
 from hadrill.inventory import Inventory, load_inventory
 from hadrill.lab.lab import Lab
 from hadrill.lab.labfile import parse_lab_data
@@ -37,7 +45,8 @@ REPO = Path(__file__).resolve().parents[2]
 LAB_NAME = f"hdt-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}-reach"
 NS = "hadrill-reach"
 ROLES = {"preflight": ["hadrill-preflight"], "compliance": ["hadrill-compliance"], "prober": ["hadrill-probes"],
-         "nothing": [], "operator": ["cluster-admin"]}  # fmt: skip  (the experiments' own roles: not shipped yet)
+         "nothing": [], "kill-master": ["hadrill-probes", "hadrill-kill-master"],
+         "drain": ["hadrill-probes", "hadrill-drain"]}  # fmt: skip
 
 PLUGIN = r"""
 import json, pathlib, sys, datetime
@@ -120,9 +129,11 @@ def tokens(admin: KubeApi) -> dict[str, str]:
     return out
 
 
-def _kubeconfig(inv: Inventory, path: Path, user: dict[str, Any]) -> Path:
-    """The lab's kubeconfig with its user replaced by ``user`` (server and CA kept), context ``reach``."""
+def _kubeconfig(inv: Inventory, path: Path, user: dict[str, Any], **cluster: str) -> Path:
+    """The lab's kubeconfig with its user replaced by ``user`` (server and CA kept unless ``cluster`` gives
+    other fields: server, tls-server-name, proxy-url), context ``reach``."""
     doc = yaml.safe_load(Path(inv.cluster("kubernetes").settings["kubeconfig"]).read_text())
+    doc["clusters"][0]["cluster"].update(cluster)
     doc["users"] = [{"name": "u", "user": user}]
     doc["contexts"] = [{"name": "reach", "context": {"cluster": doc["clusters"][0]["name"], "user": "u"}}]
     doc["current-context"] = "other-context-not-used"
@@ -286,15 +297,194 @@ def test_a_missing_or_failing_plugin_says_so(inv: Inventory, tmp_path: Path) -> 
         assert words in r.stderr, r.stderr
 
 
-def test_kill_a_master_and_drain_through_an_exec_plugin(
+def test_kill_a_master_and_drain_through_an_exec_plugin_under_exactly_their_roles(
     inv: Inventory, tokens: dict[str, str], state_dir: Path, tmp_path: Path
 ) -> None:
-    (tmp_path / "token-1").write_text(tokens["operator"])
-    (tmp_path / "ttl").write_text("3600")
-    inv_path = _inventory(inv, _kubeconfig(inv, tmp_path / "kc", _exec_user(tmp_path)), tmp_path / "inv.yaml")
-    for name in ("kube-kill-master.yaml", "kube-drain-worker-pdb.yaml"):
+    """Each experiment passes under exactly its shipped roles (deploy/rbac/: hadrill-probes and its own), and
+    fails with the RBAC error naming the verb and resource under hadrill-probes alone."""
+    experiments = {"kill-master": "kube-kill-master.yaml", "drain": "kube-drain-worker-pdb.yaml"}
+    failed: dict[str, Any] = {}
+    for sa, name in [*experiments.items(), *(("prober", n) for n in experiments.values())]:
+        d = tmp_path / f"{sa}-{name}"
+        d.mkdir()
+        (d / "token-1").write_text(tokens[sa])
+        (d / "ttl").write_text("3600")
+        inv_path = _inventory(inv, _kubeconfig(inv, d / "kc", _exec_user(d)), d / "inv.yaml")
         result = run_experiment_file(REPO / "experiments" / name, inventory=inv_path, journal_dir=tmp_path / "j")
-        assert result.ok, failure_report(result.journal)
-        assert all(v["ok"] for v in result.hadrill["verdicts"]), result.hadrill["verdicts"]
-    assert int((tmp_path / "calls").read_text()) >= 1
+        report = failure_report(result.journal)
+        if sa != "prober":
+            assert result.ok, report
+            assert all(v["ok"] for v in result.hadrill["verdicts"]), result.hadrill["verdicts"]
+            assert int((d / "calls").read_text()) >= 1
+        else:
+            assert not result.ok, report
+            failed[name] = result
+    # hadrill's own read (leases moved): one line naming the cluster, the context, the verb and the resource
+    verdicts = {v["name"]: v for v in failed["kube-kill-master.yaml"].hadrill["verdicts"]}
+    detail = verdicts["leases_moved_s"]["detail"]
+    assert not verdicts["leases_moved_s"]["ok"] and "\n" not in detail, detail
+    assert "cluster kubernetes (context reach)" in detail, detail
+    assert "RBAC forbids get leases (API group coordination.k8s.io)" in detail, detail
+    # chaosk8s's own call (its ApiException): the API server's reason names the verb and resource too
+    text = json.dumps(failed["kube-drain-worker-pdb.yaml"].journal)
+    assert re.search(r"cannot create resource \W*deployments\W* in API group \W*apps", text), text[-2000:]
     _no_secret_in([tmp_path / "j", state_dir / "ledger.jsonl"], [], list(tokens.values()))
+
+
+def _load_balancer(inv: Inventory) -> tuple[str, int]:
+    host, port = str(inv.cluster("kubernetes").settings["api"]).removeprefix("https://").rsplit(":", 1)
+    return host, int(port)
+
+
+def _sans(inv: Inventory) -> list[str]:
+    """The names and addresses in the API server's certificate, read by openssl (not by hadrill)."""
+    pem = Path(inv.cluster("kubernetes").settings["kubeconfig"]).parent / "pki" / "apiserver.crt"
+    out = subprocess.run(["openssl", "x509", "-in", str(pem), "-noout", "-ext", "subjectAltName"],
+                         capture_output=True, text=True, check=True, timeout=10).stdout  # fmt: skip
+    return [n.split(":", 1)[1] for n in out.splitlines()[-1].replace(" ", "").split(",")]
+
+
+def _cluster_of(inv: Inventory, kubeconfig: Path, tmp_path: Path) -> Any:
+    return load_inventory(_inventory(inv, kubeconfig, tmp_path / f"{kubeconfig.name}.inv.yaml")).cluster("kubernetes")
+
+
+def test_tls_server_name_is_the_name_the_certificate_is_checked_against(
+    inv: Inventory, tokens: dict[str, str], tmp_path: Path
+) -> None:
+    """The API server dialled at 127.0.0.2 (a loopback relay to the load balancer): an address its certificate
+    does not hold, while ``kubernetes`` is a name it does; kubectl connects with tls-server-name, so must hadrill."""
+    sans = _sans(inv)
+    assert "kubernetes" in sans and "127.0.0.2" not in sans, sans
+    user = {"token": tokens["prober"]}
+    with TcpRelay(_load_balancer(inv), host="127.0.0.2") as relay:
+        server = f"https://{relay.host}:{relay.port}"
+        plain = kube_api(_cluster_of(inv, _kubeconfig(inv, tmp_path / "kc-plain", user, server=server), tmp_path))
+        with pytest.raises(KubeApiError) as e:
+            plain.readyz()
+        assert "does not name the address dialled" in str(e.value) and "tls-server-name" in str(e.value), e.value
+        kc = _kubeconfig(inv, tmp_path / "kc-named", user, server=server, **{"tls-server-name": "kubernetes"})
+        named = kube_api(_cluster_of(inv, kc, tmp_path))
+        assert named.readyz() == "ok"
+        assert relay.connections == 2  # both went through the relay: the address dialled was 127.0.0.2
+        wrong = _kubeconfig(inv, tmp_path / "kc-wrong", user, server=server, **{"tls-server-name": "not-in-it"})
+        with pytest.raises(KubeApiError):  # the name is checked, not the check switched off
+            kube_api(_cluster_of(inv, wrong, tmp_path)).readyz()
+
+
+def test_the_proxy_url_is_used_and_no_proxy_bypasses_it(
+    inv: Inventory, tokens: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for var in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    host, port = _load_balancer(inv)
+    with ConnectProxy() as proxy:
+        kc = _kubeconfig(inv, tmp_path / "kc", {"token": tokens["prober"]}, **{"proxy-url": proxy.url})
+        assert kube_api(_cluster_of(inv, kc, tmp_path)).readyz() == "ok"
+        assert proxy.tunnels == [f"{host}:{port}"]  # through the proxy, to the load balancer
+        monkeypatch.setenv("NO_PROXY", "example.invalid,10.0.0.0/8")  # the server, by a CIDR
+        assert kube_api(_cluster_of(inv, kc, tmp_path)).readyz() == "ok"
+        assert proxy.tunnels == [f"{host}:{port}"]  # bypassed: no new tunnel
+        monkeypatch.setenv("NO_PROXY", "example.invalid")  # names another host only
+        assert kube_api(_cluster_of(inv, kc, tmp_path)).readyz() == "ok"
+        assert proxy.tunnels == [f"{host}:{port}"] * 2
+
+
+def test_in_cluster_service_account(
+    inv: Inventory, tokens: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """hadrill in a pod: no kubeconfig, no TLS files; KUBERNETES_SERVICE_HOST/PORT and the pod's token and CA
+    (the loader's paths pointed at files here). The token is the prober's: /readyz yes, nodes no."""
+    from kubernetes.config import incluster_config
+
+    sa = tmp_path / "serviceaccount"
+    sa.mkdir()
+    (sa / "token").write_text(tokens["prober"])
+    (sa / "ca.crt").write_bytes(Path(str(inv.cluster("kubernetes").tls.ca)).read_bytes())  # type: ignore[union-attr]
+    monkeypatch.setattr(incluster_config, "SERVICE_TOKEN_FILENAME", str(sa / "token"))
+    monkeypatch.setattr(incluster_config, "SERVICE_CERT_FILENAME", str(sa / "ca.crt"))
+    host, port = _load_balancer(inv)
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", host)
+    monkeypatch.setenv("KUBERNETES_SERVICE_PORT", str(port))
+    cluster = inv.cluster("kubernetes").model_copy(update={"settings": {}, "tls": None})
+    api = kube_api(cluster)
+    assert (api.server, api.where) == (f"https://{host}:{port}", "cluster kubernetes (in-cluster service account)")
+    assert api.readyz() == "ok"
+    with pytest.raises(KubeApiError) as e:
+        api.list_all("/api/v1/nodes")
+    assert e.value.status == 403 and "RBAC forbids list nodes" in str(e.value)  # the prober spoke, not an admin
+    reference = api_reference(cluster)
+    assert reference == {"api_in_cluster": True}
+    master = inv.cluster("kubernetes").members[1]  # a master's own API server, reached again from the record
+    assert node_problem({"api": master.endpoints["api"], **reference}) is None
+
+
+def test_the_drills_objects_are_removed_through_a_kubeconfig_only_cluster(
+    inv: Inventory, admin: KubeApi, tokens: dict[str, str], ledger: Ledger, tmp_path: Path
+) -> None:
+    """What the restore drill creates is removed the way the drill reached the API: here a kubeconfig with an
+    exec plugin (no TLS files in the inventory), recorded by path and context, never a credential."""
+    ns = "hadrill-reach-drill"
+    admin.create("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+    (tmp_path / "token-1").write_text(tokens["drain"])  # may delete namespaces
+    (tmp_path / "ttl").write_text("3600")
+    k8s = _cluster_of(inv, _kubeconfig(inv, tmp_path / "kc", _exec_user(tmp_path)), tmp_path)
+    api = kube_api(k8s)
+    objects = DrillObjects(
+        target="docker://none", time_limit=60, force=True, api=api.server, api_access=api_reference(k8s),
+        objects=(f"/api/v1/namespaces/{ns}",), description="reach: a kubeconfig-only drill's objects",
+    )  # fmt: skip
+    with injected(objects, ledger=ledger) as record:
+        assert record.params["api_kubeconfig"] == str(tmp_path / "kc") and record.params["api_context"] == "reach"
+        assert not (set(record.params) & {"api_tls", "token"})
+    try:
+        meta = admin.get(f"/api/v1/namespaces/{ns}")["metadata"]
+        gone = "deletionTimestamp" in meta  # terminating: its deletion was accepted
+    except KubeApiError as e:
+        gone = e.status == 404
+    assert gone, f"namespace {ns} still there after the drill's objects were reverted"
+    assert ledger.open_faults() == []
+    _no_secret_in([ledger.path], [], list(tokens.values()))
+
+
+def test_a_stacked_etcd_member_and_its_master_count_once(inv: Inventory, ledger: Ledger) -> None:
+    """One master killed (budget 1 of kubernetes); a pause of ANOTHER master's stacked etcd member (budget 1 of
+    k8s-etcd) would take 2 of 3 etcd members: refused unless forced. Container states read from the engine."""
+    import docker
+
+    engine = docker.from_env()
+    etcd = inv.cluster("k8s-etcd")
+
+    def state(node: str) -> str:
+        return str(engine.containers.get(inv.node(node).url.removeprefix("docker://")).status)
+
+    kill = kill_control_plane_node(inv, "kubernetes", "etcd-leader", action="kill", time_limit=120, ledger=ledger)
+    with injected(kill, ledger=ledger):
+        killed = kill.nodes[0]
+        assert state(killed) == "exited"
+        other = next(m for m in etcd.members if m.node != killed)
+        with pytest.raises(SafetyRefused) as e, injected(kill_member(inv, etcd, other, action="pause"), ledger=ledger):
+            pytest.fail("the gate let a second member of a 3-member etcd go")
+        assert "would take 2 member(s)" in str(e.value) and "failure budget is 1" in str(e.value), e.value
+        assert state(other.node) == "running" and len(ledger.open_faults()) == 1  # nothing done, nothing recorded
+        forced = kill_member(inv, etcd, other, action="pause", time_limit=30, force=True)
+        with injected(forced, ledger=ledger):
+            assert state(other.node) == "paused"
+        assert state(other.node) == "running"
+    assert state(killed) == "running" and ledger.open_faults() == []
+
+
+def test_an_auth_provider_oidc_id_token_is_sent(inv: Inventory, tokens: dict[str, str], tmp_path: Path) -> None:
+    """A kubeconfig user with ``auth-provider: oidc``: the loader's id-token reaches the API server through
+    hadrill's HTTP path. There is no OIDC issuer here, so the id-token is a ServiceAccount JWT (no ``exp``:
+    never refreshed) that the API server checks as such: the issuer, the refresh and the API server's OIDC
+    validation are not exercised."""
+    token = tokens["prober"]
+    assert token.count(".") == 2  # a JWT, as an id-token is
+    user = {"auth-provider": {"name": "oidc", "config": {"id-token": token, "client-id": "hadrill",
+                                                          "idp-issuer-url": "https://issuer.invalid"}}}  # fmt: skip
+    api = kube_api(_cluster_of(inv, _kubeconfig(inv, tmp_path / "kc-oidc", user), tmp_path))
+    assert api.readyz() == "ok"
+    with pytest.raises(KubeApiError) as e:
+        api.list_all("/api/v1/nodes")
+    assert e.value.status == 403 and "system:serviceaccount:hadrill-reach:prober" in str(e.value)  # it was sent
+    _no_secret_in([], [str(e.value)], [token])

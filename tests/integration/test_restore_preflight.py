@@ -69,11 +69,18 @@ def test_restore_drill_has_exact_rpo_accounting(inv: Inventory, api: KubeApi, st
     from hadrill.faults.ledger import Ledger
     from hadrill.restore import BACKUP_NAME, PROBE_NAMESPACE, run_restore_drill
 
+    # the cluster as a kubeconfig-only user has it: no settings.api, no TLS files (the drill reached the API
+    # and recorded its objects with those only; it must go through the kubeconfig as kube_api does)
+    k8s = inv.cluster("kubernetes")
+    settings = {k: v for k, v in k8s.settings.items() if k != "api"}
+    only_kubeconfig = k8s.model_copy(update={"tls": None, "settings": settings})
+    clusters = [only_kubeconfig if c.name == "kubernetes" else c for c in inv.clusters]
+    kc_inv = inv.model_copy(update={"clusters": clusters})
     t0 = time.monotonic()
     events: list[str] = []
     kept = state / "kept-snapshots"
     result = run_restore_drill(
-        inv, writes_before=12, writes_after=7, rto_objective_s=240, log=events.append, keep_snapshot=kept
+        kc_inv, writes_before=12, writes_after=7, rto_objective_s=240, log=events.append, keep_snapshot=kept
     )
     took = time.monotonic() - t0
     summary = json.dumps(result.to_dict(), indent=1, default=str)
@@ -90,6 +97,9 @@ def test_restore_drill_has_exact_rpo_accounting(inv: Inventory, api: KubeApi, st
     kept_file = kept / Path(result.snapshot.host_path).name
     assert kept_file.stat().st_mode & 0o077 == 0, "--keep-snapshot kept it readable by others"
     assert not Ledger().open_faults(), "the restore fault was not closed in the ledger"
+    recorded = [json.loads(line) for line in Ledger().path.read_text().splitlines() if "etcd-restore.objects" in line]
+    assert recorded and all("api_tls" not in json.dumps(r) for r in recorded)
+    assert all(str(k8s.settings["kubeconfig"]) in json.dumps(r) for r in recorded)  # by path: no credential
     assert api.readyz() == "ok"
     cronjobs = api.list_all("/apis/batch/v1/cronjobs")
     assert BACKUP_NAME not in {c["metadata"]["name"] for c in cronjobs}, "the backup CronJob (PKI mounted) stayed"

@@ -102,7 +102,7 @@ CASES = {
 @pytest.fixture(scope="module")
 def lab(state_dir: Path) -> Iterator[Lab]:
     spec = default_lab_file().with_name(f"hdt-{WORKER}-verdict")
-    yield from fresh_lab(spec.model_copy(update={"nfs": None, "gluster": None, "kubernetes": None}))
+    yield from fresh_lab(spec.model_copy(update={"nfs": None, "gluster": None, "kubernetes": None, "monitoring": None}))
 
 
 def _runner(args: list[str], cwd: Path, inventory: Path) -> subprocess.CompletedProcess[str]:

@@ -6,6 +6,9 @@ values are read off them by hand.
 
 from __future__ import annotations
 
+import re
+
+from hadrill.faults.gluster import _find_brick
 from hadrill.faults.network import dropped_packets
 from hadrill.faults.process import process_states
 
@@ -43,3 +46,31 @@ def test_process_states_reads_the_field_after_the_name() -> None:
 def test_process_states_of_nothing_is_empty() -> None:
     assert process_states("") == {}
     assert process_states("cat: /proc/99999/stat: No such file or directory\n") == {}
+
+
+# A brick process's command line, copied from the lab (glusterfs 11), and the shell that looks for it.
+BRICK_ARGV = (
+    "/usr/sbin/glusterfsd -s hdt-x-gluster-2 --volfile-id gv0.hdt-x-gluster-2.bricks-b -p "
+    "/var/run/gluster/vols/gv0/hdt-x-gluster-2-bricks-b.pid -S /var/run/gluster/9267401be890a5d5.socket "
+    "--brick-name /bricks/b -l /var/log/glusterfs/bricks/bricks-b.log --process-name brick --brick-port 55728"
+)
+
+
+def _pattern(shell: str) -> str:
+    return shell.split("pgrep -f '", 1)[1].split("'", 1)[0]
+
+
+def test_find_brick_matches_its_brick_process_and_not_its_own_shell_nor_a_longer_path() -> None:
+    shell = _find_brick("hdt-x-gluster-2:/bricks/b")
+    pattern = _pattern(shell)
+    assert re.search(pattern, BRICK_ARGV)
+    assert not re.search(pattern, f"timeout -k 2 10 sh -c {shell}")  # the shell that runs pgrep
+    assert not re.search(pattern, BRICK_ARGV.replace("--brick-name /bricks/b ", "--brick-name /bricks/b2 "))
+    assert re.search(pattern, BRICK_ARGV.replace(" -l /var/log/glusterfs/bricks/bricks-b.log --process-name "
+                                                 "brick --brick-port 55728", ""))  # fmt: skip
+
+
+def test_find_brick_escapes_regex_characters_of_the_path() -> None:
+    pattern = _pattern(_find_brick("h:/data/b.1+x"))
+    assert re.search(pattern, "glusterfsd -s h --brick-name /data/b.1+x -l log")
+    assert not re.search(pattern, "glusterfsd -s h --brick-name /data/bX1+x -l log")

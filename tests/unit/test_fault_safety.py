@@ -352,7 +352,7 @@ def test_drill_objects_revert_deletes_objects_and_snapshots(
     snap.write_bytes(b"every secret")
     fault = DrillObjects(
         target="docker://m1", force=True, api="https://127.0.0.1:6443",
-        api_tls={"ca": "ca", "cert": "c", "key": "k"},
+        api_access={"api_tls": {"ca": "ca", "cert": "c", "key": "k"}},
         objects=("/apis/batch/v1/namespaces/kube-system/cronjobs/etcd-backup", "/api/v1/namespaces/gone"),
         host_files=(str(snap),), keep_dir=str(tmp_path / "kept") if keep else "",
     )  # fmt: skip

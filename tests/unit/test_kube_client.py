@@ -94,3 +94,27 @@ def test_neither_api_nor_kubeconfig_nor_a_pod_is_bad_input(monkeypatch: pytest.M
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
     with pytest.raises(ConfigError, match=r"clusters\[kubernetes\]\.settings"):
         kube_api(_cluster({}))
+
+
+@pytest.mark.parametrize(
+    ("url", "no_proxy", "bypass"),
+    [  # worked by hand from the NO_PROXY rules curl, Go and the official Python client share
+        ("https://10.213.156.100:6443", "10.0.0.0/8", True),  # an address inside a CIDR
+        ("https://10.213.156.100:6443", "10.213.156.100", True),  # the address itself (a /32)
+        ("https://10.213.156.100:6443", "example.invalid", False),
+        ("https://10.213.156.100:6443", "10.213.157.0/24", False),
+        ("https://[fd00::1]:6443", "fd00::/8", True),
+        ("https://api.example.com:6443", ".example.com", True),  # a domain suffix, leading dot or not
+        ("https://api.example.com:6443", "example.com", True),
+        ("https://notexample.com:6443", "example.com", False),  # a suffix at a label boundary only
+        ("https://api.example.com:6443", "api.example.com:6443", True),  # host:port
+        ("https://api.example.com:6443", "api.example.com:443", False),
+        ("https://api.example.com:6443", "other.org, API.EXAMPLE.COM", True),  # a list, case and spaces
+        ("https://api.example.com:6443", "*", True),
+        ("https://api.example.com:6443", " , ", False),
+    ],
+)
+def test_no_proxy_names_the_server(url: str, no_proxy: str, bypass: bool) -> None:
+    from hadrill.clients.kube import _bypasses
+
+    assert _bypasses(url, no_proxy) is bypass

@@ -54,6 +54,7 @@ def test_default_lab_file_parses() -> None:
     assert lab.etcd.members == 3
     assert lab.etcd.failure_budget is None
     assert lab.etcd.budget == 1
+    assert lab.monitoring is not None  # Prometheus and Alertmanager: alert verdicts need them
     _assert_valid(lab)
 
 
@@ -460,3 +461,13 @@ def test_unknown_node_kind_named() -> None:
     err = _error("name: fleet\nnodes: vm\n")
     assert err.field == "nodes"
     assert "'container' or 'host'" in err.expected
+
+
+def test_monitoring_part_is_a_mapping_or_null_and_only_with_container_nodes() -> None:
+    assert parse_lab_file("name: x\nmonitoring: {}\n", "m.yaml").monitoring is not None
+    assert parse_lab_file("name: x\nmonitoring: null\n", "m.yaml").monitoring is None
+    assert parse_lab_file("name: x\n", "m.yaml").monitoring is None  # a lab file without it runs none
+    with pytest.raises(ConfigError, match="monitoring"):
+        parse_lab_file("name: x\nmonitoring: {scrape: 1}\n", "m.yaml")
+    with pytest.raises(ConfigError, match="host nodes run etcd, nfs and gluster so far"):
+        parse_lab_file("name: x\nmonitoring: {}\nnodes: host\n", "m.yaml")

@@ -141,11 +141,15 @@ def test_default_plan_covers_every_experiment_sorted() -> None:
 
 
 def test_default_plan_lists_what_it_left_out() -> None:
-    # no kubernetes cluster: the kube-* experiments (they declare it in extensions.requires) are left out
+    # no kubernetes cluster, no monitoring: the kube-* experiments and the alert one (they declare what
+    # they need in extensions.requires) are left out
     plan = default_plan(EXPERIMENTS, platform="lab:x", clusters={"etcd", "nfs", "gluster"})
     names = {Path(s.experiment).name for s in plan.scenarios}
     left = {n.experiment: n.reason for n in plan.not_run}
-    assert set(left) == {p.name for p in EXPERIMENTS.glob("kube-*.yaml")}
+    assert set(left) == {p.name for p in EXPERIMENTS.glob("kube-*.yaml")} | {"alert-etcd-member-down.yaml"}
+    assert left["alert-etcd-member-down.yaml"] == "not run: needs cluster(s) monitoring"
+    with_monitoring = default_plan(EXPERIMENTS, platform="lab:x", clusters={"etcd", "nfs", "gluster", "monitoring"})
+    assert "alert-etcd-member-down.yaml" in {Path(s.experiment).name for s in with_monitoring.scenarios}
     assert names == {p.name for p in EXPERIMENTS.glob("*.yaml")} - set(left)
     assert left["kube-kill-master.yaml"].startswith("not run: needs cluster(s) kubernetes")
     assert "every experiment" not in plan.title and f"{len(left)} not run" in plan.title

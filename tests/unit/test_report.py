@@ -161,8 +161,8 @@ def test_sha256_lines_match_the_files(rendered: tuple[Path, Any]) -> None:
     out, _ = rendered
     page = (out / "index.html").read_text(encoding="utf-8")
     listed = dict(re.findall(r'<tr><td class="mono">([^<]+)</td><td class="mono">([0-9a-f]{64})</td></tr>', page))
-    expected = {"report.json", "report.md", "junit.xml", "journals/drill.json", "journals/run-ok/journal.json",
-                "journals/run-bad/journal.json"}  # fmt: skip
+    expected = {"report.json", "report.md", "junit.xml", "metrics.prom", "journals/drill.json",
+                "journals/run-ok/journal.json", "journals/run-bad/journal.json"}  # fmt: skip
     assert set(listed) == expected
     for name, digest in listed.items():
         assert hashlib.sha256((out / name).read_bytes()).hexdigest() == digest, name

@@ -25,11 +25,13 @@ from hadrill.paths import lab_inventory_path
 __all__ = [
     "INPUT_PATH",
     "INVENTORY_ENV",
+    "check_keep_snapshot",
     "check_target_version",
     "err",
     "escape",
     "handle_errors",
     "inventory_option",
+    "keep_snapshot_option",
     "out",
     "plain",
     "resolve_inventory",
@@ -106,3 +108,25 @@ def check_target_version(version: str) -> None:
         parse_version(version)
     except ValueError as e:
         raise ConfigError("command line", "--target-version", "a version such as 1.35", version) from e
+
+
+def keep_snapshot_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``--keep-snapshot DIR``: the restore drill keeps its etcd snapshot there instead of deleting it."""
+    return click.option(
+        "--keep-snapshot", "keep_snapshot", type=INPUT_PATH, metavar="DIR",
+        help="Keep the restore drill's etcd snapshot (every Secret of the cluster) in DIR, created 0700; "
+        "by default it is deleted when the drill ends.",
+    )(fn)  # fmt: skip
+
+
+def check_keep_snapshot(path: Path | None) -> Path | None:
+    """``--keep-snapshot`` names a directory, or nothing yet (created 0700 when the snapshot is moved)."""
+    if path is None:
+        return None
+    try:
+        ok = path.is_dir() or not path.exists()
+    except (OSError, ValueError):  # a name too long, a NUL byte
+        ok = False
+    if not ok:
+        raise ConfigError("command line", "--keep-snapshot", "a directory (or a path to create one at)", str(path))
+    return path.absolute()

@@ -58,11 +58,15 @@ def _manifest_files(paths: tuple[Path, ...]) -> list[Path]:
               "their owners (waivers-audit.json in --out); exit 1 when any has expired.")  # fmt: skip
 @click.option("--expiring-days", type=click.IntRange(min=0), default=30, show_default=True,
               help="With --audit-waivers: how soon an expiry is reported.")  # fmt: skip
+@click.option("--metrics-file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the counts per suite and status as metrics here (a textfile-collector .prom file).")
+@click.option("--push-gateway", metavar="URL", help="Also push those metrics to this Pushgateway.")
 @handle_errors
 def check_cmd(
     inventory: Path | None, suite: str, policy: Path | None, waivers: Path | None, baseline: Path | None,
     write_baseline: Path | None, manifests: tuple[Path, ...], pss_level: str, pss_version: str | None,
-    out_dir: Path, show_all: bool, audit_waivers: bool, expiring_days: int,
+    out_dir: Path, show_all: bool, audit_waivers: bool, expiring_days: int, metrics_file: Path | None,
+    push_gateway: str | None,
 ) -> None:  # fmt: skip
     """Check the platform's configuration (exit 0 compliant, 1 failing findings, 2 bad input, 3 infrastructure,
     4 a suite asked for matched no node).
@@ -113,6 +117,7 @@ def check_cmd(
     meta = {"inventory": str(inv_path) if inv_path else None, "suites": suites,
             "policy": str(policy) if policy else None, "pss_version": f"{version[0]}.{version[1]}"}  # fmt: skip
     paths = write_reports(findings, out_dir, meta, baseline_used=known is not None)
+    _export_metrics(findings, out_dir, inv_path, metrics_file, push_gateway)
     _print_table(findings, show_all)
     s = summary(findings)
     out.print(
@@ -124,6 +129,24 @@ def check_cmd(
     if audit is not None and any("expired" in a.problems for a in audit):
         sys.exit(1)
     sys.exit(exit_code(findings, empty))
+
+
+def _export_metrics(
+    findings: list[Any], out_dir: Path, inv_path: Path | None, metrics_file: Path | None, push_gateway: str | None
+) -> None:
+    """metrics.prom beside the findings (per suite and status), and where --metrics-file/--push-gateway say."""
+    import time
+
+    from hadrill.inventory import load_inventory
+    from hadrill.report.metrics import compliance_metrics, push_metrics, write_textfile
+
+    platform = load_inventory(inv_path).platform if inv_path else "manifests"
+    text = compliance_metrics([(f.suite, f.status) for f in findings], platform=platform, at=time.time())
+    write_textfile(out_dir / "metrics.prom", text)
+    if metrics_file is not None:
+        err.print(f"metrics: {write_textfile(metrics_file, text)}")
+    if push_gateway:
+        err.print(f"metrics pushed: {push_metrics(push_gateway, text, instance=f'{platform}/compliance')}")
 
 
 def _audit(waivers: list[Any], findings: list[Any], out_dir: Path, within_days: int) -> list[Any]:

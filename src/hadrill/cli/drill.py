@@ -9,20 +9,24 @@ infrastructure.
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 
 from hadrill.cli._common import (
     INPUT_PATH,
+    check_keep_snapshot,
     check_target_version,
     err,
     escape,
     handle_errors,
     inventory_option,
+    keep_snapshot_option,
     out,
     resolve_inventory,
 )
@@ -35,6 +39,31 @@ def _default_out(platform: str) -> Path:
 
     slug = re.sub(r"[^a-z0-9]+", "-", platform.lower()).strip("-")[:40] or "platform"
     return state_dir() / "reports" / f"{time.strftime('%Y%m%d-%H%M%S')}-{slug}"
+
+
+def _metrics_options(fn: Any) -> Any:
+    """``--metrics-file`` and ``--push-gateway``: the results as Prometheus metrics, after the report."""
+    fn = click.option(
+        "--push-gateway",
+        metavar="URL",
+        help="Also push the results as metrics to this Pushgateway (group job=hadrill, instance=platform).",
+    )(fn)
+    return click.option(
+        "--metrics-file",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="Also write the results as metrics here (a node exporter textfile-collector .prom file).",
+    )(fn)
+
+
+def _export_metrics(report_dir: Path, metrics_file: Path | None, push_gateway: str | None) -> None:
+    from hadrill.report.metrics import METRICS_FILE, push_metrics, write_textfile
+
+    text = (report_dir / METRICS_FILE).read_text(encoding="utf-8")
+    if metrics_file is not None:
+        err.print(f"metrics: {write_textfile(metrics_file, text)}")
+    if push_gateway:
+        report = json.loads((report_dir / "report.json").read_text(encoding="utf-8"))
+        err.print(f"metrics pushed: {push_metrics(push_gateway, text, instance=str(report.get('platform')))}")
 
 
 @click.command("drill")
@@ -66,10 +95,13 @@ def _default_out(platform: str) -> Path:
     "such as 1.35, against the inventory's kubernetes cluster; in the report, exit 1 on no-go.",
 )
 @click.option("--pdf", is_flag=True, help="Also print the report to report.pdf (headless Chromium).")
+@keep_snapshot_option
+@_metrics_options
 @handle_errors
 def drill_cmd(
     plan_path: Path | None, inventory: Path | None, out_dir: Path | None, experiments_dir: Path, interval: float,
-    target_version: str | None, pdf: bool,
+    target_version: str | None, pdf: bool, keep_snapshot: Path | None, metrics_file: Path | None,
+    push_gateway: str | None,
 ) -> None:  # fmt: skip
     """Run the exercise: every scenario of the plan in order, then (--target-version) the pre-upgrade
     validation, then the report; exits 1 if a scenario failed or the validation said no-go.
@@ -83,15 +115,19 @@ def drill_cmd(
 
     if target_version is not None:
         check_target_version(target_version)
+    keep = check_keep_snapshot(keep_snapshot)
     inv = resolve_inventory(inventory)
     if plan_path is not None:
         plan = load_plan(plan_path)
     else:
         inv_data = load_inventory(inv)  # experiments needing clusters it lacks (kube-*: kubernetes) are left out
-        plan = default_plan(experiments_dir, platform=inv_data.platform, clusters={c.name for c in inv_data.clusters})
+        plan = default_plan(experiments_dir, platform=inv_data.platform, clusters=inv_data.provides)
     target = out_dir or _default_out(plan.platform)
     err.print(f"exercise {escape(plan.title)}: {len(plan.scenarios)} scenario(s) against {escape(plan.platform)}")
-    result = run_drill(plan, inv, target, Progress(console=err), interval=interval, target_version=target_version)
+    result = run_drill(
+        plan, inv, target, Progress(console=err), interval=interval, target_version=target_version,
+        keep_snapshot=keep,
+    )  # fmt: skip
     for s in result.scenarios:
         mark = "[green]✓[/]" if s.ok else "[red]✗[/]"
         out.print(f"{mark} {escape(s.name)}: {s.status} ({s.ended - s.started:.1f} s)")
@@ -112,6 +148,7 @@ def drill_cmd(
         from hadrill.report.pdf import print_pdf
 
         err.print(f"report.pdf: {print_pdf(result.index)}")
+    _export_metrics(result.index.parent, metrics_file, push_gateway)
     click.echo(str(result.index))
     sys.exit(0 if result.ok else 1)
 
@@ -137,8 +174,12 @@ def drill_cmd(
     "(default: the drill directory's preflight.json, when there is one).",
 )
 @click.option("--pdf", is_flag=True, help="Also print the report to report.pdf (headless Chromium).")
+@_metrics_options
 @handle_errors
-def report_cmd(journal_dir: Path, out_dir: Path | None, preflight_path: Path | None, pdf: bool) -> None:
+def report_cmd(
+    journal_dir: Path, out_dir: Path | None, preflight_path: Path | None, pdf: bool, metrics_file: Path | None,
+    push_gateway: str | None,
+) -> None:  # fmt: skip
     """Render the report again from stored journals (never from the platform); exits 1 if a scenario failed
     or the stored pre-upgrade validation said no-go."""
     import json
@@ -165,6 +206,7 @@ def report_cmd(journal_dir: Path, out_dir: Path | None, preflight_path: Path | N
         from hadrill.report.pdf import print_pdf
 
         err.print(f"report.pdf: {print_pdf(index)}")
+    _export_metrics(out_dir, metrics_file, push_gateway)
     click.echo(str(index))
     sys.exit(0 if report["ok"] and (pre is None or pre["ok"]) else 1)
 

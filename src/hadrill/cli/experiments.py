@@ -8,7 +8,17 @@ from pathlib import Path
 
 import click
 
-from hadrill.cli._common import INPUT_PATH, err, handle_errors, inventory_option, out, plain, resolve_inventory
+from hadrill.cli._common import (
+    INPUT_PATH,
+    check_keep_snapshot,
+    err,
+    handle_errors,
+    inventory_option,
+    keep_snapshot_option,
+    out,
+    plain,
+    resolve_inventory,
+)
 
 __all__ = ["recover_cmd", "resume_cmd", "run_cmd", "stop_cmd", "validate_cmd"]
 
@@ -67,16 +77,23 @@ def resume_cmd() -> None:
 @inventory_option
 @click.option("--journal-dir", type=click.Path(file_okay=False, path_type=Path), help="Where journals go.")
 @click.option("--interval", default=0.1, show_default=True, help="Probe interval in seconds.")
+@keep_snapshot_option
 @handle_errors
-def run_cmd(experiments: tuple[Path, ...], inventory: Path | None, journal_dir: Path | None, interval: float) -> None:
+def run_cmd(
+    experiments: tuple[Path, ...], inventory: Path | None, journal_dir: Path | None, interval: float,
+    keep_snapshot: Path | None,
+) -> None:  # fmt: skip
     """Run Chaos Toolkit experiment files against a platform; exits 1 if one deviates."""
     from hadrill.experiment import failure_report, run_experiment_file
 
+    keep = check_keep_snapshot(keep_snapshot)
     inv = resolve_inventory(inventory)
     failed = 0
     for path in experiments:
         err.print(plain(f"→ {path}"), soft_wrap=True)
-        result = run_experiment_file(path, inventory=inv, journal_dir=journal_dir, interval=interval)
+        result = run_experiment_file(
+            path, inventory=inv, journal_dir=journal_dir, interval=interval, keep_snapshot=keep
+        )
         for v in result.hadrill.get("verdicts", []):
             mark = "[green]✓[/]" if v["ok"] else "[red]✗[/]"
             out.print(f"  {mark} {v['name']}: {v['detail']}")

@@ -6,8 +6,10 @@ The credentials are resolved by the official ``kubernetes`` client's loader (cli
 tokens, token files, exec credential plugins with their expiry and refresh, auth-provider/OIDC, proxy-url),
 or its in-cluster loader (the pod's service account). The HTTP path the probes sample every 100 ms is a
 lean :class:`KubeApi` built from what that loader resolved (the ``Configuration``'s host, CA, client
-certificate files and ``Authorization`` header, refreshed through ``refresh_api_key_hook``): one
-``requests`` session per thread, a timeout on every call, no second kubeconfig parser.
+certificate files and ``Authorization`` header, refreshed through ``refresh_api_key_hook``; the
+``tls-server-name`` the certificate is checked against; the proxy (``proxy-url``, else ``HTTPS_PROXY``)
+unless ``NO_PROXY`` names the server, as the official client does): one ``requests`` session per thread, a
+timeout on every call, no second kubeconfig parser.
 
 >>> api = kube_api(inventory.cluster("kubernetes"), timeout=1.0)   # doctest: +SKIP
 >>> api.readyz()                                                     # doctest: +SKIP
@@ -17,14 +19,19 @@ certificate files and ``Authorization`` header, refreshed through ``refresh_api_
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import logging
 import os
 import re
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
+from urllib.request import getproxies
 
 import requests
+from requests.adapters import HTTPAdapter
 
 from hadrill.clients.etcd import EtcdClient
 from hadrill.errors import ConfigError, TargetError
@@ -34,6 +41,7 @@ __all__ = [
     "LEASES",
     "KubeApi",
     "KubeApiError",
+    "api_reference",
     "kube_api",
     "kubeconfig_env",
     "lease_holder",
@@ -67,9 +75,65 @@ class _Static:
         self.key_file = tls.key if tls else None
         self.verify_ssl = True
         self.proxy: str | None = None
+        self.no_proxy: str | None = None
+        self.tls_server_name: str | None = None
 
     def get_api_key_with_prefix(self, identifier: str) -> str | None:
         return None
+
+
+def _bypasses(url: str, no_proxy: str) -> bool:
+    """Whether ``NO_PROXY`` (comma-separated: ``*``, a host or domain suffix, ``host:port``, an address or a
+    CIDR) names the server of ``url``, as the official client reads it. Pure: requests' own check sets
+    ``os.environ`` while it runs, which the probes' threads must not race on."""
+    parts = urlsplit(url)
+    host, netloc = (parts.hostname or "").lower(), parts.netloc.lower()
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        address = None
+    for entry in (e.strip().lower() for e in no_proxy.split(",")):
+        if not entry:
+            continue
+        if entry == "*":
+            return True
+        if address is not None:
+            try:
+                if address in ipaddress.ip_network(entry, strict=False):
+                    return True
+            except ValueError:
+                pass
+        entry = entry.lstrip(".")
+        if entry in (host, netloc) or host.endswith("." + entry) or netloc.endswith("." + entry):
+            return True
+    return False
+
+
+@dataclass(frozen=True)
+class _Call:
+    generation: int
+    headers: dict[str, str]
+    verify: str | bool
+    cert: tuple[str, str] | None
+    proxies: dict[str, str] | None
+    server_name: str | None
+
+
+class _ServerName(HTTPAdapter):
+    """Checks the server's certificate against (and sends as SNI) the kubeconfig's ``tls-server-name``
+    instead of the address dialled, directly or through a proxy's CONNECT tunnel."""
+
+    def __init__(self, server_name: str) -> None:
+        self.server_name = server_name
+        super().__init__()
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.update(server_hostname=self.server_name, assert_hostname=self.server_name)
+        super().init_poolmanager(*args, **kwargs)
+
+    def proxy_manager_for(self, proxy: str, **kwargs: Any) -> Any:
+        kwargs.update(server_hostname=self.server_name, assert_hostname=self.server_name)
+        return super().proxy_manager_for(proxy, **kwargs)
 
 
 class _Auth:
@@ -83,16 +147,21 @@ class _Auth:
         self.lock = threading.Lock()
         self.generation = 0
 
-    def current(self) -> tuple[int, dict[str, str], str | bool, tuple[str, str] | None, dict[str, str] | None]:
-        """(generation, headers, verify, cert, proxies) for the next request."""
+    def current(self, url: str) -> _Call:
+        """What the next request to ``url`` carries: headers, CA, client certificate, proxy, TLS server name."""
         with self.lock, _loader_log():  # a failing refresh keeps the old token: the 401 that follows says why
             c = self.credentials
             token = c.get_api_key_with_prefix("BearerToken")
             headers = {"Authorization": token} if token else {}
             verify: str | bool = (c.ssl_ca_cert or True) if c.verify_ssl else False
             cert = (c.cert_file, c.key_file) if c.cert_file and c.key_file else None
-            proxies = {"http": c.proxy, "https": c.proxy} if c.proxy else None
-            return self.generation, headers, verify, cert, proxies
+            proxy = getattr(c, "proxy", None)
+            no_proxy = (getattr(c, "no_proxy", None) or getproxies().get("no")) if proxy else None  # client < 27: env
+            if proxy and no_proxy and _bypasses(url, no_proxy):
+                proxy = None  # NO_PROXY names the server: the official client connects directly too
+            proxies = {"http": proxy, "https": proxy} if proxy else None
+            server_name = getattr(c, "tls_server_name", None) or None
+            return _Call(self.generation, headers, verify, cert, proxies, server_name)
 
     def renew(self, generation: int) -> bool:
         """Load the credentials again (re-running an exec plugin); False when there is nothing to reload."""
@@ -135,12 +204,14 @@ class KubeApi:
         other._auth = self._auth
         return other
 
-    def _session(self) -> requests.Session:
+    def _session(self, server_name: str | None) -> requests.Session:
         s: requests.Session | None = getattr(self._local, "session", None)
-        if s is None:
+        if s is None or getattr(self._local, "server_name", None) != server_name:
             s = requests.Session()
-            s.trust_env = False  # else REQUESTS_CA_BUNDLE overrides verify; a proxy comes from the kubeconfig only
-            self._local.session = s
+            s.trust_env = False  # else REQUESTS_CA_BUNDLE overrides verify; the proxy is the loader's
+            if server_name:
+                s.mount("https://", _ServerName(server_name))
+            self._local.session, self._local.server_name = s, server_name
         return s
 
     def request(
@@ -149,17 +220,17 @@ class KubeApi:
     ) -> requests.Response:  # fmt: skip
         url = f"{self.server}{path}"
         for attempt in (1, 2):
-            generation, headers, verify, cert, proxies = self._auth.current()
+            call = self._auth.current(url)
             try:
-                r = self._session().request(
-                    method, url, json=body, params=params, timeout=timeout or self.timeout, headers=headers,
-                    verify=verify, cert=cert, proxies=proxies,
+                r = self._session(call.server_name).request(
+                    method, url, json=body, params=params, timeout=timeout or self.timeout, headers=call.headers,
+                    verify=call.verify, cert=call.cert, proxies=call.proxies,
                 )  # fmt: skip
             except requests.RequestException as e:
                 raise KubeApiError(
                     f"{self.where}: {method} {path}: API server {self.server} unreachable: {_reason(e)}"
                 ) from None
-            if r.status_code == 401 and attempt == 1 and self._auth.renew(generation):
+            if r.status_code == 401 and attempt == 1 and self._auth.renew(call.generation):
                 continue
             break
         if r.status_code >= 400:
@@ -234,6 +305,11 @@ def _reason(e: requests.RequestException) -> str:
     if isinstance(e, requests.ReadTimeout):
         return "read timeout (the server accepted the connection but did not answer)"
     if isinstance(e, requests.exceptions.SSLError):
+        if "mismatch" in str(e) or "doesn't match" in str(e):
+            return (
+                "the server's certificate does not name the address dialled: connect by a name it holds, or set "
+                "the kubeconfig cluster's tls-server-name to one"
+            )
         return "TLS handshake failed: check the kubeconfig's certificate-authority and client certificate"
     m = re.search(r"\[Errno -?\d+\] ([^'\")]+)", str(e))
     return f"{m.group(1).strip() if m else type(e).__name__}: check the server address, the network and any proxy"
@@ -379,14 +455,36 @@ def _tls(d: dict[str, str] | None) -> TLSFiles | None:
     return TLSFiles(**d) if d else None
 
 
+def api_reference(cluster: Cluster) -> dict[str, Any]:
+    """How :func:`kube_api` reaches the cluster, to record in the ledger and reach it again after a crash
+    (:func:`member_api`): the kubeconfig's path and context (``api_kubeconfig``, ``api_context``), else the
+    harness's TLS files (``api_tls``), else ``api_in_cluster``. Paths and names only, never a credential."""
+    s = cluster.settings
+    if s.get("kubeconfig"):
+        return {"api_kubeconfig": str(s["kubeconfig"]), "api_context": str(s.get("context") or "")}
+    if cluster.tls is not None and s.get("api"):
+        return {"api_tls": cluster.tls.model_dump()}
+    if os.environ.get("KUBERNETES_SERVICE_HOST"):
+        return {"api_in_cluster": True}
+    return {}
+
+
 def member_api(p: dict[str, Any], *, timeout: float) -> KubeApi | None:
-    """A client for one control-plane member's own API server (``p["api"]``, not the load balancer), with the
-    credentials a fault recorded: the harness's TLS files (``api_tls``), else the kubeconfig and context it
-    reached the cluster with (``api_kubeconfig``, ``api_context``: paths and names, never a credential)."""
+    """A client for the API server at ``p["api"]`` (one control-plane member's own, or the address a drill
+    used), with the credentials a fault recorded (:func:`api_reference`): the harness's TLS files
+    (``api_tls``), else the kubeconfig and context it reached the cluster with (``api_kubeconfig``,
+    ``api_context``), else the pod's service account (``api_in_cluster``)."""
     if not p.get("api"):
         return None
     if p.get("api_tls"):
         return KubeApi(p["api"], TLSFiles(**p["api_tls"]), timeout=timeout)
+    if p.get("api_in_cluster"):
+        where = f"API server {p['api']} (in-cluster service account)"
+
+        def in_cluster() -> Any:
+            return _in_cluster(where)
+
+        return KubeApi(p["api"], timeout=timeout, where=where, credentials=in_cluster(), reload=in_cluster)
     if p.get("api_kubeconfig"):
         path, context = str(p["api_kubeconfig"]), p.get("api_context") or None
         where = f"API server {p['api']} (context {context or _current_context(path)})"

@@ -94,6 +94,7 @@ for _psa, (_id, _sev, _title, _fix) in _RULES.items():
         reference=f"Pod Security Standards ({_level}, Kubernetes 1.34): {_psa}; {_DOC}",
     )(CONTROLS[_psa].fn)  # fmt: skip
 PSS_CHECK_IDS = {psa: rule[0] for psa, rule in _RULES.items()}
+_CHECK_OF_PSA = {psa: CHECKS[hd] for psa, hd in PSS_CHECK_IDS.items()}
 READABLE_ID = "HD-PSS-000"
 
 
@@ -140,46 +141,56 @@ def _get(obj: Any, path: tuple[str, ...]) -> Any:
     return obj
 
 
-def pod_refs(objects: Iterable[Any]) -> Iterator[PodRef]:
-    """Every pod template in the objects (lists are unfolded; objects without one are skipped)."""
+# kind -> (path to the template, its path text, spec path, metadata path), worked out once
+_TEMPLATES: dict[str, tuple[tuple[str, ...], str, str, str]] = {
+    kind: (path, ".".join(path), f"{'.'.join(path)}.spec" if path else "spec",
+           f"{'.'.join(path)}.metadata" if path else "metadata")
+    for kind, path in _TEMPLATE_PATHS.items()
+}  # fmt: skip
+# (kind, object metadata, template metadata, template spec, spec path, metadata path, problems, screen)
+_Template = tuple[str, dict[str, Any], dict[str, Any], dict[str, Any], str, str, tuple[str, ...], "set[str] | None"]
+
+
+def _templates(objects: Iterable[Any]) -> Iterator[_Template]:
+    """pod_refs' walk as plain tuples: scan_objects makes no PodRef per pod (they cost as much as a screen)."""
     for obj in objects:
-        if not isinstance(obj, dict):
+        if type(obj) is not dict and not isinstance(obj, dict):
             continue
-        kind = str(obj.get("kind") or "")
-        if kind == "List" and not isinstance(obj.get("items") or [], list):
-            md = _dict(obj.get("metadata"))
-            yield PodRef(kind, str(md.get("name") or "?"), None, {}, {}, "spec", "metadata",
-                         (f"items is not a list (got {type(obj['items']).__name__})",))  # fmt: skip
+        kind = obj.get("kind")
+        kind = kind if type(kind) is str else str(kind or "")
+        row = _TEMPLATES.get(kind)
+        if row is None:
+            if kind == "List" and not isinstance(obj.get("items") or [], list):
+                items_type = type(obj["items"]).__name__
+                yield (kind, _dict(obj.get("metadata")), {}, {}, "spec", "metadata",
+                       (f"items is not a list (got {items_type})",), None)  # fmt: skip
+            elif kind == "List" or (kind.endswith("List") and isinstance(obj.get("items"), list)):
+                item_kind = kind[:-4] if kind != "List" else ""
+                yield from _templates(
+                    {**i, "kind": i.get("kind") or item_kind} for i in obj.get("items") or [] if isinstance(i, dict)
+                )
             continue
-        if kind == "List" or (kind.endswith("List") and isinstance(obj.get("items"), list)):
-            item_kind = kind[:-4] if kind != "List" else ""
-            yield from pod_refs(
-                {**i, "kind": i.get("kind") or item_kind} for i in obj.get("items") or [] if isinstance(i, dict)
-            )
-            continue
-        path = _TEMPLATE_PATHS.get(kind)
-        if path is None:
-            continue
+        path, prefix, spec_path, meta_path = row
         holder = _get(obj, path) if path else obj
-        md = _dict(obj.get("metadata"))
-        prefix = ".".join(path)
-        namespace = md.get("namespace")
-        spec_path = f"{prefix}.spec" if prefix else "spec"
-        meta_path = f"{prefix}.metadata" if prefix else "metadata"
-        screened = None
-        if isinstance(holder, dict):
+        if type(holder) is dict or isinstance(holder, dict):
+            meta, spec = holder.get("metadata"), holder.get("spec")
             # one pass for both: a pod the screen judges is well formed (the screen is stricter than
             # the shape check), so the shape check only runs on the pods it gives up on
-            screened = may_violate(holder.get("metadata"), holder.get("spec"))
-            found = (
-                []
-                if screened is not None
-                else problems(holder.get("spec"), spec_path, holder.get("metadata"), meta_path)
-            )
+            screened = may_violate(meta, spec)
+            found = () if screened is not None else tuple(problems(spec, spec_path, meta, meta_path))
+            meta = meta if type(meta) is dict else _dict(meta)
+            spec = spec if type(spec) is dict else _dict(spec)
         else:
-            found = [f"{prefix} is missing" if holder is None else f"{prefix} is not a mapping"]
-            holder = {}
-        meta, spec = _dict(holder.get("metadata")), _dict(holder.get("spec"))
+            screened, meta, spec = None, {}, {}
+            found = (f"{prefix} is missing" if holder is None else f"{prefix} is not a mapping",)
+        md = obj.get("metadata")
+        yield kind, md if type(md) is dict else _dict(md), meta, spec, spec_path, meta_path, found, screened
+
+
+def pod_refs(objects: Iterable[Any]) -> Iterator[PodRef]:
+    """Every pod template in the objects (lists are unfolded; objects without one are skipped)."""
+    for kind, md, meta, spec, spec_path, meta_path, found, screened in _templates(objects):
+        namespace = md.get("namespace")
         yield PodRef(
             kind=kind,
             name=str(md.get("name") or md.get("generateName") or "?"),
@@ -188,26 +199,20 @@ def pod_refs(objects: Iterable[Any]) -> Iterator[PodRef]:
             spec=spec,
             spec_path=spec_path,
             meta_path=meta_path,
-            problems=tuple(found),
+            problems=found,
             may_violate=screened,
         )
 
 
 def _finding(chk: Check, pod: PodRef, hit: Hit, file: str | None) -> Finding:
-    paths = list(hit.paths)
-    shown = ", ".join(paths[:4]) + (f" and {len(paths) - 4} more" if len(paths) > 4 else "")
-    return Finding(
-        check_id=chk.id,
-        target=pod.ref,
-        status="fail",
-        observed=hit.paths,
-        expected=chk.title,
-        message=f"{pod.ref}: {hit.detail} (at {shown})",
-        object=f"{pod.kind}/{pod.name}",
-        namespace=pod.namespace,
-        severity=chk.severity,
-        suite=SUITE,
-        file=file,
+    return _fail(chk, pod.ref, f"{pod.kind}/{pod.name}", pod.namespace, hit, file)
+
+
+def _fail(chk: Check, ref: str, obj: str, namespace: str | None, hit: Hit, file: str | None) -> Finding:
+    paths = hit.paths
+    shown = ", ".join(paths) if len(paths) <= 4 else ", ".join(list(paths)[:4]) + f" and {len(paths) - 4} more"
+    return Finding.failed(
+        chk.id, ref, paths, chk.title, f"{ref}: {hit.detail} (at {shown})", obj, namespace, chk.severity, SUITE, file
     )
 
 
@@ -216,27 +221,32 @@ def scan_objects(
     version: Version = LATEST,
 ) -> list[Finding]:  # fmt: skip
     """One fail finding per violated control per pod template (compliant pods give none), at policy ``version``."""
-    findings = []
-    for pod in pod_refs(objects):
-        if pod.problems:
-            more = len(pod.problems) - 3
-            shown = "; ".join(pod.problems[:3]) + (f" and {more} more" if more > 0 else "")
-            error = CHECKS[READABLE_ID].error(
-                pod.ref, f"{pod.ref}: cannot be judged: {shown}", object=f"{pod.kind}/{pod.name}"
-            )
-            findings.append(error.with_(namespace=pod.namespace, file=file, observed=list(pod.problems)))
+    findings: list[Finding] = []
+    screen = version == LATEST  # the screen knows policy 1.34 only
+    checks = _CHECK_OF_PSA
+    for kind, md, meta, spec, spec_path, meta_path, found, screened in _templates(objects):
+        if not found:
+            # the screen's answer, made by _templates; None: an odd shape, run every control
+            if screen and screened is not None and not screened:
+                continue  # compliant: the common case costs no names, refs or allocation
+            hits = evaluate_pod_at(
+                meta, spec, level, version, spec_path=spec_path, meta_path=meta_path, relax_userns=relax_userns,
+                only=screened if screen else None,
+            )  # fmt: skip
+            if not hits:
+                continue
+        name = str(md.get("name") or md.get("generateName") or "?")
+        ns = md.get("namespace")
+        namespace = str(ns) if ns else None
+        ref = f"{kind}/{namespace}/{name}" if namespace else f"{kind}/{name}"
+        obj = f"{kind}/{name}"
+        if found:
+            more = len(found) - 3
+            shown = "; ".join(found[:3]) + (f" and {more} more" if more > 0 else "")
+            error = CHECKS[READABLE_ID].error(ref, f"{ref}: cannot be judged: {shown}", object=obj)
+            findings.append(error.with_(namespace=namespace, file=file, observed=list(found)))
             continue
-        # one cheap pass (it knows policy 1.34 only), done by pod_refs; None: an odd shape, run every control
-        only = None
-        if version == LATEST:
-            only = pod.may_violate if pod.may_violate is not None else may_violate(pod.meta, pod.spec)
-        if only is not None and not only:
-            continue
-        hits = evaluate_pod_at(
-            pod.meta, pod.spec, level, version, spec_path=pod.spec_path, meta_path=pod.meta_path,
-            relax_userns=relax_userns, only=only,
-        )  # fmt: skip
-        findings += [_finding(CHECKS[PSS_CHECK_IDS[c.psa_id]], pod, hit, file) for c, hit in hits]
+        findings += [_fail(checks[c.psa_id], ref, obj, namespace, hit, file) for c, hit in hits]
     return findings
 
 

@@ -20,6 +20,7 @@ the version the cluster runs (or will run):
 from __future__ import annotations
 
 from collections.abc import Callable, Container
+from functools import cache
 from typing import Any
 
 from hadrill.compliance.pss import CONTROLS, Control, Ctrs, Hit, Json, containers_of
@@ -121,7 +122,9 @@ def _sysctls_at(version: Version, fn: Fn) -> Fn:
     return check
 
 
-def _controls_at(level: str, version: Version) -> list[tuple[Control, Fn]]:
+@cache
+def _controls_at(level: str, version: Version) -> tuple[tuple[Control, Fn], ...]:
+    """The controls of ``level`` at ``version``, wrapped once per (level, version): a scan reuses them."""
     present = [c for c in CONTROLS.values() if version >= _SINCE.get(c.psa_id, (1, 0))]
     if level == "baseline":
         chosen = [c for c in present if c.level == "baseline"]
@@ -142,7 +145,7 @@ def _controls_at(level: str, version: Version) -> list[tuple[Control, Fn]]:
         elif c.psa_id == "sysctls":
             fn = _sysctls_at(version, fn)
         out.append((c, fn))
-    return out
+    return tuple(out)
 
 
 def evaluate_pod_at(
@@ -154,11 +157,14 @@ def evaluate_pod_at(
     ``only``: the PSA IDs worth running (:func:`hadrill.compliance.pss_screen.may_violate`, valid at 1.34)."""
     meta = meta if isinstance(meta, dict) else {}
     spec = spec if isinstance(spec, dict) else {}
+    table = _controls_at(level, version)
+    if only is not None:
+        table = tuple(row for row in table if row[0].psa_id in only)
+        if not table:
+            return []
     ctrs = containers_of(spec, spec_path)
     out = []
-    for control, fn in _controls_at(level, version):
-        if only is not None and control.psa_id not in only:
-            continue
+    for control, fn in table:
         hit = fn(meta, spec, spec_path, meta_path, ctrs, relax_userns)
         if hit is not None:
             out.append((control, hit))

@@ -6,7 +6,10 @@ Every activity takes the experiment's ``configuration``; these keys are read (al
   lab's inventory as ``hadrill lab up`` writes it);
 - ``hadrill_journal_dir``: where the run's journal goes (default ``$HADRILL_JOURNAL_DIR``);
 - ``hadrill_interval``: probe interval in seconds (default 0.1);
-- ``hadrill_objectives``: objectives that override the experiment's (a mapping).
+- ``hadrill_objectives``: objectives that override the experiment's (a mapping);
+- ``hadrill_keep_snapshot``: a directory where the restore drill keeps its etcd snapshot instead of
+  deleting it (``--keep-snapshot DIR`` of ``hadrill run`` and ``hadrill drill``; default
+  ``$HADRILL_KEEP_SNAPSHOT``); an activity's own ``keep_snapshot`` argument wins.
 
 The ``hadrill.ctk.control`` control creates the run before the experiment and writes the journal
 after it; the activities share that run because Chaos Toolkit runs them in one process.
@@ -24,7 +27,7 @@ from hadrill.paths import lab_inventory_path
 from hadrill.run import Run
 from hadrill.secrets import install_log_redaction
 
-__all__ = ["current_run", "end_run", "start_run"]
+__all__ = ["active_run", "current_run", "end_run", "start_run"]
 
 _RUN: Run | None = None
 install_log_redaction()  # Chaos Toolkit logs activity arguments and outputs: never a secret in its log
@@ -70,6 +73,11 @@ def start_run(title: str, configuration: dict[str, Any] | None = None) -> Run:
 def current_run(configuration: dict[str, Any] | None = None) -> Run:
     """The run in progress, started on first use when the experiment declares no control."""
     return _RUN if _RUN is not None else start_run("experiment", configuration)
+
+
+def active_run() -> Run | None:
+    """The run in progress, if any (a control must not start one)."""
+    return _RUN
 
 
 def end_run() -> Run | None:

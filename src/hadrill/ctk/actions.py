@@ -3,11 +3,13 @@ the schema Chaos Toolkit's discovery reads."""
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Any
 
 from hadrill.ctk import current_run
+from hadrill.errors import ConfigError
 from hadrill.faults.container import Action
 from hadrill.faults.etcd import kill_member as _kill_member
 from hadrill.faults.etcd import partition_member as _partition_member
@@ -23,6 +25,7 @@ from hadrill.probes.gluster import gluster_read_back_for, gluster_write_probe
 from hadrill.probes.nfs import nfs_read_back_for, nfs_write_probe
 
 __all__ = [
+    "arm_guards",
     "etcd_restore_drill",
     "fail_vip",
     "heal",
@@ -36,6 +39,7 @@ __all__ = [
     "start_kube_ready_probe",
     "start_nfs_probes",
     "start_probes",
+    "start_promql_probe",
     "stop_brick",
     "stop_probes",
     "verify_acked_writes",
@@ -122,6 +126,28 @@ def power_off_node(
     run = current_run(configuration)
     run.inject(_power_off(run.inventory, node, off=off, on=on, time_limit=time_limit, force=force))
     return node
+
+
+def arm_guards(guards: list[dict[str, Any]] | None = None, configuration: dict[str, Any] | None = None) -> list[str]:
+    """Arm stop conditions (``promql``, ``alert`` or ``probe`` + ``availability``; see
+    :mod:`hadrill.probes.guards`): when one trips, every fault is reverted at once and the run stops."""
+    watch = current_run(configuration).arm_guards(guards or [])
+    return [g.name for g in watch.guards]
+
+
+def start_promql_probe(
+    expr: str, name: str = "promql", interval: float = 1.0, configuration: dict[str, Any] | None = None
+) -> list[str]:
+    """Sample a PromQL expression every ``interval`` s into the probes' stream: a sample is good when it
+    returns something and nothing it returns is 0 (``sum(up{service="etcd"}) >= 2``)."""
+    from hadrill.probes.promql import PromqlProbe
+
+    run = current_run(configuration)
+    client = run.prometheus()
+    if client is None:
+        raise ConfigError("inventory", "monitoring", "the platform's Prometheus URL (a PromQL probe reads it)")
+    run.start_probe(PromqlProbe(client, expr, name=name), interval=interval, timeout=min(interval, 2.0))
+    return sorted(run.samplers)
 
 
 def heal(configuration: dict[str, Any] | None = None) -> None:
@@ -242,10 +268,14 @@ def etcd_restore_drill(
 ) -> dict[str, Any]:
     """The etcd backup/restore drill (:mod:`hadrill.restore`): its verdicts become the run's checks.
     Its snapshots (every Secret of the cluster) are deleted at the end unless ``keep_snapshot`` names a
-    directory to keep the host's copy in."""
+    directory to keep the host's copy in (else the configuration's ``hadrill_keep_snapshot``, which
+    ``--keep-snapshot DIR`` sets, else ``$HADRILL_KEEP_SNAPSHOT``)."""
     from hadrill.restore import run_restore_drill
 
     run = current_run(configuration)
+    keep_snapshot = keep_snapshot or str(
+        (configuration or {}).get("hadrill_keep_snapshot") or os.environ.get("HADRILL_KEEP_SNAPSHOT") or ""
+    )
     result = run_restore_drill(
         run.inventory, cluster=cluster, etcd_cluster=etcd_cluster, writes_before=writes_before,
         writes_after=writes_after, rto_objective_s=rto_objective_s, time_limit=time_limit,

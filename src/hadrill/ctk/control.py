@@ -13,13 +13,14 @@ import os
 import sys
 from typing import Any
 
-from hadrill.ctk import current_run, end_run, start_run
+from hadrill.ctk import active_run, current_run, end_run, start_run
 from hadrill.faults.base import recover
 from hadrill.judge import exception_summary, judge
 
 __all__ = [
     "after_activity_control",
     "after_experiment_control",
+    "before_activity_control",
     "before_experiment_control",
     "before_method_control",
 ]
@@ -33,6 +34,17 @@ def before_experiment_control(
     for record, outcome in recover(run.ledger):
         run.event("recover", f"fault {record.id} ({record.description}) left by {record.run}: {outcome}")
     _use_kubeconfig(run.inventory)
+
+
+def before_activity_control(
+    context: dict[str, Any], configuration: dict[str, Any] | None = None, **kwargs: Any
+) -> None:
+    """A tripped guard aborts the experiment before its next step (the faults are already reverted)."""
+    from chaoslib.exceptions import InterruptExecution
+
+    run = active_run()
+    if run is not None and run.stopped_by is not None:
+        raise InterruptExecution(f"stopped by guard {run.stopped_by['guard']}: {run.stopped_by['why']}")
 
 
 def before_method_control(context: Any, configuration: dict[str, Any] | None = None, **kwargs: Any) -> None:

@@ -115,7 +115,7 @@ def vip_moved(cluster: str = "nfs", objective_s: float = 6.0, configuration: dic
     p = record.params
     verdict = nfs_recovery.vip_moved(
         run.inventory, run.inventory.cluster(cluster), p["members"][0], float(p.get("injected_at", record.created)),
-        objective_s, moved_at=p.get("vip_moved_at"),
+        objective_s, moved_at=lambda: p.get("vip_moved_at"),
     )  # fmt: skip
     return run.check(verdict).ok
 

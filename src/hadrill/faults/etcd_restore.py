@@ -211,7 +211,7 @@ class DrillObjects(Fault):
     """
 
     api: str = ""
-    api_tls: dict[str, str] = field(default_factory=dict)
+    api_access: dict[str, Any] = field(default_factory=dict)  # clients.kube.api_reference: never a credential
     objects: tuple[str, ...] = ()
     host_files: tuple[str, ...] = ()
     containers: tuple[str, ...] = ()
@@ -222,7 +222,7 @@ class DrillObjects(Fault):
         return {
             **super().params(),
             "api": self.api,
-            "api_tls": dict(self.api_tls),
+            **self.api_access,
             "objects": list(self.objects),
             "host_files": list(self.host_files),
             "containers": list(self.containers),
@@ -240,11 +240,17 @@ class DrillObjects(Fault):
         p = record.params
         problems = []
         if p["objects"]:
-            from hadrill.clients.kube import KubeApi, KubeApiError
-            from hadrill.inventory import TLSFiles
+            from hadrill.clients.kube import KubeApiError, member_api
 
-            api = KubeApi(p["api"], TLSFiles(**p["api_tls"]), timeout=10.0)
+            try:  # the way the drill reached the API: TLS files, a kubeconfig at its context, in-cluster
+                api = member_api(p, timeout=10.0)
+            except TargetError as e:  # a kubeconfig's exec plugin failing now
+                api, problems = None, [f"API {p['api']}: {e}"]
+            if api is None and not problems:
+                problems.append(f"API objects {p['objects']}: no credentials recorded to reach {p['api'] or '?'}")
             for path in p["objects"]:  # newest first: a namespace last
+                if api is None:
+                    break
                 try:
                     api.request("DELETE", path, {"propagationPolicy": "Background"})
                 except KubeApiError as e:

@@ -2,8 +2,8 @@
 
 ``StopBrick`` has three modes:
 
-- ``kill-brick``: ``kill -9`` of the brick process (its pid from ``volume status VOL HOST:BRICK
-  --xml``); glusterd stays up. Reverted with ``volume start VOL force``. The deadman lives in a
+- ``kill-brick``: ``kill -9`` of the brick process (found on its server by its
+  ``--brick-name``); glusterd stays up. Reverted with ``volume start VOL force``. The deadman lives in a
   surviving peer and runs that same command at the deadline.
 - ``kill-node``: the server's container is killed (glusterd, brick, self-heal daemon); reverted by
   starting it again. ``pause-node``: the container is frozen, so its sockets stay open and clients
@@ -24,6 +24,7 @@ unless forced when that exceeds the cluster's failure budget.
 from __future__ import annotations
 
 import random
+import re
 import shlex
 import time
 from collections.abc import Sequence
@@ -50,6 +51,7 @@ from hadrill.faults.deadman import (
 from hadrill.faults.gluster_host import DEFAULT_UNIT, frozen_check, inject_command, revert_command
 from hadrill.faults.ledger import FaultRecord, Ledger
 from hadrill.faults.picking import free_members, gate
+from hadrill.faults.process import process_states
 from hadrill.faults.systemd_timer import arm_timer, disarm_timer, has_systemd
 from hadrill.inventory import Cluster, Inventory
 
@@ -151,16 +153,15 @@ class StopBrick(Fault):
     def inject(self, record: FaultRecord) -> None:
         p = record.params
         if p["mode"] == "kill-brick":
-            cli = GlusterCli(p["peer"])
-            pids: dict[str, int] = {}
-            for brick in p["bricks"]:
-                found = cli.volume_status(p["volume"], brick).get(brick)
-                if found is None or not found.online or found.pid is None:
-                    raise InjectionFailed(f"brick {brick} of {p['volume']} is not online: nothing to kill")
-                pids[brick] = found.pid
+            # the brick process found on its own server by its --brick-name (one per path on a host)
+            # and killed in the same call: no CLI round trip through glusterd (a second or more)
+            finds = {b: target(u).run(_find_brick(b), timeout=10) for b, u in zip(p["bricks"], p["urls"], strict=True)}
+            lost = [b for b, res in finds.items() if not res.ok or not res.stdout.strip().isdigit()]
+            if lost:
+                raise InjectionFailed(f"brick(s) {', '.join(lost)} of {p['volume']} not running: nothing to kill")
+            p["pids"] = {b: int(res.stdout.strip()) for b, res in finds.items()}
             for brick, url in zip(p["bricks"], p["urls"], strict=True):
-                target(url).check(f"kill -9 {int(pids[brick])}", timeout=10)
-            p["pids"] = pids
+                target(url).check(f"kill -9 {p['pids'][brick]}", timeout=10)
             return
         if p.get("host"):
             for url in p["urls"]:
@@ -170,8 +171,11 @@ class StopBrick(Fault):
             _stop_container(name, p["mode"])
 
     def prove(self, record: FaultRecord) -> str:
+        """Seen where the effect is: the killed brick processes gone (or zombies) in /proc of their
+        servers, the containers exited or paused by the engine. Not glusterd's view from a peer (a CLI
+        round trip of a second or more): the revert checks that the bricks come back online."""
         p = record.params
-        if p["mode"] == "pause-node" and p.get("host"):
+        if p.get("host") and p["mode"] == "pause-node":
 
             def frozen() -> str | None:
                 seen = [target(u).run(frozen_check(p["unit"]), timeout=5) for u in p["urls"]]
@@ -181,22 +185,38 @@ class StopBrick(Fault):
 
             seen = wait_for(frozen, timeout=_PROVE_S, what=f"{p['unit']} frozen")
             return f"{seen}: bricks frozen (clients give up on them after network.ping-timeout)"
+        if p.get("host") and p["mode"] == "kill-node":
+            cli = GlusterCli(p["peer"], timeout=5)
+
+            def offline() -> str | None:
+                bricks = cli.volume_status(p["volume"])
+                up = [b for b in p["bricks"] if b in bricks and bricks[b].online]
+                return None if up else f"brick(s) {', '.join(p['bricks'])} offline (seen from {p['peer']})"
+
+            return wait_for(offline, timeout=_PROVE_S, what=f"brick(s) {', '.join(p['bricks'])} offline", interval=0.2)
+        if p["mode"] == "kill-brick":
+            bricks = zip(p["bricks"], p["urls"], strict=True)
+            where = [(target(url), str(int(p["pids"][brick]))) for brick, url in bricks]
+
+            def gone() -> str | None:
+                for t, pid in where:
+                    state = process_states(t.run(f"cat /proc/{pid}/stat 2>/dev/null", timeout=5).stdout).get(pid)
+                    if state not in (None, "Z", "X"):  # still running (or sleeping, stopped...)
+                        return None
+                pids = ", ".join(f"{b} pid {p['pids'][b]}" for b in p["bricks"])
+                return f"brick process(es) gone ({pids})"
+
+            return wait_for(gone, timeout=_PROVE_S, what=f"brick(s) {', '.join(p['bricks'])} killed", interval=0.02)
+        want = ("paused",) if p["mode"] == "pause-node" else ("exited", "dead")
+
+        def stopped() -> str | None:
+            states = [_container(n).status for n in p["containers"]]
+            return f"{', '.join(p['containers'])} {states[0]}" if all(s in want for s in states) else None
+
+        seen = wait_for(stopped, timeout=_PROVE_S, what=f"{', '.join(p['containers'])} {want[0]}", interval=0.02)
         if p["mode"] == "pause-node":
-
-            def paused() -> str | None:
-                states = [_container(n).status for n in p["containers"]]
-                return None if any(s != "paused" for s in states) else f"{', '.join(p['containers'])} paused"
-
-            seen = wait_for(paused, timeout=_PROVE_S, what=f"{', '.join(p['containers'])} paused")
             return f"{seen}: bricks frozen (clients give up on them after network.ping-timeout)"
-        cli = GlusterCli(p["peer"], timeout=5)
-
-        def offline() -> str | None:
-            bricks = cli.volume_status(p["volume"])
-            up = [b for b in p["bricks"] if b in bricks and bricks[b].online]
-            return None if up else f"brick(s) {', '.join(p['bricks'])} offline (seen from {p['peer']})"
-
-        return wait_for(offline, timeout=_PROVE_S, what=f"brick(s) {', '.join(p['bricks'])} offline", interval=0.2)
+        return f"{seen}: bricks {', '.join(p['bricks'])} gone with their servers"
 
     @classmethod
     def revert(cls, record: FaultRecord) -> None:
@@ -218,6 +238,15 @@ class StopBrick(Fault):
             cli.trigger_heal(p["volume"])
         except TargetError as e:
             raise RevertFailed(f"{record.kind} ({p['mode']}) of {', '.join(p['bricks'])}: {e}") from e
+
+
+def _find_brick(brick: str) -> str:
+    """Shell printing the pid of the brick process serving ``brick`` (``host:/path``) on its host, and
+    failing unless exactly one runs. The pattern needs a space or the end after the path, so it does
+    not match the shell running it (whose command line holds the pattern followed by ``(``)."""
+    path = brick.split(":", 1)[1]
+    pattern = "glusterfsd .*--brick-name " + re.sub(r"([.^$*+?()\[\]{}|\\])", r"\\\1", path) + "( |$)"
+    return f'p=$(pgrep -f {shlex.quote(pattern)}); [ "$(echo $p | wc -w)" = 1 ] && echo $p'
 
 
 def _stop_container(name: str, mode: str, attempts: int = 5) -> None:

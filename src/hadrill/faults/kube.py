@@ -14,7 +14,7 @@ import time
 from typing import Any, ClassVar
 
 from hadrill.clients.etcd import etcd_leader
-from hadrill.clients.kube import LEASES, kube_api, lease_holder, node_problem
+from hadrill.clients.kube import LEASES, api_reference, kube_api, lease_holder, node_problem
 from hadrill.errors import ConfigError, RevertFailed, TargetError
 from hadrill.faults.base import DEFAULT_TIME_LIMIT
 from hadrill.faults.container import Action, ContainerFault
@@ -110,11 +110,9 @@ def kill_control_plane_node(
     node = inv.member_node(c, member.name)
     etcd = etcd_cluster_of(inv, c)
     checks: dict[str, Any] = {"revert_timeout": revert_timeout, "chosen_by": which}
-    if member.endpoints.get("api") and c.settings.get("kubeconfig"):  # as kube_api reaches it: kubeconfig first
-        checks.update(api=member.endpoints["api"], api_kubeconfig=str(c.settings["kubeconfig"]))
-        checks.update(api_context=str(c.settings.get("context") or ""))
-    elif member.endpoints.get("api") and c.tls is not None:
-        checks.update(api=member.endpoints["api"], api_tls=c.tls.model_dump())
+    reference = api_reference(c)  # as kube_api reaches it: kubeconfig, else TLS files, else in-cluster
+    if member.endpoints.get("api") and reference:
+        checks.update(api=member.endpoints["api"], **reference)
     if member.endpoints.get("etcd") and etcd is not None and etcd.tls is not None:
         checks.update(etcd=member.endpoints["etcd"], etcd_tls=etcd.tls.model_dump())
     fault = ControlPlaneFault(

@@ -11,7 +11,10 @@ when the fault is injected, in one of three ways:
 - ``link-down``: ``ip link set <iface> down`` on the interface carrying the VIP, a silent death (no
   RST reaches the clients; revert: link up); deadman in the target.
 
-The proof of effect is that the VIP is now held by the other server. The verdicts after the fault
+The proof of effect is the mode's own, seen on the holder (container exited, no ganesha process, link
+not UP): a fraction of a second. The VIP's move to the other server is the platform's recovery, not the
+injection: a watcher thread notes when it is first seen there (``vip_moved_at``) and
+:func:`~hadrill.recovery.nfs.vip_moved` waits for it and judges it against its objective. The verdicts after the fault
 (:func:`~hadrill.recovery.nfs.vip_moved`, :func:`~hadrill.recovery.nfs.rejoined_as_backup`) are in
 :mod:`hadrill.recovery.nfs`; the VIP and server state reads in :mod:`hadrill.clients.nfs`.
 """
@@ -20,7 +23,9 @@ from __future__ import annotations
 
 import ipaddress
 import shlex
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
@@ -55,6 +60,7 @@ __all__ = [
 Mode = Literal["kill", "stop-nfs", "link-down"]
 MODES: tuple[Mode, ...] = ("kill", "stop-nfs", "link-down")
 RESTART_NFS = "/usr/local/bin/hadrill-ganesha-start"
+_PROVE_S = 10.0  # the mode's own effect (container exited, ganesha gone, link down) shows within this
 _STOP_NFS = (
     f"pkill -TERM -x {NFS_PROCESS}; for i in $(seq 1 50); do pgrep -x {NFS_PROCESS} >/dev/null || exit 0; "
     f"sleep 0.1; done; pkill -KILL -x {NFS_PROCESS}; true"
@@ -75,7 +81,10 @@ class FailVip(Fault):
     kind: ClassVar[str] = "nfs.fail_vip"
 
     def _holders(self) -> list[str]:
-        return [name for name, url in self.servers if holds_vip(url, self.vip)]
+        """The servers holding the VIP, asked at once (one round trip, not one per server)."""
+        with ThreadPoolExecutor(max_workers=len(self.servers) or 1) as pool:
+            held = list(pool.map(lambda server: holds_vip(server[1], self.vip), self.servers))
+        return [name for (name, _), yes in zip(self.servers, held, strict=True) if yes]
 
     def params(self) -> dict[str, Any]:
         if self.mode not in MODES:
@@ -166,24 +175,31 @@ class FailVip(Fault):
             raise InjectionFailed(f"fail_vip {self.mode} on {record.target}: {e}") from e
 
     def prove(self, record: FaultRecord) -> str:
+        """The holder is down as the mode says, seen on it (not the VIP's move: that is the platform's
+        recovery, timed by a watcher from here and judged by :func:`~hadrill.recovery.nfs.vip_moved`)."""
+        p = record.params
         former = self.members[0]
-        others = [(name, url) for name, url in self.servers if name != former]
-        former_url = dict(self.servers)[former]
+        if self.mode == "kill":
 
-        def moved() -> str | None:
-            # The others first, timed at once: asking a powered-off host over SSH waits out a timeout.
-            if not all(holds_vip(url, self.vip) for _, url in others):
-                return None
-            seen_at = time.time()
-            if holds_vip(former_url, self.vip):
-                return None  # both hold it: not moved (yet)
-            record.params["vip_moved_at"] = seen_at
-            took = seen_at - record.params["injected_at"]
-            names = ", ".join(name for name, _ in others)
-            return f"VIP {self.vip} moved from {former} to {names} in {took:.2f} s ({self.mode})"
+            def down() -> str | None:
+                status = _container(p["container"]).status
+                return f"container {p['container']} running -> {status}" if status in ("exited", "dead") else None
 
-        what = f"VIP {self.vip} on {', '.join(n for n, _ in others)}"
-        return wait_for(moved, timeout=self.move_timeout, what=what, interval=0.05)
+        else:
+            t = target(record.target)
+            probe, said = (
+                (f"pgrep -x {NFS_PROCESS}", f"{NFS_PROCESS} gone")
+                if self.mode == "stop-nfs"
+                else (f"ip -o link show {shlex.quote(p['iface'])} | grep -q '[<,]UP[,>]'", f"{p['iface']} down")
+            )
+
+            def down() -> str | None:
+                res = t.run(probe, timeout=5)
+                return f"{said} on {former}" if res.rc == 1 else None  # 1: not found; else an error
+
+        seen = wait_for(down, timeout=_PROVE_S, what=f"{self.mode} of {former}", interval=0.02)
+        _watch_move(self, record)
+        return f"{seen} ({self.mode}); the VIP {self.vip} must move off {former}"
 
     @classmethod
     def revert(cls, record: FaultRecord) -> None:
@@ -212,6 +228,27 @@ class FailVip(Fault):
             if _stopped(params.get("container")):
                 return  # a stopped container comes back with its daemons and links
             raise RevertFailed(f"{record.kind} {params['mode']} on {record.target}: {e}") from e
+
+
+def _watch_move(fault: FailVip, record: FaultRecord) -> None:
+    """Note in ``record.params["vip_moved_at"]`` when the VIP is first seen on the other server(s),
+    polling for at most ``move_timeout``: a daemon thread, so the injection is proven without waiting."""
+    others = [url for name, url in fault.servers if name != fault.members[0]]
+    former = dict(fault.servers)[fault.members[0]]
+    deadline = time.monotonic() + fault.move_timeout
+
+    def watch() -> None:
+        while time.monotonic() < deadline:
+            # The others first, timed at once: asking a powered-off host over SSH waits out a timeout.
+            # holds_vip never raises: a node that does not answer holds nothing.
+            if all(holds_vip(url, fault.vip) for url in others):
+                seen = time.time()
+                if not holds_vip(former, fault.vip):
+                    record.params["vip_moved_at"] = seen
+                    return
+            time.sleep(0.05)
+
+    threading.Thread(target=watch, name=f"vip-move-{record.id}", daemon=True).start()
 
 
 def _revert_command(params: dict[str, Any]) -> str:

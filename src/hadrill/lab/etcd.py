@@ -90,6 +90,10 @@ class EtcdService:
             configure_member(c, member_env(name, ip, initial, f"{ctx.name}-etcd", CLIENT_PORT, PEER_PORT))
         ssh.pin(keys)
 
+    def metrics_targets(self, ctx: LabContext) -> list[tuple[str, str]]:
+        """etcd serves Prometheus metrics at /metrics on its client port."""
+        return [("etcd", f"{ip}:{CLIENT_PORT}") for _, ip in self._members(ctx)]
+
     def node_url(self, ctx: LabContext, name: str, ip: str) -> str:
         return LabSsh(ctx.name).url(ip) if self.transport == "ssh" else f"docker://{name}"
 

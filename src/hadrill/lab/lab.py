@@ -103,10 +103,18 @@ class Lab:
             from hadrill.lab.kube import KubeService
 
             self.services.append(KubeService(spec.kubernetes, base_dir=self.base_dir, progress=self.progress))
+        if spec.monitoring is not None:
+            from hadrill.lab.monitoring import MonitoringService
+
+            self.services.append(MonitoringService(spec.monitoring, self._metrics_targets))
 
     @property
     def name(self) -> str:
         return self.spec.name
+
+    def _metrics_targets(self, ctx: LabContext) -> list[tuple[str, str]]:
+        """Every (service, host:port) a part exposes Prometheus metrics on (parts say so themselves)."""
+        return [t for svc in self.services for t in getattr(svc, "metrics_targets", lambda _ctx: [])(ctx)]
 
     @property
     def needs_storage(self) -> bool:
@@ -214,7 +222,11 @@ class Lab:
             storage = self.ctx.storage_network_name
             mtu = self.spec.network.storage_mtu
             nets.append(Network(name=storage, subnet=str(self.ctx.subnets[storage]), storage=True, mtu=mtu))
-        return Inventory(platform=f"lab:{self.name}", source="lab", networks=nets, nodes=nodes, clusters=clusters)
+        monitoring = next((m(self.ctx) for svc in self.services if (m := getattr(svc, "monitoring", None))), None)
+        return Inventory(
+            platform=f"lab:{self.name}", source="lab", networks=nets, nodes=nodes, clusters=clusters,
+            monitoring=monitoring,
+        )  # fmt: skip
 
     def exists(self) -> bool:
         return self.name in list_labs(self.client)

@@ -26,6 +26,9 @@ Format (YAML; every field but ``name`` has a default)::
       volume: gv0                # volume name, [a-z][a-z0-9_-]*
       ping_timeout: 5            # network.ping-timeout, s (1-42; Gluster's default 42 stalls writes
                                  # 42-84 s on a frozen server; measured stall 8 s at 5)
+    monitoring: {}               # Prometheus, Alertmanager, Pushgateway and a node exporter in one
+                                 # container (.90), scraping the parts that expose metrics (etcd),
+                                 # with lab-sized alert rules (omit or "monitoring: null" for none)
     nodes: container             # container: one process per container (the default), or host:
                                  # systemd hosts (sshd, services as units with Restart=on-failure);
                                  # the etcd, nfs and gluster parts have host nodes so far
@@ -52,6 +55,7 @@ __all__ = [
     "GlusterPart",
     "LabFile",
     "LabNetwork",
+    "MonitoringPart",
     "NfsPart",
     "default_lab_file",
     "load_lab_file",
@@ -137,6 +141,10 @@ class KubernetesPart(_Strict):
     etcd_version: str = Field("v3.6.16", pattern=r"^v3\.\d+\.\d+$")
 
 
+class MonitoringPart(_Strict):
+    """Prometheus + Alertmanager + Pushgateway + node exporter, from Debian's packages."""
+
+
 class LabFile(_Strict):
     api_version: Literal["hadrill/v1"] = "hadrill/v1"
     kind: Literal["Lab"] = "Lab"
@@ -146,14 +154,19 @@ class LabFile(_Strict):
     nfs: NfsPart | None = None
     gluster: GlusterPart | None = None
     kubernetes: KubernetesPart | None = None
+    monitoring: MonitoringPart | None = None
     nodes: Literal["container", "host"] = "container"  # after the parts: its check reads them
     transport: Literal["docker", "ssh"] = "docker"
 
     @field_validator("nodes")
     @classmethod
     def _host_parts(cls, v: str, info: ValidationInfo) -> str:
-        if v == "host" and info.data.get("kubernetes") is not None:
-            raise ValueError("container while the lab has kubernetes (host nodes run etcd, nfs and gluster so far)")
+        if v == "host":
+            others = [p for p in ("kubernetes", "monitoring") if info.data.get(p) is not None]
+            if others:
+                raise ValueError(
+                    f"container while the lab has {', '.join(others)} (host nodes run etcd, nfs and gluster so far)"
+                )
         return v
 
     @field_validator("transport")

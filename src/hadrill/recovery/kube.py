@@ -32,6 +32,8 @@ def leases_moved(cluster: Cluster, former: str, since: float, objective_s: float
         try:
             holders = {lease: lease_holder(api, lease) for lease in LEASES.values()}
         except KubeApiError as e:
+            if e.status in (401, 403):  # credentials or RBAC: waiting out the limit would only bury the reason
+                return Verdict("leases_moved_s", objective_s, None, "s", False, f"not measured: {e}")
             last_error = f" (last error: {str(e)[-80:]})"
             time.sleep(0.2)
             continue
@@ -80,7 +82,7 @@ def _unchecked(p: dict[str, Any]) -> list[str]:
     out = []
     if not (p.get("etcd") and p.get("etcd_tls")):
         out.append("its etcd member (the inventory has no etcd endpoint and TLS files for it)")
-    if not (p.get("api") and (p.get("api_tls") or p.get("api_kubeconfig"))):
+    if not (p.get("api") and (p.get("api_tls") or p.get("api_kubeconfig") or p.get("api_in_cluster"))):
         out.append("its API server (the inventory has no API endpoint, kubeconfig or TLS files for it)")
     return out
 
@@ -94,9 +96,7 @@ def node_rejoined(record: FaultRecord, objective_s: float, *, limit: float = 120
         return Verdict("node_rejoined_s", objective_s, None, "s", False, f"{node} was not restarted (fault not healed)")
     unchecked = _unchecked(p)
     if unchecked:  # a verdict never claims what it did not check
-        return Verdict(
-            "node_rejoined_s", objective_s, None, "s", False, f"{node}: not checked: {'; '.join(unchecked)}"
-        )
+        return Verdict("node_rejoined_s", objective_s, None, "s", False, f"{node}: not checked: {'; '.join(unchecked)}")
     rejoined = p.get("rejoined_at")
     deadline = time.monotonic() + limit
     while rejoined is None and time.monotonic() < deadline:

@@ -4,6 +4,7 @@ whether the failed server came back as BACKUP while the VIP stayed where it was.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from hadrill.clients.nfs import server_state, vip_holders
 from hadrill.inventory import Cluster, Inventory
@@ -13,14 +14,33 @@ __all__ = ["rejoined_as_backup", "vip_moved"]
 
 
 def vip_moved(
-    inv: Inventory, cluster: Cluster, former: str, since: float, objective_s: float, *, moved_at: float | None = None
-) -> Verdict:
-    """The VIP is on a server other than ``former``; measured from ``since`` to when it was seen there."""
+    inv: Inventory, cluster: Cluster, former: str, since: float, objective_s: float, *,
+    moved_at: Callable[[], float | None] | None = None, limit: float = 30.0,
+) -> Verdict:  # fmt: skip
+    """The VIP is on a server other than ``former``; measured from ``since`` to when it was seen there.
+
+    Waits (bounded by ``limit`` or the objective) for the move: the fault is proven as soon as the holder
+    is down, before the backup takes over. ``moved_at`` reads when the fault's watcher first saw the VIP
+    there (:func:`hadrill.faults.vip._watch_move`); without it, when this check first sees it.
+    """
+    wait = max(limit, objective_s)
+    deadline = time.monotonic() + wait
     holders = vip_holders(inv, cluster)
-    if len(holders) != 1 or holders[0].name == former:
+    seen_at = None
+    for _ in range(int(wait / 0.05) + 2):
+        holders = vip_holders(inv, cluster)
+        if len(holders) == 1 and holders[0].name != former:
+            seen_at = time.time()
+            break
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(0.05)
+    if seen_at is None:
         where = ", ".join(m.name for m in holders) or "no server"
-        return Verdict("vip_moved_s", objective_s, None, "s", False, f"VIP still on {where}, not moved off {former}")
-    took = (moved_at if moved_at is not None else time.time()) - since
+        detail = f"VIP still on {where}, not moved off {former} in {wait:.0f} s"
+        return Verdict("vip_moved_s", objective_s, None, "s", False, detail)
+    watched = moved_at() if moved_at is not None else None
+    took = (watched if watched is not None and watched <= seen_at else seen_at) - since
     ok = took <= objective_s
     return Verdict(
         "vip_moved_s", objective_s, took, "s", ok,

@@ -48,6 +48,7 @@ OBJECTIVES: dict[str, tuple[str, str, str]] = {
     "acked_writes_lost": ("acked_writes_lost", "RPO (acknowledged writes lost)", "sum"),
     "availability": ("availability", "Availability", "min"),
     "steady_state_s": ("steady_state", "Back to steady state", "max"),
+    "alert_fires": ("time_to_detect", "Detected (time to detect)", "max"),  # the slowest expected alert
 }
 _KINDS = {kind: key for key, (kind, _, _) in OBJECTIVES.items()}
 

@@ -1,4 +1,5 @@
-"""Writing the report directory: ``index.html``, ``report.md``, ``report.json``, ``junit.xml`` and
+"""Writing the report directory: ``index.html``, ``report.md``, ``report.json``, ``junit.xml``,
+``metrics.prom`` (the results as Prometheus metrics) and
 ``SHA256SUMS``, from a journal directory only (never the platform), plus the pre-upgrade validation
 from the directory's ``preflight.json`` when there is one (``hadrill drill --target-version``).
 
@@ -23,11 +24,12 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from hadrill import __version__
 from hadrill.report.charts import timeline_svg
 from hadrill.report.evidence import activities, events, fault_records
+from hadrill.report.metrics import METRICS_FILE, report_metrics, write_textfile
 from hadrill.report.model import OBJECTIVES, PREFLIGHT_FILE, build_report, load_journals, load_preflight
 
 __all__ = ["code", "fenced", "junit_xml", "md", "render_report", "sha256_file"]
 
-REPORT_FILES = ("report.json", "report.md", "junit.xml")
+REPORT_FILES = ("report.json", "report.md", "junit.xml", "metrics.prom")
 _XML_BAD = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _MD_SPECIAL = re.compile(r"([\\`*\[\]|~]|<(?=[A-Za-z/!?]))")
 _MD_ENTITY = re.compile(r"&(?=#?[A-Za-z0-9]+;)")
@@ -216,6 +218,7 @@ def render_report(
         _environment(markdown=True).get_template("report.md.j2").render(**context), encoding="utf-8"
     )
     (out_dir / "junit.xml").write_bytes(junit_xml(report))
+    write_textfile(out_dir / METRICS_FILE, report_metrics(report))
     files = [out_dir / name for name in REPORT_FILES]
     if data is not None:
         files.append(stored)

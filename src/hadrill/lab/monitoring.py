@@ -1,0 +1,149 @@
+"""The lab's monitoring: Prometheus, Alertmanager, Pushgateway and a node exporter in one container.
+
+All four come from Debian's packages (Prometheus 2.42 in bookworm). Prometheus scrapes every lab part
+that exposes metrics (a part says which through ``metrics_targets(ctx)``: etcd's members today) and
+evaluates the alert rules shipped in :mod:`hadrill.lab.monitoring_files`, with lab-sized intervals
+(1 s scrapes and evaluations, ``for: 2s``). The inventory names the Prometheus and Alertmanager URLs,
+as a real platform's inventory names its own.
+
+Address: .90 of the lab's main network. ``--init`` reaps the daemons; ``--web.enable-lifecycle`` lets
+a test reload a changed rule file (``POST /-/reload``).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+
+from hadrill.errors import LabError
+from hadrill.inventory import Cluster, Monitoring, Node
+from hadrill.lab.images import ImageSpec
+from hadrill.lab.labfile import MonitoringPart
+from hadrill.lab.monitoring_files import ALERTMANAGER_YML, ENTRYPOINT, LAB_RULES, PROMETHEUS_YML, RESULTS_RULES
+from hadrill.lab.runtime import LabContext, StatusRow
+
+__all__ = ["MONITORING_IMAGE", "RULES_DIR", "TEXTFILE_DIR", "MetricsTarget", "MonitoringService"]
+
+_ENTRYPOINT_PATH = "/usr/local/bin/hadrill-monitoring.sh"
+RULES_DIR = "/etc/prometheus/rules"
+TEXTFILE_DIR = "/var/lib/prometheus/node-exporter"  # the node exporter's textfile collector reads it
+MONITORING_IMAGE = ImageSpec(
+    name="monitoring",
+    packages=(
+        "prometheus", "prometheus-alertmanager", "prometheus-pushgateway", "prometheus-node-exporter",
+        "ca-certificates", "procps",
+    ),
+    files={
+        "/etc/prometheus/prometheus.yml": PROMETHEUS_YML,
+        "/etc/prometheus/alertmanager.yml": ALERTMANAGER_YML,
+        f"{RULES_DIR}/lab.yml": LAB_RULES,
+        f"{RULES_DIR}/hadrill-results.yml": RESULTS_RULES,
+        _ENTRYPOINT_PATH: ENTRYPOINT,
+    },
+    dockerfile=(f'CMD ["{_ENTRYPOINT_PATH}"]',),
+)  # fmt: skip
+_OFFSET = 90
+PROMETHEUS_PORT = 9090
+ALERTMANAGER_PORT = 9093
+PUSHGATEWAY_PORT = 9091
+
+# (service, "host:port") pairs a lab part exposes metrics on.
+MetricsTarget = tuple[str, str]
+
+
+def _get_json(url: str, timeout: float = 2.0) -> object:
+    with urllib.request.urlopen(url, timeout=timeout) as resp:
+        return json.loads(resp.read())
+
+
+class MonitoringService:
+    """Starts the monitoring container, waits until Prometheus scrapes every target, describes it."""
+
+    name = "monitoring"
+
+    def __init__(self, part: MonitoringPart, targets: Callable[[LabContext], Sequence[MetricsTarget]]) -> None:
+        """``targets``: every (service, host:port) the other parts expose metrics on."""
+        self.part = part
+        self.targets = targets
+
+    def images(self) -> list[ImageSpec]:
+        return [MONITORING_IMAGE]
+
+    def container(self, ctx: LabContext) -> tuple[str, str]:
+        return f"{ctx.name}-monitoring", ctx.ip(_OFFSET)
+
+    def urls(self, ctx: LabContext) -> dict[str, str]:
+        _, ip = self.container(ctx)
+        return {
+            "prometheus": f"http://{ip}:{PROMETHEUS_PORT}",
+            "alertmanager": f"http://{ip}:{ALERTMANAGER_PORT}",
+            "pushgateway": f"http://{ip}:{PUSHGATEWAY_PORT}",
+        }
+
+    def file_sd(self, ctx: LabContext) -> str:
+        """The scrape targets as a Prometheus file_sd document (one group per service)."""
+        groups: dict[str, list[str]] = {}
+        for service, address in self.targets(ctx):
+            groups.setdefault(service, []).append(address)
+        return json.dumps([{"targets": t, "labels": {"service": s}} for s, t in sorted(groups.items())])
+
+    def up(self, ctx: LabContext) -> None:
+        name, ip = self.container(ctx)
+        ctx.ensure_container(
+            name, MONITORING_IMAGE.ref, "monitoring", ip, init=True,
+            environment={"HADRILL_SCRAPE_TARGETS": self.file_sd(ctx)},
+            volumes={f"{name}-data": {"bind": "/var/lib/prometheus", "mode": "rw"}},
+        )  # fmt: skip
+
+    def _problem(self, ctx: LabContext) -> str | None:
+        """Why the monitoring is not ready yet (None when every lab target has been scraped up)."""
+        urls = self.urls(ctx)
+        try:
+            _get_json(f"{urls['alertmanager']}/api/v2/status")
+            data = _get_json(f"{urls['prometheus']}/api/v1/targets?state=active")
+            rules = _get_json(f"{urls['prometheus']}/api/v1/rules")
+        except (OSError, urllib.error.URLError, ValueError) as e:
+            return f"not answering: {e}"
+        active = data.get("data", {}).get("activeTargets", []) if isinstance(data, dict) else []
+        wanted = {address for _, address in self.targets(ctx)}
+        seen = {t.get("labels", {}).get("instance"): t.get("health") for t in active if isinstance(t, dict)}
+        missing = sorted(a for a in wanted if seen.get(a) != "up")
+        groups = rules.get("data", {}).get("groups", []) if isinstance(rules, dict) else []
+        if not groups:
+            return "no rule group loaded"
+        return f"targets not up yet: {', '.join(missing)}" if missing else None
+
+    def wait_healthy(self, ctx: LabContext, timeout: float = 90.0) -> None:
+        """Prometheus and Alertmanager answer, the rules are loaded, every lab target is scraped up.
+
+        The parts start at the same time as this one: etcd may come up after Prometheus, so this waits
+        for its targets rather than reporting them down.
+        """
+        deadline = time.monotonic() + timeout
+        problem: str | None = "not checked"
+        while time.monotonic() < deadline:
+            problem = self._problem(ctx)
+            if problem is None:
+                return
+            time.sleep(0.5)
+        raise LabError(f"monitoring of lab {ctx.name} not healthy after {timeout:.0f} s: {problem}")
+
+    def inventory(self, ctx: LabContext) -> tuple[list[Node], list[Cluster]]:
+        name, ip = self.container(ctx)
+        return [Node(name=name, url=f"docker://{name}", roles=["monitoring"], addresses={ctx.network_name: ip})], []
+
+    def monitoring(self, ctx: LabContext) -> Monitoring:
+        urls = self.urls(ctx)
+        return Monitoring(
+            prometheus=urls["prometheus"], alertmanager=urls["alertmanager"], pushgateway=urls["pushgateway"]
+        )
+
+    def status(self, ctx: LabContext) -> list[StatusRow]:
+        name, ip = self.container(ctx)
+        states = {c.name: c.status for c in ctx.containers("monitoring")}
+        problem = self._problem(ctx) if states.get(name) == "running" else "not running"
+        health = "healthy" if problem is None else "unhealthy"
+        return [StatusRow(name, "prometheus+alertmanager", ip, states.get(name, "missing"), health, problem or "")]

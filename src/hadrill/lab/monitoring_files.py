@@ -1,0 +1,122 @@
+"""The files of the lab's monitoring image: Prometheus's and Alertmanager's configuration, the alert
+rules, and the script that starts the four daemons.
+
+The rules are shipped in the image (``/etc/prometheus/rules/*.yml``); the targets, which depend on the
+lab's subnet, are written at start from ``$HADRILL_SCRAPE_TARGETS`` (a file_sd JSON document) so one
+image serves every lab.
+"""
+
+from __future__ import annotations
+
+__all__ = ["ALERTMANAGER_YML", "ENTRYPOINT", "LAB_RULES", "PROMETHEUS_YML", "RESULTS_RULES"]
+
+# Why these intervals: a lab fault lasts seconds, not the minutes a production rule waits for. The
+# physical floor of detection is scrape interval + evaluation interval + ``for`` (1 + 1 + 2 = 4 s here);
+# production keeps 15-60 s intervals and ``for: 1m``-``5m``. The scrape timeout equals the interval: a
+# killed member's address stops answering, and its scrape fails one second later.
+PROMETHEUS_YML = """\
+global:
+  scrape_interval: 1s
+  scrape_timeout: 1s
+  evaluation_interval: 1s
+rule_files:
+  - /etc/prometheus/rules/*.yml
+alerting:
+  alertmanagers:
+    - static_configs:
+        - targets: ["127.0.0.1:9093"]
+scrape_configs:
+  - job_name: prometheus
+    static_configs: [{targets: ["127.0.0.1:9090"]}]
+  - job_name: alertmanager
+    static_configs: [{targets: ["127.0.0.1:9093"]}]
+  - job_name: node
+    static_configs: [{targets: ["127.0.0.1:9100"]}]
+  - job_name: pushgateway
+    honor_labels: true
+    static_configs: [{targets: ["127.0.0.1:9091"]}]
+  - job_name: lab
+    file_sd_configs:
+      - files: [/etc/prometheus/targets/*.json]
+        refresh_interval: 5s
+"""
+
+# No receiver integration: on-call paging is not the lab's to do. The API lists what it received at once;
+# group_wait only delays notifications, which a lab has none of.
+ALERTMANAGER_YML = """\
+route:
+  receiver: lab
+  group_by: [alertname]
+  group_wait: 0s
+  group_interval: 1s
+  repeat_interval: 1h
+receivers:
+  - name: lab
+"""
+
+# ``for: 2s``: two evaluations in a row see the condition, so one lost scrape never pages, while a
+# member down for the few seconds a lab fault lasts still does. The ``job`` of every lab target is
+# ``lab`` and its ``service`` label says what it is (etcd, ...).
+LAB_RULES = """\
+groups:
+  - name: hadrill-lab
+    rules:
+      - alert: EtcdMemberDown
+        expr: up{service="etcd"} == 0
+        for: 2s
+        labels: {severity: critical}
+        annotations: {summary: "etcd member {{ $labels.instance }} is not answering its scrape"}
+      - alert: EtcdNoLeader
+        expr: etcd_server_has_leader{service="etcd"} == 0
+        for: 2s
+        labels: {severity: critical}
+        annotations: {summary: "etcd member {{ $labels.instance }} has no leader"}
+      - alert: EtcdInsufficientMembers
+        expr: sum(up{service="etcd"}) < floor(count(up{service="etcd"}) / 2) + 1
+        for: 2s
+        labels: {severity: critical}
+        annotations: {summary: "etcd has lost quorum"}
+      - alert: EtcdLeaderChanged
+        expr: increase(etcd_server_leader_changes_seen_total{service="etcd"}[30s]) > 0
+        labels: {severity: warning}
+        annotations: {summary: "etcd member {{ $labels.instance }} saw a leader change in the last 30 s"}
+      - alert: TargetDown
+        expr: up{job="lab"} == 0
+        for: 2s
+        labels: {severity: warning}
+        annotations: {summary: "{{ $labels.service }} target {{ $labels.instance }} is down"}
+"""
+
+# hadrill's own results (pushed to the Pushgateway or written for a textfile collector): the
+# exercise-level alerts an auditor asks for. ``for`` is 0: these series change once a run.
+RESULTS_RULES = """\
+groups:
+  - name: hadrill-results
+    rules:
+      - alert: PraExerciseOverdue
+        # absent(): no exercise ever recorded is overdue too
+        expr: (time() - max(hadrill_drill_timestamp_seconds) > 365 * 86400) or absent(hadrill_drill_timestamp_seconds)
+        labels: {severity: warning}
+        annotations: {summary: "no PRA (disaster-recovery) exercise in 365 days"}
+      - alert: NightlyGateFailed
+        expr: min by (plan) (hadrill_drill_passed{plan=~".*nightly.*"}) == 0
+        labels: {severity: critical}
+        annotations: {summary: "the nightly gate {{ $labels.plan }} failed"}
+"""
+
+ENTRYPOINT = """\
+#!/bin/bash
+# Starts the four daemons; the container stops when one of them does (docker restarts nothing silently).
+set -eu
+mkdir -p /etc/prometheus/targets /var/lib/prometheus/metrics2 /var/lib/prometheus/node-exporter /var/lib/alertmanager
+printf '%s' "${HADRILL_SCRAPE_TARGETS:-[]}" > /etc/prometheus/targets/lab.json.tmp
+mv /etc/prometheus/targets/lab.json.tmp /etc/prometheus/targets/lab.json
+prometheus-node-exporter --collector.textfile.directory=/var/lib/prometheus/node-exporter &
+prometheus-pushgateway --web.listen-address=:9091 &
+prometheus-alertmanager --config.file=/etc/prometheus/alertmanager.yml \
+  --storage.path=/var/lib/alertmanager --cluster.listen-address= &
+prometheus --config.file=/etc/prometheus/prometheus.yml --storage.tsdb.path=/var/lib/prometheus/metrics2 \
+  --storage.tsdb.retention.time=1d --web.enable-lifecycle --web.listen-address=:9090 &
+wait -n
+exit 1
+"""
