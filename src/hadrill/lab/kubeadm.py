@@ -72,6 +72,7 @@ _WORKER_OFFSET = 110  # workers at .111...; the load balancer at .100, control p
 _IMAGES_IN_NODE = "/opt/hadrill/images"
 _IMPORTED = "/var/lib/containerd/hadrill-imported"  # on the node's containerd volume: survives restarts
 _CONFIG = "/etc/hadrill/kubeadm.yaml"
+_RESOLV_CONF = "/etc/hadrill/resolv.conf"
 
 
 def _run(c: Container, script: str, what: str) -> str:
@@ -216,7 +217,7 @@ class KubeadmService(KubeService):
             volumes={str(haproxy): {"bind": "/etc/haproxy/haproxy.cfg", "mode": "ro"}},
             labels=self._kind_labels(ctx, "external-load-balancer"),
         )  # fmt: skip
-        image, tars = self._image("kubeadm-node"), control_tars[0].parent
+        image, tars = self._image("host-kubeadm-node"), control_tars[0].parent
         masters = {n for n, _ in self.control_planes(ctx)}
         containers: dict[str, Container] = {}
         for name, ip in self.nodes(ctx):
@@ -234,6 +235,9 @@ class KubeadmService(KubeService):
         def prepare(name: str) -> None:
             c = containers[name]
             wait_system_running(c, timeout=120)
+            # Pods' upstream DNS (CoreDNS forwards there): not Docker's 127.0.0.11, which is a loop inside a
+            # pod; the load balancer's address, where nothing answers on 53, keeps queries inside the lab.
+            _put(c, _RESOLV_CONF, f"nameserver {lb_ip}\noptions timeout:1 attempts:1\n")
             wanted = [t.name for t in ([*control_tars, *common_tars] if name in masters else common_tars)]
             imported = _run(c, f"cat {_IMPORTED} 2>/dev/null || true", "read its imported images").split()
             for tar in wanted:
@@ -282,6 +286,7 @@ class KubeadmService(KubeService):
         kubelet = {
             "apiVersion": "kubelet.config.k8s.io/v1beta1", "kind": "KubeletConfiguration",
             "cgroupDriver": "cgroupfs", "failSwapOn": False, "imageGCHighThresholdPercent": 100,
+            "resolvConf": _RESOLV_CONF,
             # the host's disk is shared by every lab: never evict or collect the imported images
             "evictionHard": {"nodefs.available": "0%", "nodefs.inodesFree": "0%", "imagefs.available": "0%"},
         }  # fmt: skip
