@@ -73,6 +73,7 @@ _IMAGES_IN_NODE = "/opt/hadrill/images"
 _IMPORTED = "/var/lib/containerd/hadrill-imported"  # on the node's containerd volume: survives restarts
 _CONFIG = "/etc/hadrill/kubeadm.yaml"
 _RESOLV_CONF = "/etc/hadrill/resolv.conf"
+_STATIC_PODS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
 
 
 def _run(c: Container, script: str, what: str) -> str:
@@ -156,8 +157,9 @@ class KubeadmService(KubeService):
     def etcd_tag(self) -> str:
         return f"{self.part.etcd_version.removeprefix('v')}-0"
 
-    def _node_images(self, ctx: LabContext) -> tuple[list[Path], list[Path]]:
-        """Tag and save what the nodes' containerd runs: (control-plane tars, every node's tars)."""
+    def _node_images(self, ctx: LabContext) -> tuple[list[Path], list[Path], list[Path]]:
+        """Tag and save what the nodes' containerd runs: the tars of (masters only, every node, workers only:
+        the application, which the masters' taint keeps off them)."""
         bins, v = self.binaries(), self.part.version
         client = ctx.client
         scratch = [
@@ -178,7 +180,8 @@ class KubeadmService(KubeService):
             repo, tag = ref.rsplit(":", 1)
             client.images.get(built).tag(repo, tag)
             common.append(ref)
-        return [image_tar(client, r) for r in control], [image_tar(client, r) for r in common]
+        app = common.pop()
+        return [image_tar(client, r) for r in control], [image_tar(client, r) for r in common], [image_tar(client, app)]
 
     # -- shape -------------------------------------------------------------------------------------
     def workers(self, ctx: LabContext) -> list[str]:
@@ -204,7 +207,7 @@ class KubeadmService(KubeService):
     # -- up ----------------------------------------------------------------------------------------
     def up(self, ctx: LabContext) -> None:
         t0 = time.monotonic()
-        control_tars, common_tars = self._node_images(ctx)
+        control_tars, common_tars, app_tars = self._node_images(ctx)
         self.progress.info(f"  kubeadm: node images ready in {time.monotonic() - t0:.1f} s")
         state = self.state(ctx)
         state.mkdir(parents=True, exist_ok=True)
@@ -238,7 +241,7 @@ class KubeadmService(KubeService):
             # Pods' upstream DNS (CoreDNS forwards there): not Docker's 127.0.0.11, which is a loop inside a
             # pod; the load balancer's address, where nothing answers on 53, keeps queries inside the lab.
             _put(c, _RESOLV_CONF, f"nameserver {lb_ip}\noptions timeout:1 attempts:1\n")
-            wanted = [t.name for t in ([*control_tars, *common_tars] if name in masters else common_tars)]
+            wanted = [t.name for t in (control_tars if name in masters else app_tars) + common_tars]
             imported = _run(c, f"cat {_IMPORTED} 2>/dev/null || true", "read its imported images").split()
             for tar in wanted:
                 if tar not in imported:
@@ -484,6 +487,14 @@ class KubeadmService(KubeService):
         wait("every kube-apiserver ready", apiservers_problem)
         wait("controller-manager and scheduler leases held", leases_problem)
         wait("every node Ready", nodes_problem)
+
+        def static_pods_problem() -> str | None:
+            pods = self.api(ctx).list_all("/api/v1/namespaces/kube-system/pods", label_selector="tier=control-plane")
+            running = {p["metadata"]["name"] for p in pods if p.get("status", {}).get("phase") == "Running"}
+            wanted = {f"{part}-{n}" for n, _ in self.control_planes(ctx) for part in _STATIC_PODS}
+            return f"static pods not Running: {', '.join(sorted(wanted - running))}" if wanted - running else None
+
+        wait("every master's static pods Running", static_pods_problem)
         if self.worker_count:
             wait("the application's replicas ready", lambda: app_problem(self.api(ctx)))
 
