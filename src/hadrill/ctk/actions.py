@@ -210,14 +210,19 @@ def lose_quorum(
 
 
 def start_kube_probes(cluster: str = "kubernetes", configuration: dict[str, Any] | None = None) -> list[str]:
-    """Start the API readiness probe and the ConfigMap write probe, through the cluster's API address."""
+    """Start the API readiness probe and the ConfigMap write probe, through the cluster's API address, and
+    when the cluster runs an application (``settings.app_url``: the kubeadm lab's) an HTTP probe of it
+    through its Service, so every objective is also judged on what users see."""
     from hadrill.clients.kube import kube_api
     from hadrill.probes.kube import KubeReadyProbe, KubeWriteProbe
+    from hadrill.probes.net import HTTPProbe
     from hadrill.probes.sampler import Sampler
 
     run = current_run(configuration)
     c = run.inventory.cluster(cluster)
     run.start_probe(KubeReadyProbe(kube_api(c, timeout=1.0), name=f"{c.name}-ready"))
+    if c.settings.get("app_url"):
+        run.start_probe(HTTPProbe(str(c.settings["app_url"]), timeout=1.0, name=f"{c.name}-app"))
     write = KubeWriteProbe(kube_api(c, timeout=1.0), prefix=f"w-{run.id.rsplit('-', 1)[1]}", name=f"{c.name}-write")
     write.prepare()
     sampler = Sampler(write, interval=run.interval, timeout=1.0).start()

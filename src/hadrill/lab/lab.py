@@ -99,7 +99,11 @@ class Lab:
             from hadrill.lab.gluster import GlusterService
 
             self.services.append(GlusterService(spec.gluster, hosts=spec.nodes == "host", transport=spec.transport))
-        if spec.kubernetes is not None:
+        if spec.kubernetes is not None and spec.kubernetes.mode == "kubeadm":
+            from hadrill.lab.kubeadm import KubeadmService
+
+            self.services.append(KubeadmService(spec.kubernetes, base_dir=self.base_dir, progress=self.progress))
+        elif spec.kubernetes is not None:
             from hadrill.lab.kube import KubeService
 
             self.services.append(KubeService(spec.kubernetes, base_dir=self.base_dir, progress=self.progress))
