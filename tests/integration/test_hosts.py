@@ -26,6 +26,7 @@ from hadrill.experiment import failure_report, run_experiment_file
 from hadrill.faults.base import injected, recover
 from hadrill.faults.etcd import kill_member, partition_member, pick_member
 from hadrill.faults.ledger import Ledger
+from hadrill.faults.power import power_off
 from hadrill.faults.service import ServiceFault
 from hadrill.inventory import Inventory, load_inventory
 from hadrill.lab.lab import Lab, docker_inventory_path
@@ -38,6 +39,7 @@ WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
 ROOT = Path(__file__).resolve().parents[2]
 DEADMAN_LIMIT = 6.0  # seconds: the harness's time limit in the SIGKILL test
 DEADMAN_GRACE = 20.0  # seconds after the deadline for the timer to fire and etcd to rejoin
+POWER_LIMIT = 25.0  # seconds: a power cut's limit (poweroff syncs first; the proof asks the dead node)
 
 HARNESS = """\
 import sys
@@ -49,6 +51,20 @@ from hadrill.faults.service import ServiceFault
 
 url, time_limit = sys.argv[1], float(sys.argv[2])
 with injected(ServiceFault(target=url, unit="etcd.service", action="kill-masked", time_limit=time_limit)) as record:
+    print("INJECTED", record.id, record.deadline, flush=True)
+    time.sleep(120)
+"""
+
+POWER_HARNESS = """\
+import sys
+import time
+
+from hadrill.faults.base import injected
+from hadrill.faults.power import PowerOff
+
+url, node, time_limit = sys.argv[1], sys.argv[2], float(sys.argv[3])
+fault = PowerOff(target=url, off="ssh", on="lab", container=node, node=node, time_limit=time_limit)
+with injected(fault) as record:
     print("INJECTED", record.id, record.deadline, flush=True)
     time.sleep(120)
 """
@@ -232,6 +248,54 @@ def test_kill_member_asks_the_node_and_picks_the_service_fault(inv: Inventory) -
     assert (fault.unit, fault.action) == ("etcd.service", "kill-masked")
     with pytest.raises(NotImplementedError, match="power driver"):
         kill_member(inv, cluster, cluster.members[0], action="restart")
+
+
+# -- power faults ------------------------------------------------------------------------------------
+def started_at(node: str) -> tuple[str, str]:
+    c = docker.from_env().containers.get(node)
+    return c.status, str(c.attrs["State"]["StartedAt"])
+
+
+def test_power_cut_over_ssh_is_powered_on_by_the_lab_driver(inv: Inventory, ledger: Ledger) -> None:
+    cluster = inv.cluster("etcd")
+    member = follower(inv)
+    node = inv.member_node(cluster, member)
+    endpoint = cluster.member(member).endpoints["client"]
+    status, booted = started_at(node.name)
+    assert status == "running"
+    fault = power_off(inv, node.name, time_limit=120)
+    assert (fault.off, fault.on, fault.members) == ("ssh", "lab", (member,))
+    with injected(fault, ledger=ledger):
+        assert "powered off by ssh" in fault.events[-1].detail, fault.events[-1].detail
+        assert started_at(node.name)[0] == "exited"  # the machine is off, not a unit
+        with pytest.raises(TargetError):
+            EtcdClient(endpoint, timeout=1.0).status()
+    status, rebooted = started_at(node.name)
+    assert status == "running" and rebooted != booted  # powered on: a new boot
+    assert Target(node.url).check("systemctl is-system-running --wait", timeout=90).strip() == "running"
+    # etcd came back by itself: the unit is enabled, as on a host after a power cut (clean_after checks quorum)
+    assert engine_exec(node.name, "systemctl is-active etcd.service") == "active"
+
+
+def test_sigkilled_harness_power_cut_is_powered_on_by_the_deadman(
+    inv: Inventory, state_dir: Path, tmp_path: Path
+) -> None:
+    node = inv.member_node(inv.cluster("etcd"), follower(inv))
+    script = tmp_path / "harness.py"
+    script.write_text(POWER_HARNESS)
+    argv = [sys.executable, str(script), node.url, node.name, str(POWER_LIMIT)]
+    harness = Harness(argv, tmp_path / "harness.log")
+    fault_id, deadline = harness.wait_injected(timeout=60)
+    harness.kill()
+    assert started_at(node.name)[0] == "exited"
+    wait_until(
+        "the engine-side deadman powered the node on",
+        lambda: None if started_at(node.name)[0] == "running" else "still off",
+        timeout=max(deadline - time.time() + DEADMAN_GRACE, 1.0),
+    )
+    assert time.time() >= deadline - 1.0, f"powered on {deadline - time.time():.1f} s before the deadline"
+    outcomes = recover(Ledger(state_dir / "ledger.jsonl"))
+    assert [(r.id, o) for r, o in outcomes] == [(fault_id, "reverted")]
 
 
 # -- the etcd experiments over ssh:// -----------------------------------------------------------------

@@ -66,3 +66,14 @@ def test_jobs_default_to_every_core(monkeypatch: pytest.MonkeyPatch, env: str, e
     monkeypatch.setattr(gobuild.os, "cpu_count", lambda: 8)
     monkeypatch.setenv("HADRILL_GO_JOBS", env)
     assert gobuild._jobs() == expected
+
+
+def test_kubeadm_node_binaries_join_the_control_planes_build() -> None:
+    """kubelet, kubeadm, kubectl and kube-proxy share k8s.io/kubernetes' packages with the control plane:
+    one `go build` for all seven when none is cached."""
+    binaries = [*kubernetes_binaries("v1.34.4"), *kubernetes_binaries("v1.34.4", gobuild.KUBE_NODE)]
+    names = [[b.name for b in g] for g in build_groups(binaries)]
+    assert names == [
+        ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kubeadm", "kubectl", "kube-proxy"]
+    ]
+    assert {b.package for b in binaries} >= {"k8s.io/kubernetes/cmd/kubelet", "k8s.io/kubernetes/cmd/kube-proxy"}

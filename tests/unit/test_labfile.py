@@ -447,9 +447,14 @@ def test_ssh_transport_needs_host_nodes() -> None:
 
 
 def test_host_nodes_refuse_parts_without_a_host_role() -> None:
-    err = _error("name: fleet\nnodes: host\ngluster: {}\n")
+    err = _error("name: fleet\nnodes: host\nkubernetes: {}\n")
     assert err.field == "nodes"
-    assert "gluster" in err.expected
+    assert "kubernetes" in err.expected
+
+
+def test_host_nodes_run_the_storage_parts() -> None:
+    lab = parse_lab_file("name: fleet\nnodes: host\ntransport: ssh\nnfs: {}\ngluster: {}\n", SOURCE)
+    assert (lab.nodes, lab.transport) == ("host", "ssh") and lab.nfs is not None and lab.gluster is not None
 
 
 def test_unknown_node_kind_named() -> None:
@@ -464,5 +469,26 @@ def test_monitoring_part_is_a_mapping_or_null_and_only_with_container_nodes() ->
     assert parse_lab_file("name: x\n", "m.yaml").monitoring is None  # a lab file without it runs none
     with pytest.raises(ConfigError, match="monitoring"):
         parse_lab_file("name: x\nmonitoring: {scrape: 1}\n", "m.yaml")
-    with pytest.raises(ConfigError, match="host nodes run only etcd"):
+    with pytest.raises(ConfigError, match="host nodes run etcd, nfs and gluster so far"):
         parse_lab_file("name: x\nmonitoring: {}\nnodes: host\n", "m.yaml")
+
+
+def test_kubeadm_mode_with_real_workers() -> None:
+    lab = parse_lab_file("name: x\nkubernetes: {mode: kubeadm, workers: 2}\n", SOURCE)
+    assert lab.kubernetes is not None and (lab.kubernetes.mode, lab.kubernetes.workers) == ("kubeadm", 2)
+    assert parse_lab_file("name: x\nkubernetes: {}\n", SOURCE).kubernetes.mode == "binaries"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("part", "expected"),
+    [
+        ("{mode: kubeadm, workers: kwok}", "real worker nodes from 0 to 6"),
+        ("{mode: kubeadm, workers: 9}", "real worker nodes from 0 to 6"),
+        ("{workers: 2}", '"kwok" or nothing'),
+        ("{mode: kind}", "binaries"),
+    ],
+)
+def test_kubeadm_mode_mistakes_name_the_field(part: str, expected: str) -> None:
+    err = _error(f"name: x\nkubernetes: {part}\n")
+    assert err.field.startswith("kubernetes."), err.field
+    assert expected in str(err), str(err)

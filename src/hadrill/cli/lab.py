@@ -32,7 +32,9 @@ def _lab_options(fn: F) -> F:
     return fn
 
 
-def _open_lab(lab_file: Path | None, name: str | None, quiet: bool = False, stored: bool = False) -> Any:
+def _open_lab(
+    lab_file: Path | None, name: str | None, quiet: bool = False, stored: bool = False, transport: str | None = None
+) -> Any:
     """The lab to act on. ``stored``: without --lab-file, prefer the spec the lab was brought up
     with (status and down of a lab made from another file then describe it correctly)."""
     from hadrill.lab.lab import Lab, stored_spec
@@ -46,6 +48,8 @@ def _open_lab(lab_file: Path | None, name: str | None, quiet: bool = False, stor
         spec = default_lab_file()
     if name:
         spec = spec.with_name(name)
+    if transport:
+        spec = spec.with_transport(transport, f"{lab_file or 'the default lab file'} with --transport {transport}")
     return Lab(spec, progress=Progress(quiet=quiet), base_dir=lab_file.parent if lab_file else None)
 
 
@@ -63,10 +67,15 @@ def lab_build(lab_file: Path | None, name: str | None, rebuild: bool) -> None:
 @_lab_options
 @click.option("--rebuild", is_flag=True, help="Rebuild images even when their content hash is cached.")
 @click.option("--timeout", default=120.0, show_default=True, help="Seconds to wait for health.")
+@click.option(
+    "--transport", type=click.Choice(["docker", "ssh"]),
+    help="How the inventory reaches the nodes (overrides the lab file's). ssh makes every node a systemd "
+    "host reached as ssh://root@ADDR; inventory-docker.yaml beside it keeps the engine's view.",
+)  # fmt: skip
 @handle_errors
-def lab_up(lab_file: Path | None, name: str | None, rebuild: bool, timeout: float) -> None:
+def lab_up(lab_file: Path | None, name: str | None, rebuild: bool, timeout: float, transport: str | None) -> None:
     """Bring the lab up (idempotent) and write its inventory."""
-    the_lab = _open_lab(lab_file, name)
+    the_lab = _open_lab(lab_file, name, transport=transport)
     the_lab.up(rebuild=rebuild, timeout=timeout)
     out.print(str(the_lab.inventory_path))
 

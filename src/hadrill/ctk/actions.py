@@ -17,6 +17,8 @@ from hadrill.faults.etcd import pick_member
 from hadrill.faults.gluster import Mode as BrickMode
 from hadrill.faults.gluster import pick_servers
 from hadrill.faults.gluster import stop_brick as _stop_brick
+from hadrill.faults.power import Driver
+from hadrill.faults.power import power_off as _power_off
 from hadrill.faults.vip import Mode
 from hadrill.faults.vip import fail_vip as _fail_vip
 from hadrill.probes.gluster import gluster_read_back_for, gluster_write_probe
@@ -31,6 +33,7 @@ __all__ = [
     "kill_member",
     "lose_quorum",
     "partition_member",
+    "power_off_node",
     "start_gluster_probes",
     "start_kube_probes",
     "start_kube_ready_probe",
@@ -109,6 +112,20 @@ def kill_member(
     m = pick_member(run.inventory, c, member, ledger=run.ledger)
     run.inject(_kill_member(run.inventory, c, m, action=action, time_limit=time_limit, force=force))
     return m.name
+
+
+def power_off_node(
+    node: str,
+    off: Driver | None = None,
+    on: Driver | None = None,
+    time_limit: float = 120.0,
+    force: bool = False,
+    configuration: dict[str, Any] | None = None,
+) -> str:
+    """Cut a node's power (``off``: lab or ssh; ``on``: lab); the revert powers it on. Returns the node."""
+    run = current_run(configuration)
+    run.inject(_power_off(run.inventory, node, off=off, on=on, time_limit=time_limit, force=force))
+    return node
 
 
 def arm_guards(guards: list[dict[str, Any]] | None = None, configuration: dict[str, Any] | None = None) -> list[str]:
@@ -193,14 +210,19 @@ def lose_quorum(
 
 
 def start_kube_probes(cluster: str = "kubernetes", configuration: dict[str, Any] | None = None) -> list[str]:
-    """Start the API readiness probe and the ConfigMap write probe, through the cluster's API address."""
+    """Start the API readiness probe and the ConfigMap write probe, through the cluster's API address, and
+    when the cluster runs an application (``settings.app_url``: the kubeadm lab's) an HTTP probe of it
+    through its Service, so every objective is also judged on what users see."""
     from hadrill.clients.kube import kube_api
     from hadrill.probes.kube import KubeReadyProbe, KubeWriteProbe
+    from hadrill.probes.net import HTTPProbe
     from hadrill.probes.sampler import Sampler
 
     run = current_run(configuration)
     c = run.inventory.cluster(cluster)
     run.start_probe(KubeReadyProbe(kube_api(c, timeout=1.0), name=f"{c.name}-ready"))
+    if c.settings.get("app_url"):
+        run.start_probe(HTTPProbe(str(c.settings["app_url"]), timeout=1.0, name=f"{c.name}-app"))
     write = KubeWriteProbe(kube_api(c, timeout=1.0), prefix=f"w-{run.id.rsplit('-', 1)[1]}", name=f"{c.name}-write")
     write.prepare()
     sampler = Sampler(write, interval=run.interval, timeout=1.0).start()

@@ -10,6 +10,9 @@
   notice only after ``network.ping-timeout``; reverted by unpausing it. The deadman lives on the
   engine's host (a dead container cannot revert itself).
 
+On systemd hosts (``ssh://`` nodes) the same modes go through the service manager instead
+(:mod:`hadrill.faults.gluster_host`), and every deadman is a transient systemd timer on a host.
+
 Every revert then launches an index heal (``volume heal VOL``, retried until the self-heal daemons
 accept it: a brick back after a freeze may otherwise wait for the 600 s crawl). Waiting for the heal
 to finish is a check (:func:`hadrill.probes.gluster.wait_heal`), not part of the revert.
@@ -45,9 +48,11 @@ from hadrill.faults.deadman import (
     fired_in_target,
     fired_on_host,
 )
+from hadrill.faults.gluster_host import DEFAULT_UNIT, frozen_check, inject_command, revert_command
 from hadrill.faults.ledger import FaultRecord, Ledger
 from hadrill.faults.picking import free_members, gate
 from hadrill.faults.process import process_states
+from hadrill.faults.systemd_timer import arm_timer, disarm_timer, has_systemd
 from hadrill.inventory import Cluster, Inventory
 
 __all__ = ["Mode", "StopBrick", "pick_servers", "stop_brick"]
@@ -78,6 +83,7 @@ class StopBrick(Fault):
     urls: tuple[str, ...] = ()
     brick: str = "/bricks/b"
     peer: str = ""
+    unit: str = DEFAULT_UNIT  # glusterd's unit on systemd hosts
     kind: ClassVar[str] = "gluster.stop_brick"
 
     def params(self) -> dict[str, Any]:
@@ -86,8 +92,12 @@ class StopBrick(Fault):
         if not self.servers or len(self.servers) != len(self.urls) or not self.peer or not self.volume:
             raise InjectionFailed("gluster.stop_brick: needs a volume, servers with their URLs, and a surviving peer")
         containers = [target(u).container for u in self.urls] if self.mode != "kill-brick" else []
-        if any(c is None for c in containers):
-            raise NotImplementedError(f"{self.mode} needs docker:// servers, not {', '.join(self.urls)}")
+        # hosts: every node-level act and deadman goes through systemd (faults/gluster_host.py)
+        host = target(self.peer).container is None and has_systemd(target(self.peer))
+        if host and any(c is not None for c in containers):
+            raise NotImplementedError(f"{self.mode} on a mix of containers and hosts: {', '.join(self.urls)}")
+        if not host and any(c is None for c in containers):
+            raise NotImplementedError(f"{self.mode} needs docker:// servers or systemd hosts: {', '.join(self.urls)}")
         return {
             **super().params(),
             "mode": self.mode,
@@ -96,11 +106,20 @@ class StopBrick(Fault):
             "urls": list(self.urls),
             "containers": containers,
             "peer": self.peer,
+            **({"host": True, "unit": self.unit} if host else {}),
         }
 
     @classmethod
     def arm_deadman(cls, record: FaultRecord) -> None:
         p = record.params
+        if p.get("host"):
+            if p["mode"] == "kill-brick":
+                start = f"timeout 65 gluster --mode=script --timeout=60 volume start {shlex.quote(p['volume'])} force"
+                p["deadman"] = arm_timer(target(p["peer"]), record, f"{start}; {_heal_loop(p['volume'])}")
+                return
+            back = f"{revert_command(p['mode'], p['unit'])}; {_heal_loop(p['volume'])}"
+            p["deadman"] = "; ".join(arm_timer(target(u), record, back) for u in p["urls"])
+            return
         if p["mode"] == "kill-brick":
             start = f"timeout 65 gluster --mode=script --timeout=60 volume start {shlex.quote(p['volume'])} force"
             arm_in_target(target(p["peer"]), record, f"{start}; {_heal_loop(p['volume'])}")
@@ -114,13 +133,19 @@ class StopBrick(Fault):
 
     @classmethod
     def disarm(cls, record: FaultRecord) -> None:
-        if record.params["mode"] == "kill-brick":
+        p = record.params
+        if p.get("host"):
+            for url in [p["peer"]] if p["mode"] == "kill-brick" else p["urls"]:
+                disarm_timer(target(url), record.id)
+        elif record.params["mode"] == "kill-brick":
             disarm_in_target(target(record.params["peer"]), record.id)
         else:
             disarm_on_host(record.id)
 
     @classmethod
     def fired(cls, record: FaultRecord) -> bool:
+        if record.params.get("host"):  # a systemd timer leaves no marker: it fires at the deadline
+            return time.time() > record.deadline
         if record.params["mode"] == "kill-brick":
             return fired_in_target(target(record.params["peer"]), record.id)
         return fired_on_host(record.id)
@@ -138,6 +163,10 @@ class StopBrick(Fault):
             for brick, url in zip(p["bricks"], p["urls"], strict=True):
                 target(url).check(f"kill -9 {p['pids'][brick]}", timeout=10)
             return
+        if p.get("host"):
+            for url in p["urls"]:
+                target(url).check(inject_command(p["mode"], p["unit"]), timeout=30)
+            return
         for name in p["containers"]:
             _stop_container(name, p["mode"])
 
@@ -146,6 +175,25 @@ class StopBrick(Fault):
         servers, the containers exited or paused by the engine. Not glusterd's view from a peer (a CLI
         round trip of a second or more): the revert checks that the bricks come back online."""
         p = record.params
+        if p.get("host") and p["mode"] == "pause-node":
+
+            def frozen() -> str | None:
+                seen = [target(u).run(frozen_check(p["unit"]), timeout=5) for u in p["urls"]]
+                if not all(r.ok for r in seen):
+                    return None
+                return f"{p['unit']} stopped on {len(seen)} server(s) ({', '.join(r.stdout.strip() for r in seen)})"
+
+            seen = wait_for(frozen, timeout=_PROVE_S, what=f"{p['unit']} frozen")
+            return f"{seen}: bricks frozen (clients give up on them after network.ping-timeout)"
+        if p.get("host") and p["mode"] == "kill-node":
+            cli = GlusterCli(p["peer"], timeout=5)
+
+            def offline() -> str | None:
+                bricks = cli.volume_status(p["volume"])
+                up = [b for b in p["bricks"] if b in bricks and bricks[b].online]
+                return None if up else f"brick(s) {', '.join(p['bricks'])} offline (seen from {p['peer']})"
+
+            return wait_for(offline, timeout=_PROVE_S, what=f"brick(s) {', '.join(p['bricks'])} offline", interval=0.2)
         if p["mode"] == "kill-brick":
             bricks = zip(p["bricks"], p["urls"], strict=True)
             where = [(target(url), str(int(p["pids"][brick]))) for brick, url in bricks]
@@ -180,6 +228,9 @@ class StopBrick(Fault):
         try:
             if p["mode"] == "kill-brick":
                 cli.start_force(p["volume"])
+            elif p.get("host"):
+                for url in p["urls"]:
+                    target(url).check(revert_command(p["mode"], p["unit"]), timeout=90)
             else:
                 if not _containers_back(p["containers"]):
                     return  # the platform itself is gone: nothing left to revert
@@ -307,6 +358,7 @@ def stop_brick(
         urls=tuple(inv.member_node(cluster, m.name).url for m in members),
         brick=paths.pop(),
         peer=inv.member_node(cluster, survivors[0].name).url,
+        unit=str(cluster.settings.get("unit", DEFAULT_UNIT)),
         time_limit=time_limit,
         **gate(inv, cluster, members, force=force),
         description=f"{mode} on gluster {', '.join(m.name for m in members)} ({cluster.settings['volume']})",

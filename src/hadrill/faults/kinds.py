@@ -24,6 +24,7 @@ KINDS: dict[str, str] = {
     "kube.control_plane": "hadrill.faults.kube:ControlPlaneFault",
     "network.partition": "hadrill.faults.network:Partition",
     "nfs.fail_vip": "hadrill.faults.vip:FailVip",
+    "power.off": "hadrill.faults.power:PowerOff",
     "process": "hadrill.faults.process:ProcessFault",
     "service": "hadrill.faults.service:ServiceFault",
     "swarm.drain": "hadrill.faults.swarm:DrainNode",

@@ -4,7 +4,8 @@
 when the fault is injected, in one of three ways:
 
 - ``kill``: SIGKILL its container (revert: start it; ``nopreempt`` makes it rejoin as BACKUP);
-  the deadman runs on the engine's host;
+  the deadman runs on the engine's host. On a systemd host (``ssh://``) it is a power cut, off over
+  SSH and on through the lab's engine (:mod:`hadrill.faults.vip_host`);
 - ``stop-nfs``: stop ganesha inside it (keepalived's track script then gives the VIP up; revert:
   start ganesha again); deadman in the target;
 - ``link-down``: ``ip link set <iface> down`` on the interface carrying the VIP, a silent death (no
@@ -31,7 +32,7 @@ from typing import Any, ClassVar, Literal
 from hadrill.clients.docker import container as _container
 from hadrill.clients.nfs import NFS_PROCESS, holds_vip, vip_holder
 from hadrill.clients.targets import target
-from hadrill.errors import InjectionFailed, RevertFailed, TargetError
+from hadrill.errors import ConfigError, InjectionFailed, RevertFailed, TargetError
 from hadrill.faults.base import DEFAULT_TIME_LIMIT, Fault, wait_for
 from hadrill.faults.container import ContainerFault
 from hadrill.faults.deadman import (
@@ -44,6 +45,9 @@ from hadrill.faults.deadman import (
 )
 from hadrill.faults.ledger import FaultRecord
 from hadrill.faults.picking import gate
+from hadrill.faults.power import lab_powered_off_at, ssh_power_off, wait_answers
+from hadrill.faults.systemd_timer import arm_timer, disarm_timer, has_systemd
+from hadrill.faults.vip_host import DEFAULT_UNITS, back_check, inject_command, revert_command
 from hadrill.inventory import Cluster, Inventory
 
 __all__ = [
@@ -71,6 +75,8 @@ class FailVip(Fault):
     vip: str = ""
     servers: tuple[tuple[str, str], ...] = ()
     restart_nfs: str = RESTART_NFS
+    units: tuple[str, str] = DEFAULT_UNITS  # (nfs, keepalived) units on a systemd host
+    power_container: str = ""  # a host's power-on driver: the lab's container (kill on a host is a power cut)
     move_timeout: float = 30.0  # seconds the VIP may take to move before the injection counts as failed
     kind: ClassVar[str] = "nfs.fail_vip"
 
@@ -93,14 +99,27 @@ class FailVip(Fault):
                 f"VIP {self.vip} is held by {holders or 'no server'}, not by {', '.join(self.members)} "
                 "as when the fault was planned: plan it again"
             )
+        t = target(self.target)
         params: dict[str, Any] = {
             **super().params(),
             "mode": self.mode,
             "vip": self.vip,
             "servers": [list(s) for s in self.servers],
-            "container": target(self.target).container,
+            "container": t.container,
             "restart_nfs": self.restart_nfs,
         }
+        if t.container is None:  # a host: the service manager does it all (faults/vip_host.py)
+            if not has_systemd(t):
+                raise NotImplementedError(f"fail_vip on {self.target}: no container and no systemd to act through")
+            params["host"] = True
+            params["units"] = list(self.units)
+            if self.mode == "kill":
+                if not self.power_container:
+                    raise InjectionFailed(
+                        f"fail_vip kill on {self.target}: killing a host is a power cut, and no driver can power it "
+                        "on again (the lab's engine can; a real fleet needs a BMC driver): use stop-nfs or link-down"
+                    )
+                params["container"] = self.power_container
         if self.mode == "link-down":
             find = f"ip -o -4 addr show up | awk '$4 ~ /^{self.vip}\\// {{print $2}}' | head -1"
             iface = target(self.target).check(find, timeout=10).strip()
@@ -111,8 +130,11 @@ class FailVip(Fault):
 
     @classmethod
     def arm_deadman(cls, record: FaultRecord) -> None:
-        if record.params["mode"] == "kill":
+        if record.params["mode"] == "kill":  # a container, or a host's power-on driver: the engine's host
             arm_on_host(record, [{"op": "start", "container": record.params["container"]}])
+        elif record.params.get("host"):
+            t = target(record.target)
+            record.params["deadman"] = arm_timer(t, record, revert_command(record.params))
         else:
             arm_in_target(target(record.target), record, _revert_command(record.params))
 
@@ -120,6 +142,8 @@ class FailVip(Fault):
     def disarm(cls, record: FaultRecord) -> None:
         if record.params["mode"] == "kill":
             disarm_on_host(record.id)
+        elif record.params.get("host"):
+            disarm_timer(target(record.target), record.id)
         else:
             disarm_in_target(target(record.target), record.id)
 
@@ -127,12 +151,21 @@ class FailVip(Fault):
     def fired(cls, record: FaultRecord) -> bool:
         if record.params["mode"] == "kill":
             return fired_on_host(record.id)
+        if record.params.get("host"):  # a systemd timer leaves no marker: it fires at the deadline
+            return time.time() > record.deadline
         return fired_in_target(target(record.target), record.id)
 
     def inject(self, record: FaultRecord) -> None:
         record.params["injected_at"] = time.time()
         try:
-            if self.mode == "kill":
+            if record.params.get("host") and self.mode == "kill":
+                # the failover is timed from the moment the power went off (the power driver's record),
+                # not from the command: the poweroff first syncs every filesystem (seconds, under load)
+                record.params["command_at"] = ssh_power_off(record.target)
+                record.params["injected_at"] = lab_powered_off_at(record.params["container"])
+            elif record.params.get("host"):
+                target(record.target).check(inject_command(record.params), timeout=30)
+            elif self.mode == "kill":
                 _container(record.params["container"]).kill()
             elif self.mode == "stop-nfs":
                 target(record.target).check(_STOP_NFS, timeout=15)
@@ -172,16 +205,22 @@ class FailVip(Fault):
     def revert(cls, record: FaultRecord) -> None:
         params = record.params
         if params["mode"] == "kill":
-            ContainerFault.revert(record)
+            ContainerFault.revert(record)  # a container, or a host's power-on driver
+            if params.get("host"):  # powered on: booted, and its units up again
+                wait_answers(record.target, record.target.split("?", 1)[0], back_check(params))
             return
         t = target(record.target)
         try:
-            t.check(_revert_command(params), timeout=30)
-            check = (
-                f"pgrep -x {NFS_PROCESS}"
-                if params["mode"] == "stop-nfs"
-                else f"ip -o link show {shlex.quote(params['iface'])} | grep -q '[<,]UP[,>]'"
-            )
+            if params.get("host"):
+                t.check(revert_command(params), timeout=60)
+                check = back_check(params)
+            else:
+                t.check(_revert_command(params), timeout=30)
+                check = (
+                    f"pgrep -x {NFS_PROCESS}"
+                    if params["mode"] == "stop-nfs"
+                    else f"ip -o link show {shlex.quote(params['iface'])} | grep -q '[<,]UP[,>]'"
+                )
             wait_for(
                 lambda: "back" if t.run(check, timeout=5).ok else None, timeout=20, what=f"{params['mode']} reverted"
             )
@@ -194,14 +233,19 @@ class FailVip(Fault):
 def _watch_move(fault: FailVip, record: FaultRecord) -> None:
     """Note in ``record.params["vip_moved_at"]`` when the VIP is first seen on the other server(s),
     polling for at most ``move_timeout``: a daemon thread, so the injection is proven without waiting."""
-    others = [name for name, _ in fault.servers if name != fault.members[0]]
+    others = [url for name, url in fault.servers if name != fault.members[0]]
+    former = dict(fault.servers)[fault.members[0]]
     deadline = time.monotonic() + fault.move_timeout
 
     def watch() -> None:
         while time.monotonic() < deadline:
-            if fault._holders() == others:  # holds_vip never raises: a node that does not answer holds nothing
-                record.params["vip_moved_at"] = time.time()
-                return
+            # The others first, timed at once: asking a powered-off host over SSH waits out a timeout.
+            # holds_vip never raises: a node that does not answer holds nothing.
+            if all(holds_vip(url, fault.vip) for url in others):
+                seen = time.time()
+                if not holds_vip(former, fault.vip):
+                    record.params["vip_moved_at"] = seen
+                    return
             time.sleep(0.05)
 
     threading.Thread(target=watch, name=f"vip-move-{record.id}", daemon=True).start()
@@ -224,6 +268,14 @@ def _stopped(container: str | None) -> bool:
         return "no container named" in str(e)
 
 
+def _host_units(cluster: Cluster) -> tuple[str, str]:
+    """The (nfs, keepalived) units of a host cluster: ``settings.units``, else Debian's names."""
+    units = cluster.settings.get("units", DEFAULT_UNITS)
+    if not isinstance(units, list | tuple) or len(units) != 2 or not all(isinstance(u, str) and u for u in units):
+        raise ConfigError("inventory", f"clusters[{cluster.name}].settings.units", "[NFS unit, keepalived unit]", units)
+    return (units[0], units[1])
+
+
 def fail_vip(
     inv: Inventory,
     cluster: Cluster,
@@ -243,6 +295,8 @@ def fail_vip(
         vip=str(cluster.settings["vip"]),
         servers=tuple((m.name, inv.member_node(cluster, m.name).url) for m in cluster.members),
         restart_nfs=str(cluster.settings.get("restart_nfs", RESTART_NFS)),
+        units=_host_units(cluster),
+        power_container=holder.node if inv.source == "lab" else "",
         move_timeout=max(15.0, 10 * advert + 5),
         time_limit=time_limit,
         **gate(inv, cluster, [holder], force=force),

@@ -15,14 +15,18 @@ from __future__ import annotations
 import shlex
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 from hadrill.clients.gluster import BrickStatus, GlusterCli
 from hadrill.clients.targets import target
 from hadrill.errors import LabError, TargetError
 from hadrill.inventory import Cluster, Member, Node
+from hadrill.lab.hosts import host_run_options, wait_system_running
 from hadrill.lab.images import ImageSpec
 from hadrill.lab.labfile import GlusterPart
 from hadrill.lab.runtime import LabContext, StatusRow
+from hadrill.lab.ssh import LabSsh
+from hadrill.lab.storage_host import BOOT_TIMEOUT, GLUSTER_UNIT, STORAGE_HOST_IMAGE, check_over_ssh, start_glusterd
 
 __all__ = ["BRICK", "GLUSTER_IMAGE", "GlusterService"]
 
@@ -51,15 +55,20 @@ class GlusterService:
     name = "gluster"
     storage = True
 
-    def __init__(self, part: GlusterPart) -> None:
+    def __init__(self, part: GlusterPart, *, hosts: bool = False, transport: str = "docker") -> None:
         self.part = part
+        self.hosts = hosts  # systemd hosts running Debian's glusterd unit (lab/storage_host.py)
+        self.transport = transport
+
+    def node_url(self, ctx: LabContext, name: str, ip: str) -> str:
+        return LabSsh(ctx.name).url(ip) if self.transport == "ssh" else f"docker://{name}"
 
     @property
     def mount(self) -> str:
         return f"/mnt/{self.part.volume}"
 
     def images(self) -> list[ImageSpec]:
-        return [GLUSTER_IMAGE]
+        return [STORAGE_HOST_IMAGE] if self.hosts else [GLUSTER_IMAGE]
 
     # -- shape ---------------------------------------------------------------------------------------
     def servers(self, ctx: LabContext) -> list[tuple[str, str, str]]:
@@ -85,7 +94,9 @@ class GlusterService:
     def up(self, ctx: LabContext) -> None:
         hosts = self._hosts(ctx)
         servers = self.servers(ctx)
-        for name, ip, sip in servers:
+        if self.hosts:
+            self._up_hosts(ctx, hosts)
+        for name, ip, sip in [] if self.hosts else servers:
             ctx.ensure_container(
                 name, GLUSTER_IMAGE.ref, "gluster-server", ip,
                 networks={ctx.storage_network_name: sip}, extra_hosts=hosts,
@@ -100,12 +111,44 @@ class GlusterService:
         self._pool(names)
         self._volume(names)
         cname, cip, csip = self.client(ctx)
-        ctx.ensure_container(
-            cname, GLUSTER_IMAGE.ref, "gluster-client", cip,
-            networks={ctx.storage_network_name: csip}, extra_hosts=hosts,
-            command=["sleep", "infinity"], init=True, cap_add=["SYS_ADMIN"], devices=["/dev/fuse:/dev/fuse:rwm"],
-        )  # fmt: skip
+        if not self.hosts:
+            ctx.ensure_container(
+                cname, GLUSTER_IMAGE.ref, "gluster-client", cip,
+                networks={ctx.storage_network_name: csip}, extra_hosts=hosts,
+                command=["sleep", "infinity"], init=True, cap_add=["SYS_ADMIN"], devices=["/dev/fuse:/dev/fuse:rwm"],
+            )  # fmt: skip
         self._mount(cname, names)
+
+    def _up_hosts(self, ctx: LabContext, hosts: dict[str, str]) -> None:
+        """Boot servers and client as hosts (state and brick on the node's volumes, as on disks of its
+        own), provision SSH, then start glusterd on the servers."""
+        options = host_run_options()
+        cgroup = options.pop("volumes")
+        storage = ctx.storage_network_name
+        nodes = [
+            ctx.ensure_container(
+                name, STORAGE_HOST_IMAGE.ref, "gluster-server", ip, networks={storage: sip}, extra_hosts=hosts,
+                volumes={
+                    **cgroup,
+                    f"{name}-brick": {"bind": "/bricks", "mode": "rw"},
+                    f"{name}-state": {"bind": "/var/lib/glusterd", "mode": "rw"},
+                },
+                **options,
+            )
+            for name, ip, sip in self.servers(ctx)
+        ]  # fmt: skip
+        cname, cip, csip = self.client(ctx)
+        nodes.append(
+            ctx.ensure_container(
+                cname, STORAGE_HOST_IMAGE.ref, "gluster-client", cip, networks={storage: csip}, extra_hosts=hosts,
+                volumes=cgroup, devices=["/dev/fuse:/dev/fuse:rwm"], **options,
+            )
+        )  # fmt: skip
+        with ThreadPoolExecutor(max_workers=len(nodes)) as pool:
+            list(pool.map(lambda c: wait_system_running(c, BOOT_TIMEOUT), nodes))
+        LabSsh(ctx.name).provision(nodes, [ip for _, ip, _ in self.servers(ctx)] + [cip])
+        for c in nodes[:-1]:
+            start_glusterd(c)
 
     @staticmethod
     def _wait(what: str, done: Callable[[], bool], timeout: float = 60.0, interval: float = 0.5) -> None:
@@ -188,6 +231,9 @@ class GlusterService:
         for _ in range(int(timeout) + 2):
             problem = self.problem(ctx)
             if problem is None:
+                if self.transport == "ssh":
+                    servers = [(n, ip, (GLUSTER_UNIT,)) for n, ip, _ in self.servers(ctx)]
+                    check_over_ssh(ctx.name, [*servers, (self.client(ctx)[0], self.client(ctx)[1], ())])
                 return
             if time.monotonic() >= deadline:
                 break
@@ -200,11 +246,18 @@ class GlusterService:
         nodes, members = [], []
         for name, ip, sip in self.servers(ctx):
             addresses = {main: ip, storage: sip}
-            nodes.append(Node(name=name, url=f"docker://{name}", roles=["gluster-server"], addresses=addresses))
+            nodes.append(
+                Node(name=name, url=self.node_url(ctx, name, ip), roles=["gluster-server"], addresses=addresses)
+            )
             members.append(Member(name=name, node=name, endpoints={"brick": f"{name}:{BRICK}"}))
         cname, cip, csip = self.client(ctx)
         nodes.append(
-            Node(name=cname, url=f"docker://{cname}", roles=["gluster-client"], addresses={main: cip, storage: csip})
+            Node(
+                name=cname,
+                url=self.node_url(ctx, cname, cip),
+                roles=["gluster-client"],
+                addresses={main: cip, storage: csip},
+            )
         )
         settings = {
             "volume": self.part.volume,
@@ -213,6 +266,8 @@ class GlusterService:
             "bricks": {m.name: BRICK for m in members},
             "ping_timeout": self.part.ping_timeout,
         }
+        if self.hosts:  # node faults go through the service manager (faults/gluster.py)
+            settings["unit"] = GLUSTER_UNIT
         cluster = Cluster(name="gluster", type="gluster", members=members, failure_budget=1, settings=settings)
         return nodes, [cluster]
 

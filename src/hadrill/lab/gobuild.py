@@ -36,6 +36,8 @@ from hadrill.progress import Progress
 
 __all__ = [
     "GO_HELP",
+    "KUBE_CONTROL_PLANE",
+    "KUBE_NODE",
     "KWOK_VERSION",
     "GoBinary",
     "GoMissing",
@@ -92,10 +94,14 @@ class GoBinary:
         return parts[-1]
 
 
-def kubernetes_binaries(version: str) -> list[GoBinary]:
-    """kube-apiserver, kube-controller-manager and kube-scheduler of Kubernetes ``version`` (v1.34.4)."""
+KUBE_CONTROL_PLANE = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
+KUBE_NODE = ("kubelet", "kubeadm", "kubectl", "kube-proxy")  # what a kubeadm node runs besides the above
+
+
+def kubernetes_binaries(version: str, names: Sequence[str] = KUBE_CONTROL_PLANE) -> list[GoBinary]:
+    """Binaries of Kubernetes ``version`` (v1.34.4): by default the control plane's three; ``KUBE_NODE``
+    for a kubeadm node's. One group: built together, they share every package they have in common."""
     req = (("k8s.io/kubernetes", version),)
-    names = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
     major, minor = version.removeprefix("v").split(".")[:2]
     # what hack/lib/version.sh stamps, so /version reports the release and not v0.0.0-master
     stamp = {"gitVersion": version, "gitMajor": major, "gitMinor": minor, "gitTreeState": "clean"}

@@ -94,16 +94,20 @@ class Lab:
         if spec.nfs is not None:
             from hadrill.lab.nfs import NfsService
 
-            self.services.append(NfsService(spec.nfs))
+            self.services.append(NfsService(spec.nfs, hosts=spec.nodes == "host", transport=spec.transport))
         if spec.gluster is not None:
             from hadrill.lab.gluster import GlusterService
 
-            self.services.append(GlusterService(spec.gluster))
+            self.services.append(GlusterService(spec.gluster, hosts=spec.nodes == "host", transport=spec.transport))
         if spec.swarm is not None:
             from hadrill.lab.swarm import SwarmService
 
             self.services.append(SwarmService(spec.swarm))
-        if spec.kubernetes is not None:
+        if spec.kubernetes is not None and spec.kubernetes.mode == "kubeadm":
+            from hadrill.lab.kubeadm import KubeadmService
+
+            self.services.append(KubeadmService(spec.kubernetes, base_dir=self.base_dir, progress=self.progress))
+        elif spec.kubernetes is not None:
             from hadrill.lab.kube import KubeService
 
             self.services.append(KubeService(spec.kubernetes, base_dir=self.base_dir, progress=self.progress))

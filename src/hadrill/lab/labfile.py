@@ -26,6 +26,13 @@ Format (YAML; every field but ``name`` has a default)::
       volume: gv0                # volume name, [a-z][a-z0-9_-]*
       ping_timeout: 5            # network.ping-timeout, s (1-42; Gluster's default 42 stalls writes
                                  # 42-84 s on a frozen server; measured stall 8 s at 5)
+    kubernetes:                  # a Kubernetes cluster shaped by a kind config (omit to run none)
+      kind_config: kind-configs/ha.yaml   # relative to the lab file
+      mode: binaries             # binaries: the control-plane binaries under a supervisor, kwok workers;
+                                 # kubeadm: real nodes (systemd, containerd, kubelet) joined by kubeadm,
+                                 # static-pod control plane, bridge CNI, kube-proxy, an nginx application
+      workers: 2                 # kubeadm: real worker nodes, 0-6 (default: the kind config's count);
+                                 # binaries: "kwok" or nothing (the kind config counts them)
     monitoring: {}               # Prometheus, Alertmanager, Pushgateway and a node exporter in one
                                  # container (.90), scraping the parts that expose metrics (etcd),
                                  # with lab-sized alert rules (omit or "monitoring: null" for none)
@@ -37,7 +44,7 @@ Format (YAML; every field but ``name`` has a default)::
       replicas: 3                # the HTTP service's replicas, at most one per node
     nodes: container             # container: one process per container (the default), or host:
                                  # systemd hosts (sshd, services as units with Restart=on-failure);
-                                 # only the etcd part has host nodes so far
+                                 # the etcd, nfs and gluster parts have host nodes so far
     transport: docker            # how the inventory reaches nodes: docker (docker://name) or ssh
                                  # (ssh://root@ADDR with the lab's own key and pinned host keys;
                                  # needs nodes: host). With ssh, inventory-docker.yaml is written too
@@ -141,11 +148,28 @@ class GlusterPart(_Strict):
 
 
 class KubernetesPart(_Strict):
-    """An HA control plane built from the Kubernetes Go modules, shaped by a kind config."""
+    """An HA control plane built from the Kubernetes Go modules, shaped by a kind config.
+
+    ``mode: binaries`` (the default) runs the control-plane binaries under a supervisor with kwok workers;
+    ``mode: kubeadm`` runs real nodes (systemd, containerd, kubelet) joined by kubeadm, with ``workers``
+    real worker nodes (default: the kind config's count).
+    """
 
     kind_config: str = "kind-configs/ha.yaml"  # relative to the lab file, or absolute
     version: str = Field("v1.34.4", pattern=r"^v1\.\d+\.\d+$")
     etcd_version: str = Field("v3.6.16", pattern=r"^v3\.\d+\.\d+$")
+    mode: Literal["binaries", "kubeadm"] = "binaries"
+    workers: StrictInt | Literal["kwok"] | None = None  # after mode: its check reads it
+
+    @field_validator("workers")
+    @classmethod
+    def _workers(cls, v: int | str | None, info: ValidationInfo) -> int | str | None:
+        mode = info.data.get("mode")
+        if mode == "kubeadm" and v is not None and (v == "kwok" or not 0 <= int(v) <= 6):
+            raise ValueError("a number of real worker nodes from 0 to 6 (kubeadm mode)")
+        if mode == "binaries" and v not in (None, "kwok"):
+            raise ValueError('"kwok" or nothing (the binaries mode has kwok workers, counted by the kind config)')
+        return v
 
 
 class MonitoringPart(_Strict):
@@ -186,9 +210,11 @@ class LabFile(_Strict):
     @classmethod
     def _host_parts(cls, v: str, info: ValidationInfo) -> str:
         if v == "host":
-            others = [p for p in ("nfs", "gluster", "kubernetes", "monitoring") if info.data.get(p) is not None]
+            others = [p for p in ("kubernetes", "monitoring") if info.data.get(p) is not None]
             if others:
-                raise ValueError(f"container while the lab has {', '.join(others)} (host nodes run only etcd so far)")
+                raise ValueError(
+                    f"container while the lab has {', '.join(others)} (host nodes run etcd, nfs and gluster so far)"
+                )
         return v
 
     @field_validator("transport")
@@ -197,6 +223,12 @@ class LabFile(_Strict):
         if v == "ssh" and info.data.get("nodes") != "host":
             raise ValueError("docker unless nodes is host (only host nodes run sshd)")
         return v
+
+    def with_transport(self, transport: str, source: str = "--transport") -> LabFile:
+        """The same lab reached over ``transport``; ``ssh`` makes its nodes hosts (only they run sshd).
+        A part that has no host nodes yet is refused like in a lab file (exit 2 naming ``source``)."""
+        nodes = "host" if transport == "ssh" else self.nodes
+        return parse_lab_data({**self.model_dump(), "transport": transport, "nodes": nodes}, source)
 
     def with_name(self, name: str) -> LabFile:
         """The same lab under another name (tests run several side by side)."""

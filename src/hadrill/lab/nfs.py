@@ -16,15 +16,19 @@ from __future__ import annotations
 
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 from docker.errors import APIError, NotFound
 
 from hadrill.errors import LabError
 from hadrill.inventory import Cluster, Member, Node
+from hadrill.lab.hosts import host_run_options, wait_system_running
 from hadrill.lab.images import ImageSpec
 from hadrill.lab.labfile import NfsPart
 from hadrill.lab.nfs_files import SERVER_FILES, START_PATH, STATE_FILE
 from hadrill.lab.runtime import LabContext, StatusRow
+from hadrill.lab.ssh import LabSsh
+from hadrill.lab.storage_host import BOOT_TIMEOUT, NFS_UNITS, STORAGE_HOST_IMAGE, check_over_ssh, configure_nfs_server
 
 __all__ = ["CLIENT_IMAGE", "EXPORT", "SERVER_IMAGE", "NfsService"]
 
@@ -60,11 +64,16 @@ class NfsService:
     name = "nfs"
     storage = True
 
-    def __init__(self, part: NfsPart) -> None:
+    def __init__(self, part: NfsPart, *, hosts: bool = False, transport: str = "docker") -> None:
         self.part = part
+        self.hosts = hosts  # systemd hosts (lab/storage_host.py) instead of one-process containers
+        self.transport = transport
 
     def images(self) -> list[ImageSpec]:
-        return [SERVER_IMAGE, CLIENT_IMAGE]
+        return [STORAGE_HOST_IMAGE] if self.hosts else [SERVER_IMAGE, CLIENT_IMAGE]
+
+    def node_url(self, ctx: LabContext, name: str, ip: str) -> str:
+        return LabSsh(ctx.name).url(ip) if self.transport == "ssh" else f"docker://{name}"
 
     # -- names and addresses -------------------------------------------------------------------------
     def servers(self, ctx: LabContext) -> list[tuple[str, str, str]]:
@@ -86,6 +95,9 @@ class NfsService:
         prefix = ctx.subnets[storage].prefixlen
         servers = self.servers(ctx)
         volume = f"{ctx.name}-nfs-export"
+        if self.hosts:
+            self._up_hosts(ctx, volume)
+            return
         for i, (name, ip, sip) in enumerate(servers):
             environment = {
                 "SELF": sip,
@@ -100,6 +112,36 @@ class NfsService:
             )  # fmt: skip
         name, ip, sip = self.client(ctx)
         ctx.ensure_container(name, CLIENT_IMAGE.ref, "nfs-client", ip, networks={storage: sip}, init=True)
+
+    def _up_hosts(self, ctx: LabContext, volume: str) -> None:
+        """Boot the servers and the client as hosts, provision SSH, then configure and start the units."""
+        storage = ctx.storage_network_name
+        servers = self.servers(ctx)
+        options = host_run_options()
+        cgroup = options.pop("volumes")
+        nodes = [
+            ctx.ensure_container(
+                name, STORAGE_HOST_IMAGE.ref, "nfs-server", ip, networks={storage: sip},
+                volumes={**cgroup, volume: {"bind": EXPORT, "mode": "rw"}}, **options,
+            )
+            for name, ip, sip in servers
+        ]  # fmt: skip
+        name, ip, sip = self.client(ctx)
+        nodes.append(
+            ctx.ensure_container(
+                name, STORAGE_HOST_IMAGE.ref, "nfs-client", ip, networks={storage: sip}, volumes=cgroup, **options
+            )
+        )
+        with ThreadPoolExecutor(max_workers=len(nodes)) as pool:
+            list(pool.map(lambda c: wait_system_running(c, BOOT_TIMEOUT), nodes))
+        addresses = [ip for _, ip, _ in servers] + [ip]
+        LabSsh(ctx.name).provision(nodes, addresses)
+        vip = f"{self.vip(ctx)}/{ctx.subnets[storage].prefixlen}"
+        for i, (c, (_, _, sip)) in enumerate(zip(nodes, servers, strict=False)):
+            configure_nfs_server(
+                c, self_ip=sip, peer_ip=servers[1 - i][2], vip=vip, priority=self.part.priorities[i],
+                advert=self.part.advert_int,
+            )  # fmt: skip
 
     # -- observation ---------------------------------------------------------------------------------
     @staticmethod
@@ -147,6 +189,9 @@ class NfsService:
             else:
                 problem = self.round_trip(ctx)
                 if problem is None:
+                    if self.transport == "ssh":
+                        servers = [(n, ip, NFS_UNITS) for n, ip, _ in self.servers(ctx)]
+                        check_over_ssh(ctx.name, [*servers, (self.client(ctx)[0], self.client(ctx)[1], ())])
                     return
             if time.monotonic() >= deadline:
                 break
@@ -158,13 +203,13 @@ class NfsService:
         nodes, members = [], []
         for name, ip, sip in self.servers(ctx):
             addresses = {ctx.network_name: ip, storage: sip}
-            nodes.append(Node(name=name, url=f"docker://{name}", roles=["nfs-server"], addresses=addresses))
+            nodes.append(Node(name=name, url=self.node_url(ctx, name, ip), roles=["nfs-server"], addresses=addresses))
             members.append(Member(name=name, node=name, endpoints={"nfs": f"nfs://{sip}{EXPORT}"}))
         client, ip, sip = self.client(ctx)
         nodes.append(
             Node(
                 name=client,
-                url=f"docker://{client}",
+                url=self.node_url(ctx, client, ip),
                 roles=["nfs-client"],
                 addresses={ctx.network_name: ip, storage: sip},
             )
@@ -177,6 +222,8 @@ class NfsService:
             "advert_int": self.part.advert_int,
             "holder": holders[0] if len(holders) == 1 else None,
         }
+        if self.hosts:  # the services are units: faults go through systemd (faults/vip.py)
+            settings["units"] = list(NFS_UNITS)
         return nodes, [Cluster(name="nfs", type="nfs", members=members, failure_budget=1, settings=settings)]
 
     def status(self, ctx: LabContext) -> list[StatusRow]:

@@ -11,7 +11,9 @@ from __future__ import annotations
 import hashlib
 import shutil
 import subprocess
+import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import quote
 
@@ -23,6 +25,8 @@ from hadrill.paths import state_dir
 __all__ = ["LabSsh", "ssh_dir"]
 
 _KEY_TYPE = "ed25519"
+# The lab's parts come up in threads of their own and share one key and one known_hosts.
+_LOCK = threading.Lock()
 
 
 def ssh_dir(lab: str) -> Path:
@@ -54,6 +58,19 @@ class LabSsh:
 
     def ensure_key(self) -> str:
         """Make the lab's key pair once (0600 private key); return the public key line."""
+        with _LOCK:
+            return self._ensure_key()
+
+    def provision(self, nodes: Sequence[Container], addresses: Sequence[str]) -> None:
+        """Install the lab's key on freshly booted host nodes and pin their host keys (by address)."""
+        public = self.ensure_key()
+        keys = {}
+        for c, address in zip(nodes, addresses, strict=True):
+            self.authorize(c, public)
+            keys[address] = self.host_key(c)
+        self.pin(keys)
+
+    def _ensure_key(self) -> str:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.dir.chmod(0o700)
         if not self.key.exists():
@@ -131,12 +148,21 @@ class LabSsh:
         raise LabError(f"host {c.name}: no SSH host key after {timeout:.0f} s (exit {rc}: {text[-200:]})")
 
     def pin(self, keys: dict[str, str]) -> None:
-        """Write known_hosts: one line per node address and its host key (replaces the file)."""
-        lines = [f"{addr} {key}" for addr, key in sorted(keys.items())]
-        tmp = self.known_hosts.with_suffix(".tmp")
-        tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        tmp.chmod(0o600)
-        tmp.replace(self.known_hosts)
+        """Write known_hosts: one line per node address and its host key. The lab's parts pin their
+        own nodes: a key for an address already there replaces it, other addresses stay."""
+        with _LOCK:
+            pinned: dict[str, str] = {}
+            if self.known_hosts.exists():
+                for line in self.known_hosts.read_text(encoding="utf-8").splitlines():
+                    addr, _, key = line.partition(" ")
+                    if key:
+                        pinned[addr] = key
+            pinned.update(keys)
+            lines = [f"{addr} {key}" for addr, key in sorted(pinned.items())]
+            tmp = self.known_hosts.with_suffix(".tmp")
+            tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+            tmp.chmod(0o600)
+            tmp.replace(self.known_hosts)
 
     def url(self, address: str, user: str = "root") -> str:
         """The node's target URL: testinfra's ssh backend with the lab's ssh_config and key, by path."""

@@ -1,0 +1,180 @@
+"""The NFS and Gluster roles on host nodes: Debian's own units, run by systemd as on a real storage host.
+
+One image for both roles (one build, shared by every storage node): nfs-ganesha + keepalived + rpcbind
+(NFS servers), glusterd (Gluster servers), the userspace libnfs tools and the FUSE client (clients).
+Each role's unit waits for a marker file (``ConditionPathExists``) that provisioning writes, so a node
+runs only the daemons of its role and a fresh node boots to ``running`` with nothing failed.
+
+Restart policies are what a production host carries: nfs-ganesha and keepalived get a drop-in with
+``Restart=on-failure`` (Debian ships none); glusterd keeps Debian's ``Restart=on-abnormal`` with its
+60 s back-off (the packaged policy a real Gluster host runs). The units stay in /lib/systemd/system so a
+runtime mask (/run) can hold them down during a fault. keepalived's configuration is written at
+provisioning, once the node's storage interface is known (Debian's unit skips an empty config).
+"""
+
+from __future__ import annotations
+
+import base64
+
+from docker.models.containers import Container
+
+from hadrill.clients.targets import target
+from hadrill.errors import LabError
+from hadrill.lab.hosts import host_image
+from hadrill.lab.nfs_files import GANESHA_CONF, NOTIFY, NOTIFY_PATH
+from hadrill.lab.ssh import LabSsh
+
+BOOT_TIMEOUT = 180.0  # seconds for systemd to reach "running": a host node boots slowly on a loaded machine
+
+__all__ = [
+    "BOOT_TIMEOUT",
+    "GLUSTER_MARK",
+    "GLUSTER_UNIT",
+    "NFS_MARK",
+    "NFS_UNITS",
+    "STORAGE_HOST_IMAGE",
+    "check_over_ssh",
+    "configure_nfs_server",
+    "keepalived_conf",
+    "start_glusterd",
+]
+
+NFS_MARK = "/etc/hadrill/nfs-server"
+GLUSTER_MARK = "/etc/hadrill/gluster-server"
+NFS_UNITS = ("nfs-ganesha.service", "keepalived.service")
+GLUSTER_UNIT = "glusterd.service"
+
+_GANESHA_DROPIN = f"""\
+[Unit]
+ConditionPathExists={NFS_MARK}
+
+[Service]
+ExecStartPre=/bin/mkdir -p /var/log/ganesha /var/lib/nfs/ganesha
+Restart=on-failure
+RestartSec=1
+"""
+_KEEPALIVED_DROPIN = """\
+[Service]
+Restart=on-failure
+RestartSec=1
+"""
+_GLUSTERD_DROPIN = f"""\
+[Unit]
+ConditionPathExists={GLUSTER_MARK}
+"""
+
+STORAGE_HOST_IMAGE = host_image(
+    "storage",
+    packages=(
+        "nfs-ganesha", "nfs-ganesha-vfs", "keepalived", "rpcbind", "libnfs-utils", "python3",
+        "glusterfs-server", "glusterfs-client", "attr", "psmisc",
+    ),
+    files={
+        "/etc/ganesha/ganesha.conf": GANESHA_CONF,
+        NOTIFY_PATH: NOTIFY,
+        "/etc/systemd/system/nfs-ganesha.service.d/hadrill.conf": _GANESHA_DROPIN,
+        "/etc/systemd/system/keepalived.service.d/hadrill.conf": _KEEPALIVED_DROPIN,
+        f"/etc/systemd/system/{GLUSTER_UNIT}.d/hadrill.conf": _GLUSTERD_DROPIN,
+    },
+    # NLM is off in ganesha.conf, so its lock unit (no ExecStart of its own) and the kernel NFS client's
+    # helpers have nothing to do; glustereventsd is Gluster's optional event API. The password-agent
+    # path units watch with inotify, whose instances (fs.inotify.max_user_instances, 128) every systemd
+    # node on the engine shares: they failed a lab up with many host nodes running (a console-less
+    # server has no use for them).
+    dockerfile=(
+        f"RUN chmod 0755 {NOTIFY_PATH} && rm -f /etc/keepalived/keepalived.conf"
+        " && systemctl mask nfs-ganesha-lock.service glustereventsd.service nfs-client.target"
+        " systemd-ask-password-console.path systemd-ask-password-wall.path"
+        " && systemctl enable nfs-ganesha.service keepalived.service glusterd.service",
+    ),
+)  # fmt: skip
+
+
+def keepalived_conf(
+    router_id: str, iface: str, self_ip: str, peer_ip: str, vip: str, priority: int, advert: float
+) -> str:
+    """keepalived's configuration: the one the container lab's start script writes, with the same VRRP
+    settings (VRRPv3, unicast, nopreempt, a track script on ganesha)."""
+    return f"""\
+global_defs {{
+    router_id {router_id}
+    enable_script_security
+    script_user root
+    vrrp_version 3
+}}
+vrrp_script chk_ganesha {{
+    script "/usr/bin/pgrep -x ganesha.nfsd"
+    interval 1
+    fall 2
+    rise 1
+}}
+vrrp_instance VI_NFS {{
+    state BACKUP
+    nopreempt
+    interface {iface}
+    virtual_router_id 50
+    priority {priority}
+    advert_int {advert:g}
+    unicast_src_ip {self_ip}
+    unicast_peer {{
+        {peer_ip}
+    }}
+    virtual_ipaddress {{
+        {vip} dev {iface}
+    }}
+    track_script {{
+        chk_ganesha
+    }}
+    notify {NOTIFY_PATH}
+}}
+"""
+
+
+def _sh(c: Container, script: str, what: str) -> str:
+    rc, out = c.exec_run(["sh", "-c", script])
+    text = (out or b"").decode(errors="replace").strip()
+    if rc != 0:
+        raise LabError(f"host {c.name}: cannot {what}: {text[-300:]}")
+    return text
+
+
+def _write(path: str, text: str) -> str:
+    """Shell that replaces ``path`` only when its content changed (``up`` twice restarts nothing)."""
+    encoded = base64.b64encode(text.encode()).decode()
+    return (
+        f"mkdir -p $(dirname {path}) && echo {encoded} | base64 -d > {path}.new && "
+        f"if cmp -s {path}.new {path}; then rm {path}.new; else mv {path}.new {path}; fi"
+    )
+
+
+def configure_nfs_server(c: Container, *, self_ip: str, peer_ip: str, vip: str, priority: int, advert: float) -> None:
+    """Find the storage interface by its address, write keepalived's config, start the NFS units."""
+    # bounded wait, as in the container lab's start script: the engine may add the address a moment late
+    find = (
+        "for i in $(seq 1 100); do "
+        f"f=$(ip -o -4 addr show | awk -v ip={self_ip} '{{split($4, a, \"/\"); if (a[1] == ip) print $2}}' | head -1); "
+        '[ -n "$f" ] && { echo "$f"; exit 0; }; sleep 0.1; done; ip -o -4 addr show; exit 1'
+    )
+    iface = _sh(c, find, f"find the interface carrying {self_ip}")
+    conf = keepalived_conf(c.name, iface, self_ip, peer_ip, vip, priority, advert)
+    script = (
+        f"{_write('/etc/keepalived/keepalived.conf', conf)} && mkdir -p /etc/hadrill && touch {NFS_MARK} && "
+        f"systemctl start --no-block rpcbind.service {' '.join(NFS_UNITS)}"
+    )
+    _sh(c, script, "configure nfs-ganesha and keepalived")
+
+
+def start_glusterd(c: Container) -> None:
+    """Mark the node a Gluster server and start glusterd (its state is on the node's own volume)."""
+    _sh(c, f"mkdir -p /etc/hadrill && touch {GLUSTER_MARK} && systemctl start {GLUSTER_UNIT}", "start glusterd")
+
+
+def check_over_ssh(lab: str, nodes: list[tuple[str, str, tuple[str, ...]]]) -> None:
+    """Healthy over SSH too: each (name, address, units) answers with the lab's key and its pinned host
+    key, and its units are active (``lab up`` fails here rather than the first experiment)."""
+    ssh = LabSsh(lab)
+    for name, address, units in nodes:
+        command = f"systemctl is-active {' '.join(units)}" if units else "true"
+        res = target(ssh.url(address)).run(command, timeout=15)
+        if not res.ok:
+            raise LabError(f"host {name} over ssh: {command}: {(res.stdout + res.stderr).strip()[-200:]}")
