@@ -20,7 +20,7 @@ from hadrill.clients.docker import container as _container
 from hadrill.clients.targets import target
 from hadrill.errors import InjectionFailed, RevertFailed, TargetError
 from hadrill.faults.base import Fault, wait_for
-from hadrill.faults.deadman import arm_on_host, disarm_on_host, fired_on_host
+from hadrill.faults.deadman import OnHostDeadman, arm_on_host
 from hadrill.faults.ledger import FaultRecord
 
 __all__ = ["ContainerFault", "start_container"]
@@ -37,7 +37,7 @@ def _name(url: str) -> str:
 
 
 @dataclass
-class ContainerFault(Fault):
+class ContainerFault(OnHostDeadman, Fault):
     """Kill (SIGKILL), stop (SIGTERM then SIGKILL), pause (freeze) or restart a container."""
 
     action: Action = "kill"
@@ -50,14 +50,6 @@ class ContainerFault(Fault):
     def arm_deadman(cls, record: FaultRecord) -> None:
         op = "unpause" if record.params["action"] == "pause" else "start"
         arm_on_host(record, [{"op": op, "container": record.params["container"]}])
-
-    @classmethod
-    def disarm(cls, record: FaultRecord) -> None:
-        disarm_on_host(record.id)
-
-    @classmethod
-    def fired(cls, record: FaultRecord) -> bool:
-        return fired_on_host(record.id)
 
     def inject(self, record: FaultRecord) -> None:
         c = _container(record.params["container"])

@@ -190,3 +190,16 @@ def _not_zombie(pid: int) -> bool:
 def fired_on_host(record_id: str) -> bool:
     """Whether a host deadman of the fault ran its revert (its marker exists)."""
     return (state_dir() / "deadmen" / f"{record_id}.fired").exists()
+
+
+class OnHostDeadman:
+    """Mixin for faults whose deadman runs on the engine's host (the container's own revert would die
+    with it): disarming and asking whether it fired go by the record's id alone. List it before Fault."""
+
+    @classmethod
+    def disarm(cls, record: FaultRecord) -> None:
+        disarm_on_host(record.id)
+
+    @classmethod
+    def fired(cls, record: FaultRecord) -> bool:
+        return fired_on_host(record.id)

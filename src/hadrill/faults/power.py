@@ -33,7 +33,7 @@ from hadrill.clients.targets import target
 from hadrill.errors import ConfigError, InjectionFailed, RevertFailed, TargetError
 from hadrill.faults.base import DEFAULT_TIME_LIMIT, Fault, wait_for
 from hadrill.faults.container import start_container
-from hadrill.faults.deadman import arm_on_host, disarm_on_host, fired_on_host
+from hadrill.faults.deadman import OnHostDeadman, arm_on_host
 from hadrill.faults.ledger import FaultRecord
 from hadrill.faults.picking import gate
 from hadrill.inventory import Inventory
@@ -108,7 +108,7 @@ def _answers(url: str) -> bool:
 
 
 @dataclass
-class PowerOff(Fault):
+class PowerOff(OnHostDeadman, Fault):
     """Power the node at ``target`` off with the ``off`` driver; the revert powers it on with ``on``.
 
     ``container``: the node's container, for the ``lab`` driver (a lab's node names its container).
@@ -141,14 +141,6 @@ class PowerOff(Fault):
     def arm_deadman(cls, record: FaultRecord) -> None:
         # The only driver that powers on is the lab's; its deadman lives on the engine's host.
         arm_on_host(record, [{"op": "start", "container": record.params["container"]}])
-
-    @classmethod
-    def disarm(cls, record: FaultRecord) -> None:
-        disarm_on_host(record.id)
-
-    @classmethod
-    def fired(cls, record: FaultRecord) -> bool:
-        return fired_on_host(record.id)
 
     def inject(self, record: FaultRecord) -> None:
         p = record.params

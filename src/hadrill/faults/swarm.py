@@ -24,7 +24,7 @@ from hadrill.clients.targets import target
 from hadrill.errors import ConfigError, InjectionFailed, RevertFailed, TargetError
 from hadrill.faults.base import DEFAULT_TIME_LIMIT, Fault, wait_for
 from hadrill.faults.container import Action, ContainerFault
-from hadrill.faults.deadman import arm_on_host, disarm_on_host, fired_on_host
+from hadrill.faults.deadman import OnHostDeadman, arm_on_host
 from hadrill.faults.ledger import FaultRecord, Ledger
 from hadrill.faults.picking import free_members, gate
 from hadrill.inventory import Cluster, Inventory, Member
@@ -134,7 +134,7 @@ def _availability(managers: list[str], node: str) -> tuple[str, str]:
 
 
 @dataclass
-class DrainNode(Fault):
+class DrainNode(OnHostDeadman, Fault):
     """Drain a Swarm node (its tasks move to the others); revert: set it Active again."""
 
     node: str = ""
@@ -156,14 +156,6 @@ class DrainNode(Fault):
         if not actions:
             raise InjectionFailed(f"drain of {record.params['node']}: no manager is a container the deadman can reach")
         arm_on_host(record, actions)
-
-    @classmethod
-    def disarm(cls, record: FaultRecord) -> None:
-        disarm_on_host(record.id)
-
-    @classmethod
-    def fired(cls, record: FaultRecord) -> bool:
-        return fired_on_host(record.id)
 
     def inject(self, record: FaultRecord) -> None:
         try:
