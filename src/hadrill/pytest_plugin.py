@@ -50,6 +50,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--hadrill-interval", type=float, default=0.1, help="Probe interval in seconds (default 0.1).")
 
 
+# The lab-file part that brings each cluster an experiment may require (the rest are named as they are).
+_LAB_PART = {"k8s-etcd": "kubernetes", "kubernetes": "kubernetes", "monitoring": "monitoring", "swarm": "swarm"}
+
+
 class _Platform:
     """The session's target: a given inventory, or a lab brought up on first use."""
 
@@ -140,7 +144,11 @@ class ExperimentItem(pytest.Item):
 
         missing = missing_clusters(self.path, load_inventory(platform.inventory_path()).provides)
         if missing:
-            pytest.skip(f"needs cluster(s) {', '.join(missing)} in the inventory (a lab file with kubernetes: {{}})")
+            parts = sorted({_LAB_PART.get(m, m) for m in missing})
+            pytest.skip(
+                f"needs cluster(s) {', '.join(missing)} in the inventory "
+                f"(a lab file with {', '.join(p + ': {}' for p in parts)})"
+            )
         result = run_experiment_file(
             self.path,
             inventory=platform.inventory_path(),
