@@ -87,7 +87,12 @@ def test_three_masters_and_two_workers_ready_with_a_real_kubelet(lab: Lab, kubec
         info = n["status"]["nodeInfo"]
         assert info["kubeletVersion"] == "v1.34.4", info
         assert info["containerRuntimeVersion"].startswith("containerd://"), info
-    coredns = json.loads(kubectl("get", "deployment", "coredns", "-n", "kube-system", "-o", "json"))
+    coredns: dict[str, Any] = {}
+    for _ in range(60):  # CoreDNS is a Deployment, scheduled once the nodes are Ready: bounded wait (120 s)
+        coredns = json.loads(kubectl("get", "deployment", "coredns", "-n", "kube-system", "-o", "json"))
+        if coredns["status"].get("readyReplicas") == 2:
+            break
+        time.sleep(2.0)
     assert coredns["status"].get("readyReplicas") == 2, coredns["status"]  # built from its Go module, imported
     static = json.loads(kubectl("get", "pods", "-n", "kube-system", "-o", "json"))["items"]
     running = {p["metadata"]["name"] for p in static if p["status"]["phase"] == "Running"}
