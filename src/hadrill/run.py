@@ -238,14 +238,47 @@ class Run:
             else:
                 raise ConfigError("experiment", "probes", "write or read", kind)
 
-    def stop_probes(self, settle: float = 0.0) -> None:
-        """Let the service settle (probes still sampling), then stop them; probe bugs re-raise here."""
+    def stop_probes(self, settle: float = 0.0, until_answered_s: float = 0.0) -> None:
+        """Let the service settle (probes still sampling), then stop them; probe bugs re-raise here.
+
+        Once every fault is reverted, a probe whose last sample failed keeps sampling up to
+        ``until_answered_s`` more, so an outage that began near the end is measured to its end rather
+        than cut off; one still open after that (or while a fault is still on) fails the run."""
         if settle > 0 and any(s.running for s in self.samplers.values()):
             time.sleep(settle)
+        healed = self.healed_at is not None and all("end" in w for w in self.windows)
+        if healed and until_answered_s > 0:
+            self._sample_until_answered(until_answered_s)
         for name, sampler in self.samplers.items():
             if sampler.running:
                 sampler.stop()
                 self.event("probe", f"probe {name} stopped ({len(sampler.history)} samples)")
+
+    def _sample_until_answered(self, bound_s: float) -> None:
+        """Keep the probes whose last sample failed running until each answers once, within ``bound_s``."""
+
+        def failing() -> list[str]:
+            out = []
+            for name, recorder in self.samplers.items():
+                refresh = getattr(recorder, "refresh", None)  # a remote probe's history is read on demand
+                samples = (refresh() if recorder.running and refresh else recorder.history).samples()
+                if recorder.running and samples and not samples[-1].ok:
+                    out.append(name)
+            return out
+
+        names = failing()
+        if not names:
+            return
+        started = time.monotonic()
+        self.event("probe", f"last sample failed on {', '.join(names)}: sampling up to {bound_s:.0f} s more")
+        while names and time.monotonic() - started < bound_s:
+            time.sleep(0.5)
+            names = failing()
+        took = time.monotonic() - started
+        if names:
+            self.event("probe", f"still failing after {took:.1f} s: {', '.join(names)}")
+        else:
+            self.event("probe", f"every probe answered again {took:.1f} s later")
 
     def verify_writes(self) -> dict[str, list[str]]:
         """Read every acknowledged write back (after healing): the measured RPO."""

@@ -7,15 +7,18 @@ verdict an auditor expects; a failing judgement must say why.
 from __future__ import annotations
 
 import copy
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from hadrill.errors import ProbeFailed
 from hadrill.experiment import ExperimentResult, failure_report
 from hadrill.inventory import Inventory
 from hadrill.judge import judge
-from hadrill.probes.sampler import History, Sample
+from hadrill.probes.sampler import History, Sample, Sampler
 from hadrill.report import scenario_status
 from hadrill.run import Run
 
@@ -191,3 +194,63 @@ def test_node_rejoined_without_etcd_or_tls_entries_is_not_checked_and_fails() ->
     assert not verdict.ok and verdict.measured is None
     assert verdict.detail.startswith("cp-1: not checked: its etcd member") and "its API server" in verdict.detail
     assert "healthy" not in verdict.detail
+
+
+class _Switch:
+    """A service that fails until :attr:`up` is set (pure logic: the real Sampler samples it)."""
+
+    name = "svc"
+
+    def __init__(self) -> None:
+        self.up = threading.Event()
+
+    def sample(self) -> None:
+        if not self.up.is_set():
+            raise ProbeFailed("down")
+
+
+def _sampling(tmp_path: Path, *, healed: bool) -> tuple[Run, _Switch]:
+    run = _run(tmp_path)
+    switch = _Switch()
+    run.add_probe("svc", Sampler(switch, interval=0.1, timeout=1.0).start())
+    window = {"fault": "f1", "description": "d", "start": time.time()}
+    if healed:
+        window |= {"revert_start": time.time(), "end": time.time()}
+        run.revert_started = run.healed_at = time.time()
+    run.windows.append(window)
+    time.sleep(0.3)
+    return run, switch
+
+
+def test_after_the_heal_a_failing_probe_samples_until_it_answers(tmp_path: Path) -> None:
+    run, switch = _sampling(tmp_path, healed=True)
+    threading.Timer(1.0, switch.up.set).start()
+    started = time.monotonic()
+    run.stop_probes(until_answered_s=10.0)
+    took = time.monotonic() - started
+    assert 0.9 < took < 5.0, took  # the service answered 1 s later: sampling stopped then, not at 10 s
+    samples = run.samplers["svc"].history.samples()
+    assert samples[-1].ok and not samples[0].ok
+    verdict = {v.name: v for v in run.evaluate({"max_outage_s": 30.0})}["svc max_outage"]
+    assert verdict.ok and verdict.measured is not None and verdict.measured >= 1.0  # measured to its end
+    assert any("answered again" in e["text"] for e in run.events)
+
+
+def test_the_wait_is_bounded_and_the_outage_stays_open(tmp_path: Path) -> None:
+    run, _ = _sampling(tmp_path, healed=True)
+    started = time.monotonic()
+    run.stop_probes(until_answered_s=1.0)
+    assert time.monotonic() - started < 3.0
+    verdict = {v.name: v for v in run.evaluate({"max_outage_s": 30.0})}["svc max_outage"]
+    assert not verdict.ok and "still open when sampling stopped" in verdict.detail
+    assert any("still failing after" in e["text"] for e in run.events)
+
+
+def test_no_wait_while_a_fault_is_still_on(tmp_path: Path) -> None:
+    run, switch = _sampling(tmp_path, healed=False)
+    threading.Timer(1.0, switch.up.set).start()
+    started = time.monotonic()
+    run.stop_probes(until_answered_s=10.0)
+    assert time.monotonic() - started < 0.9  # stopped at once: the outage is the fault's, still open
+    verdict = {v.name: v for v in run.evaluate({"max_outage_s": 30.0})}["svc max_outage"]
+    assert not verdict.ok and "still open when sampling stopped" in verdict.detail

@@ -155,10 +155,14 @@ def heal(configuration: dict[str, Any] | None = None) -> None:
     current_run(configuration).heal()
 
 
-def stop_probes(settle: float = 2.0, configuration: dict[str, Any] | None = None) -> dict[str, int]:
-    """Keep sampling ``settle`` seconds after healing, then stop; returns sample counts."""
+def stop_probes(
+    settle: float = 2.0, until_answered_s: float = 30.0, configuration: dict[str, Any] | None = None
+) -> dict[str, int]:
+    """Keep sampling ``settle`` seconds after healing, then stop; returns sample counts. After the heal,
+    a probe whose last sample failed samples up to ``until_answered_s`` more, so that outage's end is
+    measured (and judged against ``max_outage_s``) instead of cut off."""
     run = current_run(configuration)
-    run.stop_probes(settle)
+    run.stop_probes(settle, until_answered_s)
     return {n: len(s.history) for n, s in run.samplers.items()}
 
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from hadrill.ctk import current_run
@@ -10,6 +11,7 @@ from hadrill.errors import ConfigError, TargetError
 from hadrill.faults.container import ContainerFault
 from hadrill.faults.ledger import FaultRecord
 from hadrill.faults.swarm import DrainNode, swarm_view
+from hadrill.inventory import Cluster
 from hadrill.probes.swarm import manager_urls
 from hadrill.recovery import swarm as recovery
 from hadrill.run import Run
@@ -43,24 +45,46 @@ def _faulted_nodes(run: Run, cluster: str) -> list[str]:
     return [n for r, _ in _swarm_faults(run, cluster) for n in r.params["nodes"]]
 
 
-def swarm_healthy(cluster: str = "swarm", configuration: dict[str, Any] | None = None) -> bool:
-    """Every node Ready, one Raft leader, the service at its replica count (asked of a manager)."""
-    run = current_run(configuration)
-    c = run.inventory.cluster(cluster)
+def _swarm_problems(run: Run, c: Cluster) -> list[str]:
+    """What keeps the swarm from its steady state, as seen by the first manager that answers."""
     try:
         nodes, tasks = swarm_view(run.inventory, c)
     except TargetError as e:
-        run.event("steady-state", f"swarm {cluster} not healthy: {e}")
-        return False
+        return [str(e)]
     members = {m.node for m in c.members}
+    seen = {n.hostname: n for n in nodes}
     ready = {n.hostname for n in nodes if n.status == "Ready" and n.availability == "Active"}
     leaders = [n.hostname for n in nodes if n.leader]
     replicas = int(c.settings.get("replicas", 1))
-    problems = [f"not Ready and Active: {', '.join(sorted(members - ready))}"] if members - ready else []
+    states = [
+        f"{h} {seen[h].status}/{seen[h].availability}" if h in seen else f"{h} absent" for h in sorted(members - ready)
+    ]  # fmt: skip
+    problems = [f"not Ready and Active: {', '.join(states)}"] if states else []
     problems += [f"leaders: {leaders or 'none'}"] if len(leaders) != 1 else []
     problems += [f"{len(tasks)}/{replicas} tasks running ({', '.join(tasks)})"] if len(tasks) < replicas else []
+    return problems
+
+
+def swarm_healthy(cluster: str = "swarm", settle_s: float = 0.0, configuration: dict[str, Any] | None = None) -> bool:
+    """Every node Ready, one Raft leader, the service at its replica count (asked of a manager).
+
+    ``settle_s`` bounds how long the swarm may take to get there: a new Raft leader marks every node
+    Unknown until its next heartbeat (swarmkit's dispatcher), so the view right after a leadership
+    change is not yet the steady state. The wait is recorded as an event."""
+    run = current_run(configuration)
+    c = run.inventory.cluster(cluster)
+    started = time.monotonic()
+    deadline = started + max(0.0, settle_s)
+    while True:
+        problems = _swarm_problems(run, c)
+        if not problems or time.monotonic() >= deadline:
+            break
+        time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
+    waited = time.monotonic() - started
     if problems:
-        run.event("steady-state", f"swarm {cluster} not healthy: {'; '.join(problems)}")
+        run.event("steady-state", f"swarm {cluster} not healthy after {waited:.1f} s: {'; '.join(problems)}")
+    elif waited >= 0.5:
+        run.event("steady-state", f"swarm {cluster} healthy after {waited:.1f} s (settle bound {settle_s:.0f} s)")
     return not problems
 
 
