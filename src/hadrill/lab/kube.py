@@ -393,16 +393,19 @@ backend kube-apiservers
         wait("worker Nodes Ready", workers_problem)
 
     # -- inventory and status ---------------------------------------------------------------------
-    def inventory(self, ctx: LabContext) -> tuple[list[Node], list[Cluster]]:
+    @staticmethod
+    def _nodes(ctx: LabContext, names_ips: list[tuple[str, str]], *roles: str) -> list[Node]:
+        """Inventory nodes for containers of the lab, with their address on its network."""
         net = ctx.network_name
-        lb_name, lb_ip = self.lb(ctx)
+        return [Node(name=n, url=f"docker://{n}", roles=list(roles), addresses={net: ip}) for n, ip in names_ips]
+
+    def inventory(self, ctx: LabContext) -> tuple[list[Node], list[Cluster]]:
+        lb_name = self.lb(ctx)[0]
         nodes = [
-            Node(name=n, url=f"docker://{n}", roles=["control-plane", "etcd"], addresses={net: ip})
-            for n, ip in self.control_planes(ctx)
+            *self._nodes(ctx, self.control_planes(ctx), "control-plane", "etcd"),
+            *self._nodes(ctx, [self.lb(ctx)], "load-balancer"),
+            *self._nodes(ctx, [(f"{ctx.name}-kwok", ctx.ip(_KWOK_OFFSET))], "kwok"),
         ]
-        nodes.append(Node(name=lb_name, url=f"docker://{lb_name}", roles=["load-balancer"], addresses={net: lb_ip}))
-        kwok = f"{ctx.name}-kwok"
-        nodes.append(Node(name=kwok, url=f"docker://{kwok}", roles=["kwok"], addresses={net: ctx.ip(_KWOK_OFFSET)}))
         settings = {
             "api": self.api_url(ctx), "kubeconfig": str(self.kubeconfig_path(ctx)), "workers": self.workers(ctx),
             "version": self.part.version, "etcd_version": self.part.etcd_version, "kwok_version": KWOK_VERSION,

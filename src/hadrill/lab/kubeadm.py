@@ -471,16 +471,12 @@ class KubeadmService(KubeService):
 
     # -- inventory and status ---------------------------------------------------------------------
     def inventory(self, ctx: LabContext) -> tuple[list[Node], list[Cluster]]:
-        net = ctx.network_name
-        lb_name, lb_ip = self.lb(ctx)
+        lb_name = self.lb(ctx)[0]
         nodes = [
-            Node(name=n, url=f"docker://{n}", roles=["control-plane", "etcd"], addresses={net: ip})
-            for n, ip in self.control_planes(ctx)
+            *self._nodes(ctx, self.control_planes(ctx), "control-plane", "etcd"),
+            *self._nodes(ctx, self.worker_nodes(ctx), "worker"),
+            *self._nodes(ctx, [self.lb(ctx)], "load-balancer"),
         ]
-        nodes += [
-            Node(name=n, url=f"docker://{n}", roles=["worker"], addresses={net: ip}) for n, ip in self.worker_nodes(ctx)
-        ]
-        nodes.append(Node(name=lb_name, url=f"docker://{lb_name}", roles=["load-balancer"], addresses={net: lb_ip}))
         settings = {
             "api": self.api_url(ctx), "kubeconfig": str(self.kubeconfig_path(ctx)), "workers": self.workers(ctx),
             "version": self.part.version, "etcd_version": self.part.etcd_version, "load_balancer": lb_name,
