@@ -379,11 +379,7 @@ backend kube-apiservers
         every worker is Ready (its Node object is created here, once the API answers)."""
         wait = HealthWait(ctx.name, timeout)
         self._wait_control_plane(ctx, wait)
-
-        def register() -> None:
-            self.register_workers(ctx)
-
-        wait("worker Nodes registered", register)
+        wait("worker Nodes registered", lambda: self.register_workers(ctx))
         wait("controller-manager and scheduler leases held", lambda: self._leases_problem(ctx))
 
         def workers_problem() -> str | None:
