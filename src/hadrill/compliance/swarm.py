@@ -12,8 +12,10 @@ engine version on every node (a mixed swarm is an upgrade left half done).
 
 from __future__ import annotations
 
+import functools
 import json
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -101,15 +103,24 @@ def check_swarm(
     return [f for i in ids for f in CHECKS[i].evaluate(label, facts)]
 
 
+def _swarm_wide(check: Callable[[SwarmFacts], list[Verdict]]) -> Callable[[SwarmFacts], list[Verdict]]:
+    """A check of the whole swarm: only the leader's facts answer it, so the swarm is reported once."""
+
+    @functools.wraps(check)
+    def on_leader(f: SwarmFacts) -> list[Verdict]:
+        return check(f) if f.leader else []
+
+    return on_leader
+
+
 @register(
     "HD-SWARM-001", suite=SUITE, severity="high",
     reference="Docker docs, Administer and maintain a swarm: maintain an odd number of managers",
     title="The swarm has an odd number of managers, at least 3",
     remediation="docker node promote / demote until 3 (or 5) managers; spread them over failure domains.",
 )  # fmt: skip
+@_swarm_wide
 def odd_managers(f: SwarmFacts) -> list[Verdict]:
-    if not f.leader:
-        return []  # the leader reports the swarm once
     ok = f.managers >= 3 and f.managers % 2 == 1
     tolerance = (f.managers - 1) // 2
     return [Verdict(ok, f"{f.managers} managers (tolerates {tolerance} lost)", "an odd number >= 3")]
@@ -121,9 +132,8 @@ def odd_managers(f: SwarmFacts) -> list[Verdict]:
     title="Autolock is on (the Raft keys on the managers' disks are encrypted)",
     remediation="docker swarm update --autolock=true, and keep the unlock key in the secrets vault.",
 )  # fmt: skip
+@_swarm_wide
 def autolock_on(f: SwarmFacts) -> list[Verdict]:
-    if not f.leader:
-        return []
     return [Verdict(bool(f.autolock), f"autolock {'on' if f.autolock else 'off'}", "autolock on")]
 
 
@@ -133,9 +143,8 @@ def autolock_on(f: SwarmFacts) -> list[Verdict]:
     title="Every node of the swarm runs the same engine version",
     remediation="Finish the rolling upgrade: upgrade the nodes listed with another version.",
 )  # fmt: skip
+@_swarm_wide
 def engines_consistent(f: SwarmFacts) -> list[Verdict]:
-    if not f.leader:
-        return []
     versions: dict[str, list[str]] = {}
     for host, version in sorted(f.engines.items()):
         versions.setdefault(version, []).append(host)

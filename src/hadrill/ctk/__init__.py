@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ from hadrill.paths import lab_inventory_path
 from hadrill.run import Run
 from hadrill.secrets import install_log_redaction
 
-__all__ = ["active_run", "current_run", "end_run", "start_run"]
+__all__ = ["active_run", "current_run", "end_run", "start_run", "steady_state"]
 
 _RUN: Run | None = None
 install_log_redaction()  # Chaos Toolkit logs activity arguments and outputs: never a secret in its log
@@ -73,6 +74,13 @@ def start_run(title: str, configuration: dict[str, Any] | None = None) -> Run:
 def current_run(configuration: dict[str, Any] | None = None) -> Run:
     """The run in progress, started on first use when the experiment declares no control."""
     return _RUN if _RUN is not None else start_run("experiment", configuration)
+
+
+def steady_state(run: Run, seconds: float = 1.0) -> list[str]:
+    """Let the probes just started sample ``seconds`` before anything happens, so the timeline shows the
+    steady state a fault then breaks; returns the run's probe names (what a probe-starting action returns)."""
+    time.sleep(seconds)
+    return sorted(run.samplers)
 
 
 def active_run() -> Run | None:

@@ -4,11 +4,10 @@ the schema Chaos Toolkit's discovery reads."""
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 from typing import Any
 
-from hadrill.ctk import current_run
+from hadrill.ctk import current_run, steady_state
 from hadrill.errors import ConfigError
 from hadrill.faults.container import Action
 from hadrill.faults.etcd import kill_member as _kill_member
@@ -53,8 +52,7 @@ def start_probes(
     """Start the cluster's probes (etcd: ``write`` and ``read``) sampling in the background."""
     run = current_run(configuration)
     run.start_etcd_probes(cluster, tuple(probes or ("write", "read")))
-    time.sleep(1.0)  # a second of steady state before anything happens, for the timeline
-    return sorted(run.samplers)
+    return steady_state(run)
 
 
 def start_nfs_probes(
@@ -64,8 +62,7 @@ def start_nfs_probes(
     run = current_run(configuration)
     probe = nfs_write_probe(run.inventory, cluster, interval=run.interval, duration=duration)
     run.add_probe(probe.name, probe.start(), read_back=nfs_read_back_for(run.inventory, cluster))
-    time.sleep(2.0)  # steady state before anything happens (the script starts and mounts first)
-    return sorted(run.samplers)
+    return steady_state(run, 2.0)  # longer: the script starts and mounts first
 
 
 def fail_vip(
@@ -179,8 +176,7 @@ def start_gluster_probes(
     run = current_run(configuration)
     probe = gluster_write_probe(run.inventory, cluster, interval=run.interval, duration=duration).start()
     run.add_probe(probe.name, probe, read_back=gluster_read_back_for(run.inventory, cluster))
-    time.sleep(1.0)  # a second of steady state before anything happens, for the timeline
-    return sorted(run.samplers)
+    return steady_state(run)
 
 
 def stop_brick(
@@ -231,8 +227,7 @@ def start_kube_probes(cluster: str = "kubernetes", configuration: dict[str, Any]
     write.prepare()
     sampler = Sampler(write, interval=run.interval, timeout=1.0).start()
     run.add_probe(write.name, sampler, read_back=lambda details: write.read_back())
-    time.sleep(1.0)  # a second of steady state before anything happens, for the timeline
-    return sorted(run.samplers)
+    return steady_state(run)
 
 
 def kill_control_plane_node(
@@ -261,8 +256,7 @@ def start_kube_ready_probe(cluster: str = "kubernetes", configuration: dict[str,
     run = current_run(configuration)
     api = kube_api(run.inventory.cluster(cluster), timeout=1.0)
     run.start_probe(KubeReadyProbe(api, name=f"{cluster}-ready"), timeout=1.0)
-    time.sleep(1.0)  # a second of steady state before anything happens, for the timeline
-    return sorted(run.samplers)
+    return steady_state(run)
 
 
 def etcd_restore_drill(
@@ -310,5 +304,4 @@ def watch_deployment(
     run = current_run(configuration)
     api = kube_api(run.inventory.cluster(cluster), timeout=1.0)
     run.start_probe(DeploymentAvailableProbe(api, namespace, name, min_available))
-    time.sleep(1.0)  # a second of steady state before anything happens, for the timeline
-    return sorted(run.samplers)
+    return steady_state(run)

@@ -3,19 +3,27 @@ lose the managers' quorum. Plain functions: the signature is the schema discover
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from hadrill.clients.swarm import SwarmCli
-from hadrill.ctk import current_run
+from hadrill.ctk import current_run, steady_state
 from hadrill.errors import TargetError
 from hadrill.faults.container import Action
 from hadrill.faults.swarm import drain_swarm_node as _drain_swarm_node
 from hadrill.faults.swarm import kill_swarm_node as _kill_swarm_node
 from hadrill.faults.swarm import pick_swarm_nodes
+from hadrill.inventory import Cluster, Member
 from hadrill.probes.swarm import SwarmHttpProbe, http_endpoints, manager_urls
+from hadrill.run import Run
 
 __all__ = ["drain_swarm_node", "kill_swarm_node", "lose_swarm_quorum", "rebalance_swarm_service", "start_swarm_probes"]
+
+
+def _pick_node(run: Run, c: Cluster, node: str) -> Member:
+    """One node chosen as ``node`` says (asking the swarm), the choice written to the run's timeline."""
+    member = pick_swarm_nodes(run.inventory, c, node, ledger=run.ledger)[0]
+    run.event("pick", f"{node}: {member.name}")
+    return member
 
 
 def start_swarm_probes(
@@ -25,8 +33,7 @@ def start_swarm_probes(
     run = current_run(configuration)
     c = run.inventory.cluster(cluster)
     run.start_probe(SwarmHttpProbe(http_endpoints(c), timeout=timeout, name=f"{c.name}-http"), timeout=timeout)
-    time.sleep(1.0)  # a second of steady state before anything happens, for the timeline
-    return sorted(run.samplers)
+    return steady_state(run)
 
 
 def kill_swarm_node(
@@ -41,8 +48,7 @@ def kill_swarm_node(
     running a task), ``random`` or a name. Returns the node's name."""
     run = current_run(configuration)
     c = run.inventory.cluster(cluster)
-    member = pick_swarm_nodes(run.inventory, c, node, ledger=run.ledger)[0]
-    run.event("pick", f"{node}: {member.name}")
+    member = _pick_node(run, c, node)
     run.inject(
         _kill_swarm_node(run.inventory, c, member, action=action, time_limit=time_limit, force=force, chosen_by=node)
     )
@@ -79,8 +85,7 @@ def drain_swarm_node(
     the maintenance rehearsal. The heal sets it Active again. Returns the node's name."""
     run = current_run(configuration)
     c = run.inventory.cluster(cluster)
-    member = pick_swarm_nodes(run.inventory, c, node, ledger=run.ledger)[0]
-    run.event("pick", f"{node}: {member.name}")
+    member = _pick_node(run, c, node)
     run.inject(_drain_swarm_node(run.inventory, c, member, time_limit=time_limit, force=force, chosen_by=node))
     return member.name
 

@@ -25,6 +25,7 @@ import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from hadrill.clients.etcd import EtcdClient
 from hadrill.clients.kube import KubeApi, KubeApiError, lease_holder, ready_nodes
@@ -80,6 +81,29 @@ wait
 def _kind_name(base: str, index: int) -> str:
     """kind's node names: ``x``, ``x2``, ``x3``..."""
     return base if index == 1 else f"{base}{index}"
+
+
+class HealthWait:
+    """Waits for a cluster's conditions one after another, all against one deadline set when it is made:
+    a slow first condition leaves less time for the next, so the whole wait is bounded by ``timeout``."""
+
+    def __init__(self, lab: str, timeout: float) -> None:
+        self.lab, self.timeout = lab, timeout
+        self.deadline = time.monotonic() + timeout
+
+    def __call__(self, what: str, problem: Callable[[], str | None]) -> None:
+        """Ask ``problem`` every second until it finds none (None); a TargetError is the problem found."""
+        last = "not checked"
+        while time.monotonic() < self.deadline:
+            try:
+                found = problem()
+            except TargetError as e:
+                found = str(e)
+            if found is None:
+                return
+            last = found
+            time.sleep(1.0)
+        raise LabError(f"Kubernetes of lab {self.lab}: {what} not true after {self.timeout:.0f} s: {last[-300:]}")
 
 
 class KubeService:
@@ -239,9 +263,19 @@ backend kube-apiservers
 {servers}
 """
 
+    def _ensure_lb(self, ctx: LabContext, haproxy: Path) -> None:
+        """The load balancer's container, serving the haproxy config written at ``haproxy``."""
+        lb_name, lb_ip = self.lb(ctx)
+        ctx.ensure_container(
+            lb_name, self._image("kube-lb"), "external-load-balancer", lb_ip, init=True, cap_add=["NET_ADMIN"],
+            command=["haproxy", "-W", "-db", "-f", "/etc/haproxy/haproxy.cfg"],
+            volumes={str(haproxy): {"bind": "/etc/haproxy/haproxy.cfg", "mode": "ro"}},
+            labels=self._kind_labels(ctx, "external-load-balancer"),
+        )  # fmt: skip
+
     def up(self, ctx: LabContext) -> None:
         members = self.control_planes(ctx)
-        lb_name, lb_ip = self.lb(ctx)
+        lb_ip = self.lb(ctx)[1]
         state = self.state(ctx)
         pki = ensure_pki(
             state / "pki", cluster=ctx.name, lb=lb_ip, nodes=dict(members), kubernetes_service_ip=self.service_ip
@@ -258,12 +292,7 @@ backend kube-apiservers
                 volumes={f"{name}-etcd": {"bind": "/var/lib/etcd", "mode": "rw"}, **pki_mount},
                 labels=self._kind_labels(ctx, "control-plane"),
             )  # fmt: skip
-        cfg = {str(haproxy): {"bind": "/etc/haproxy/haproxy.cfg", "mode": "ro"}}
-        ctx.ensure_container(
-            lb_name, self._image("kube-lb"), "external-load-balancer", lb_ip, init=True, cap_add=["NET_ADMIN"],
-            command=["haproxy", "-W", "-db", "-f", "/etc/haproxy/haproxy.cfg"], volumes=cfg,
-            labels=self._kind_labels(ctx, "external-load-balancer"),
-        )  # fmt: skip
+        self._ensure_lb(ctx, haproxy)
         kwok = [
             "kwok", f"--kubeconfig={PKI}/kwok.conf", "--manage-all-nodes=false",
             f"--manage-nodes-with-annotation-selector={KWOK_ANNOTATION}=fake", f"--node-ip={ctx.ip(_KWOK_OFFSET)}",
@@ -323,50 +352,35 @@ backend kube-apiservers
         ready = ready_nodes(api or self.api(ctx))
         return [w for w in self.workers(ctx) if w in ready]
 
+    def _lb_problem(self, ctx: LabContext) -> str | None:
+        body = self.api(ctx).readyz()
+        return None if body == "ok" else body
+
+    def _apiservers_problem(self, ctx: LabContext) -> str | None:
+        for name, ip in self.control_planes(ctx):
+            try:
+                self.api(ctx, 2.0, f"https://{ip}:{API_PORT}").readyz()
+            except KubeApiError as e:
+                return f"kube-apiserver of {name}: {e}"
+        return None
+
+    def _leases_problem(self, ctx: LabContext) -> str | None:
+        missing = [k for k, v in self.lease_holders(ctx).items() if not v]
+        return f"no holder for {', '.join(missing)}" if missing else None
+
+    def _wait_control_plane(self, ctx: LabContext, wait: HealthWait) -> None:
+        """etcd has a leader, then /readyz answers through the LB, then on every control-plane node."""
+        wait("etcd members healthy", lambda: self._etcd_problem(ctx))
+        wait("/readyz through the load balancer", lambda: self._lb_problem(ctx))
+        wait("every kube-apiserver ready", lambda: self._apiservers_problem(ctx))
+
     def wait_healthy(self, ctx: LabContext, timeout: float = 300.0) -> None:
         """etcd has a leader, /readyz answers through the LB and on every node, both leases are held, and
         every worker is Ready (its Node object is created here, once the API answers)."""
-        deadline = time.monotonic() + timeout
-
-        def wait(what: str, problem: Callable[[], str | None]) -> None:
-            last = "not checked"
-            while time.monotonic() < deadline:
-                try:
-                    found = problem()
-                except TargetError as e:
-                    found = str(e)
-                if found is None:
-                    return
-                last = found
-                time.sleep(1.0)
-            raise LabError(f"Kubernetes of lab {ctx.name}: {what} not true after {timeout:.0f} s: {last[-300:]}")
-
-        def api_problem() -> str | None:
-            body = self.api(ctx).readyz()
-            return None if body == "ok" else body
-
-        def leases_problem() -> str | None:
-            missing = [k for k, v in self.lease_holders(ctx).items() if not v]
-            return f"no holder for {', '.join(missing)}" if missing else None
-
-        wait("etcd members healthy", lambda: self._etcd_problem(ctx))
-        wait("/readyz through the load balancer", api_problem)
-
-        def apiservers_problem() -> str | None:
-            for name, ip in self.control_planes(ctx):
-                try:
-                    self.api(ctx, 2.0, f"https://{ip}:{API_PORT}").readyz()
-                except KubeApiError as e:
-                    return f"kube-apiserver of {name}: {e}"
-            return None
-
-        wait("every kube-apiserver ready", apiservers_problem)
-
-        def register() -> None:
-            self.register_workers(ctx)
-
-        wait("worker Nodes registered", register)
-        wait("controller-manager and scheduler leases held", leases_problem)
+        wait = HealthWait(ctx.name, timeout)
+        self._wait_control_plane(ctx, wait)
+        wait("worker Nodes registered", lambda: self.register_workers(ctx))
+        wait("controller-manager and scheduler leases held", lambda: self._leases_problem(ctx))
 
         def workers_problem() -> str | None:
             missing = set(self.workers(ctx)) - set(self.ready_workers(ctx))
@@ -375,22 +389,29 @@ backend kube-apiservers
         wait("worker Nodes Ready", workers_problem)
 
     # -- inventory and status ---------------------------------------------------------------------
-    def inventory(self, ctx: LabContext) -> tuple[list[Node], list[Cluster]]:
+    @staticmethod
+    def _nodes(ctx: LabContext, names_ips: list[tuple[str, str]], *roles: str) -> list[Node]:
+        """Inventory nodes for containers of the lab, with their address on its network."""
         net = ctx.network_name
-        lb_name, lb_ip = self.lb(ctx)
+        return [Node(name=n, url=f"docker://{n}", roles=list(roles), addresses={net: ip}) for n, ip in names_ips]
+
+    def inventory(self, ctx: LabContext) -> tuple[list[Node], list[Cluster]]:
+        lb_name = self.lb(ctx)[0]
         nodes = [
-            Node(name=n, url=f"docker://{n}", roles=["control-plane", "etcd"], addresses={net: ip})
-            for n, ip in self.control_planes(ctx)
+            *self._nodes(ctx, self.control_planes(ctx), "control-plane", "etcd"),
+            *self._nodes(ctx, [self.lb(ctx)], "load-balancer"),
+            *self._nodes(ctx, [(f"{ctx.name}-kwok", ctx.ip(_KWOK_OFFSET))], "kwok"),
         ]
-        nodes.append(Node(name=lb_name, url=f"docker://{lb_name}", roles=["load-balancer"], addresses={net: lb_ip}))
-        kwok = f"{ctx.name}-kwok"
-        nodes.append(Node(name=kwok, url=f"docker://{kwok}", roles=["kwok"], addresses={net: ctx.ip(_KWOK_OFFSET)}))
-        budget = (self.kind.control_planes - 1) // 2
         settings = {
             "api": self.api_url(ctx), "kubeconfig": str(self.kubeconfig_path(ctx)), "workers": self.workers(ctx),
             "version": self.part.version, "etcd_version": self.part.etcd_version, "kwok_version": KWOK_VERSION,
             "load_balancer": lb_name,
         }  # fmt: skip
+        return nodes, self._clusters(ctx, settings)
+
+    def _clusters(self, ctx: LabContext, settings: dict[str, Any]) -> list[Cluster]:
+        """The Kubernetes cluster (its API servers) and its stacked etcd, both on the control-plane nodes."""
+        budget = (self.kind.control_planes - 1) // 2
         api_members = [
             Member(name=n, node=n, endpoints={"api": f"https://{ip}:{API_PORT}", "etcd": f"https://{ip}:2379"})
             for n, ip in self.control_planes(ctx)
@@ -400,7 +421,7 @@ backend kube-apiservers
             for n, ip in self.control_planes(ctx)
         ]
         tls = self.admin_tls(ctx)
-        return nodes, [
+        return [
             Cluster(name="kubernetes", type="kubernetes", members=api_members, failure_budget=budget, tls=tls,
                     settings=settings),
             Cluster(name="k8s-etcd", type="etcd", members=etcd_members, failure_budget=budget, tls=self.etcd_tls(ctx)),
@@ -431,12 +452,7 @@ backend kube-apiservers
             if states.get(name) != "running":
                 health = "down"
             rows.append(StatusRow(name, "control-plane", ip, states.get(name, "missing"), health, ", ".join(parts)))
-        lb_name, lb_ip = self.lb(ctx)
-        try:
-            lb_detail, lb_health = f"/readyz {self.api(ctx, 1.0).readyz()}", "healthy"
-        except KubeApiError as e:
-            lb_detail, lb_health = f"/readyz failed: {str(e)[-60:]}", "unreachable"
-        rows.append(StatusRow(lb_name, "load-balancer", lb_ip, states.get(lb_name, "missing"), lb_health, lb_detail))
+        rows.append(self._lb_row(ctx, states))
         kwok, workers = f"{ctx.name}-kwok", self.workers(ctx)
         try:
             detail = f"{len(self.ready_workers(ctx, self.api(ctx, 1.0)))}/{len(workers)} workers Ready"
@@ -446,3 +462,11 @@ backend kube-apiservers
         health = "healthy" if state == "running" else "down"
         rows.append(StatusRow(kwok, "kwok", ctx.ip(_KWOK_OFFSET), state, health, detail))
         return rows
+
+    def _lb_row(self, ctx: LabContext, states: dict[str, str]) -> StatusRow:
+        lb_name, lb_ip = self.lb(ctx)
+        try:
+            lb_detail, lb_health = f"/readyz {self.api(ctx, 1.0).readyz()}", "healthy"
+        except KubeApiError as e:
+            lb_detail, lb_health = f"/readyz failed: {str(e)[-60:]}", "unreachable"
+        return StatusRow(lb_name, "load-balancer", lb_ip, states.get(lb_name, "missing"), lb_health, lb_detail)

@@ -29,7 +29,6 @@ import secrets
 import shutil
 import tarfile
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -41,13 +40,12 @@ from cryptography.hazmat.primitives import serialization
 from docker.errors import APIError, NotFound
 from docker.models.containers import Container
 
-from hadrill.clients.kube import KubeApiError
 from hadrill.errors import LabError, TargetError
-from hadrill.inventory import Cluster, Member, Node, TLSFiles
+from hadrill.inventory import Cluster, Node, TLSFiles
 from hadrill.lab.gobuild import KUBE_NODE, ensure_binaries, etcd_binaries, go_install, kubernetes_binaries
 from hadrill.lab.hosts import host_run_options, wait_system_running
 from hadrill.lab.images import ImageSpec, ensure_image
-from hadrill.lab.kube import API_PORT, KubeService, _kind_name
+from hadrill.lab.kube import API_PORT, HealthWait, KubeService, _kind_name
 from hadrill.lab.kube_app import APP_NODE_PORT, app_problem, deploy_app
 from hadrill.lab.kubeadm_images import (
     APP_IMAGE,
@@ -211,15 +209,10 @@ class KubeadmService(KubeService):
         self.progress.info(f"  kubeadm: node images ready in {time.monotonic() - t0:.1f} s")
         state = self.state(ctx)
         state.mkdir(parents=True, exist_ok=True)
-        lb_name, lb_ip = self.lb(ctx)
+        lb_ip = self.lb(ctx)[1]
         haproxy = state / "haproxy.cfg"
         haproxy.write_text(self._haproxy_cfg(ctx))
-        ctx.ensure_container(
-            lb_name, self._image("kube-lb"), "external-load-balancer", lb_ip, init=True, cap_add=["NET_ADMIN"],
-            command=["haproxy", "-W", "-db", "-f", "/etc/haproxy/haproxy.cfg"],
-            volumes={str(haproxy): {"bind": "/etc/haproxy/haproxy.cfg", "mode": "ro"}},
-            labels=self._kind_labels(ctx, "external-load-balancer"),
-        )  # fmt: skip
+        self._ensure_lb(ctx, haproxy)
         image, tars = self._image("host-kubeadm-node"), control_tars[0].parent
         masters = {n for n, _ in self.control_planes(ctx)}
         containers: dict[str, Container] = {}
@@ -447,45 +440,14 @@ class KubeadmService(KubeService):
     def wait_healthy(self, ctx: LabContext, timeout: float = 300.0) -> None:
         """etcd has a leader, /readyz answers through the LB and on every master, both leases are held,
         and every node is Ready."""
-        deadline = time.monotonic() + timeout
-
-        def wait(what: str, problem: Callable[[], str | None]) -> None:
-            last = "not checked"
-            while time.monotonic() < deadline:
-                try:
-                    found = problem()
-                except TargetError as e:
-                    found = str(e)
-                if found is None:
-                    return
-                last = found
-                time.sleep(1.0)
-            raise LabError(f"Kubernetes of lab {ctx.name}: {what} not true after {timeout:.0f} s: {last[-300:]}")
-
-        def api_problem() -> str | None:
-            body = self.api(ctx).readyz()
-            return None if body == "ok" else body
-
-        def apiservers_problem() -> str | None:
-            for name, ip in self.control_planes(ctx):
-                try:
-                    self.api(ctx, 2.0, f"https://{ip}:{API_PORT}").readyz()
-                except KubeApiError as e:
-                    return f"kube-apiserver of {name}: {e}"
-            return None
-
-        def leases_problem() -> str | None:
-            missing = [k for k, v in self.lease_holders(ctx).items() if not v]
-            return f"no holder for {', '.join(missing)}" if missing else None
+        wait = HealthWait(ctx.name, timeout)
+        self._wait_control_plane(ctx, wait)
+        wait("controller-manager and scheduler leases held", lambda: self._leases_problem(ctx))
 
         def nodes_problem() -> str | None:
             missing = {n for n, _ in self.nodes(ctx)} - self.ready(ctx)
             return f"nodes not Ready: {', '.join(sorted(missing))}" if missing else None
 
-        wait("etcd members healthy", lambda: self._etcd_problem(ctx))
-        wait("/readyz through the load balancer", api_problem)
-        wait("every kube-apiserver ready", apiservers_problem)
-        wait("controller-manager and scheduler leases held", leases_problem)
         wait("every node Ready", nodes_problem)
 
         def static_pods_problem() -> str | None:
@@ -509,35 +471,18 @@ class KubeadmService(KubeService):
 
     # -- inventory and status ---------------------------------------------------------------------
     def inventory(self, ctx: LabContext) -> tuple[list[Node], list[Cluster]]:
-        net = ctx.network_name
-        lb_name, lb_ip = self.lb(ctx)
+        lb_name = self.lb(ctx)[0]
         nodes = [
-            Node(name=n, url=f"docker://{n}", roles=["control-plane", "etcd"], addresses={net: ip})
-            for n, ip in self.control_planes(ctx)
+            *self._nodes(ctx, self.control_planes(ctx), "control-plane", "etcd"),
+            *self._nodes(ctx, self.worker_nodes(ctx), "worker"),
+            *self._nodes(ctx, [self.lb(ctx)], "load-balancer"),
         ]
-        nodes += [
-            Node(name=n, url=f"docker://{n}", roles=["worker"], addresses={net: ip}) for n, ip in self.worker_nodes(ctx)
-        ]
-        nodes.append(Node(name=lb_name, url=f"docker://{lb_name}", roles=["load-balancer"], addresses={net: lb_ip}))
-        budget = (self.kind.control_planes - 1) // 2
         settings = {
             "api": self.api_url(ctx), "kubeconfig": str(self.kubeconfig_path(ctx)), "workers": self.workers(ctx),
             "version": self.part.version, "etcd_version": self.part.etcd_version, "load_balancer": lb_name,
             "mode": "kubeadm", "app_image": APP_IMAGE, "app_url": self.app_url(ctx),
         }  # fmt: skip
-        api_members = [
-            Member(name=n, node=n, endpoints={"api": f"https://{ip}:{API_PORT}", "etcd": f"https://{ip}:2379"})
-            for n, ip in self.control_planes(ctx)
-        ]
-        etcd_members = [
-            Member(name=n, node=n, endpoints={"client": f"https://{ip}:2379", "peer": f"https://{ip}:2380"})
-            for n, ip in self.control_planes(ctx)
-        ]
-        return nodes, [
-            Cluster(name="kubernetes", type="kubernetes", members=api_members, failure_budget=budget,
-                    tls=self.admin_tls(ctx), settings=settings),
-            Cluster(name="k8s-etcd", type="etcd", members=etcd_members, failure_budget=budget, tls=self.etcd_tls(ctx)),
-        ]  # fmt: skip
+        return nodes, self._clusters(ctx, settings)
 
     def status(self, ctx: LabContext) -> list[StatusRow]:
         states = {c.name: c.status for c in ctx.containers()}
@@ -552,10 +497,5 @@ class KubeadmService(KubeService):
             health = "ready" if state == "running" and name in ready else "down" if state != "running" else "degraded"
             detail = "Node Ready" if name in ready else "Node not Ready"
             rows.append(StatusRow(name, "control-plane" if name in masters else "worker", ip, state, health, detail))
-        lb_name, lb_ip = self.lb(ctx)
-        try:
-            lb_detail, lb_health = f"/readyz {self.api(ctx, 1.0).readyz()}", "healthy"
-        except KubeApiError as e:
-            lb_detail, lb_health = f"/readyz failed: {str(e)[-60:]}", "unreachable"
-        rows.append(StatusRow(lb_name, "load-balancer", lb_ip, states.get(lb_name, "missing"), lb_health, lb_detail))
+        rows.append(self._lb_row(ctx, states))
         return rows
