@@ -142,6 +142,17 @@ def test_application_answers_through_its_service_from_every_pod(inv: Inventory, 
     assert seen == names, f"answers came from {seen}, pods are {names}"  # kube-proxy reached every replica
 
 
+def test_coredns_resolves_services_for_pods(kubectl: Any) -> None:
+    """CoreDNS (built with only the plugins kubeadm's Corefile names) answers a pod's lookups of Services:
+    the oracle is each Service's ClusterIP as the API reports it."""
+    api_ip = kubectl("get", "service", "kubernetes", "-n", "default", "-o", "jsonpath={.spec.clusterIP}").strip()
+    app_ip = kubectl("get", "service", "web", "-n", APP_NAMESPACE, "-o", "jsonpath={.spec.clusterIP}").strip()
+    pod = "deployment/web"
+    for name, ip in (("kubernetes.default.svc.cluster.local", api_ip), ("web", app_ip)):  # "web": the search path
+        out = kubectl("exec", "-n", APP_NAMESPACE, pod, "--", "getent", "hosts", name)
+        assert out.split()[0] == ip, (name, out, ip)
+
+
 def test_kill_master_experiment_measures_the_application(lab: Lab, inv: Inventory, tmp_path: Path) -> None:
     result = run_experiment_file(KILL_MASTER, inventory=lab.inventory_path, journal_dir=tmp_path)
 

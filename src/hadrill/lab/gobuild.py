@@ -46,6 +46,7 @@ __all__ = [
     "ensure_binaries",
     "etcd_binaries",
     "go_build_dir",
+    "go_build_main",
     "go_install",
     "kubernetes_binaries",
     "kwok_binaries",
@@ -396,6 +397,41 @@ def go_install(package: str, version: str, timeout: float = _BUILD_TIMEOUT) -> P
                     raise ImageBuildError(f"go install {package}@{version} failed: {proc.stderr.strip()[-800:]}")
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.move(str(Path(tmp) / name), target)
+    return target
+
+
+def go_build_main(
+    name: str, module: str, version: str, imports: Sequence[str], call: str, timeout: float = _BUILD_TIMEOUT
+) -> Path:
+    """Build a main package that imports only ``imports`` of ``module@version`` and runs ``call``,
+    into the cache (``bin/NAME-VERSION``), once.
+
+    Why: a program assembled from plugins (CoreDNS) builds every plugin and its cloud SDKs with
+    ``go install``; a lab needs a handful. The dependency versions are the module's own (minimal
+    version selection from its go.mod), so the plugins are the same code as upstream's release."""
+    target = cache_dir() / "bin" / f"{name}-{version}"
+    if target.is_file():
+        return target
+    package = call.rsplit(".", 1)[0]
+    source = "package main\n\nimport (\n" + "".join(f'\t_ "{i}"\n' for i in imports)
+    source += f'\n\t"{package}"\n)\n\nfunc main() {{ {package.rsplit("/", 1)[-1]}.{call.rsplit(".", 1)[1]}() }}\n'
+    with _lock(f"{name}-{version}"):
+        if not target.is_file():
+            go = find_go()
+            with tempfile.TemporaryDirectory(prefix="hadrill-gomain-") as tmp:
+                mod = f"module hadrill.lab/{name}\n\ngo 1.24\n\nrequire {module} {version}\n"
+                (Path(tmp) / "go.mod").write_text(mod)
+                (Path(tmp) / "main.go").write_text(source)
+                out = Path(tmp) / name
+                for cmd in ([go, "mod", "tidy"], [go, "build", "-trimpath", "-ldflags", "-s -w", "-o", str(out), "."]):
+                    proc = subprocess.run(
+                        cmd, env=_env(), cwd=tmp, capture_output=True, text=True, timeout=timeout, check=False
+                    )
+                    if proc.returncode != 0:
+                        raise ImageBuildError(f"{' '.join(cmd[1:3])} of {name} ({module}@{version}) failed: "
+                                              f"{proc.stderr.strip()[-800:]}")  # fmt: skip
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.move(str(out), target)
     return target
 
 

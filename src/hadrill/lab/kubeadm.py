@@ -42,13 +42,14 @@ from docker.models.containers import Container
 
 from hadrill.errors import LabError, TargetError
 from hadrill.inventory import Cluster, Node, TLSFiles
-from hadrill.lab.gobuild import KUBE_NODE, ensure_binaries, etcd_binaries, go_install, kubernetes_binaries
+from hadrill.lab.gobuild import KUBE_NODE, ensure_binaries, etcd_binaries, go_build_main, kubernetes_binaries
 from hadrill.lab.hosts import host_run_options, wait_system_running
 from hadrill.lab.images import ImageSpec, ensure_image
 from hadrill.lab.kube import API_PORT, HealthWait, KubeService, _kind_name
 from hadrill.lab.kube_app import APP_NODE_PORT, app_problem, deploy_app
 from hadrill.lab.kubeadm_images import (
     APP_IMAGE,
+    COREDNS_PLUGINS,
     COREDNS_VERSION,
     PAUSE_IMAGE,
     REPOSITORY,
@@ -136,7 +137,11 @@ class KubeadmService(KubeService):
                 *etcd_binaries(self.part.etcd_version),
             ]  # fmt: skip
             bins = ensure_binaries(wanted, progress=self.progress)
-            bins["coredns"] = go_install("github.com/coredns/coredns", COREDNS_VERSION)  # once, then cached
+            bins["coredns"] = go_build_main(  # once, then cached
+                "coredns-kubeadm", "github.com/coredns/coredns", COREDNS_VERSION,
+                [f"github.com/coredns/coredns/plugin/{p}" for p in COREDNS_PLUGINS],
+                "github.com/coredns/coredns/coremain.Run",
+            )  # fmt: skip
             self._bins = bins
         return self._bins
 

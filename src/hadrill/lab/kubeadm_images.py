@@ -35,6 +35,7 @@ from hadrill.paths import cache_dir
 
 __all__ = [
     "APP_IMAGE",
+    "COREDNS_PLUGINS",
     "COREDNS_VERSION",
     "PAUSE_IMAGE",
     "REPOSITORY",
@@ -51,6 +52,12 @@ REPOSITORY = "hadrill.local"
 PAUSE_IMAGE = f"{REPOSITORY}/pause:3.10.1"  # what kubeadm 1.34 names; containerd's sandbox_image
 APP_IMAGE = f"{REPOSITORY}/web:1"
 COREDNS_VERSION = "v1.12.1"  # what kubeadm 1.34 deploys (`kubeadm config images list`)
+# The plugins the Corefile kubeadm writes uses (errors, health, ready, kubernetes, prometheus = the
+# metrics plugin, forward, cache, loop, reload, loadbalance) plus log: the others (and their cloud SDKs)
+# are not built. A Corefile naming another plugin makes CoreDNS exit with "unknown directive".
+COREDNS_PLUGINS = (
+    "errors", "health", "ready", "kubernetes", "metrics", "forward", "cache", "loop", "reload", "loadbalance", "log",
+)  # fmt: skip
 KUBELET_UNIT = "/etc/systemd/system/kubelet.service"
 
 NODE_PACKAGES = (
