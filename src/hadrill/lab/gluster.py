@@ -21,6 +21,7 @@ from hadrill.clients.gluster import BrickStatus, GlusterCli
 from hadrill.clients.targets import target
 from hadrill.errors import LabError, TargetError
 from hadrill.inventory import Cluster, Member, Node
+from hadrill.lab.exporter_files import EXPORTER, EXPORTER_PATH, EXPORTER_PORT, exporter_command
 from hadrill.lab.hosts import host_run_options, wait_system_running
 from hadrill.lab.images import ImageSpec
 from hadrill.lab.labfile import GlusterPart
@@ -35,7 +36,10 @@ GLUSTER_IMAGE = ImageSpec(
     packages=(
         "glusterfs-server", "glusterfs-client", "procps", "iproute2", "python3", "attr", "psmisc", "iptables",
     ),
+    files={EXPORTER_PATH: EXPORTER},
 )  # fmt: skip
+# glusterd in the foreground, after the lab exporter (one brick per server: "brick" = a glusterfsd runs)
+_SERVER_COMMAND = ["sh", "-c", f"{exporter_command({'brick': 'proc:glusterfsd'})} exec glusterd -N"]
 BRICK = "/bricks/b"
 _SERVER_OFFSET = 60  # servers at .61-.63 of both lab networks
 _CLIENT_OFFSET = 69
@@ -90,6 +94,10 @@ class GlusterService:
     def _cli(name: str, timeout: float = 20.0) -> GlusterCli:
         return GlusterCli(f"docker://{name}", timeout=timeout)
 
+    def metrics_targets(self, ctx: LabContext) -> list[tuple[str, str]]:
+        """Each server's lab exporter (its brick process runs); systemd hosts run none yet."""
+        return [] if self.hosts else [("gluster", f"{ip}:{EXPORTER_PORT}") for _, ip, _ in self.servers(ctx)]
+
     # -- up ------------------------------------------------------------------------------------------
     def up(self, ctx: LabContext) -> None:
         hosts = self._hosts(ctx)
@@ -100,7 +108,7 @@ class GlusterService:
             ctx.ensure_container(
                 name, GLUSTER_IMAGE.ref, "gluster-server", ip,
                 networks={ctx.storage_network_name: sip}, extra_hosts=hosts,
-                command=["glusterd", "-N"], init=True, cap_add=["SYS_ADMIN"],
+                command=_SERVER_COMMAND, init=True, cap_add=["SYS_ADMIN"],
                 volumes={
                     f"{name}-brick": {"bind": "/bricks", "mode": "rw"},
                     f"{name}-state": {"bind": "/var/lib/glusterd", "mode": "rw"},

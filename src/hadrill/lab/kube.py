@@ -153,6 +153,10 @@ class KubeService:
         n = self.kind.control_planes
         return [(_kind_name(f"{ctx.name}-control-plane", i), ctx.ip(_CP_OFFSET + i)) for i in range(1, n + 1)]
 
+    def probe_targets(self, ctx: LabContext) -> list[tuple[str, str]]:
+        """The API servers, for the monitoring's TCP probe (their /metrics wants a client certificate)."""
+        return [("kube-apiserver", f"{ip}:{API_PORT}") for _, ip in self.control_planes(ctx)]
+
     def workers(self, ctx: LabContext) -> list[str]:
         return [_kind_name(f"{ctx.name}-worker", i) for i in range(1, self.kind.workers + 1)]
 

@@ -114,7 +114,7 @@ class Lab:
         if spec.monitoring is not None:
             from hadrill.lab.monitoring import MonitoringService
 
-            self.services.append(MonitoringService(spec.monitoring, self._metrics_targets))
+            self.services.append(MonitoringService(spec.monitoring, self._metrics_targets, self._probe_targets))
 
     @property
     def name(self) -> str:
@@ -123,6 +123,10 @@ class Lab:
     def _metrics_targets(self, ctx: LabContext) -> list[tuple[str, str]]:
         """Every (service, host:port) a part exposes Prometheus metrics on (parts say so themselves)."""
         return [t for svc in self.services for t in getattr(svc, "metrics_targets", lambda _ctx: [])(ctx)]
+
+    def _probe_targets(self, ctx: LabContext) -> list[tuple[str, str]]:
+        """Every (service, host:port) a part says is alive when it accepts a TCP connection."""
+        return [t for svc in self.services for t in getattr(svc, "probe_targets", lambda _ctx: [])(ctx)]
 
     @property
     def needs_storage(self) -> bool:

@@ -1,7 +1,8 @@
-"""The lab's monitoring: Prometheus, Alertmanager, Pushgateway and a node exporter in one container.
+"""The lab's monitoring: Prometheus, Alertmanager, Pushgateway, node and blackbox exporters in one container.
 
-All four come from Debian's packages (Prometheus 2.42 in bookworm). Prometheus scrapes every lab part
-that exposes metrics (a part says which through ``metrics_targets(ctx)``: etcd's members today) and
+All five come from Debian's packages (Prometheus 2.42 in bookworm). Prometheus scrapes every lab part
+that exposes metrics (a part says which through ``metrics_targets(ctx)``: etcd's members, the NFS and
+Gluster servers' lab exporters) or can be probed (``probe_targets(ctx)``: the API servers) and
 evaluates the alert rules shipped in :mod:`hadrill.lab.monitoring_files`, with lab-sized intervals
 (1 s scrapes and evaluations, ``for: 2s``). The inventory names the Prometheus and Alertmanager URLs,
 as a real platform's inventory names its own.
@@ -22,7 +23,14 @@ from hadrill.errors import LabError
 from hadrill.inventory import Cluster, Monitoring, Node
 from hadrill.lab.images import ImageSpec
 from hadrill.lab.labfile import MonitoringPart
-from hadrill.lab.monitoring_files import ALERTMANAGER_YML, ENTRYPOINT, LAB_RULES, PROMETHEUS_YML, RESULTS_RULES
+from hadrill.lab.monitoring_files import (
+    ALERTMANAGER_YML,
+    BLACKBOX_YML,
+    ENTRYPOINT,
+    LAB_RULES,
+    PROMETHEUS_YML,
+    RESULTS_RULES,
+)
 from hadrill.lab.runtime import LabContext, StatusRow
 
 __all__ = ["MONITORING_IMAGE", "RULES_DIR", "TEXTFILE_DIR", "MetricsTarget", "MonitoringService"]
@@ -34,11 +42,12 @@ MONITORING_IMAGE = ImageSpec(
     name="monitoring",
     packages=(
         "prometheus", "prometheus-alertmanager", "prometheus-pushgateway", "prometheus-node-exporter",
-        "ca-certificates", "procps",
+        "prometheus-blackbox-exporter", "ca-certificates", "procps",
     ),
     files={
         "/etc/prometheus/prometheus.yml": PROMETHEUS_YML,
         "/etc/prometheus/alertmanager.yml": ALERTMANAGER_YML,
+        "/etc/prometheus/hadrill-blackbox.yml": BLACKBOX_YML,
         f"{RULES_DIR}/lab.yml": LAB_RULES,
         f"{RULES_DIR}/hadrill-results.yml": RESULTS_RULES,
         _ENTRYPOINT_PATH: ENTRYPOINT,
@@ -64,10 +73,17 @@ class MonitoringService:
 
     name = "monitoring"
 
-    def __init__(self, part: MonitoringPart, targets: Callable[[LabContext], Sequence[MetricsTarget]]) -> None:
-        """``targets``: every (service, host:port) the other parts expose metrics on."""
+    def __init__(
+        self,
+        part: MonitoringPart,
+        targets: Callable[[LabContext], Sequence[MetricsTarget]],
+        probes: Callable[[LabContext], Sequence[MetricsTarget]] = lambda _ctx: [],
+    ) -> None:
+        """``targets``: every (service, host:port) the other parts expose metrics on; ``probes``: every
+        (service, host:port) whose only sign of life is accepting a TCP connection (blackbox probed)."""
         self.part = part
         self.targets = targets
+        self.probes = probes
 
     def images(self) -> list[ImageSpec]:
         return [MONITORING_IMAGE]
@@ -83,10 +99,11 @@ class MonitoringService:
             "pushgateway": f"http://{ip}:{PUSHGATEWAY_PORT}",
         }
 
-    def file_sd(self, ctx: LabContext) -> str:
-        """The scrape targets as a Prometheus file_sd document (one group per service)."""
+    @staticmethod
+    def file_sd(targets: Sequence[MetricsTarget]) -> str:
+        """``targets`` as a Prometheus file_sd document (one group per service)."""
         groups: dict[str, list[str]] = {}
-        for service, address in self.targets(ctx):
+        for service, address in targets:
             groups.setdefault(service, []).append(address)
         return json.dumps([{"targets": t, "labels": {"service": s}} for s, t in sorted(groups.items())])
 
@@ -94,7 +111,10 @@ class MonitoringService:
         name, ip = self.container(ctx)
         ctx.ensure_container(
             name, MONITORING_IMAGE.ref, "monitoring", ip, init=True,
-            environment={"HADRILL_SCRAPE_TARGETS": self.file_sd(ctx)},
+            environment={
+                "HADRILL_SCRAPE_TARGETS": self.file_sd(self.targets(ctx)),
+                "HADRILL_PROBE_TARGETS": self.file_sd(self.probes(ctx)),
+            },
             volumes={f"{name}-data": {"bind": "/var/lib/prometheus", "mode": "rw"}},
         )  # fmt: skip
 
@@ -108,7 +128,7 @@ class MonitoringService:
         except (OSError, urllib.error.URLError, ValueError) as e:
             return f"not answering: {e}"
         active = data.get("data", {}).get("activeTargets", []) if isinstance(data, dict) else []
-        wanted = {address for _, address in self.targets(ctx)}
+        wanted = {address for _, address in [*self.targets(ctx), *self.probes(ctx)]}
         seen = {t.get("labels", {}).get("instance"): t.get("health") for t in active if isinstance(t, dict)}
         missing = sorted(a for a in wanted if seen.get(a) != "up")
         groups = rules.get("data", {}).get("groups", []) if isinstance(rules, dict) else []

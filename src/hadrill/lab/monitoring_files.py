@@ -1,14 +1,14 @@
 """The files of the lab's monitoring image: Prometheus's and Alertmanager's configuration, the alert
-rules, and the script that starts the four daemons.
+rules, and the script that starts the five daemons.
 
 The rules are shipped in the image (``/etc/prometheus/rules/*.yml``); the targets, which depend on the
-lab's subnet, are written at start from ``$HADRILL_SCRAPE_TARGETS`` (a file_sd JSON document) so one
-image serves every lab.
+lab's subnet, are written at start from ``$HADRILL_SCRAPE_TARGETS`` and ``$HADRILL_PROBE_TARGETS``
+(file_sd JSON documents) so one image serves every lab.
 """
 
 from __future__ import annotations
 
-__all__ = ["ALERTMANAGER_YML", "ENTRYPOINT", "LAB_RULES", "PROMETHEUS_YML", "RESULTS_RULES"]
+__all__ = ["ALERTMANAGER_YML", "BLACKBOX_YML", "ENTRYPOINT", "LAB_RULES", "PROMETHEUS_YML", "RESULTS_RULES"]
 
 # Why these intervals: a lab fault lasts seconds, not the minutes a production rule waits for. The
 # physical floor of detection is scrape interval + evaluation interval + ``for`` (1 + 1 + 2 = 4 s here);
@@ -39,6 +39,27 @@ scrape_configs:
     file_sd_configs:
       - files: [/etc/prometheus/targets/*.json]
         refresh_interval: 5s
+  # what serves no metrics a lab can read (the API servers want a client certificate for /metrics):
+  # the blackbox exporter connects to each address, probe_success says whether it accepted
+  - job_name: lab-probe
+    metrics_path: /probe
+    params: {module: [tcp_connect]}
+    file_sd_configs:
+      - files: [/etc/prometheus/probes/*.json]
+        refresh_interval: 5s
+    relabel_configs:
+      - {source_labels: [__address__], target_label: __param_target}
+      - {source_labels: [__address__], target_label: instance}
+      - {target_label: __address__, replacement: "127.0.0.1:9115"}
+"""
+
+# The blackbox exporter gives a probe the scrape timeout less 0.5 s: a live address in the lab accepts in
+# milliseconds, a killed one never does.
+BLACKBOX_YML = """\
+modules:
+  tcp_connect:
+    prober: tcp
+    timeout: 1s
 """
 
 # No receiver integration: on-call paging is not the lab's to do. The API lists what it received at once;
@@ -56,7 +77,12 @@ receivers:
 
 # ``for: 2s``: two evaluations in a row see the condition, so one lost scrape never pages, while a
 # member down for the few seconds a lab fault lasts still does. The ``job`` of every lab target is
-# ``lab`` and its ``service`` label says what it is (etcd, ...).
+# ``lab`` (``lab-probe`` for TCP probes) and its ``service`` label says what it is (etcd, nfs, ...).
+# NFS and Gluster servers are read through the lab exporter (hadrill_lab_check, lab/exporter_files.py);
+# a server whose exporter does not answer counts as down (``or on(instance) up == 0``): a killed server
+# runs no daemon. NfsVipOnNoNode waits ``for: 10s``: during a failover no node holds the VIP by design
+# (keepalived: 3 x advert_int + skew, 3.5 s measured, 6 s at most in nfs-fail-vip.yaml), so it pages only
+# when the failover itself failed; 10 s > 6 s + one scrape + one evaluation.
 LAB_RULES = """\
 groups:
   - name: hadrill-lab
@@ -80,6 +106,27 @@ groups:
         expr: increase(etcd_server_leader_changes_seen_total{service="etcd"}[30s]) > 0
         labels: {severity: warning}
         annotations: {summary: "etcd member {{ $labels.instance }} saw a leader change in the last 30 s"}
+      - alert: KeepalivedDown
+        expr: hadrill_lab_check{service="nfs", check="keepalived"} == 0 or on(instance) up{service="nfs"} == 0
+        for: 2s
+        labels: {severity: critical}
+        annotations: {summary: "keepalived on NFS server {{ $labels.instance }} is not running"}
+      - alert: NfsVipOnNoNode
+        # a server whose exporter does not answer holds no VIP (its series are stale: 0 stands in)
+        expr: max(hadrill_lab_check{service="nfs", check="vip"} or on(instance) (up{service="nfs"} * 0)) == 0
+        for: 10s
+        labels: {severity: critical}
+        annotations: {summary: "the NFS virtual IP is on no server"}
+      - alert: GlusterBrickDown
+        expr: hadrill_lab_check{service="gluster", check="brick"} == 0 or on(instance) up{service="gluster"} == 0
+        for: 2s
+        labels: {severity: critical}
+        annotations: {summary: "the Gluster brick on {{ $labels.instance }} is not running"}
+      - alert: KubeApiServerDown
+        expr: probe_success{service="kube-apiserver"} == 0
+        for: 2s
+        labels: {severity: critical}
+        annotations: {summary: "the API server {{ $labels.instance }} does not accept connections"}
       - alert: TargetDown
         expr: up{job="lab"} == 0
         for: 2s
@@ -106,13 +153,17 @@ groups:
 
 ENTRYPOINT = """\
 #!/bin/bash
-# Starts the four daemons; the container stops when one of them does (docker restarts nothing silently).
+# Starts the five daemons; the container stops when one of them does (docker restarts nothing silently).
 set -eu
-mkdir -p /etc/prometheus/targets /var/lib/prometheus/metrics2 /var/lib/prometheus/node-exporter /var/lib/alertmanager
+mkdir -p /etc/prometheus/targets /etc/prometheus/probes /var/lib/prometheus/metrics2 \
+  /var/lib/prometheus/node-exporter /var/lib/alertmanager
 printf '%s' "${HADRILL_SCRAPE_TARGETS:-[]}" > /etc/prometheus/targets/lab.json.tmp
 mv /etc/prometheus/targets/lab.json.tmp /etc/prometheus/targets/lab.json
+printf '%s' "${HADRILL_PROBE_TARGETS:-[]}" > /etc/prometheus/probes/lab.json.tmp
+mv /etc/prometheus/probes/lab.json.tmp /etc/prometheus/probes/lab.json
 prometheus-node-exporter --collector.textfile.directory=/var/lib/prometheus/node-exporter &
 prometheus-pushgateway --web.listen-address=:9091 &
+prometheus-blackbox-exporter --config.file=/etc/prometheus/hadrill-blackbox.yml --web.listen-address=127.0.0.1:9115 &
 prometheus-alertmanager --config.file=/etc/prometheus/alertmanager.yml \
   --storage.path=/var/lib/alertmanager --cluster.listen-address= &
 prometheus --config.file=/etc/prometheus/prometheus.yml --storage.tsdb.path=/var/lib/prometheus/metrics2 \

@@ -22,6 +22,7 @@ from docker.errors import APIError, NotFound
 
 from hadrill.errors import LabError
 from hadrill.inventory import Cluster, Member, Node
+from hadrill.lab.exporter_files import EXPORTER_PORT
 from hadrill.lab.hosts import host_run_options, wait_system_running
 from hadrill.lab.images import ImageSpec
 from hadrill.lab.labfile import NfsPart
@@ -88,6 +89,10 @@ class NfsService:
 
     def vip(self, ctx: LabContext) -> str:
         return ctx.ip(VIP_OFFSET, ctx.storage_network_name)
+
+    def metrics_targets(self, ctx: LabContext) -> list[tuple[str, str]]:
+        """Each server's lab exporter (VIP held, keepalived, ganesha); systemd hosts run none yet."""
+        return [] if self.hosts else [("nfs", f"{ip}:{EXPORTER_PORT}") for _, ip, _ in self.servers(ctx)]
 
     # -- up ------------------------------------------------------------------------------------------
     def up(self, ctx: LabContext) -> None:

@@ -4,11 +4,14 @@ The container's environment says who it is: ``SELF`` (its storage address), ``PE
 server's), ``VIP`` (with its prefix), ``PRIORITY``, ``ADVERT`` (VRRPv3 advertisement interval, s).
 The start script finds the storage interface by ``SELF`` (docker does not promise ``eth1``), writes
 keepalived's config, removes pid files a ``docker kill`` leaves behind, starts rpcbind and ganesha,
-and runs keepalived in the foreground. keepalived's notify script keeps the VRRP state in
+starts the lab exporter (:mod:`hadrill.lab.exporter_files`: VIP held, keepalived and ganesha
+running) and runs keepalived in the foreground. keepalived's notify script keeps the VRRP state in
 ``STATE_FILE`` for ``hadrill lab status`` and the checks.
 """
 
 from __future__ import annotations
+
+from hadrill.lab.exporter_files import EXPORTER, EXPORTER_PATH, EXPORTER_PORT
 
 __all__ = [
     "GANESHA_CONF",
@@ -123,12 +126,15 @@ rm -f /run/rpcbind.lock /run/rpcbind.sock /run/ganesha/ganesha.pid /run/keepaliv
 echo "$IFACE" > /run/hadrill-nfs/iface
 rpcbind -w
 /usr/local/bin/hadrill-ganesha-start
+# what keepalived and ganesha expose no metrics for: the VIP on this node, the daemons running
+@EXPORTER@ keepalived=proc:keepalived ganesha=proc:ganesha.nfsd "vip=addr:${VIP%/*}" &
 exec keepalived --dont-fork --log-console
-"""
+""".replace("@EXPORTER@", f"{EXPORTER_PATH} {EXPORTER_PORT}")
 
 SERVER_FILES = {
     "/etc/ganesha/ganesha.conf": GANESHA_CONF,
     START_PATH: START,
     GANESHA_START_PATH: GANESHA_START,
     NOTIFY_PATH: NOTIFY,
+    EXPORTER_PATH: EXPORTER,
 }
