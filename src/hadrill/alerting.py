@@ -14,6 +14,9 @@ Definitions (the contract reports rely on):
   alert, minus the end of the revert. An alert that never fired has nothing to resolve: not measured.
 - A silent alert fails when any readable poll from the injection to the end of the watch lists it.
 - An objective whose window no readable poll covers is "not measured", saying why (the last error).
+- Objectives declared under ``with_monitoring`` apply only when the inventory names its monitoring;
+  without it they are "not asked" (recorded and reported as such, never as passed), so one experiment
+  file serves a platform with monitoring and one without (see :func:`split_monitored`).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from hadrill.slo import Verdict, not_measured
 
 __all__ = [
     "ALERT_OBJECTIVE_KEYS",
+    "MONITORED_KEY",
     "AlertObjectives",
     "Observation",
     "alert_verdicts",
@@ -33,9 +37,39 @@ __all__ = [
     "check_alert_resolves",
     "check_alert_silent",
     "parse_alert_objectives",
+    "split_monitored",
 ]
 
 ALERT_OBJECTIVE_KEYS = frozenset({"alert_fires", "alert_resolves", "alerts_silent"})
+MONITORED_KEY = "with_monitoring"
+_MONITORED_KEYS = ALERT_OBJECTIVE_KEYS | {"promql"}  # what only a monitoring can measure
+NO_MONITORING = "no monitoring in the inventory"
+
+
+def split_monitored(wanted: dict[str, Any], monitored: bool) -> tuple[dict[str, Any], list[str]]:
+    """``wanted`` with its ``with_monitoring`` block applied, and the objectives not asked.
+
+    With monitoring, the block's objectives join the others (a key in both is an error: which would
+    win is not obvious). Without it, they are dropped and named in the second value, so the run
+    records them as "not asked: no monitoring in the inventory" instead of judging them. An alert
+    objective outside the block stays asked either way: without monitoring it is "not measured".
+
+    >>> split_monitored({"max_outage_s": 3, "with_monitoring": {"alerts_silent": ["X"]}}, False)
+    ({'max_outage_s': 3}, ['alerts_silent'])
+    """
+    out = {k: v for k, v in wanted.items() if k != MONITORED_KEY}
+    block = wanted.get(MONITORED_KEY)
+    if block is None:
+        return out, []
+    if not isinstance(block, dict) or not block or set(block) - _MONITORED_KEYS:
+        raise ValueError(f"{MONITORED_KEY}: a mapping of objectives among {sorted(_MONITORED_KEYS)}, got {block!r}")
+    both = sorted(set(block) & set(out))
+    if both:
+        raise ValueError(f"{MONITORED_KEY}.{both[0]}: declared once (it is also outside {MONITORED_KEY})")
+    parse_alert_objectives(block)  # checked even when not asked: a typo fails the run without monitoring too
+    if not monitored:
+        return out, sorted(block)
+    return {**out, **block}, []
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from hadrill import slo
-from hadrill.alerting import ALERT_OBJECTIVE_KEYS
+from hadrill.alerting import ALERT_OBJECTIVE_KEYS, MONITORED_KEY, NO_MONITORING, split_monitored
 from hadrill.clients.prometheus import PrometheusClient
 from hadrill.errors import ConfigError
 from hadrill.faults.base import Fault, injected
@@ -35,7 +35,7 @@ __all__ = ["OBJECTIVE_KEYS", "Run"]
 
 OBJECTIVE_KEYS = {
     "max_outage_s", "availability", "acked_writes_lost", "steady_state_s", "recovery_window_s", "latency_threshold_s",
-} | ALERT_OBJECTIVE_KEYS | {"promql"}  # fmt: skip
+} | ALERT_OBJECTIVE_KEYS | {"promql", MONITORED_KEY}  # fmt: skip
 # Availability is judged from the injection to this long after the revert started, unless declared.
 DEFAULT_RECOVERY_WINDOW_S = 5.0
 _UNITS = {"max_outage_s": "s", "availability": "ratio", "acked_writes_lost": "writes", "steady_state_s": "s"}
@@ -105,6 +105,7 @@ class Run:
         self.events: list[dict[str, Any]] = []
         self.checks: list[slo.Verdict] = []
         self.verdicts: list[slo.Verdict] = []
+        self.not_asked: dict[str, Any] | None = None  # objectives dropped for want of monitoring, and why
         self.lost: dict[str, list[str]] = {}
         self.healed_at: float | None = None  # when the last revert ended
         self.revert_started: float | None = None  # when the last heal's revert began: recovery is timed from it
@@ -358,12 +359,22 @@ class Run:
         """A verdict for every objective asked for (overrides win) on every probe, plus the checks'.
 
         An objective that cannot be measured gets a failing "not measured" verdict saying why (no
-        probe ran, no fault was injected or reverted, no write probe): it is never dropped.
+        probe ran, no fault was injected or reverted, no write probe): it is never dropped. Only the
+        objectives under ``with_monitoring`` on an inventory without monitoring are not asked: the
+        journal names them under ``not_asked`` with the reason, and no verdict stands for them.
         """
         wanted = {**objectives, **self.objective_overrides}
         unknown = set(wanted) - OBJECTIVE_KEYS
         if unknown:
             raise ConfigError("experiment", "objectives", f"keys among {sorted(OBJECTIVE_KEYS)}", sorted(unknown))
+        try:
+            wanted, dropped = split_monitored(wanted, self.inventory.monitoring is not None)
+        except ValueError as e:
+            field, _, expected = str(e).partition(": ")
+            raise ConfigError("experiment", f"objectives.{field}", expected) from None
+        self.not_asked = {"objectives": dropped, "why": NO_MONITORING} if dropped else None
+        if dropped:
+            self.event("objectives", f"not asked: {', '.join(dropped)} ({NO_MONITORING})")
         asked = {k: v for k, v in wanted.items() if k in _UNITS}
         out: list[slo.Verdict] = []
         if not self.samplers:
@@ -487,6 +498,7 @@ class Run:
             if self.alerts is not None
             else None,
             "verdicts": [v.to_dict() for v in self.verdicts],
+            "not_asked": self.not_asked,
             "failed_activities": list(self.failed_activities),
             "stopped_by": self.stopped_by,
             "ok": bool(self.verdicts) and all(v.ok for v in self.verdicts) and not self.failed_activities,

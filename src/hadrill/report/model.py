@@ -168,6 +168,13 @@ def _summarise(verdicts: list[dict[str, Any]]) -> tuple[dict[str, dict[str, Any]
     return out, checks
 
 
+def _not_asked(value: Any) -> dict[str, Any] | None:
+    """The journal's objectives not asked (``with_monitoring`` without monitoring), or None."""
+    if not isinstance(value, dict) or not isinstance(value.get("objectives"), list) or not value["objectives"]:
+        return None
+    return {"objectives": [str(k) for k in value["objectives"]], "why": str(value.get("why") or "")}
+
+
 def _scenario(entry: dict[str, Any], journal: dict[str, Any] | None) -> dict[str, Any]:
     status, reasons = scenario_status(journal, entry.get("error"))
     j = journal or {}
@@ -202,6 +209,8 @@ def _scenario(entry: dict[str, Any], journal: dict[str, Any] | None) -> dict[str
         "ended": iso(ended),
         "duration_s": ended - started if ended is not None and started is not None else None,
         "objective_overrides": entry.get("objectives") or {},
+        "not_asked": _not_asked(h.get("not_asked")),
+        "not_asked_keys": (_not_asked(h.get("not_asked")) or {}).get("objectives", []),
         "measured": measured,
         "checks": checks,
         "verdicts": verdicts,
