@@ -58,11 +58,8 @@ def _manifest_files(paths: tuple[Path, ...]) -> list[Path]:
               "their owners (waivers-audit.json in --out); exit 1 when any has expired.")  # fmt: skip
 @click.option("--expiring-days", type=click.IntRange(min=0), default=30, show_default=True,
               help="With --audit-waivers: how soon an expiry is reported.")  # fmt: skip
-@click.option(
-    "--metrics-file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Also write the counts per suite and status as metrics here (a textfile-collector .prom file).",
-)
+@click.option("--metrics-file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the counts per suite and status as metrics here (a textfile-collector .prom file).")
 @click.option("--push-gateway", metavar="URL", help="Also push those metrics to this Pushgateway.")
 @handle_errors
 def check_cmd(
