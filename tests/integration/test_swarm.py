@@ -37,6 +37,9 @@ WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 EXPERIMENTS = sorted((ROOT / "experiments").glob("swarm-*.yaml"))
+# the four scenarios of the issue, run under every runner (hadrill run and pytest each, chaos run once,
+# and one drill of the four)
+RUNNER_SCENARIOS = ("swarm-drain-node", "swarm-kill-leader", "swarm-kill-worker", "swarm-lose-quorum")
 RUN_TIMEOUT = 400  # seconds one runner may take on one experiment (each takes ~25-50 s)
 
 
@@ -212,6 +215,40 @@ def test_compliance_finds_managers_running_workloads_when_the_policy_says_drain(
     assert sorted(found) == sorted((m, "fail", "availability Active") for m in managers)
 
 
+def test_compliance_finds_a_missing_or_stale_raft_backup_and_passes_a_fresh_one(inv: Inventory) -> None:
+    c = inv.cluster("swarm")
+    m1, m2, m3 = c.settings["managers"]
+    where = "/var/backups/hadrill-test-swarm"
+    policy = CompliancePolicy.model_validate({"swarm": {"backup_dir": where, "backup_max_age_hours": 24}})
+
+    def backups() -> dict[str, tuple[str, str, str | None]]:
+        found = [f for f in run_checks(inv, policy, ["swarm"]) if f.check_id == "HD-SWARM-006"]
+        return {f.target: (f.status, str(f.observed), f.object) for f in found}
+
+    sh(inv, m2, f"rm -rf {where}")
+    assert backups() == {m: ("fail", f"{where} does not exist", where) for m in (m1, m2, m3)}
+    try:
+        # Docker's backup (a tar of /var/lib/docker/swarm), taken live here; stale: 30 h old by the node's clock
+        stale, fresh = f"{where}/swarm-old.tar.gz", f"{where}/swarm-new.tar.gz"
+        sh(inv, m2, f"mkdir -p {where} && tar -czf {stale} -C /var/lib/docker swarm")
+        sh(inv, m2, f"touch -d @$(( $(date +%s) - 30 * 3600 )) {stale}")
+        found = backups()
+        assert found[m2][0] == "fail" and found[m2][1].startswith("30.0 h old, ") and found[m2][2] == stale, found
+        assert found[m1] == found[m3] == ("fail", f"{where} does not exist", where)
+
+        # fresh: the newest file is the one judged; the oracle for its content is find on the live tree
+        counted = sh(inv, m2, f"tar -czf {fresh} -C /var/lib/docker swarm && find /var/lib/docker/swarm/raft | wc -l")
+        size = sh(inv, m2, f"stat -c %s {fresh}").strip()
+        found = backups()
+        assert found[m2] == ("pass", f"0.0 h old, {size} bytes, {int(counted)} raft/ entries", fresh), found
+
+        sh(inv, m2, f"rm {fresh} && echo not-a-tar > {fresh}")  # a file of the pattern that is no backup
+        found = backups()
+        assert found[m2][0] == "fail" and "no raft/ directory" in found[m2][1], found
+    finally:
+        sh(inv, m2, f"rm -rf {where}")
+
+
 # -- experiments -------------------------------------------------------------------------------------
 def _runner(args: list[str], cwd: Path, inventory: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "HADRILL_INVENTORY": str(inventory), "HADRILL_JOURNAL_DIR": str(cwd / "journals")}
@@ -264,3 +301,43 @@ def test_experiment_passes(experiment: Path, runner: str, lab: Lab, inv: Invento
     assert measured | {"swarm-http availability", "swarm-http max_outage"} <= set(verdicts), sorted(verdicts)
     if experiment.stem == "swarm-lose-quorum":  # refused while the HTTP SLO held over the same window
         assert "changes refused without quorum" in str(verdicts["control_plane_refuses_changes"]["detail"])
+
+
+# -- the other two runners: the same verdicts under chaos run and in a drill ---------------------------
+def test_chaos_run_gives_the_same_verdict(lab: Lab, inv: Inventory, tmp_path: Path) -> None:
+    """One experiment under Chaos Toolkit's own CLI (the hadrill control judges it): the quorum loss,
+    the one whose verdict needs the refusal measured while the HTTP SLO held."""
+    experiment = ROOT / "experiments" / "swarm-lose-quorum.yaml"
+    inventory = Path(lab.inventory_path)
+    journal = tmp_path / "chaos-journal.json"
+    done = _runner([str(BIN / "chaos"), "run", "--journal-path", str(journal), str(experiment)], tmp_path, inventory)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    written = json.loads(journal.read_text(encoding="utf-8"))
+    judgement = written["hadrill"]["judgement"]
+    assert written["status"] == "completed" and judgement["status"] == "passed", judgement
+    verdicts = {v["name"]: v for v in written["hadrill"]["verdicts"]}
+    assert all(v["ok"] for v in verdicts.values()), verdicts
+    assert {"control_plane_refuses_changes", "control_plane_back_s", "swarm-http max_outage"} <= set(verdicts)
+    assert "changes refused without quorum" in str(verdicts["control_plane_refuses_changes"]["detail"])
+
+
+def test_drill_over_the_swarm_scenarios_passes(lab: Lab, inv: Inventory, tmp_path: Path) -> None:
+    """``hadrill drill`` with a plan of the four Swarm experiments: every scenario passed in the report."""
+    scenarios = [p for p in EXPERIMENTS if p.stem in RUNNER_SCENARIOS]
+    assert len(scenarios) == 4
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(
+        json.dumps({"title": "Swarm drill", "platform": "offline lab swarm", "coordinator": "Alice Martin",
+                    "scenarios": [{"experiment": str(p)} for p in scenarios]}),
+        encoding="utf-8",
+    )  # fmt: skip
+    inventory, out = Path(lab.inventory_path), tmp_path / "report"
+    args = [str(BIN / "hadrill"), "drill", "--plan", str(plan), "--inventory", str(inventory), "--out", str(out)]
+    done = _runner(args, tmp_path, inventory)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "4 passed, 0 failed" in done.stdout, done.stdout
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert report["ok"] is True
+    assert [(s["name"], s["status"]) for s in report["scenarios"]] == [(p.stem, "passed") for p in scenarios]
+    for s in report["scenarios"]:  # each measured its HTTP SLO in the report, like the other runners
+        assert s["measured"]["max_outage_s"]["measured"] is not None, s["measured"]

@@ -12,8 +12,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from hadrill.clients.nodes import FileStat
 from hadrill.compliance.registry import CHECKS
-from hadrill.compliance.swarm import SwarmFacts
+from hadrill.compliance.swarm import SwarmBackupFacts, SwarmFacts, parse_backup_listing, raft_entries
 from hadrill.errors import ConfigError, ProbeFailed
 from hadrill.lab.labfile import parse_lab_data
 from hadrill.probes.swarm import SwarmControlProbe, SwarmHttpProbe
@@ -75,6 +76,69 @@ def test_node_certificate_window(days: float, want: str) -> None:
 def test_unreadable_certificate_fails_with_the_reason() -> None:
     [finding] = CHECKS["HD-SWARM-005"].evaluate("m1", facts(cert_not_after=None, cert_problem="no PEM"))
     assert finding.status == "fail" and finding.observed == "no PEM"
+
+
+# the listing a tar of /var/lib/docker/swarm gives (tar -czf B -C /var/lib/docker swarm): 4 entries under raft/
+SWARM_TAR = """swarm/
+swarm/certificates/
+swarm/certificates/swarm-node.crt
+swarm/raft/
+swarm/raft/wal-v3-encrypted/
+swarm/raft/wal-v3-encrypted/0000000000000000-0000000000000000.wal
+swarm/raft/snap-v3-encrypted/
+swarm/docker-state.json
+"""
+
+
+def test_raft_entries_counts_what_sits_under_a_raft_directory() -> None:
+    assert raft_entries(SWARM_TAR) == 4  # raft/, wal-v3-encrypted/, its .wal, snap-v3-encrypted/
+    assert raft_entries("./\n./raft/\n./raft/snap-v3-encrypted/\n./state.json\n") == 2  # tar -C swarm .
+    assert raft_entries("etc/raft\nhome/x/draft/notes\n") == 0  # a file named raft, a dir named draft
+    assert raft_entries("") == 0
+
+
+def test_backup_listing_gives_the_node_time_and_the_files() -> None:
+    text = (
+        "1764763200\n"
+        "644|0|root|10240|1764756000|/var/backups/docker-swarm/swarm-a.tar.gz\n"
+        "600|0|root|20480|1764676800|/var/backups/docker-swarm/swarm b.tar\n"
+    )
+    now, files = parse_backup_listing(text)
+    assert now == 1764763200.0
+    assert [(f.path, f.size, f.mtime, f.mode) for f in files] == [
+        ("/var/backups/docker-swarm/swarm-a.tar.gz", 10240, 1764756000.0, 0o644),
+        ("/var/backups/docker-swarm/swarm b.tar", 20480, 1764676800.0, 0o600),
+    ]
+    with pytest.raises(ValueError, match="no output"):
+        parse_backup_listing("\n")
+
+
+def backup(age_s: float | None, raft: int = 4, max_h: float = 24.0, problem: str = "") -> SwarmBackupFacts:
+    now = 1764763200.0
+    newest = None if age_s is None else FileStat("/b/swarm.tar.gz", 0o600, 0, "root", 10240, now - age_s)
+    return SwarmBackupFacts("/b", "*.tar*", newest, now, max_h, raft_entries=raft, problem=problem)
+
+
+@pytest.mark.parametrize(
+    ("age_s", "want", "observed"),
+    [
+        (7200, "pass", "2.0 h old, 10240 bytes, 4 raft/ entries"),  # 7200 s = 2 h
+        (86400, "pass", "24.0 h old, 10240 bytes, 4 raft/ entries"),  # exactly the 24 h allowed
+        (90000, "fail", "25.0 h old, 10240 bytes, 4 raft/ entries"),  # 90000 s = 25 h
+    ],
+)
+def test_raft_backup_age_against_the_window(age_s: float, want: str, observed: str) -> None:
+    [finding] = CHECKS["HD-SWARM-006"].evaluate("m1", backup(age_s))
+    assert (finding.status, finding.observed, finding.object) == (want, observed, "/b/swarm.tar.gz")
+
+
+def test_missing_backup_or_one_without_raft_state_fails_saying_so() -> None:
+    [none] = CHECKS["HD-SWARM-006"].evaluate("m1", backup(None))
+    assert (none.status, none.observed) == ("fail", "no backup (no file matching *.tar* in /b)")
+    [gone] = CHECKS["HD-SWARM-006"].evaluate("m1", backup(None, problem="/b does not exist"))
+    assert (gone.status, gone.observed) == ("fail", "/b does not exist")
+    [empty] = CHECKS["HD-SWARM-006"].evaluate("m1", backup(60, raft=0))
+    assert empty.status == "fail" and empty.observed.startswith("0.0 h old, no raft/ directory")
 
 
 # -- lab file --------------------------------------------------------------------------------------

@@ -137,6 +137,11 @@ class SwarmPolicy(_NodeSuite):
     data_root: str = "/var/lib/docker"
     drain_managers: bool = False  # managers run no workloads: each must be drained
     cert_min_days: int = Field(30, ge=0)
+    # where each manager keeps its backups of data_root/swarm (the Raft log and keys): a tar named
+    # backup_pattern, the newest not older than backup_max_age_hours
+    backup_dir: str = "/var/backups/docker-swarm"
+    backup_pattern: str = "*.tar*"
+    backup_max_age_hours: float = Field(24.0, gt=0)
 
 
 class PssPolicy(_Strict):
