@@ -6,8 +6,10 @@ broken by an import-time side effect of the package.
 Started by :func:`hadrill.faults.deadman.arm_on_host` in a session of its own. It reaches the Docker
 engine through the SDK (the harness's own client: no ``docker`` CLI needed), touches ``READY`` so the
 harness knows it is alive, sleeps until ``DEADLINE`` (epoch seconds), writes ``DIR/<id>.fired`` and
-runs ``ACTIONS``, a JSON list of ``{"op": "start"|"unpause", "container": name}`` and
-``{"op": "exec", "container": name, "cmd": [argv...]}``, each attempted even if an earlier one failed.
+runs ``ACTIONS``, a JSON list of ``{"op": "start"|"unpause", "container": name}``,
+``{"op": "exec", "container": name, "cmd": [argv...]}`` and ``{"op": "disconnect"|"connect",
+"container": name, "network": net, "ip": address}`` (a node restarted cut off from the others, then
+connected again at its fixed address), each attempted even if an earlier one failed.
 Its output is the log ``DIR/<id>.log``. ``TAG`` (``hadrill-deadman-<id>``) lets disarm find it.
 """
 
@@ -31,6 +33,14 @@ def fire(client: Any, actions: list[dict[str, Any]]) -> list[str]:
             if a["op"] == "exec":
                 rc, text = c.exec_run(a["cmd"])
                 out.append(f"exec in {a['container']}: rc {rc} {(text or b'').decode(errors='replace')[-200:]}")
+                continue
+            if a["op"] in ("disconnect", "connect"):
+                net = client.networks.get(a["network"])
+                if a["op"] == "disconnect":
+                    net.disconnect(c, force=True)
+                else:
+                    net.connect(c, ipv4_address=a.get("ip") or None)
+                out.append(f"{a['op']} {a['container']} {a['network']}: done")
                 continue
             c.reload()
             if c.status == "paused":

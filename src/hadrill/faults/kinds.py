@@ -28,6 +28,7 @@ KINDS: dict[str, str] = {
     "process": "hadrill.faults.process:ProcessFault",
     "service": "hadrill.faults.service:ServiceFault",
     "swarm.drain": "hadrill.faults.swarm:DrainNode",
+    "swarm.force_new_cluster": "hadrill.faults.swarm_disaster:ForceNewCluster",
 }
 
 
