@@ -76,3 +76,18 @@ def test_deadman_restarts_each_lost_manager_cut_off_then_connects_it_at_its_addr
     assert all("docker swarm leave --force" in c[2] for c in engine.calls if c[0] == "exec")
     assert not any("join" in str(a) for a in planned[0])  # no token: the deadman never joins
     assert len(lines) == 8 and not any("FAILED" in line for line in lines), lines
+
+
+def test_default_drill_of_a_swarm_inventory_runs_the_five_swarm_scenarios() -> None:
+    from pathlib import Path
+
+    from hadrill.plan import default_plan
+
+    folder = Path(__file__).resolve().parents[2] / "experiments"
+    plan = default_plan(folder, clusters={"swarm"})
+    names = [Path(str(s.experiment)).stem for s in plan.scenarios]
+    assert [n for n in names if n.startswith("swarm-")] == [
+        "swarm-drain-node", "swarm-force-new-cluster", "swarm-kill-leader", "swarm-kill-worker", "swarm-lose-quorum",
+    ]  # fmt: skip
+    assert not any(n.startswith("kube-") for n in names)  # they need a kubernetes cluster: listed as not run
+    assert {n.experiment for n in plan.not_run} >= {"kube-kill-master.yaml", "kube-drain-worker-pdb.yaml"}
