@@ -30,7 +30,7 @@ import docker
 from docker.errors import DockerException
 
 from hadrill.clients.docker import container
-from hadrill.clients.swarm import SwarmCli
+from hadrill.clients.swarm import SwarmCli, SwarmUnavailable
 from hadrill.clients.targets import target
 from hadrill.errors import InjectionFailed, RevertFailed, TargetError
 from hadrill.faults.base import Fault, wait_for
@@ -41,7 +41,7 @@ from hadrill.faults.ledger import FaultRecord
 __all__ = ["ForceNewCluster", "lost_manager"]
 
 _ENGINE_UP_S = 90.0  # a restarted node boots systemd, then dockerd (LAB-NOTES: 5-20 s on this VM)
-_JOIN_S = 60.0
+_JOIN_S = 120.0
 # wait for the node's engine, then leave: what the deadman runs in a restarted, disconnected manager
 _LEAVE = (
     "for i in $(seq 90); do docker info >/dev/null 2>&1 && break; sleep 1; done; timeout 30 docker swarm leave --force"
@@ -79,7 +79,7 @@ def _networks(name: str, nets: dict[str, str], *, connect: bool) -> None:
 
 def _engine_state(url: str) -> str:
     try:
-        return SwarmCli(url, timeout=5.0).local_state()
+        return SwarmCli(url, timeout=15.0).local_state()
     except TargetError:
         return ""
 
@@ -109,8 +109,8 @@ def _old_entries(leader: SwarmCli, hostname: str) -> list[dict[str, Any]]:
     for node_id in ids:
         data = json.loads(leader.check(f"docker node inspect {node_id}"))[0]
         spec = data.get("Spec", {})
-        if (data.get("Status") or {}).get("State") == "ready":
-            continue  # the node as it joined again: never removed
+        if (data.get("Status") or {}).get("State") == "ready" or data.get("ManagerStatus"):
+            continue  # the node as it joined again, or a Raft member: never removed
         entries.append({"id": node_id, "role": spec.get("Role", ""), "labels": spec.get("Labels") or {}})
     return entries
 
@@ -191,48 +191,89 @@ class ForceNewCluster(OnHostDeadman, Fault):
 
     @classmethod
     def revert(cls, record: FaultRecord) -> None:
+        """Idempotent, and safe to retry from any point: every step is decided from the leader's view.
+
+        A node the leader counts as a Raft member (Reachable, Unreachable or Leader, or Ready under a
+        new ID) is never made to leave: in a two-member group that would cost the quorum. The lost
+        managers are prepared first (cut off, left, reconnected), then joined back to back, so the
+        fragile two-member group lasts one join."""
         p = record.params
         leader = SwarmCli(p["survivor_url"], timeout=20.0)
         remote = f"{p['advertise']}:2377"
         hostnames = [m["name"] for m in p["lost"]]
-        try:
-            if _rejoined(leader, hostnames) is not None:
-                return  # an earlier revert finished
-        except TargetError as e:
-            raise RevertFailed(f"the new leader {p['survivor']} does not answer: {e}") from e
-        for m in p["lost"]:
-            _rejoin(leader, m, remote)
+        _survivor_leads(leader, p["advertise"])
+        if _rejoined(leader, hostnames) is not None:
+            return  # an earlier revert finished
+        pending = [m for m in p["lost"] if not _member(leader, m["name"])]
+        for m in pending:
+            _prepare(m)
+        labels = {m["name"]: _remove_stale(leader, m["name"]) for m in p["lost"]}
+        for m in pending:
+            if _engine_state(m["url"]) == "inactive":
+                token = leader.check("docker swarm join-token -q manager").strip()
+                _join(m["container"], m["address"], remote, token)
         try:
             wait_for(lambda: _rejoined(leader, hostnames), timeout=90, what="the lost managers Ready and Reachable")
         except InjectionFailed as e:
             raise RevertFailed(str(e)) from e
+        for name, wanted in labels.items():
+            _label(leader, name, wanted)
 
 
-def _rejoin(leader: SwarmCli, m: dict[str, Any], remote: str) -> None:
-    """One lost manager: isolated restart, leave, reconnect, its old entry removed, join as a manager."""
+def _survivor_leads(leader: SwarmCli, advertise: str) -> None:
+    """The survivor answers as the leader; if it lost its leadership (a two-member group that lost a
+    member: the procedure's own failure mode), the procedure is run again on it."""
+    try:
+        leader.nodes()
+        return
+    except SwarmUnavailable as e:
+        if "does not have a leader" not in str(e) or _engine_state(leader.url) != "active":
+            raise RevertFailed(f"the new leader {leader.url} does not answer: {e}") from e
+    addr = shlex.quote(advertise)
+    res = SwarmCli(leader.url, timeout=90.0).run(
+        f"docker swarm init --force-new-cluster --advertise-addr {addr} --listen-addr {addr}:2377 >/dev/null"
+    )
+    if not res.ok:
+        raise RevertFailed(f"{leader.url}: force-new-cluster again: {res.stderr.strip()[-200:]}")
+    try:
+        wait_for(lambda: "leads" if leader.leader() else None, timeout=60, what=f"{leader.url} leading again")
+    except InjectionFailed as e:
+        raise RevertFailed(str(e)) from e
+
+
+def _member(leader: SwarmCli, hostname: str) -> bool:
+    """Whether the leader counts ``hostname`` in its Raft group (or Ready: it joined again)."""
+    return any(
+        n.hostname == hostname and (n.manager_status in ("Leader", "Reachable", "Unreachable") or n.status == "Ready")
+        for n in leader.nodes()
+    )
+
+
+def _prepare(m: dict[str, Any]) -> None:
+    """A lost manager, not a member of the new swarm: restarted cut off, its old swarm left, reconnected."""
     name, url = m["container"], m["url"]
-    seen = [n for n in leader.nodes() if n.hostname == m["name"]]
-    if len(seen) == 1 and seen[0].manager_status in ("Reachable", "Leader") and _engine_state(url) == "active":
-        return  # this one is back already
-    if _engine_state(url) != "active" or not seen or seen[0].manager_status not in ("Reachable", "Leader"):
-        _networks(name, m["networks"], connect=False)
-        try:
-            start_container(name)
-        except TargetError as e:
-            raise RevertFailed(f"start {name}: {e}") from e
-        deadline = time.monotonic() + _ENGINE_UP_S
-        while _engine_state(url) == "" and time.monotonic() < deadline:
-            time.sleep(1.0)
-        state = _engine_state(url)
-        if state == "":
-            raise RevertFailed(f"{name}: its engine did not answer within {_ENGINE_UP_S:g} s of the start")
-        if state != "inactive":
-            res = SwarmCli(url, timeout=30.0).run("docker swarm leave --force")
-            if not res.ok and _engine_state(url) != "inactive":
-                raise RevertFailed(f"{name}: swarm leave --force: {(res.stderr or res.stdout).strip()[-200:]}")
-        _networks(name, m["networks"], connect=True)
+    _networks(name, m["networks"], connect=False)
+    try:
+        start_container(name)
+    except TargetError as e:
+        raise RevertFailed(f"start {name}: {e}") from e
+    deadline = time.monotonic() + _ENGINE_UP_S
+    while _engine_state(url) == "" and time.monotonic() < deadline:
+        time.sleep(1.0)
+    state = _engine_state(url)
+    if state == "":
+        raise RevertFailed(f"{name}: its engine did not answer within {_ENGINE_UP_S:g} s of the start")
+    if state != "inactive":
+        res = SwarmCli(url, timeout=30.0).run("docker swarm leave --force")
+        if not res.ok and _engine_state(url) != "inactive":
+            raise RevertFailed(f"{name}: swarm leave --force: {(res.stderr or res.stdout).strip()[-200:]}")
+    _networks(name, m["networks"], connect=True)
+
+
+def _remove_stale(leader: SwarmCli, hostname: str) -> dict[str, str]:
+    """Remove the stale entries of ``hostname`` (after the demote rm asks for); their labels."""
     labels: dict[str, str] = {}
-    for entry in _old_entries(leader, m["name"]):
+    for entry in _old_entries(leader, hostname):
         labels.update(entry["labels"])
         # force-new-cluster dropped it from the Raft members (a demote then says "can't find manager in
         # raft memberlist"), though its spec may still say manager: demote only when rm asks for it
@@ -241,10 +282,20 @@ def _rejoin(leader: SwarmCli, m: dict[str, Any], remote: str) -> None:
             leader.check(f"docker node demote {entry['id']}")
             leader.check(f"docker node rm --force {entry['id']}")
         elif not res.ok:
-            raise RevertFailed(f"docker node rm --force {entry['id']} ({m['name']}): {res.stderr.strip()[-200:]}")
-    if _engine_state(url) == "inactive":
-        token = leader.check("docker swarm join-token -q manager").strip()
-        _join(name, m["address"], remote, token)
-    if labels:
-        adds = " ".join(f"--label-add {shlex.quote(f'{k}={v}')}" for k, v in sorted(labels.items()))
-        leader.check(f"docker node update {adds} {shlex.quote(m['name'])}")
+            raise RevertFailed(f"docker node rm --force {entry['id']} ({hostname}): {res.stderr.strip()[-200:]}")
+    return labels
+
+
+def _label(leader: SwarmCli, hostname: str, labels: dict[str, str]) -> None:
+    """Carry the old entry's labels over; retried: a node update races the join's own ("out of sequence")."""
+    if not labels:
+        return
+    adds = " ".join(f"--label-add {shlex.quote(f'{k}={v}')}" for k, v in sorted(labels.items()))
+    last = ""
+    for _ in range(5):
+        res = leader.run(f"docker node update {adds} {shlex.quote(hostname)}")
+        if res.ok:
+            return
+        last = (res.stderr or res.stdout).strip()[-200:]
+        time.sleep(2.0)
+    raise RevertFailed(f"labels of {hostname} not carried over: {last}")
