@@ -256,14 +256,16 @@ class Run:
                 self.event("probe", f"probe {name} stopped ({len(sampler.history)} samples)")
 
     def _sample_until_answered(self, bound_s: float) -> None:
-        """Keep the probes whose last sample failed running until each answers once, within ``bound_s``."""
+        """Keep the probes whose last sample was not good running until each answers well once, within
+        ``bound_s``. Good is the judge's default: succeeded within the probe's latency threshold (a slow
+        answer is an outage to the judge, so it must not be the last thing sampled either)."""
 
         def failing() -> list[str]:
             out = []
             for name, recorder in self.samplers.items():
                 refresh = getattr(recorder, "refresh", None)  # a remote probe's history is read on demand
                 samples = (refresh() if recorder.running and refresh else recorder.history).samples()
-                if recorder.running and samples and not samples[-1].ok:
+                if recorder.running and samples and not slo.good(samples[-1], recorder.history.threshold):
                     out.append(name)
             return out
 

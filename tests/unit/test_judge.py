@@ -204,7 +204,12 @@ class _Switch:
     def __init__(self) -> None:
         self.up = threading.Event()
 
+        self.slow = threading.Event()
+
     def sample(self) -> None:
+        if self.slow.is_set() and not self.up.is_set():
+            time.sleep(0.3)  # answers, but slower than the probe's 0.1 s threshold
+            return
         if not self.up.is_set():
             raise ProbeFailed("down")
 
@@ -212,7 +217,7 @@ class _Switch:
 def _sampling(tmp_path: Path, *, healed: bool) -> tuple[Run, _Switch]:
     run = _run(tmp_path)
     switch = _Switch()
-    run.add_probe("svc", Sampler(switch, interval=0.1, timeout=1.0).start())
+    run.add_probe("svc", Sampler(switch, interval=0.1, timeout=1.0, threshold=0.1).start())
     window = {"fault": "f1", "description": "d", "start": time.time()}
     if healed:
         window |= {"revert_start": time.time(), "end": time.time()}
@@ -254,3 +259,15 @@ def test_no_wait_while_a_fault_is_still_on(tmp_path: Path) -> None:
     assert time.monotonic() - started < 0.9  # stopped at once: the outage is the fault's, still open
     verdict = {v.name: v for v in run.evaluate({"max_outage_s": 30.0})}["svc max_outage"]
     assert not verdict.ok and "still open when sampling stopped" in verdict.detail
+
+
+def test_slow_answers_after_the_heal_are_not_the_end_of_sampling(tmp_path: Path) -> None:
+    # answers taking 0.3 s are an outage to the judge (threshold 0.1 s): sampling goes on until a fast one
+    run, switch = _sampling(tmp_path, healed=True)
+    switch.slow.set()
+    time.sleep(0.8)
+    threading.Timer(1.0, switch.up.set).start()
+    run.stop_probes(until_answered_s=10.0)
+    samples = run.samplers["svc"].history.samples()
+    assert samples[-1].ok and samples[-1].latency <= 0.1, samples[-1]
+    assert any(s.ok and s.latency > 0.25 for s in samples)  # the slow answers were sampled
