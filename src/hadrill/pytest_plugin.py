@@ -50,8 +50,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--hadrill-interval", type=float, default=0.1, help="Probe interval in seconds (default 0.1).")
 
 
-# The lab-file part that brings each cluster an experiment may require (the rest are named as they are).
-_LAB_PART = {"k8s-etcd": "kubernetes", "kubernetes": "kubernetes", "monitoring": "monitoring", "swarm": "swarm"}
+# The lab-file part that brings each cluster an experiment may require.
+_LAB_PART_OF = {
+    "etcd": "etcd", "nfs": "nfs", "gluster": "gluster", "k8s-etcd": "kubernetes", "kubernetes": "kubernetes",
+    "monitoring": "monitoring", "swarm": "swarm",
+}  # fmt: skip
 
 
 class _Platform:
@@ -60,6 +63,7 @@ class _Platform:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
         self.lab: Any = None
+        self.lab_failed: BaseException | None = None
 
     @property
     def journal_dir(self) -> Path | None:
@@ -76,18 +80,49 @@ class _Platform:
                 "hadrill: no platform to test: pass --hadrill-inventory FILE, or --hadrill-lab NAME "
                 "(or 'auto') to bring the offline lab up"
             )
+        if self.lab_failed is not None:  # one attempt per session: every test that needs it says why
+            pytest.fail(f"hadrill: the session's lab did not come up: {self.lab_failed}", pytrace=False)
         if self.lab is None:
             from hadrill.lab.lab import Lab
-            from hadrill.lab.labfile import default_lab_file, load_lab_file
 
-            if name == "auto":
-                name = f"hdt-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
-            lab_file = self.config.getoption("--hadrill-lab-file")
-            spec = load_lab_file(Path(lab_file)) if lab_file else default_lab_file()
-            base = Path(lab_file).parent if lab_file else None
-            self.lab = Lab(spec.with_name(name), owner="pytest", base_dir=base)
-            self.lab.up()
+            try:
+                lab = Lab(self.lab_spec(), owner="pytest", base_dir=self._lab_base())
+                lab.up()
+            except Exception as e:
+                self.lab_failed = e
+                raise
+            self.lab = lab
         return Path(self.lab.inventory_path)
+
+    def lab_spec(self) -> Any:
+        """The lab file ``--hadrill-lab`` brings up, under the session's name (None without a lab)."""
+        from hadrill.lab.labfile import default_lab_file, load_lab_file
+
+        name = self.config.getoption("--hadrill-lab")
+        if not name or self.config.getoption("--hadrill-inventory") or os.environ.get("HADRILL_INVENTORY"):
+            return None
+        if name == "auto":
+            name = f"hdt-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
+        lab_file = self.config.getoption("--hadrill-lab-file")
+        return (load_lab_file(Path(lab_file)) if lab_file else default_lab_file()).with_name(name)
+
+    def _lab_base(self) -> Path | None:
+        lab_file = self.config.getoption("--hadrill-lab-file")
+        return Path(lab_file).parent if lab_file else None
+
+    def missing(self, experiment: Path) -> list[str]:
+        """The clusters ``experiment`` requires that the platform lacks. A part the session's lab file
+        does not have is known missing without bringing the lab up (a worker whose tests all need
+        other clusters never starts one)."""
+        from hadrill.experiment import missing_clusters
+
+        spec = self.lab_spec()
+        if spec is not None:
+            lab_has = {c for c, part in _LAB_PART_OF.items() if getattr(spec, part, None) is not None}
+            lacking = [c for c in missing_clusters(experiment, lab_has) if c in _LAB_PART_OF]
+            if lacking:
+                return lacking
+        return missing_clusters(experiment, load_inventory(self.inventory_path()).provides)
 
     def close(self) -> None:
         if self.lab is not None and not self.config.getoption("--hadrill-keep-lab"):
@@ -139,12 +174,9 @@ class ExperimentItem(pytest.Item):
         from hadrill.experiment import failure_report, run_experiment_file
 
         platform = self.config.stash[_platform_key]
-        from hadrill.experiment import missing_clusters
-        from hadrill.inventory import load_inventory
-
-        missing = missing_clusters(self.path, load_inventory(platform.inventory_path()).provides)
+        missing = platform.missing(self.path)
         if missing:
-            parts = sorted({_LAB_PART.get(m, m) for m in missing})
+            parts = sorted({_LAB_PART_OF.get(m, m) for m in missing})
             pytest.skip(
                 f"needs cluster(s) {', '.join(missing)} in the inventory "
                 f"(a lab file with {', '.join(p + ': {}' for p in parts)})"
