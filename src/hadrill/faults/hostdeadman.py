@@ -1,7 +1,7 @@
 """The host-side deadman process: ``python .../hadrill/faults/hostdeadman.py TAG DEADLINE DIR READY ACTIONS``.
 
-Run as a file, it imports nothing of hadrill (only the Docker SDK), so it starts fast and cannot be
-broken by an import-time side effect of the package.
+Run as a file, it imports nothing of hadrill (only the Docker SDK, and the BMC client by path), so it
+starts fast and cannot be broken by an import-time side effect of the package.
 
 Started by :func:`hadrill.faults.deadman.arm_on_host` in a session of its own. It reaches the Docker
 engine through the SDK (the harness's own client: no ``docker`` CLI needed), touches ``READY`` so the
@@ -9,8 +9,10 @@ harness knows it is alive, sleeps until ``DEADLINE`` (epoch seconds), writes ``D
 runs ``ACTIONS``, a JSON list of ``{"op": "start"|"unpause", "container": name}``,
 ``{"op": "exec", "container": name, "cmd": [argv...]}`` and ``{"op": "disconnect"|"connect",
 "container": name, "network": net, "ip": address}`` (a node restarted cut off from the others, then
-connected again at its fixed address), each attempted even if an earlier one failed.
-Its output is the log ``DIR/<id>.log``. ``TAG`` (``hadrill-deadman-<id>``) lets disarm find it.
+connected again at its fixed address), and ``{"op": "bmc-on", "bmc": {...}}`` (power a machine on through
+its BMC, :mod:`hadrill.clients.bmc` loaded by path: no Docker engine needed for it), each attempted even
+if an earlier one failed. Its output is the log ``DIR/<id>.log``. ``TAG`` (``hadrill-deadman-<id>``)
+lets disarm find it.
 """
 
 from __future__ import annotations
@@ -24,11 +26,34 @@ from typing import Any
 __all__ = ["fire", "main"]
 
 
+def _bmc_module() -> Any:
+    """hadrill's BMC client, loaded by path (it imports only the standard library)."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "clients" / "bmc.py"
+    spec = importlib.util.spec_from_file_location("hadrill_deadman_bmc", path)
+    assert spec is not None and spec.loader is not None, path
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _bmc_on(bmc: dict[str, Any]) -> str:
+    client = _bmc_module()
+    if client.power_state(bmc) != "on":
+        client.set_power(bmc, True)
+    client.wait_power(bmc, True, timeout=60.0)
+    return f"bmc-on {bmc.get('driver')} {bmc.get('address')}: powered on"
+
+
 def fire(client: Any, actions: list[dict[str, Any]]) -> list[str]:
     """Run the actions; return one line per action (what happened)."""
     out = []
     for a in actions:
         try:
+            if a["op"] == "bmc-on":
+                out.append(_bmc_on(a["bmc"]))
+                continue
             c = client.containers.get(a["container"])
             if a["op"] == "exec":
                 rc, text = c.exec_run(a["cmd"])
@@ -49,7 +74,7 @@ def fire(client: Any, actions: list[dict[str, Any]]) -> list[str]:
                 c.start()
             out.append(f"{a['op']} {a['container']}: was {c.status}, now running")
         except Exception as e:  # one failed action must not stop the others
-            out.append(f"{a['op']} {a.get('container')}: FAILED {type(e).__name__}: {e}")
+            out.append(f"{a['op']} {a.get('container') or ''}: FAILED {type(e).__name__}: {e}")
     return out
 
 
@@ -57,10 +82,14 @@ def main(argv: list[str]) -> int:
     tag, deadline_s, directory, ready, actions_json = argv
     actions = json.loads(actions_json)
     record_id = tag.removeprefix("hadrill-deadman-")
-    import docker
+    client = None
+    if any("container" in a for a in actions):
+        import docker
 
-    client = docker.from_env(timeout=60)
-    client.ping()  # proof the engine answers before saying ready
+        client = docker.from_env(timeout=60)
+        client.ping()  # proof the engine answers before saying ready
+    else:
+        _bmc_module()  # proof the BMC client loads before saying ready
     Path(ready).touch()
     print(f"{time.strftime('%H:%M:%S')} armed for {float(deadline_s):.1f} ({actions_json})", flush=True)
     for _ in range(100_000):  # bounded: at most ~28 h of one-second naps
