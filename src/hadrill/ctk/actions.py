@@ -119,7 +119,8 @@ def power_off_node(
     force: bool = False,
     configuration: dict[str, Any] | None = None,
 ) -> str:
-    """Cut a node's power (``off``: lab or ssh; ``on``: lab); the revert powers it on. Returns the node."""
+    """Cut a node's power (``off``: lab, ssh, ipmi or redfish; ``on``: lab, ipmi or redfish; default: the
+    node's BMC when the inventory names one); the revert powers it on. Returns the node."""
     run = current_run(configuration)
     run.inject(_power_off(run.inventory, node, off=off, on=on, time_limit=time_limit, force=force))
     return node
