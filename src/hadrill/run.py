@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from hadrill import slo
-from hadrill.alerting import ALERT_OBJECTIVE_KEYS, MONITORED_KEY, NO_MONITORING, split_monitored
+from hadrill.alerting import ALERT_OBJECTIVE_KEYS, MONITORED_KEY, NO_MONITORING, apply_overrides, split_monitored
 from hadrill.clients.prometheus import PrometheusClient
 from hadrill.errors import ConfigError
 from hadrill.faults.base import Fault, injected
@@ -365,7 +365,7 @@ class Run:
         objectives under ``with_monitoring`` on an inventory without monitoring are not asked: the
         journal names them under ``not_asked`` with the reason, and no verdict stands for them.
         """
-        wanted = {**objectives, **self.objective_overrides}
+        wanted = apply_overrides(objectives, self.objective_overrides)
         unknown = set(wanted) - OBJECTIVE_KEYS
         if unknown:
             raise ConfigError("experiment", "objectives", f"keys among {sorted(OBJECTIVE_KEYS)}", sorted(unknown))
