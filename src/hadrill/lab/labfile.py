@@ -45,6 +45,7 @@ Format (YAML; every field but ``name`` has a default)::
     nodes: container             # container: one process per container (the default), or host:
                                  # systemd hosts (sshd, services as units with Restart=on-failure);
                                  # the etcd, nfs and gluster parts have host nodes so far
+                                 # (monitoring runs as a container beside them)
     transport: docker            # how the inventory reaches nodes: docker (docker://name) or ssh
                                  # (ssh://root@ADDR with the lab's own key and pinned host keys;
                                  # needs nodes: host). With ssh, inventory-docker.yaml is written too
@@ -210,10 +211,11 @@ class LabFile(_Strict):
     @classmethod
     def _host_parts(cls, v: str, info: ValidationInfo) -> str:
         if v == "host":
-            others = [p for p in ("kubernetes", "monitoring") if info.data.get(p) is not None]
+            others = [p for p in ("kubernetes",) if info.data.get(p) is not None]
             if others:
                 raise ValueError(
-                    f"container while the lab has {', '.join(others)} (host nodes run etcd, nfs and gluster so far)"
+                    f"container while the lab has {', '.join(others)} (host nodes run etcd, nfs and gluster so far;"
+                    " monitoring runs beside them)"
                 )
         return v
 

@@ -20,6 +20,7 @@ from docker.models.containers import Container
 
 from hadrill.clients.targets import target
 from hadrill.errors import LabError
+from hadrill.lab.exporter_files import EXPORTER, EXPORTER_PATH, EXPORTER_UNIT, exporter_unit
 from hadrill.lab.hosts import host_image
 from hadrill.lab.nfs_files import GANESHA_CONF, NOTIFY, NOTIFY_PATH
 from hadrill.lab.ssh import LabSsh
@@ -35,6 +36,7 @@ __all__ = [
     "STORAGE_HOST_IMAGE",
     "check_over_ssh",
     "configure_nfs_server",
+    "install_exporter",
     "keepalived_conf",
     "start_glusterd",
 ]
@@ -162,6 +164,19 @@ def configure_nfs_server(c: Container, *, self_ip: str, peer_ip: str, vip: str, 
         f"systemctl start --no-block rpcbind.service {' '.join(NFS_UNITS)}"
     )
     _sh(c, script, "configure nfs-ganesha and keepalived")
+
+
+def install_exporter(c: Container, checks: dict[str, str], after: tuple[str, ...]) -> None:
+    """Install and start the lab exporter as a unit (``checks``: name -> KIND:ARG, per role; ``after``:
+    the role's units), so the monitoring scrapes a host node as it scrapes a container one (same port,
+    same series)."""
+    unit = f"/etc/systemd/system/{EXPORTER_UNIT}"
+    text = exporter_unit(checks, after)
+    script = (
+        f"{_write(EXPORTER_PATH, EXPORTER)} && chmod 0755 {EXPORTER_PATH} && {_write(unit, text)}"
+        f" && systemctl daemon-reload && systemctl enable {EXPORTER_UNIT} && systemctl restart {EXPORTER_UNIT}"
+    )
+    _sh(c, script, "install the lab exporter")
 
 
 def start_glusterd(c: Container) -> None:
