@@ -34,7 +34,8 @@ Format (YAML; every field but ``name`` has a default)::
       workers: 2                 # kubeadm: real worker nodes, 0-6 (default: the kind config's count);
                                  # binaries: "kwok" or nothing (the kind config counts them)
     monitoring: {}               # Prometheus, Alertmanager, Pushgateway and a node exporter in one
-                                 # container (.90), scraping the parts that expose metrics (etcd),
+                                 # container (.90), scraping the parts that expose metrics (etcd; the
+                                 # NFS and Gluster servers' lab exporter, on container or host nodes),
                                  # with lab-sized alert rules (omit or "monitoring: null" for none)
     swarm:                       # Docker Swarm on systemd host nodes running Debian's docker.io
                                  # (omit or "swarm: null" to run none). Managers .81-.85, workers
