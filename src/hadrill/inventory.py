@@ -54,7 +54,7 @@ __all__ = [
 # Target URL schemes hadrill can reach a node through (testinfra backends: clients/targets.py).
 KNOWN_SCHEMES = ("docker", "ssh", "paramiko", "local", "podman", "kubectl")
 
-ClusterType = Literal["etcd", "nfs", "gluster", "kubernetes", "swarm"]
+ClusterType = Literal["etcd", "nfs", "gluster", "kubernetes", "swarm", "keepalived"]
 # A node, cluster, member or network name: what a container name or a hostname may be.
 Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,252}$")]
 

@@ -22,7 +22,8 @@ from hadrill.clients.targets import target
 from hadrill.errors import LabError
 from hadrill.lab.exporter_files import EXPORTER, EXPORTER_PATH, EXPORTER_UNIT, exporter_unit
 from hadrill.lab.hosts import host_image
-from hadrill.lab.nfs_files import GANESHA_CONF, NOTIFY, NOTIFY_PATH
+from hadrill.lab.keepalived import NOTIFY_PATH, keepalived_conf
+from hadrill.lab.nfs_files import GANESHA_CONF, NOTIFY
 from hadrill.lab.ssh import LabSsh
 
 BOOT_TIMEOUT = 180.0  # seconds for systemd to reach "running": a host node boots slowly on a loaded machine
@@ -90,46 +91,6 @@ STORAGE_HOST_IMAGE = host_image(
         " && systemctl enable nfs-ganesha.service keepalived.service glusterd.service",
     ),
 )  # fmt: skip
-
-
-def keepalived_conf(
-    router_id: str, iface: str, self_ip: str, peer_ip: str, vip: str, priority: int, advert: float
-) -> str:
-    """keepalived's configuration: the one the container lab's start script writes, with the same VRRP
-    settings (VRRPv3, unicast, nopreempt, a track script on ganesha)."""
-    return f"""\
-global_defs {{
-    router_id {router_id}
-    enable_script_security
-    script_user root
-    vrrp_version 3
-}}
-vrrp_script chk_ganesha {{
-    script "/usr/bin/pgrep -x ganesha.nfsd"
-    interval 1
-    fall 2
-    rise 1
-}}
-vrrp_instance VI_NFS {{
-    state BACKUP
-    nopreempt
-    interface {iface}
-    virtual_router_id 50
-    priority {priority}
-    advert_int {advert:g}
-    unicast_src_ip {self_ip}
-    unicast_peer {{
-        {peer_ip}
-    }}
-    virtual_ipaddress {{
-        {vip} dev {iface}
-    }}
-    track_script {{
-        chk_ganesha
-    }}
-    notify {NOTIFY_PATH}
-}}
-"""
 
 
 def _sh(c: Container, script: str, what: str) -> str:
