@@ -180,6 +180,9 @@ def parse_alert_objectives(wanted: dict[str, Any]) -> AlertObjectives:
     if not isinstance(silent_raw, list):
         raise ValueError(f"alerts_silent: a list of alert names, got {silent_raw!r}")
     silent = tuple(_name("alerts_silent", n) for n in silent_raw)
+    both = sorted(set(fires) & set(silent))
+    if both:  # no run could meet both: asked as written, the verdict would be a failure whatever happened
+        raise ValueError(f"alerts_silent: alerts not also expected to fire (in alert_fires too: {', '.join(both)})")
     return AlertObjectives(fires, resolve_within, resolves, silent)
 
 

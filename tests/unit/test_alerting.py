@@ -113,6 +113,7 @@ def test_without_a_fault_every_alert_objective_is_not_measured() -> None:
         ({"alert_fires": {"name": "A", "within_s": True}}, "alert_fires[0].within_s"),
         ({"alert_resolves": {"within_s": 5}}, "alert_resolves.names"),
         ({"alerts_silent": "A"}, "alerts_silent"),
+        ({"alert_fires": {"name": "A", "within_s": 5}, "alerts_silent": ["B", "A"]}, "alerts_silent"),
     ],
 )
 def test_bad_alert_objectives_name_the_field(wanted: dict[str, object], field: str) -> None:
