@@ -6,9 +6,10 @@ broken by an import-time side effect of the package.
 Started by :func:`hadrill.faults.deadman.arm_on_host` in a session of its own. It reaches the Docker
 engine (``GET /_ping`` on its Unix socket with the standard library: importing the Docker SDK costs
 about 0.2 s of CPU, which the fault's injection would wait for; through the SDK when ``DOCKER_HOST``
-is not a Unix socket), touches ``READY`` so the harness knows it is alive, then loads the SDK (the
-harness's own client: no ``docker`` CLI needed) to act with at the deadline, sleeps until ``DEADLINE``
-(epoch seconds), writes ``DIR/<id>.fired`` and
+is not a Unix socket), touches ``READY`` so the harness knows it is alive, sleeps until
+``DEADLINE`` (epoch seconds), then loads the SDK (the harness's own client: no ``docker`` CLI needed; loading it
+earlier would take the CPU from the fault being injected, and a disarmed deadman never needs it),
+writes ``DIR/<id>.fired`` and
 runs ``ACTIONS``, a JSON list of ``{"op": "start"|"unpause", "container": name}``,
 ``{"op": "exec", "container": name, "cmd": [argv...]}`` and ``{"op": "disconnect"|"connect",
 "container": name, "network": net, "ip": address}`` (a node restarted cut off from the others, then
@@ -18,6 +19,7 @@ Its output is the log ``DIR/<id>.log``. ``TAG`` (``hadrill-deadman-<id>``) lets 
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import socket
@@ -83,22 +85,26 @@ def ping_unix(path: str, timeout: float = 10.0) -> bool:
     return head.split(b"\r\n", 1)[0].split(b" ")[1:2] == [b"200"] and body.strip() == b"OK"
 
 
+def _client() -> Any:
+    import docker
+
+    return docker.from_env(timeout=60)
+
+
 def main(argv: list[str]) -> int:
     tag, deadline_s, directory, ready, actions_json = argv
     actions = json.loads(actions_json)
     record_id = tag.removeprefix("hadrill-deadman-")
     path = unix_socket(os.environ.get("DOCKER_HOST"))
-    if path is not None:  # proof the engine answers before saying ready; the SDK is loaded after
-        if not ping_unix(path):
-            print(f"{time.strftime('%H:%M:%S')} the engine on {path} did not answer /_ping", flush=True)
+    client: Any = None
+    if path is not None:  # proof the engine answers before saying ready; the SDK is loaded when it acts
+        if not ping_unix(path) or importlib.util.find_spec("docker") is None:
+            print(f"{time.strftime('%H:%M:%S')} no engine answering on {path}, or no Docker SDK", flush=True)
             return 1
-        Path(ready).touch()
-    import docker
-
-    client = docker.from_env(timeout=60)
-    if path is None:
+    else:
+        client = _client()
         client.ping()
-        Path(ready).touch()
+    Path(ready).touch()
     print(f"{time.strftime('%H:%M:%S')} armed for {float(deadline_s):.1f} ({actions_json})", flush=True)
     for _ in range(100_000):  # bounded: at most ~28 h of one-second naps
         left = float(deadline_s) - time.time()
@@ -107,6 +113,12 @@ def main(argv: list[str]) -> int:
         time.sleep(min(left, 1.0))
     (Path(directory) / f"{record_id}.fired").write_text(f"{time.time():.3f}\n")
     for attempt in range(5):  # the engine may hiccup: retry the whole (idempotent) list
+        try:
+            client = client or _client()
+        except Exception as e:  # the SDK is there (checked before ready): an engine that hiccups
+            print(f"{time.strftime('%H:%M:%S')} no Docker client: {type(e).__name__}: {e}", flush=True)
+            time.sleep(2**attempt)
+            continue
         lines = fire(client, actions)
         print("\n".join(f"{time.strftime('%H:%M:%S')} {line}" for line in lines), flush=True)
         if not any("FAILED" in line for line in lines):
