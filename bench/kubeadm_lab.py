@@ -4,9 +4,10 @@ Run::
 
     .venv/bin/python bench/kubeadm_lab.py [--pods N]
 
-Brings up a lab named ``bench-ka`` (only ``kubernetes`` in kubeadm mode: 3 masters, 2 workers, haproxy;
-owner ``bench``; its own state directory under /tmp) once to build or find the binaries and images (not
-measured), takes it down, and brings it up again: that second ``up`` is the warm figure (goal <= 60 s).
+Brings up a lab named ``bench-ka`` (only ``kubernetes`` in kubeadm mode: 3 masters, 2 workers, two
+haproxy load balancers with a keepalived VIP; owner ``bench``; its own state directory under /tmp) once
+to build or find the binaries and images (not measured), takes it down, and brings it up again: that second
+``up`` is the warm figure (goal <= 60 s).
 Then it prints:
 
 * pod create → Running: N pods created one after another through the API (image imported, no pull),

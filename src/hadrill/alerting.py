@@ -33,6 +33,7 @@ __all__ = [
     "AlertObjectives",
     "Observation",
     "alert_verdicts",
+    "apply_overrides",
     "check_alert_fires",
     "check_alert_resolves",
     "check_alert_silent",
@@ -70,6 +71,35 @@ def split_monitored(wanted: dict[str, Any], monitored: bool) -> tuple[dict[str, 
     if not monitored:
         return out, sorted(block)
     return {**out, **block}, []
+
+
+def apply_overrides(objectives: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """``objectives`` with each of ``overrides`` put where the experiment declared it.
+
+    An override replaces the experiment's value whole (an ``alert_fires`` list is replaced, not merged
+    alert by alert). One the experiment declares under ``with_monitoring`` is replaced there, so it is
+    still judged only when the inventory names its monitoring; any other goes at the top level, asked
+    outright. A ``with_monitoring`` override replaces the experiment's block whole.
+
+    >>> exp = {"max_outage_s": 8, "with_monitoring": {"alert_resolves": {"within_s": 20}}}
+    >>> apply_overrides(exp, {"alert_resolves": {"within_s": 60}, "max_outage_s": 3})
+    {'max_outage_s': 3, 'with_monitoring': {'alert_resolves': {'within_s': 60}}}
+    """
+    out = dict(objectives)
+    if MONITORED_KEY in overrides:  # a whole block replaces the experiment's block
+        out[MONITORED_KEY] = overrides[MONITORED_KEY]
+    block = out.get(MONITORED_KEY)
+    inner = dict(block) if isinstance(block, dict) else None
+    for key, value in overrides.items():
+        if key == MONITORED_KEY:
+            continue
+        if inner is not None and key in inner:
+            inner[key] = value
+        else:
+            out[key] = value
+    if inner is not None:
+        out[MONITORED_KEY] = inner
+    return out
 
 
 @dataclass(frozen=True)

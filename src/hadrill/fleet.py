@@ -3,8 +3,11 @@
 - :func:`inventory_from_ansible`: an Ansible inventory (INI or YAML) becomes hadrill nodes reached as
   ``ssh://USER@HOST[:PORT]``, their groups as roles. ``ansible_host``, ``ansible_user``, ``ansible_port``
   and ``ansible_ssh_private_key_file`` are read (host vars over group vars over ``all`` vars, a child
-  group's over its parent's); the key is referenced by path, never read. Numeric host ranges
-  (``node[01:03]``) expand as Ansible does. Dynamic inventories (scripts, plugins) are not read.
+  group's over its parent's); the key is referenced by path, never read. A host's BMC, for power faults,
+  comes from ``hadrill_bmc_driver`` (ipmi or redfish), ``hadrill_bmc_address``, ``hadrill_bmc_port``,
+  ``hadrill_bmc_username`` and ``hadrill_bmc_password_file`` (a path: an inline password is refused).
+  Numeric host ranges (``node[01:03]``) expand as Ansible does. Dynamic inventories (scripts, plugins)
+  are not read.
 - :func:`load_ssh_map`: a YAML map ``node name: ssh://...`` (or an Ansible hosts file) for
   :func:`hadrill.providers.inventory_from_kubeconfig`.
 
@@ -19,9 +22,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from pydantic import ValidationError
+
 from hadrill.config import load_yaml, read_text
 from hadrill.errors import ConfigError
-from hadrill.inventory import Inventory, Node
+from hadrill.inventory import Bmc, Inventory, Node
 
 __all__ = ["inventory_from_ansible", "load_ssh_map", "parse_ansible"]
 
@@ -177,7 +182,32 @@ def _node(host: str, hv: dict[str, str], roles: list[str], source: str) -> Node:
     if key:
         url += f"?ssh_identity_file={quote(str(Path(key).expanduser()), safe='/')}"
     addresses = {"mgmt": address} if re.fullmatch(r"[\d.]+|[0-9a-fA-F:]+", address) else {}
-    return Node(name=host, url=url, roles=sorted(set(roles)), addresses=addresses)
+    return Node(name=host, url=url, roles=sorted(set(roles)), addresses=addresses, bmc=_bmc(host, hv, source))
+
+
+def _bmc(host: str, hv: dict[str, str], source: str) -> Bmc | None:
+    """The host's BMC from its ``hadrill_bmc_*`` vars, if it names one."""
+    if "hadrill_bmc_password" in hv:
+        raise ConfigError(source, f"{host}.hadrill_bmc_password", "no inline password: hadrill_bmc_password_file, "
+                          "the path of a file only its owner reads", "a password")  # fmt: skip
+    fields: dict[str, Any] = {k.removeprefix("hadrill_bmc_"): v for k, v in hv.items() if k.startswith("hadrill_bmc_")}
+    if not fields:
+        return None
+    for key in ("port", "cipher_suite"):  # Ansible's vars are strings
+        if str(fields.get(key, "")).isdigit():
+            fields[key] = int(fields[key])
+    if "insecure" in fields:
+        fields["insecure"] = {"true": True, "yes": True, "false": False, "no": False}.get(fields["insecure"].lower())
+    try:
+        return Bmc.model_validate(fields)
+    except ValidationError as e:
+        err = sorted(e.errors(), key=lambda x: x["type"] != "extra_forbidden")[0]  # a misspelt var first
+        where = f"{host}.hadrill_bmc_{err['loc'][0]}" if err["loc"] else f"{host}.hadrill_bmc_*"
+        expected = {
+            "missing": "a value: the host's other hadrill_bmc_* vars name a BMC",
+            "extra_forbidden": "one of hadrill_bmc_" + ", hadrill_bmc_".join(Bmc.model_fields),
+        }.get(err["type"], err["msg"].removeprefix("Value error, "))
+        raise ConfigError(source, where, expected) from None
 
 
 def inventory_from_ansible(path: Path, platform: str | None = None) -> Inventory:

@@ -39,6 +39,7 @@ from hadrill.errors import ConfigError
 
 __all__ = [
     "KNOWN_SCHEMES",
+    "Bmc",
     "Cluster",
     "Inventory",
     "Member",
@@ -53,7 +54,7 @@ __all__ = [
 # Target URL schemes hadrill can reach a node through (testinfra backends: clients/targets.py).
 KNOWN_SCHEMES = ("docker", "ssh", "paramiko", "local", "podman", "kubectl")
 
-ClusterType = Literal["etcd", "nfs", "gluster", "kubernetes", "swarm"]
+ClusterType = Literal["etcd", "nfs", "gluster", "kubernetes", "swarm", "keepalived"]
 # A node, cluster, member or network name: what a container name or a hostname may be.
 Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,252}$")]
 
@@ -84,6 +85,36 @@ class Network(_Strict):
         return check_cidr(v)
 
 
+class Bmc(_Strict):
+    """How to reach a machine's baseboard management controller (power faults' ``ipmi``/``redfish``
+    drivers: the only way to power a real machine on again). The password is a file's path, never a value.
+
+    ``address``: a host name or IP for ``ipmi`` (``port`` defaults to 623); a base URL
+    (``https://bmc1.example``) for ``redfish``, whose ``system`` defaults to the only one it manages.
+    """
+
+    driver: Literal["ipmi", "redfish"]
+    address: str = Field(min_length=1, max_length=300)
+    port: StrictInt | None = Field(None, ge=1, le=65535)
+    username: str = Field(min_length=1, max_length=64)
+    password_file: str = Field(min_length=1)
+    system: Name | None = None
+    cipher_suite: StrictInt = Field(3, ge=0, le=17)  # ipmi: 3 (SHA-1, AES-128) most BMCs speak; 17 (SHA-256) newer
+    insecure: bool = False  # redfish over https: do not verify the BMC's certificate (self-signed BMCs)
+    ca_file: str | None = None
+
+    @model_validator(mode="after")
+    def _address_fits_driver(self) -> Bmc:
+        is_url = self.address.startswith(("http://", "https://"))
+        if self.driver == "redfish" and not is_url:
+            raise ValueError(f"a redfish BMC address that is a URL (https://host), not {self.address[:60]!r}")
+        if self.driver == "ipmi" and (is_url or "/" in self.address):
+            raise ValueError(f"an ipmi BMC address that is a host name or IP, not {self.address[:60]!r}")
+        if not Path(self.password_file).is_absolute():
+            raise ValueError(f"an absolute password_file path, not {self.password_file[:60]!r}")
+        return self
+
+
 class Node(_Strict):
     """A machine or container, reached through a target URL (``docker://``, ``ssh://``, ``local://``)."""
 
@@ -91,6 +122,7 @@ class Node(_Strict):
     url: str
     roles: list[str] = Field(default_factory=list)
     addresses: dict[str, str] = Field(default_factory=dict)
+    bmc: Bmc | None = None
 
     @field_validator("url")
     @classmethod

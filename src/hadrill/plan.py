@@ -21,6 +21,12 @@ Format (YAML; ``hadrill drill --plan PLAN``)::
           availability: 0.8          # ok samples / samples, per probe (0..1)
           acked_writes_lost: 0       # measured RPO: acknowledged writes lost
           steady_state_s: 5.0        # heal to 5 consecutive ok samples, seconds
+          alert_fires: {name: EtcdMemberDown, within_s: 60}   # or a list: time to detect, s (0-3600)
+          alert_resolves: {within_s: 120}                     # time to resolve after the heal, s;
+                                                              # names: [ALERT...] (default: alert_fires')
+          alerts_silent: [EtcdInsufficientMembers]            # alerts that must not fire
+        # An alert objective replaces the experiment's whole, where the experiment declares it: under
+        # with_monitoring it is still judged only when the inventory names its monitoring.
 
 A mistake names the file and the field:
 ``plan.yaml: scenarios[1].objectives.availability: expected less than or equal to 1, got 1.5``.
@@ -31,40 +37,108 @@ file there, sorted by name, with the experiments' own objectives.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StrictInt, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, StrictInt, field_validator
 
 from hadrill.config import load_yaml, parse_model, read_text
 from hadrill.errors import ConfigError
 from hadrill.experiment import load_experiment_file, looks_like_experiment
 
-__all__ = ["NotRun", "Participant", "Plan", "PlanObjectives", "Scenario", "default_plan", "load_plan", "parse_plan"]
+__all__ = [
+    "AlertFires",
+    "AlertResolves",
+    "NotRun",
+    "Participant",
+    "Plan",
+    "PlanObjectives",
+    "Scenario",
+    "default_plan",
+    "load_plan",
+    "parse_plan",
+]
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _a_number(v: Any) -> Any:
+    if isinstance(v, bool) or (v is not None and not isinstance(v, int | float)):
+        raise ValueError("a number")
+    return v
+
+
+def _alert_name(v: str) -> str:
+    """An alert's name as a Prometheus rule spells it (its ``alert:``)."""
+    if not re.fullmatch(r"[A-Za-z_:][A-Za-z0-9_:]*", v):
+        raise ValueError("an alert name such as EtcdMemberDown")
+    return v
+
+
+def _some(v: list[Any] | None) -> list[Any] | None:
+    if v is not None and not v:
+        raise ValueError("at least one alert (leave the field out to keep the experiment's)")
+    return v
+
+
+AlertName = Annotated[str, AfterValidator(_alert_name)]
+
+
+class AlertFires(_Strict):
+    """An alert expected to fire within ``within_s`` seconds of the injection (time to detect)."""
+
+    name: AlertName
+    within_s: float = Field(gt=0, le=3600, allow_inf_nan=False)  # seconds, as hadrill.alerting bounds them
+
+    _number = field_validator("within_s", mode="before")(_a_number)
+
+
+class AlertResolves(_Strict):
+    """The fired alerts (``names``, default: those of ``alert_fires``) resolve within ``within_s`` of the heal."""
+
+    within_s: float = Field(gt=0, le=3600, allow_inf_nan=False)  # seconds, as hadrill.alerting bounds them
+    names: list[AlertName] | None = None
+
+    _number = field_validator("within_s", mode="before")(_a_number)
+    _nonempty = field_validator("names")(_some)
+
+
 class PlanObjectives(_Strict):
-    """Objectives that override the experiment's own (unset ones keep the experiment's)."""
+    """Objectives that override the experiment's own (unset ones keep the experiment's). An alert
+    objective replaces the experiment's whole, where the experiment declares it (under
+    ``with_monitoring`` or not: :func:`hadrill.alerting.apply_overrides`)."""
 
     max_outage_s: float | None = Field(None, ge=0, allow_inf_nan=False)
     availability: float | None = Field(None, ge=0, le=1, allow_inf_nan=False)
     acked_writes_lost: StrictInt | None = Field(None, ge=0)
     steady_state_s: float | None = Field(None, ge=0, allow_inf_nan=False)
+    alert_fires: list[AlertFires] | None = None
+    alert_resolves: AlertResolves | None = None
+    alerts_silent: list[AlertName] | None = None
 
-    @field_validator("max_outage_s", "availability", "steady_state_s", mode="before")
+    _number = field_validator("max_outage_s", "availability", "steady_state_s", mode="before")(_a_number)
+    _nonempty = field_validator("alerts_silent")(_some)
+
+    @field_validator("alert_fires", mode="before")
     @classmethod
-    def _number(cls, v: Any) -> Any:
-        if isinstance(v, bool) or (v is not None and not isinstance(v, int | float)):
-            raise ValueError("a number")
+    def _one_or_more(cls, v: Any) -> Any:
+        return [v] if isinstance(v, dict) else v  # {name, within_s} alone, as experiments write it
+
+    @field_validator("alert_fires")
+    @classmethod
+    def _unique_alerts(cls, v: list[AlertFires] | None) -> list[AlertFires] | None:
+        names = [a.name for a in _some(v) or []]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"each alert once (twice: {', '.join(twice)})")
         return v
 
     def overrides(self) -> dict[str, Any]:
         """The objectives set here, as ``run_experiment_file(objectives=...)`` takes them."""
-        return {k: v for k, v in self.model_dump().items() if v is not None}
+        return self.model_dump(exclude_none=True)
 
 
 class Participant(_Strict):

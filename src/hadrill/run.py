@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from hadrill import slo
-from hadrill.alerting import ALERT_OBJECTIVE_KEYS, MONITORED_KEY, NO_MONITORING, split_monitored
+from hadrill.alerting import ALERT_OBJECTIVE_KEYS, MONITORED_KEY, NO_MONITORING, apply_overrides, split_monitored
 from hadrill.clients.prometheus import PrometheusClient
 from hadrill.errors import ConfigError
 from hadrill.faults.base import Fault, injected
@@ -248,10 +248,11 @@ class Run:
         if settle > 0 and any(s.running for s in self.samplers.values()):
             time.sleep(settle)
         healed = self.healed_at is not None and all("end" in w for w in self.windows)
+        running = {name for name, sampler in self.samplers.items() if sampler.running}
         if healed and until_answered_s > 0:
-            self._sample_until_answered(until_answered_s)
+            self._sample_until_answered(until_answered_s)  # may end a sampler's scheduling: stopped below
         for name, sampler in self.samplers.items():
-            if sampler.running:
+            if name in running:
                 sampler.stop()
                 self.event("probe", f"probe {name} stopped ({len(sampler.history)} samples)")
 
@@ -270,13 +271,20 @@ class Run:
             return out
 
         names = failing()
-        if not names:
-            return
         started = time.monotonic()
-        self.event("probe", f"last sample failed on {', '.join(names)}: sampling up to {bound_s:.0f} s more")
-        while names and time.monotonic() - started < bound_s:
-            time.sleep(0.5)
-            names = failing()
+        if names:
+            self.event("probe", f"last sample failed on {', '.join(names)}: sampling up to {bound_s:.0f} s more")
+            while names and time.monotonic() - started < bound_s:
+                time.sleep(0.5)
+                names = failing()
+        # A call still in flight now would complete after the good sample seen, and a slow one would end
+        # the history as an open outage: a sampler stops only on a tick with none in flight and a good end.
+        for name, recorder in self.samplers.items():
+            settle = getattr(recorder, "stop_when_good", None)
+            if recorder.running and settle is not None and not settle(max(1.0, bound_s - (time.monotonic() - started))):
+                names = sorted({*names, name})
+        if not names and time.monotonic() - started < 0.5:
+            return  # nothing was waited for
         took = time.monotonic() - started
         if names:
             self.event("probe", f"still failing after {took:.1f} s: {', '.join(names)}")
@@ -365,7 +373,7 @@ class Run:
         objectives under ``with_monitoring`` on an inventory without monitoring are not asked: the
         journal names them under ``not_asked`` with the reason, and no verdict stands for them.
         """
-        wanted = {**objectives, **self.objective_overrides}
+        wanted = apply_overrides(objectives, self.objective_overrides)
         unknown = set(wanted) - OBJECTIVE_KEYS
         if unknown:
             raise ConfigError("experiment", "objectives", f"keys among {sorted(OBJECTIVE_KEYS)}", sorted(unknown))

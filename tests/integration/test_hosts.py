@@ -7,6 +7,7 @@ the engine (``docker exec``), an oracle independent of the transport under test.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import stat
@@ -29,6 +30,7 @@ from hadrill.faults.ledger import Ledger
 from hadrill.faults.power import power_off
 from hadrill.faults.service import ServiceFault
 from hadrill.inventory import Inventory, load_inventory
+from hadrill.lab.bmc import LabBmcs, with_bmc
 from hadrill.lab.lab import Lab, docker_inventory_path
 from hadrill.lab.labfile import parse_lab_data
 from hadrill.lab.ssh import LabSsh
@@ -64,6 +66,22 @@ from hadrill.faults.power import PowerOff
 
 url, node, time_limit = sys.argv[1], sys.argv[2], float(sys.argv[3])
 fault = PowerOff(target=url, off="ssh", on="lab", container=node, node=node, time_limit=time_limit)
+with injected(fault) as record:
+    print("INJECTED", record.id, record.deadline, flush=True)
+    time.sleep(120)
+"""
+
+BMC_HARNESS = """\
+import json
+import sys
+import time
+
+from hadrill.faults.base import injected
+from hadrill.faults.power import PowerOff
+
+url, node, time_limit, bmc = sys.argv[1], sys.argv[2], float(sys.argv[3]), json.loads(sys.argv[4])
+fault = PowerOff(target=url, off=bmc["driver"], on=bmc["driver"], container=node, node=node, bmc=bmc,
+                 time_limit=time_limit)
 with injected(fault) as record:
     print("INJECTED", record.id, record.deadline, flush=True)
     time.sleep(120)
@@ -294,6 +312,62 @@ def test_sigkilled_harness_power_cut_is_powered_on_by_the_deadman(
         timeout=max(deadline - time.time() + DEADMAN_GRACE, 1.0),
     )
     assert time.time() >= deadline - 1.0, f"powered on {deadline - time.time():.1f} s before the deadline"
+    outcomes = recover(Ledger(state_dir / "ledger.jsonl"))
+    assert [(r.id, o) for r, o in outcomes] == [(fault_id, "reverted")]
+
+
+@pytest.fixture(scope="module")
+def bmcs(inv: Inventory, state_dir: Path) -> Iterator[LabBmcs]:
+    """IPMI and Redfish emulators for the three nodes, in a process of their own (as a BMC outlives its host)."""
+    with LabBmcs(state_dir / "bmc", [n.name for n in inv.nodes], seconds=1800) as emulators:
+        yield emulators
+
+
+@pytest.mark.parametrize("driver", ["ipmi", "redfish"])
+def test_power_cut_through_the_bmc_is_powered_on_through_it(
+    inv: Inventory, bmcs: LabBmcs, ledger: Ledger, driver: str
+) -> None:
+    fleet = with_bmc(inv, bmcs.specs, driver)
+    cluster = fleet.cluster("etcd")
+    member = follower(fleet)
+    node = fleet.member_node(cluster, member)
+    status, booted = started_at(node.name)
+    fault = power_off(fleet, node.name, time_limit=120)
+    assert (fault.off, fault.on, fault.container) == (driver, driver, node.name)  # the node's BMC, both ways
+    with injected(fault, ledger=ledger):
+        assert f"its {driver} BMC reports power off" in fault.events[-1].detail, fault.events[-1].detail
+        assert started_at(node.name)[0] == "exited"  # the engine's view: the machine is off
+        with pytest.raises(TargetError):
+            EtcdClient(cluster.member(member).endpoints["client"], timeout=1.0).status()
+    status, rebooted = started_at(node.name)
+    assert status == "running" and rebooted != booted  # powered on by the BMC: a new boot
+    assert Target(node.url).check("systemctl is-system-running --wait", timeout=90).strip() == "running"
+    assert engine_exec(node.name, "systemctl is-active etcd.service") == "active"
+
+
+def test_sigkilled_harness_bmc_power_cut_is_powered_on_by_the_deadman_through_the_bmc(
+    inv: Inventory, bmcs: LabBmcs, state_dir: Path, tmp_path: Path
+) -> None:
+    node = inv.member_node(inv.cluster("etcd"), follower(inv))
+    script = tmp_path / "harness.py"
+    script.write_text(BMC_HARNESS)
+    spec = json.dumps(bmcs.specs[node.name]["ipmi"])
+    harness = Harness([sys.executable, str(script), node.url, node.name, str(POWER_LIMIT), spec], tmp_path / "h.log")
+    fault_id, deadline = harness.wait_injected(timeout=60)
+    harness.kill()
+    assert started_at(node.name)[0] == "exited"
+    wait_until(
+        "the deadman powered the node on through its IPMI BMC",
+        lambda: None if started_at(node.name)[0] == "running" else "still off",
+        timeout=max(deadline - time.time() + DEADMAN_GRACE, 1.0),
+    )
+    assert time.time() >= deadline - 1.0, f"powered on {deadline - time.time():.1f} s before the deadline"
+    log = state_dir / "deadmen" / f"{fault_id}.log"
+    wait_until(  # written once the BMC also reports the power on
+        "the deadman's log says the BMC powered the node on",
+        lambda: None if "bmc-on ipmi 127.0.0.1: powered on" in log.read_text() else log.read_text()[-300:],
+        timeout=30,
+    )
     outcomes = recover(Ledger(state_dir / "ledger.jsonl"))
     assert [(r.id, o) for r, o in outcomes] == [(fault_id, "reverted")]
 

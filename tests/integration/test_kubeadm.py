@@ -1,10 +1,12 @@
 """The kubeadm lab: real nodes (systemd, containerd, kubelet) joined by kubeadm, pods that run and answer
-across nodes, the application behind its Service, and kill-a-master judged on the application too.
+across nodes, the application behind its Service, kill-a-master judged on the application too, and the
+API behind two load balancers and a keepalived VIP, failed by the VIP faults and an experiment.
 
-One lab for the module (``hdt-<worker>-ka``: only ``kubernetes`` in kubeadm mode, 3 masters and 2
-workers). The oracles are kubectl (the cached v1.34.4 binary, run on this machine with the lab's
-kubeconfig) and HTTP answers from nginx, which names the pod that served them. Traffic goes only to the
-lab's containers; every loop is bounded. A cold machine builds the Go binaries first.
+One lab for the module (``hdt-<worker>-ka``: only ``kubernetes`` in kubeadm mode, 3 masters, 2 workers,
+2 load balancers). The oracles are kubectl (the cached v1.34.4 binary, run on this machine with the lab's
+kubeconfig), ``ip addr`` in the load balancers, and HTTP answers from nginx, which names the pod that
+served them. Traffic goes only to the lab's containers; every loop is bounded. A cold machine builds the
+Go binaries first.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,14 +22,21 @@ from typing import Any
 
 import pytest
 import requests
+import yaml
 
+from hadrill.clients.kube import KubeApi
+from hadrill.clients.nfs import server_state, vip_holder
+from hadrill.errors import TargetError
 from hadrill.experiment import failure_report, run_experiment_file
+from hadrill.faults.base import injected
+from hadrill.faults.vip import Mode, fail_vip
 from hadrill.inventory import Inventory, load_inventory
 from hadrill.lab.gobuild import KUBE_NODE, kubernetes_binaries
 from hadrill.lab.kube_app import APP_NAMESPACE
 from hadrill.lab.kubeadm import KubeadmService
 from hadrill.lab.lab import Lab
 from hadrill.lab.labfile import parse_lab_data
+from hadrill.recovery.nfs import rejoined_as_backup, vip_moved
 
 pytestmark = [pytest.mark.lab, pytest.mark.chaos, pytest.mark.timeout(3600)]
 
@@ -34,6 +44,9 @@ WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
 LAB_NAME = f"hdt-{WORKER}-ka"
 ROOT = Path(__file__).resolve().parents[2]
 KILL_MASTER = ROOT / "experiments" / "kube-kill-master.yaml"
+FAIL_API_VIP = ROOT / "experiments" / "kube-fail-api-vip.yaml"
+KILL_APP_POD = ROOT / "experiments" / "kube-kill-app-pod.yaml"
+BIN = Path(sys.executable).parent
 assert len(LAB_NAME) <= 24
 
 
@@ -166,3 +179,113 @@ def test_kill_master_experiment_measures_the_application(lab: Lab, inv: Inventor
     print("kill a master: " + "; ".join(f"{n}: {v['detail']}" for n, v in verdicts.items()))
     kube = next(s for s in lab.services if isinstance(s, KubeadmService))
     kube.wait_healthy(lab.ctx, timeout=180)
+
+
+# -- the API behind two load balancers and a keepalived VIP ----------------------------------------------
+def _holders(lab: Lab, vip: str) -> list[str]:
+    """Which load-balancer containers carry the VIP, read with `ip addr` in each (not hadrill's reads)."""
+    found = []
+    for c in lab.client.containers.list(filters={"name": f"{LAB_NAME}-external-load-balancer"}):
+        rc, out = c.exec_run(["ip", "-o", "-4", "addr", "show", "up"])
+        if rc == 0 and f" {vip}/" in out.decode():
+            found.append(c.name)
+    return found
+
+
+def test_api_endpoint_is_a_vip_held_by_one_of_two_load_balancers(lab: Lab, inv: Inventory, kubectl: Any) -> None:
+    lb = inv.cluster("kube-api-lb")
+    vip = str(lb.settings["vip"])
+    assert vip == lab.ctx.ip(100), vip  # where the single load balancer was
+    assert len(_holders(lab, vip)) == 1, _holders(lab, vip)
+    assert len(lab.client.containers.list(filters={"name": f"{LAB_NAME}-external-load-balancer"})) == 2
+    # kubeadm's own record of the cluster: the endpoint every node and certificate was made for
+    config = yaml.safe_load(
+        kubectl(
+            "get", "configmap", "kubeadm-config", "-n", "kube-system", "-o", "jsonpath={.data.ClusterConfiguration}"
+        )
+    )
+    assert config["controlPlaneEndpoint"] == f"{vip}:6443", config
+    kubeconfig = yaml.safe_load(Path(str(inv.cluster("kubernetes").settings["kubeconfig"])).read_text())
+    assert kubeconfig["clusters"][0]["cluster"]["server"] == f"https://{vip}:6443"
+    # each load balancer serves the API on its own address too: asked from a master with curl, verifying the
+    # API server's certificate for the VIP (its SANs name the VIP, not the load balancers' own addresses)
+    master = lab.client.containers.get(inv.cluster("kubernetes").members[0].node)
+    for member in lb.members:
+        ip = member.endpoints["api"].removeprefix("https://").split(":")[0]
+        rc, out = master.exec_run([
+            "curl", "-sS", "--max-time", "5", "--cacert", "/etc/kubernetes/pki/ca.crt",
+            "--connect-to", f"{vip}:6443:{ip}:6443", f"https://{vip}:6443/readyz",
+        ])  # fmt: skip
+        assert rc == 0 and out.decode().strip() == "ok", (member.name, rc, out)
+
+
+@pytest.mark.parametrize("mode", ["stop-service", "link-down"])
+def test_vip_faults_move_the_api_vip_and_revert(mode: Mode, lab: Lab, inv: Inventory) -> None:
+    """The NFS pair's VIP faults against the load balancers (the kill is the experiment's, below): the VIP
+    moves within keepalived's bound (3 x 1 s adverts + skew, 6 s as for NFS), the API answers through it
+    from the other one, and the failed one rejoins as BACKUP without taking it back."""
+    c, api = inv.cluster("kube-api-lb"), inv.cluster("kubernetes")
+    fault = fail_vip(inv, c, mode=mode, time_limit=60)
+    former = fault.members[0]
+    with injected(fault) as rec:
+        moved = vip_moved(
+            inv, c, former, rec.params["injected_at"], 6.0, moved_at=lambda: rec.params.get("vip_moved_at")
+        )
+        assert moved.ok, moved.detail
+        assert _holders(lab, str(c.settings["vip"])) != [former]
+        failed = server_state(inv, c, c.member(former))
+        assert failed.vrrp == "FAULT" and not failed.holds_vip, failed
+        assert failed.nfs == (mode == "link-down"), failed  # "nfs": the served process (haproxy) listening
+        assert api.tls is not None
+        ready = KubeApi(str(api.settings["api"]), api.tls, timeout=2.0)
+        answered = None
+        for _ in range(50):  # bounded: 10 s for the client's ARP entry to follow the gratuitous ARPs
+            try:
+                answered = ready.readyz()
+                break
+            except TargetError:
+                time.sleep(0.2)
+        assert answered == "ok", "the API did not answer through the VIP on the other load balancer"
+        holder = vip_holder(inv, c)
+    back = rejoined_as_backup(inv, c, former, 30.0)
+    assert back.ok, back.detail
+    assert vip_holder(inv, c) == holder, "the failed load balancer took the VIP back"
+    print(f"{mode}: {moved.detail}; {back.detail}")
+
+
+def test_fail_api_vip_experiment_through_the_pytest_plugin(lab: Lab, tmp_path: Path) -> None:
+    inventory = str(lab.inventory_path)
+    journals = tmp_path / "journals"
+    done = subprocess.run(
+        [str(BIN / "pytest"), "-q", "-p", "no:cacheprovider", "--hadrill-inventory", inventory,
+         "--hadrill-journal-dir", str(journals), str(FAIL_API_VIP)],
+        cwd=tmp_path, env={**os.environ, "HADRILL_INVENTORY": inventory}, capture_output=True, text=True,
+        timeout=600, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0 and "1 passed" in done.stdout, done.stdout[-3000:] + done.stderr[-3000:]
+    [path] = list(journals.rglob("journal.json"))
+    verdicts = {v["name"]: v for v in json.loads(path.read_text())["hadrill"]["verdicts"]}
+    assert all(v["ok"] for v in verdicts.values()), verdicts
+    for name in ("vip_moved_s", "rejoined_backup_s", "kubernetes-ready max_outage", "kubernetes-app max_outage"):
+        assert verdicts[name]["measured"] is not None, verdicts[name]
+    assert verdicts["kubernetes-write acked_writes_lost"]["measured"] == 0
+    print("fail the API VIP: " + "; ".join(f"{n}: {v['detail']}" for n, v in verdicts.items()))
+
+
+# -- the application's SLO while one of its pods dies ------------------------------------------------------
+def test_kill_app_pod_experiment_meets_the_application_slo(lab: Lab, kubectl: Any, tmp_path: Path) -> None:
+    def pods() -> set[str]:
+        listed = json.loads(kubectl("get", "pods", "-n", APP_NAMESPACE, "-o", "json"))["items"]
+        return {p["metadata"]["name"] for p in listed if p["metadata"].get("deletionTimestamp") is None}
+
+    before = pods()
+    assert len(before) == 3, before
+    result = run_experiment_file(KILL_APP_POD, inventory=lab.inventory_path, journal_dir=tmp_path)
+
+    assert result.ok, failure_report(result.journal)
+    after = pods()
+    assert len(after) == 3 and len(before - after) == 1, (before, after)  # one pod killed, one replacement
+    verdicts = {v["name"]: v for v in result.hadrill["verdicts"]}
+    assert {"kubernetes-app max_outage", "kubernetes-app availability"} <= set(verdicts), sorted(verdicts)
+    assert all(v["ok"] and v["measured"] is not None for v in verdicts.values()), verdicts
+    print("kill an application pod: " + "; ".join(f"{n}: {v['detail']}" for n, v in verdicts.items()))

@@ -98,7 +98,8 @@ def test_every_alert_the_experiments_expect_is_a_loaded_healthy_rule(prom: Prome
     expected = _expected_alerts()
     # by hand: the default drill's scenarios and the alert experiment name these (a renamed or dropped
     # rule would leave a scenario that can only fail, or a silent check that always passes)
-    assert {"EtcdMemberDown", "EtcdNoLeader", "KeepalivedDown", "NfsVipOnNoNode", "GlusterBrickDown"} <= set(expected)
+    named = {"EtcdMemberDown", "EtcdNoLeader", "KeepalivedDown", "NfsGaneshaDown", "NfsVipOnNoNode", "GlusterBrickDown"}
+    assert named <= set(expected)
     body = prom.call("GET", "/api/v1/rules")
     rules = {r["name"]: r for g in body["data"]["groups"] for r in g["rules"] if r.get("type") == "alerting"}
     missing = {name: files for name, files in expected.items() if name not in rules}
@@ -107,7 +108,7 @@ def test_every_alert_the_experiments_expect_is_a_loaded_healthy_rule(prom: Prome
     unhealthy = {n: r.get("lastError") for n, r in rules.items() if r.get("health") != "ok"}
     assert not unhealthy
     # this lab has no NFS, Gluster or API server: their rules must not page for parts that are absent
-    for name in ("KeepalivedDown", "NfsVipOnNoNode", "GlusterBrickDown", "KubeApiServerDown"):
+    for name in ("KeepalivedDown", "NfsGaneshaDown", "NfsVipOnNoNode", "GlusterBrickDown", "KubeApiServerDown"):
         assert rules[name]["state"] == "inactive", (name, rules[name].get("alerts"))
 
 

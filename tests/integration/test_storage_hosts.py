@@ -1,9 +1,10 @@
 """Real-fleet path (#13) for storage: NFS (nfs-ganesha + keepalived) and Gluster on systemd hosts, over ssh://.
 
 One lab for the module (``hdt-<worker>-store``: ``nodes: host``, ``transport: ssh``, NFS and Gluster, no
-etcd) brought up with the same override ``hadrill lab up --transport ssh`` applies. hadrill reaches the
-nodes only as ``ssh://root@ADDR``; the tests read what really happened through the engine (``docker
-exec``), an oracle independent of the transport under test.
+etcd, and the monitoring container scraping the hosts' exporter units) brought up with the same override
+``hadrill lab up --transport ssh`` applies. hadrill reaches the nodes only as ``ssh://root@ADDR``; the
+tests read what really happened through the engine (``docker exec``), an oracle independent of the
+transport under test. With the monitoring, the experiments' alert objectives are judged on hosts too.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import docker
 import pytest
 from labtools import fresh_lab, wait_until
 
+from hadrill.clients.prometheus import PrometheusClient
 from hadrill.clients.targets import Target, target
 from hadrill.experiment import failure_report, run_experiment_file
 from hadrill.faults.base import injected, recover
@@ -28,6 +30,7 @@ from hadrill.faults.gluster import stop_brick
 from hadrill.faults.ledger import Ledger
 from hadrill.faults.vip import fail_vip
 from hadrill.inventory import Inventory, load_inventory
+from hadrill.lab.exporter_files import EXPORTER_PORT, EXPORTER_UNIT
 from hadrill.lab.lab import Lab, docker_inventory_path
 from hadrill.lab.labfile import parse_lab_data
 
@@ -41,7 +44,8 @@ NFS_UNITS = ("nfs-ganesha.service", "keepalived.service")
 @pytest.fixture(scope="module")
 def lab(state_dir: Path) -> Iterator[Lab]:
     spec = parse_lab_data(
-        {"name": f"hdt-{WORKER}-store", "etcd": None, "nfs": {"advert_int": 1.0}, "gluster": {}}, "<storage hosts>"
+        {"name": f"hdt-{WORKER}-store", "etcd": None, "nfs": {"advert_int": 1.0}, "gluster": {}, "monitoring": {}},
+        "<storage hosts>",
     ).with_transport("ssh")
     yield from fresh_lab(spec)
 
@@ -113,6 +117,36 @@ def test_every_storage_node_is_a_systemd_host_reached_over_ssh(lab: Lab, inv: In
         assert engine_exec(m.node, "systemctl show -p Restart --value glusterd.service") == "on-abnormal"
     docker_inv = load_inventory(docker_inventory_path(lab.name))
     assert [n.url for n in docker_inv.nodes] == [f"docker://{n.name}" for n in inv.nodes]
+
+
+def test_monitoring_scrapes_the_exporter_unit_of_every_storage_server(inv: Inventory) -> None:
+    assert inv.monitoring is not None  # named by its URLs; not a node (every node here is an ssh:// host)
+    prom = PrometheusClient(inv.monitoring.prometheus)
+    servers = {
+        (c, m.node): f"{next(n for n in inv.nodes if n.name == m.node).address()}:{EXPORTER_PORT}"
+        for c in ("nfs", "gluster")
+        for m in inv.cluster(c).members
+    }
+    for _, node in servers:  # a systemd unit runs it, as on a real storage host
+        assert engine_exec(node, f"systemctl is-active {EXPORTER_UNIT}") == "active", node
+    holder = vip_on(inv)  # the engine's view of the VIP: the oracle for the exporter's vip check
+    assert len(holder) == 1, holder
+    # by hand: each NFS server runs keepalived and ganesha, one holds the VIP; each Gluster server its brick
+    want = {}
+    for (cluster, node), instance in servers.items():
+        if cluster == "nfs":
+            want |= {("nfs", instance, "keepalived"): 1.0, ("nfs", instance, "ganesha"): 1.0}
+            want[("nfs", instance, "vip")] = 1.0 if node == holder[0] else 0.0
+        else:
+            want[("gluster", instance, "brick")] = 1.0
+
+    def problem() -> str | None:
+        got = {(lb["service"], lb["instance"], lb["check"]): v for lb, v in prom.query("hadrill_lab_check")}
+        return None if got == want else f"scraped {sorted(got.items())}, expected {sorted(want.items())}"
+
+    wait_until("the storage hosts' series as the engine sees the hosts", problem, timeout=10)
+    up = {lb["instance"]: v for lb, v in prom.query('up{job="lab"}')}
+    assert up == dict.fromkeys(servers.values(), 1.0)
 
 
 @pytest.mark.parametrize("mode", ["kill", "stop-nfs", "link-down"])

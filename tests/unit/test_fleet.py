@@ -96,6 +96,13 @@ def test_addresses_only_for_ip_hosts() -> None:
         ("[k8s:children]\nmasters\n", "k8s:children", "a group defined in the file"),
         ("[etcd]\n", "", "at least one host"),
         ("all:\n  hostz: {}\n", "all", "a group: a map with hosts, vars and children"),
+        ("[etcd]\nh1 hadrill_bmc_password=hunter2\n", "h1.hadrill_bmc_password", "no inline password"),
+        ("[etcd]\nh1 hadrill_bmc_driver=ilo hadrill_bmc_address=b1\n", "h1.hadrill_bmc_driver", "'ipmi' or 'redfish'"),
+        ("[etcd]\nh1 hadrill_bmc_driver=ipmi hadrill_bmc_address=b1 hadrill_bmc_username=u\n",
+         "h1.hadrill_bmc_password_file", "a value: the host's other hadrill_bmc_* vars name a BMC"),
+        ("[etcd]\nh1 hadrill_bmc_pasword_file=/p\n", "h1.hadrill_bmc_pasword_file", "one of hadrill_bmc_driver, "),
+        ("[etcd]\nh1 hadrill_bmc_driver=redfish hadrill_bmc_address=b1 hadrill_bmc_username=u "
+         "hadrill_bmc_password_file=/p\n", "h1.hadrill_bmc_*", "a redfish BMC address that is a URL"),
     ],
 )
 def test_bad_hosts_files_name_the_line_or_key(text: str, field: str, expected: str) -> None:
@@ -153,3 +160,29 @@ def test_cli_kubeconfig_refuses_a_missing_context_before_any_request(tmp_path: P
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 2, result.output
     assert "prod" in result.output and "staging" in result.output
+
+
+def test_a_hosts_bmc_comes_from_its_hadrill_bmc_vars_and_holds_only_the_password_files_path() -> None:
+    text = """\
+[etcd]
+e1 ansible_host=10.0.0.11 hadrill_bmc_address=10.0.1.11
+e2 ansible_host=10.0.0.12 hadrill_bmc_address=10.0.1.12 hadrill_bmc_cipher_suite=17
+[etcd:vars]
+hadrill_bmc_driver=ipmi
+hadrill_bmc_username=admin
+hadrill_bmc_password_file=/etc/hadrill/bmc.pass
+[web]
+w1 hadrill_bmc_driver=redfish hadrill_bmc_address=https://w1-bmc.example hadrill_bmc_username=ops \
+"""
+    text = text.rstrip(" \\\n") + " hadrill_bmc_password_file=/etc/hadrill/w1.pass hadrill_bmc_port=8443\n"
+    nodes = {n.name: n for n in parse_ansible(text, "hosts.ini")}
+    e1 = nodes["e1"].bmc
+    assert e1 is not None
+    assert (e1.driver, e1.address, e1.port, e1.username, e1.password_file) == (
+        "ipmi", "10.0.1.11", None, "admin", "/etc/hadrill/bmc.pass"
+    )
+    e2 = nodes["e2"].bmc
+    assert e2 is not None and (e2.address, e2.cipher_suite, e2.username) == ("10.0.1.12", 17, "admin")
+    assert nodes["e1"].bmc.cipher_suite == 3  # type: ignore[union-attr]  # the default
+    w1 = nodes["w1"].bmc
+    assert w1 is not None and (w1.driver, w1.address, w1.port) == ("redfish", "https://w1-bmc.example", 8443)

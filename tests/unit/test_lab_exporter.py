@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from hadrill.lab.exporter_files import EXPORTER, exporter_command
+from hadrill.lab.exporter_files import EXPORTER, exporter_command, exporter_unit
 
 
 def _free_port() -> int:
@@ -70,3 +70,18 @@ def test_exporter_command_quotes_its_checks() -> None:
     assert (
         exporter_command({"brick": "proc:glusterfsd"}) == "/usr/local/bin/hadrill-exporter 9101 brick=proc:glusterfsd &"
     )
+
+
+def test_exporter_unit_runs_the_checks_after_the_roles_units() -> None:
+    unit = exporter_unit(
+        {"ganesha": "proc:ganesha.nfsd", "vip": "addr:10.1.2.20"}, ("nfs-ganesha.service", "keepalived.service")
+    )
+    lines = unit.splitlines()
+    # by hand: the port is 9101, the checks in order as single words; ordered after the role's daemons
+    assert "ExecStart=/usr/local/bin/hadrill-exporter 9101 ganesha=proc:ganesha.nfsd vip=addr:10.1.2.20" in lines
+    assert "After=network.target nfs-ganesha.service keepalived.service" in lines
+    assert {"Restart=on-failure", "WantedBy=multi-user.target"} <= set(lines)
+    # systemd would split a space, expand a % specifier or a quote: refused rather than misread
+    for bad in ("proc:a b", "addr:%i", 'proc:"x"'):
+        with pytest.raises(ValueError, match="single words"):
+            exporter_unit({"x": bad})

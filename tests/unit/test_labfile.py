@@ -463,14 +463,15 @@ def test_unknown_node_kind_named() -> None:
     assert "'container' or 'host'" in err.expected
 
 
-def test_monitoring_part_is_a_mapping_or_null_and_only_with_container_nodes() -> None:
+def test_monitoring_part_is_a_mapping_or_null_with_container_or_host_nodes() -> None:
     assert parse_lab_file("name: x\nmonitoring: {}\n", "m.yaml").monitoring is not None
     assert parse_lab_file("name: x\nmonitoring: null\n", "m.yaml").monitoring is None
     assert parse_lab_file("name: x\n", "m.yaml").monitoring is None  # a lab file without it runs none
     with pytest.raises(ConfigError, match="monitoring"):
         parse_lab_file("name: x\nmonitoring: {scrape: 1}\n", "m.yaml")
-    with pytest.raises(ConfigError, match="host nodes run etcd, nfs and gluster so far"):
-        parse_lab_file("name: x\nmonitoring: {}\nnodes: host\n", "m.yaml")
+    # host nodes run exporters as units: the monitoring container scrapes them beside the hosts
+    hosts = parse_lab_file("name: x\nmonitoring: {}\nnodes: host\ntransport: ssh\n", "m.yaml")
+    assert hosts.monitoring is not None and hosts.nodes == "host"
 
 
 def test_kubeadm_mode_with_real_workers() -> None:

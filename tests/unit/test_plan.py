@@ -141,17 +141,19 @@ def test_default_plan_covers_every_experiment_sorted() -> None:
 
 
 def test_default_plan_lists_what_it_left_out() -> None:
-    # no kubernetes, swarm or monitoring cluster: the kube-* and swarm-* experiments and the alert one (they
+    # no kubernetes, swarm or monitoring cluster: the kube-* and swarm-* experiments and the alert ones (they
     # declare what they need in extensions.requires) are left out
     plan = default_plan(EXPERIMENTS, platform="lab:x", clusters={"etcd", "nfs", "gluster"})
     names = {Path(s.experiment).name for s in plan.scenarios}
     left = {n.experiment: n.reason for n in plan.not_run}
     needing = {p.name for p in [*EXPERIMENTS.glob("kube-*.yaml"), *EXPERIMENTS.glob("swarm-*.yaml")]}
-    assert set(left) == needing | {"alert-etcd-member-down.yaml"}
+    alerts = {"alert-etcd-member-down.yaml", "alert-nfs-ganesha-down.yaml"}
+    assert set(left) == needing | alerts
     assert left["swarm-kill-leader.yaml"].startswith("not run: needs cluster(s) swarm")
     assert left["alert-etcd-member-down.yaml"] == "not run: needs cluster(s) monitoring"
+    assert left["alert-nfs-ganesha-down.yaml"] == "not run: needs cluster(s) monitoring"
     with_monitoring = default_plan(EXPERIMENTS, platform="lab:x", clusters={"etcd", "nfs", "gluster", "monitoring"})
-    assert "alert-etcd-member-down.yaml" in {Path(s.experiment).name for s in with_monitoring.scenarios}
+    assert alerts <= {Path(s.experiment).name for s in with_monitoring.scenarios}
     assert names == {p.name for p in EXPERIMENTS.glob("*.yaml")} - set(left)
     assert left["kube-kill-master.yaml"].startswith("not run: needs cluster(s) kubernetes")
     assert "every experiment" not in plan.title and f"{len(left)} not run" in plan.title

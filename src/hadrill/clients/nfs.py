@@ -7,6 +7,7 @@ The VRRP state is read from the file the lab's keepalived notify script writes
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 
 from hadrill.clients.targets import target
@@ -71,9 +72,12 @@ class ServerState:
 
 def server_state(inv: Inventory, cluster: Cluster, member: Member) -> ServerState:
     url = inv.member_node(cluster, member.name).url
+    # the served process, its port and the notify script's state file: NFS's unless the cluster says
+    process = shlex.quote(str(cluster.settings.get("process", NFS_PROCESS)))
+    port, state_file = int(cluster.settings.get("port", NFS_PORT)), cluster.settings.get("state_file", STATE_FILE)
     cmd = (
-        f'echo "g=$(pgrep -x {NFS_PROCESS} | head -1) k=$(pgrep -x keepalived | head -1)'
-        f' s=$(cut -d" " -f1 {STATE_FILE} 2>/dev/null) l=$(ss -Hltn "sport = :{NFS_PORT}" | head -1)"; '
+        f'echo "g=$(pgrep -x {process} | head -1) k=$(pgrep -x keepalived | head -1)'
+        f' s=$(cut -d" " -f1 {shlex.quote(str(state_file))} 2>/dev/null) l=$(ss -Hltn "sport = :{port}" | head -1)"; '
         "ip -o -4 addr show up"
     )
     try:
@@ -85,5 +89,5 @@ def server_state(inv: Inventory, cluster: Cluster, member: Member) -> ServerStat
     first, _, rest = res.stdout.partition("\n")
     seen = dict(w.split("=", 1) for w in first.split() if "=" in w)
     vip = f" {cluster.settings['vip']}/"
-    nfs = bool(seen.get("g")) and seen.get("l") == "LISTEN"  # ganesha runs and listens on 2049
+    nfs = bool(seen.get("g")) and seen.get("l") == "LISTEN"  # the served process runs and listens
     return ServerState(True, nfs, bool(seen.get("k")), seen.get("s") or "?", vip in rest)

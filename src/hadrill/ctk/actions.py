@@ -33,6 +33,7 @@ __all__ = [
     "lose_quorum",
     "partition_member",
     "power_off_node",
+    "start_app_probe",
     "start_gluster_probes",
     "start_kube_probes",
     "start_kube_ready_probe",
@@ -72,7 +73,8 @@ def fail_vip(
     force: bool = False,
     configuration: dict[str, Any] | None = None,
 ) -> str:
-    """Take down the server holding the VIP (``kill``, ``stop-nfs`` or ``link-down``); returns its name."""
+    """Take down the server holding the VIP (``kill``, ``stop-service``/``stop-nfs`` or ``link-down``); returns
+    its name."""
     run = current_run(configuration)
     c = run.inventory.cluster(cluster)
     fault = _fail_vip(run.inventory, c, mode=mode, time_limit=time_limit, force=force)
@@ -119,7 +121,8 @@ def power_off_node(
     force: bool = False,
     configuration: dict[str, Any] | None = None,
 ) -> str:
-    """Cut a node's power (``off``: lab or ssh; ``on``: lab); the revert powers it on. Returns the node."""
+    """Cut a node's power (``off``: lab, ssh, ipmi or redfish; ``on``: lab, ipmi or redfish; default: the
+    node's BMC when the inventory names one); the revert powers it on. Returns the node."""
     run = current_run(configuration)
     run.inject(_power_off(run.inventory, node, off=off, on=on, time_limit=time_limit, force=force))
     return node
@@ -227,6 +230,19 @@ def start_kube_probes(cluster: str = "kubernetes", configuration: dict[str, Any]
     write.prepare()
     sampler = Sampler(write, interval=run.interval, timeout=1.0).start()
     run.add_probe(write.name, sampler, read_back=lambda details: write.read_back())
+    return steady_state(run)
+
+
+def start_app_probe(cluster: str = "kubernetes", configuration: dict[str, Any] | None = None) -> list[str]:
+    """Start only the HTTP probe of the cluster's application through its Service (``settings.app_url``):
+    for faults aimed at the application, whose question is its SLO, not the API's."""
+    from hadrill.probes.net import HTTPProbe
+
+    run = current_run(configuration)
+    c = run.inventory.cluster(cluster)
+    if not c.settings.get("app_url"):
+        raise ConfigError("inventory", f"clusters[{c.name}].settings.app_url", "the application's URL (kubeadm lab)")
+    run.start_probe(HTTPProbe(str(c.settings["app_url"]), timeout=1.0, name=f"{c.name}-app"))
     return steady_state(run)
 
 

@@ -1,20 +1,22 @@
 """The host-side deadman process: ``python .../hadrill/faults/hostdeadman.py TAG DEADLINE DIR READY ACTIONS``.
 
-Run as a file, it imports nothing of hadrill (only the Docker SDK), so it starts fast and cannot be
-broken by an import-time side effect of the package.
+Run as a file, it imports nothing of hadrill (only the Docker SDK, and the BMC client by path), so it
+starts fast and cannot be broken by an import-time side effect of the package.
 
 Started by :func:`hadrill.faults.deadman.arm_on_host` in a session of its own. It reaches the Docker
 engine (``GET /_ping`` on its Unix socket with the standard library: importing the Docker SDK costs
 about 0.2 s of CPU, which the fault's injection would wait for; through the SDK when ``DOCKER_HOST``
 is not a Unix socket), touches ``READY`` so the harness knows it is alive, sleeps until
-``DEADLINE`` (epoch seconds), then loads the SDK (the harness's own client: no ``docker`` CLI needed; loading it
-earlier would take the CPU from the fault being injected, and a disarmed deadman never needs it),
-writes ``DIR/<id>.fired`` and
+``DEADLINE`` (epoch seconds), then loads the SDK (the harness's own client: no ``docker`` CLI
+needed; loading it earlier would take the CPU from the fault being injected, and a disarmed deadman
+never needs it), writes ``DIR/<id>.fired`` and
 runs ``ACTIONS``, a JSON list of ``{"op": "start"|"unpause", "container": name}``,
 ``{"op": "exec", "container": name, "cmd": [argv...]}`` and ``{"op": "disconnect"|"connect",
 "container": name, "network": net, "ip": address}`` (a node restarted cut off from the others, then
-connected again at its fixed address), each attempted even if an earlier one failed.
-Its output is the log ``DIR/<id>.log``. ``TAG`` (``hadrill-deadman-<id>``) lets disarm find it.
+connected again at its fixed address), and ``{"op": "bmc-on", "bmc": {...}}`` (power a machine on through
+its BMC, :mod:`hadrill.clients.bmc` loaded by path: no Docker engine needed for it), each attempted even
+if an earlier one failed. Its output is the log ``DIR/<id>.log``. ``TAG`` (``hadrill-deadman-<id>``)
+lets disarm find it.
 """
 
 from __future__ import annotations
@@ -31,11 +33,34 @@ from typing import Any
 __all__ = ["fire", "main"]
 
 
+def _bmc_module() -> Any:
+    """hadrill's BMC client, loaded by path (it imports only the standard library)."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "clients" / "bmc.py"
+    spec = importlib.util.spec_from_file_location("hadrill_deadman_bmc", path)
+    assert spec is not None and spec.loader is not None, path
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _bmc_on(bmc: dict[str, Any]) -> str:
+    client = _bmc_module()
+    if client.power_state(bmc) != "on":
+        client.set_power(bmc, True)
+    client.wait_power(bmc, True, timeout=60.0)
+    return f"bmc-on {bmc.get('driver')} {bmc.get('address')}: powered on"
+
+
 def fire(client: Any, actions: list[dict[str, Any]]) -> list[str]:
     """Run the actions; return one line per action (what happened)."""
     out = []
     for a in actions:
         try:
+            if a["op"] == "bmc-on":
+                out.append(_bmc_on(a["bmc"]))
+                continue
             c = client.containers.get(a["container"])
             if a["op"] == "exec":
                 rc, text = c.exec_run(a["cmd"])
@@ -56,7 +81,7 @@ def fire(client: Any, actions: list[dict[str, Any]]) -> list[str]:
                 c.start()
             out.append(f"{a['op']} {a['container']}: was {c.status}, now running")
         except Exception as e:  # one failed action must not stop the others
-            out.append(f"{a['op']} {a.get('container')}: FAILED {type(e).__name__}: {e}")
+            out.append(f"{a['op']} {a.get('container') or ''}: FAILED {type(e).__name__}: {e}")
     return out
 
 
@@ -95,9 +120,12 @@ def main(argv: list[str]) -> int:
     tag, deadline_s, directory, ready, actions_json = argv
     actions = json.loads(actions_json)
     record_id = tag.removeprefix("hadrill-deadman-")
-    path = unix_socket(os.environ.get("DOCKER_HOST"))
+    engine = any("container" in a for a in actions)
     client: Any = None
-    if path is not None:  # proof the engine answers before saying ready; the SDK is loaded when it acts
+    path = unix_socket(os.environ.get("DOCKER_HOST"))
+    if not engine:
+        _bmc_module()  # proof the BMC client loads before saying ready
+    elif path is not None:  # proof the engine answers before saying ready; the SDK is loaded when it acts
         if not ping_unix(path) or importlib.util.find_spec("docker") is None:
             print(f"{time.strftime('%H:%M:%S')} no engine answering on {path}, or no Docker SDK", flush=True)
             return 1
@@ -114,7 +142,7 @@ def main(argv: list[str]) -> int:
     (Path(directory) / f"{record_id}.fired").write_text(f"{time.time():.3f}\n")
     for attempt in range(5):  # the engine may hiccup: retry the whole (idempotent) list
         try:
-            client = client or _client()
+            client = client or (_client() if engine else None)
         except Exception as e:  # the SDK is there (checked before ready): an engine that hiccups
             print(f"{time.strftime('%H:%M:%S')} no Docker client: {type(e).__name__}: {e}", flush=True)
             time.sleep(2**attempt)

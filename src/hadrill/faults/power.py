@@ -12,9 +12,12 @@ A power fault is two acts that may need two drivers: powering a node off can be 
   refused at injection, because nothing could bring the node back by itself at the time limit; the
   refusal says how to bring it back by hand.
 
-IPMI (``ipmitool lanplus``) and Redfish drivers are not here: no BMC or emulator was exercised in this
-lab, and an untested driver is worse than none. ``sysrq`` power-off is not here either: in the lab it
-would reach the shared kernel.
+- ``ipmi`` and ``redfish``: the node's BMC (``bmc`` in its inventory entry: :mod:`hadrill.clients.bmc`)
+  cuts the power (IPMI ``chassis power off``, Redfish ``ForceOff``) and powers it on; the deadman runs on
+  this host and asks the BMC to power on at the deadline. Tested against BMC emulators (pyghmi's IPMI
+  server, sushy-tools' Redfish emulator) wired to the lab's node containers (:mod:`hadrill.lab.bmc`).
+
+``sysrq`` power-off is not here: in the lab it would reach the shared kernel.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from typing import Any, ClassVar, Literal
 
 from docker.errors import APIError
 
+from hadrill.clients import bmc as _bmc
 from hadrill.clients.docker import NO_SUCH_CONTAINER
 from hadrill.clients.docker import container as _container
 from hadrill.clients.targets import target
@@ -49,8 +53,10 @@ __all__ = [
     "wait_answers",
 ]
 
-Driver = Literal["lab", "ssh"]
-DRIVERS: tuple[Driver, ...] = ("lab", "ssh")
+Driver = Literal["lab", "ssh", "ipmi", "redfish"]
+DRIVERS: tuple[Driver, ...] = ("lab", "ssh", "ipmi", "redfish")
+ON_DRIVERS: tuple[Driver, ...] = ("lab", "ipmi", "redfish")  # ssh cannot power a node on
+BMC_DRIVERS = ("ipmi", "redfish")
 _POWEROFF = "systemctl poweroff --force --force"
 POWEROFF_DELAY = 0.5  # seconds between the SSH command returning and the power going off
 _BOOT_S = 120.0  # a host node boots to a reachable sshd in ~10-20 s on a loaded machine
@@ -111,13 +117,16 @@ def _answers(url: str) -> bool:
 class PowerOff(OnHostDeadman, Fault):
     """Power the node at ``target`` off with the ``off`` driver; the revert powers it on with ``on``.
 
-    ``container``: the node's container, for the ``lab`` driver (a lab's node names its container).
+    ``container``: the node's container, for the ``lab`` driver (a lab's node names its container; with
+    a BMC driver on a lab it is the engine's witness of the cut). ``bmc``: the node's BMC (inventory
+    ``bmc``, password by file path only), for the ``ipmi`` and ``redfish`` drivers.
     """
 
     off: Driver = "lab"
     on: Driver | None = "lab"
     container: str = ""
     node: str = ""
+    bmc: dict[str, Any] | None = None
     kind: ClassVar[str] = "power.off"
 
     def params(self) -> dict[str, Any]:
@@ -129,54 +138,93 @@ class PowerOff(OnHostDeadman, Fault):
                 "revert itself at its time limit. Give an on driver (the lab's engine, a BMC), or power it off "
                 f"by hand ({_POWEROFF}) and on from its console"
             )
-        if self.on != "lab":
-            raise InjectionFailed(f"power.off: on driver {self.on!r}: only lab can power a node on")
+        if self.on not in ON_DRIVERS:
+            raise InjectionFailed(f"power.off: on driver {self.on!r}: one of {', '.join(ON_DRIVERS)} powers a node on")
         if "lab" in (self.off, self.on) and not self.container:
             raise InjectionFailed(f"power.off of {self.target}: the lab driver needs the node's container")
+        for driver in {self.off, self.on} & set(BMC_DRIVERS):
+            if not self.bmc or self.bmc.get("driver") != driver:
+                have = f"an {self.bmc.get('driver')} BMC" if self.bmc else "no bmc"
+                raise InjectionFailed(
+                    f"power.off of {self.node or self.target}: the {driver} driver needs the node's {driver} BMC "
+                    f"in the inventory (bmc: {{driver: {driver}, ...}}); it has {have}"
+                )
         if self.off == "ssh" and not self.target.startswith("ssh://"):
             raise InjectionFailed(f"power.off: the ssh driver needs an ssh:// node, not {self.target}")
-        return {**super().params(), "off": self.off, "on": self.on, "container": self.container, "node": self.node}
+        bmc = {k: v for k, v in (self.bmc or {}).items() if v is not None}
+        return {**super().params(), "off": self.off, "on": self.on, "container": self.container, "node": self.node,
+                "bmc": bmc}  # fmt: skip
 
     @classmethod
     def arm_deadman(cls, record: FaultRecord) -> None:
-        # The only driver that powers on is the lab's; its deadman lives on the engine's host.
-        arm_on_host(record, [{"op": "start", "container": record.params["container"]}])
+        # Both the lab's engine and a BMC are reached from this host, which outlives the node.
+        p = record.params
+        if p["on"] == "lab":
+            arm_on_host(record, [{"op": "start", "container": p["container"]}])
+        else:
+            arm_on_host(record, [{"op": "bmc-on", "bmc": p["bmc"]}])
 
     def inject(self, record: FaultRecord) -> None:
         p = record.params
-        c = _container(p["container"])
-        if c.status != "running":
-            raise InjectionFailed(f"node {p['container']} is {c.status} before the fault: a power cut changes nothing")
-        p["started_at"] = c.attrs["State"].get("StartedAt", "")
+        if p["container"]:
+            c = _container(p["container"])
+            if c.status != "running":
+                raise InjectionFailed(f"node {p['container']} is {c.status} before the fault: a power cut does nothing")
+            p["started_at"] = c.attrs["State"].get("StartedAt", "")
+        if p["off"] in BMC_DRIVERS:
+            state = _bmc_call(_bmc.power_state, p["bmc"])
+            if state != "on":
+                raise InjectionFailed(f"node {p['node']}: its BMC reports power {state} before the fault")
         p["injected_at"] = time.time()
         if p["off"] == "lab":
             _lab_off(p["container"])
-        else:
+        elif p["off"] == "ssh":
             p["injected_at"] = ssh_power_off(record.target)
+        else:
+            _bmc_call(_bmc.set_power, p["bmc"], False)
 
     def prove(self, record: FaultRecord) -> str:
-        """Off is seen by the engine (the container, i.e. the machine, stopped) and over the network (its
-        node URL no longer answers): two independent witnesses."""
+        """Off is seen by the machine's side (its BMC reports power off; on a lab, the engine sees the
+        container stop) and over the network (its node URL no longer answers): independent witnesses."""
         p = record.params
-
-        off_at = lab_powered_off_at(p["container"], timeout=30)
-        took = off_at - p["injected_at"]
-        seen = f"node {p['node'] or p['container']} powered off by {p['off']} {took:.2f} s after the command"
+        seen = []
+        if p["off"] in BMC_DRIVERS:  # asked first: a BMC may apply the change when it is next read
+            off_at = _bmc_call(_bmc.wait_power, p["bmc"], False, 30.0, 0.2)
+            seen.append(f"its {p['off']} BMC reports power off {off_at - p['injected_at']:.2f} s after the command")
+        if p["container"]:
+            off_at = lab_powered_off_at(p["container"], timeout=30)
+            seen.append(f"powered off by {p['off']} {off_at - p['injected_at']:.2f} s after the command (engine)")
         if _answers(record.target):
             raise InjectionFailed(f"{record.target} still answers after power off")
-        return f"{seen}; {record.target.split('?', 1)[0]} no longer answers"
+        url = record.target.split("?", 1)[0]
+        return f"node {p['node'] or p['container']}: {'; '.join(seen)}; {url} no longer answers"
 
     @classmethod
     def revert(cls, record: FaultRecord) -> None:
         """Power on, then wait until the node answers on its own URL again (it booted)."""
         p = record.params
-        try:
-            start_container(p["container"])
-        except TargetError as e:
-            if NO_SUCH_CONTAINER in str(e):
-                return  # the platform itself is gone: nothing left to revert
-            raise RevertFailed(f"power on {p['container']}: {e}") from e
+        if p["on"] == "lab":
+            try:
+                start_container(p["container"])
+            except TargetError as e:
+                if NO_SUCH_CONTAINER in str(e):
+                    return  # the platform itself is gone: nothing left to revert
+                raise RevertFailed(f"power on {p['container']}: {e}") from e
+        else:
+            try:
+                if _bmc.power_state(p["bmc"]) != "on":
+                    _bmc.set_power(p["bmc"], True)
+                _bmc.wait_power(p["bmc"], True, timeout=60.0)
+            except _bmc.BmcError as e:
+                raise RevertFailed(f"power on {p['node']} by its BMC: {e}") from e
         wait_answers(record.target, p["node"])
+
+
+def _bmc_call(fn: Any, *args: Any) -> Any:
+    try:
+        return fn(*args)
+    except _bmc.BmcError as e:
+        raise InjectionFailed(str(e)) from e
 
 
 def wait_answers(url: str, node: str, check: str = "true") -> None:
@@ -203,8 +251,9 @@ def power_off(
     time_limit: float = DEFAULT_TIME_LIMIT,
     force: bool = False,
 ) -> PowerOff:
-    """Plan a power cut of ``node``. Defaults: ``ssh`` off for an ``ssh://`` node, else ``lab``; ``lab``
-    on for a lab's inventory (its nodes are containers named like the node), else none (refused).
+    """Plan a power cut of ``node``. Defaults: the node's BMC (``bmc`` in the inventory) both ways; else
+    ``ssh`` off for an ``ssh://`` node, else ``lab``; ``lab`` on for a lab's inventory (its nodes are
+    containers named like the node), else none (refused).
 
     The safety gate counts every cluster member on the node as lost for the fault's duration.
     """
@@ -212,8 +261,9 @@ def power_off(
     if n is None:
         raise ConfigError("inventory", "nodes", f"one of {', '.join(x.name for x in inv.nodes)}", node)
     lab = inv.source == "lab"
-    off = off or ("ssh" if n.url.startswith("ssh://") else "lab")
-    on = on or ("lab" if lab else None)
+    bmc = n.bmc.driver if n.bmc is not None else None
+    off = off or bmc or ("ssh" if n.url.startswith("ssh://") else "lab")
+    on = on or bmc or ("lab" if lab else None)
     clusters = [(c, [m for m in c.members if m.node == node]) for c in inv.clusters]
     hit = [(c, ms) for c, ms in clusters if ms]
     gated: dict[str, Any] = gate(inv, hit[0][0], hit[0][1], force=force) if hit else {}
@@ -223,6 +273,7 @@ def power_off(
         on=on,
         container=node if lab else "",
         node=node,
+        bmc=n.bmc.model_dump() if n.bmc is not None else None,
         time_limit=time_limit,
         **gated,
         description=f"power off node {node} ({off} off, {on or 'no'} on)",

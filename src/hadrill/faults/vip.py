@@ -1,13 +1,15 @@
 """Virtual-IP faults: take down the server that holds a keepalived VIP.
 
-:class:`FailVip` (kind ``nfs.fail_vip``) aims at whichever server of an ``nfs`` cluster holds the VIP
-when the fault is injected, in one of three ways:
+:class:`FailVip` (kind ``nfs.fail_vip``, the name it was born with) aims at whichever server of a pair
+holding a keepalived VIP holds it when the fault is injected: the NFS servers (an ``nfs`` cluster), the
+kubeadm lab's API load balancers (a ``keepalived`` cluster, :mod:`hadrill.lab.kubeadm_lb`). The served
+process is the cluster's ``settings.process`` (default ganesha), restarted by ``settings.restart``. Three ways:
 
 - ``kill``: SIGKILL its container (revert: start it; ``nopreempt`` makes it rejoin as BACKUP);
   the deadman runs on the engine's host. On a systemd host (``ssh://``) it is a power cut, off over
   SSH and on through the lab's engine (:mod:`hadrill.faults.vip_host`);
-- ``stop-nfs``: stop ganesha inside it (keepalived's track script then gives the VIP up; revert:
-  start ganesha again); deadman in the target;
+- ``stop-service`` (``stop-nfs`` on NFS servers): stop the served process inside it (keepalived's track
+  script then gives the VIP up; revert: start it again); deadman in the target;
 - ``link-down``: ``ip link set <iface> down`` on the interface carrying the VIP, a silent death (no
   RST reaches the clients; revert: link up); deadman in the target.
 
@@ -57,14 +59,20 @@ __all__ = [
     "fail_vip",
 ]
 
-Mode = Literal["kill", "stop-nfs", "link-down"]
-MODES: tuple[Mode, ...] = ("kill", "stop-nfs", "link-down")
+Mode = Literal["kill", "stop-service", "stop-nfs", "link-down"]
+MODES: tuple[Mode, ...] = ("kill", "stop-service", "link-down")
+_STOPS = ("stop-service", "stop-nfs")  # the same fault; stop-nfs is its older name, on NFS servers only
 RESTART_NFS = "/usr/local/bin/hadrill-ganesha-start"
 _PROVE_S = 10.0  # the mode's own effect (container exited, ganesha gone, link down) shows within this
-_STOP_NFS = (
-    f"pkill -TERM -x {NFS_PROCESS}; for i in $(seq 1 50); do pgrep -x {NFS_PROCESS} >/dev/null || exit 0; "
-    f"sleep 0.1; done; pkill -KILL -x {NFS_PROCESS}; true"
-)
+
+
+def _stop_command(process: str) -> str:
+    """TERM the process, KILL it if still there after 5 s (a bounded wait)."""
+    p = shlex.quote(process)
+    return (
+        f"pkill -TERM -x {p}; for i in $(seq 1 50); do pgrep -x {p} >/dev/null || exit 0; sleep 0.1; done; "
+        f"pkill -KILL -x {p}; true"
+    )
 
 
 @dataclass
@@ -74,7 +82,8 @@ class FailVip(Fault):
     mode: Mode = "kill"
     vip: str = ""
     servers: tuple[tuple[str, str], ...] = ()
-    restart_nfs: str = RESTART_NFS
+    restart_nfs: str = RESTART_NFS  # the served process's start command (ganesha's on NFS servers)
+    process: str = NFS_PROCESS  # the process keepalived's track script watches
     units: tuple[str, str] = DEFAULT_UNITS  # (nfs, keepalived) units on a systemd host
     power_container: str = ""  # a host's power-on driver: the lab's container (kill on a host is a power cut)
     move_timeout: float = 30.0  # seconds the VIP may take to move before the injection counts as failed
@@ -87,7 +96,7 @@ class FailVip(Fault):
         return [name for (name, _), yes in zip(self.servers, held, strict=True) if yes]
 
     def params(self) -> dict[str, Any]:
-        if self.mode not in MODES:
+        if self.mode not in (*MODES, "stop-nfs"):
             raise InjectionFailed(f"fail_vip: mode must be one of {', '.join(MODES)}, not {self.mode!r}")
         try:
             ipaddress.ip_address(self.vip)
@@ -107,6 +116,7 @@ class FailVip(Fault):
             "servers": [list(s) for s in self.servers],
             "container": t.container,
             "restart_nfs": self.restart_nfs,
+            "process": self.process,
         }
         if t.container is None:  # a host: the service manager does it all (faults/vip_host.py)
             if not has_systemd(t):
@@ -167,8 +177,8 @@ class FailVip(Fault):
                 target(record.target).check(inject_command(record.params), timeout=30)
             elif self.mode == "kill":
                 _container(record.params["container"]).kill()
-            elif self.mode == "stop-nfs":
-                target(record.target).check(_STOP_NFS, timeout=15)
+            elif self.mode in _STOPS:
+                target(record.target).check(_stop_command(self.process), timeout=15)
             else:
                 target(record.target).check(f"ip link set {shlex.quote(record.params['iface'])} down", timeout=10)
         except Exception as e:
@@ -188,8 +198,8 @@ class FailVip(Fault):
         else:
             t = target(record.target)
             probe, said = (
-                (f"pgrep -x {NFS_PROCESS}", f"{NFS_PROCESS} gone")
-                if self.mode == "stop-nfs"
+                (f"pgrep -x {shlex.quote(self.process)}", f"{self.process} gone")
+                if self.mode in _STOPS
                 else (f"ip -o link show {shlex.quote(p['iface'])} | grep -q '[<,]UP[,>]'", f"{p['iface']} down")
             )
 
@@ -217,8 +227,8 @@ class FailVip(Fault):
             else:
                 t.check(_revert_command(params), timeout=30)
                 check = (
-                    f"pgrep -x {NFS_PROCESS}"
-                    if params["mode"] == "stop-nfs"
+                    f"pgrep -x {shlex.quote(params.get('process', NFS_PROCESS))}"
+                    if params["mode"] in _STOPS
                     else f"ip -o link show {shlex.quote(params['iface'])} | grep -q '[<,]UP[,>]'"
                 )
             wait_for(
@@ -252,8 +262,9 @@ def _watch_move(fault: FailVip, record: FaultRecord) -> None:
 
 
 def _revert_command(params: dict[str, Any]) -> str:
-    if params["mode"] == "stop-nfs":
-        return f"pgrep -x {NFS_PROCESS} >/dev/null || sh -c {shlex.quote(params['restart_nfs'])}"
+    if params["mode"] in _STOPS:
+        process = shlex.quote(params.get("process", NFS_PROCESS))
+        return f"pgrep -x {process} >/dev/null || sh -c {shlex.quote(params['restart_nfs'])}"
     return f"ip link set {shlex.quote(params['iface'])} up"
 
 
@@ -285,16 +296,24 @@ def fail_vip(
     force: bool = False,
 ) -> FailVip:
     """Plan a FailVip against the server holding the cluster's VIP now (re-checked at injection)."""
+    process = str(cluster.settings.get("process", NFS_PROCESS))
+    if mode == "stop-nfs" and process != NFS_PROCESS:
+        raise ConfigError(
+            "experiment", "fail_vip.mode", f"stop-service ({cluster.name} serves {process}, not NFS)", mode
+        )
     holder = vip_holder(inv, cluster)
     if holder is None:
-        raise TargetError(f"nfs cluster {cluster.name}: VIP {cluster.settings.get('vip')} held by no single server")
+        raise TargetError(
+            f"{cluster.type} cluster {cluster.name}: VIP {cluster.settings.get('vip')} held by no single server"
+        )
     advert = float(cluster.settings.get("advert_int", 1.0))
     return FailVip(
         target=inv.member_node(cluster, holder.name).url,
         mode=mode,
         vip=str(cluster.settings["vip"]),
         servers=tuple((m.name, inv.member_node(cluster, m.name).url) for m in cluster.members),
-        restart_nfs=str(cluster.settings.get("restart_nfs", RESTART_NFS)),
+        restart_nfs=str(cluster.settings.get("restart", cluster.settings.get("restart_nfs", RESTART_NFS))),
+        process=process,
         units=_host_units(cluster),
         power_container=holder.node if inv.source == "lab" else "",
         move_timeout=max(15.0, 10 * advert + 5),

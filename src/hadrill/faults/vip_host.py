@@ -4,7 +4,7 @@
   through the power driver the inventory has; the lab's engine in the lab). SIGKILLing the daemons is
   not the same fault on a host: a killed keepalived leaves the VIP on the interface, so both servers
   answer for it (measured: the VIP never left the old holder).
-- ``stop-nfs``: ``systemctl stop`` of nfs-ganesha; keepalived's track script gives the VIP up.
+- ``stop-service`` (``stop-nfs``): ``systemctl stop`` of nfs-ganesha; keepalived's track script gives the VIP up.
 - ``link-down``: the interface carrying the VIP goes down, as in the container lab.
 
 The deadman is a transient systemd timer on the host (:mod:`hadrill.faults.systemd_timer`) for ``stop-nfs`` and
@@ -29,7 +29,7 @@ def _units(params: dict[str, Any]) -> tuple[str, str]:
 
 def inject_command(params: dict[str, Any]) -> str:
     nfs, _ = _units(params)
-    if params["mode"] == "stop-nfs":
+    if params["mode"] in ("stop-service", "stop-nfs"):
         return f"systemctl stop {nfs}"
     return f"ip link set {shlex.quote(params['iface'])} down"
 
@@ -37,7 +37,7 @@ def inject_command(params: dict[str, Any]) -> str:
 def revert_command(params: dict[str, Any]) -> str:
     """Idempotent: run by the revert and by the host's deadman timer."""
     nfs, _ = _units(params)
-    if params["mode"] == "stop-nfs":
+    if params["mode"] in ("stop-service", "stop-nfs"):
         return f"systemctl is-active -q {nfs} || {{ systemctl reset-failed {nfs}; systemctl start {nfs}; }}"
     return f"ip link set {shlex.quote(params['iface'])} up"
 
@@ -47,6 +47,6 @@ def back_check(params: dict[str, Any]) -> str:
     nfs, keepalived = _units(params)
     if params["mode"] == "kill":
         return f"systemctl is-active -q {nfs} && systemctl is-active -q {keepalived}"
-    if params["mode"] == "stop-nfs":
+    if params["mode"] in ("stop-service", "stop-nfs"):
         return f"systemctl is-active -q {nfs} && pgrep -x ganesha.nfsd"
     return f"ip -o link show {shlex.quote(params['iface'])} | grep -q '[<,]UP[,>]'"

@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import shlex
 
-__all__ = ["EXPORTER", "EXPORTER_PATH", "EXPORTER_PORT", "exporter_command"]
+__all__ = ["EXPORTER", "EXPORTER_PATH", "EXPORTER_PORT", "EXPORTER_UNIT", "exporter_command", "exporter_unit"]
 
 EXPORTER_PATH = "/usr/local/bin/hadrill-exporter"
 EXPORTER_PORT = 9101  # next to the node exporter's 9100
+EXPORTER_UNIT = "hadrill-exporter.service"  # on systemd hosts (lab/storage_host.py)
 
 EXPORTER = '''\
 #!/usr/bin/python3
@@ -90,3 +91,25 @@ def exporter_command(checks: dict[str, str]) -> str:
     """The shell command that starts the exporter in the background with ``checks`` (name -> KIND:ARG)."""
     args = " ".join(shlex.quote(f"{name}={check}") for name, check in checks.items())
     return f"{EXPORTER_PATH} {EXPORTER_PORT} {args} &"
+
+
+def exporter_unit(checks: dict[str, str], after: tuple[str, ...] = ()) -> str:
+    """The systemd unit that runs the exporter with ``checks`` on a host node, started ``after`` the
+    role's units as the container's start script starts it after its daemons (a node that boots must
+    not report its daemons dead while systemd is still starting them), restarted if it dies."""
+    args = [f"{name}={check}" for name, check in checks.items()]
+    if any(not a.isprintable() or " " in a or "%" in a or '"' in a for a in args):
+        raise ValueError(f"exporter checks must be single words without % or quotes: {args}")
+    return f"""\
+[Unit]
+Description=hadrill lab exporter: hadrill_lab_check for what this node's daemons expose no metrics for
+After=network.target {" ".join(after)}
+
+[Service]
+ExecStart={EXPORTER_PATH} {EXPORTER_PORT} {" ".join(args)}
+Restart=on-failure
+RestartSec=1
+
+[Install]
+WantedBy=multi-user.target
+"""

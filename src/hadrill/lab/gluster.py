@@ -27,7 +27,14 @@ from hadrill.lab.images import ImageSpec
 from hadrill.lab.labfile import GlusterPart
 from hadrill.lab.runtime import LabContext, StatusRow
 from hadrill.lab.ssh import LabSsh
-from hadrill.lab.storage_host import BOOT_TIMEOUT, GLUSTER_UNIT, STORAGE_HOST_IMAGE, check_over_ssh, start_glusterd
+from hadrill.lab.storage_host import (
+    BOOT_TIMEOUT,
+    GLUSTER_UNIT,
+    STORAGE_HOST_IMAGE,
+    check_over_ssh,
+    install_exporter,
+    start_glusterd,
+)
 
 __all__ = ["BRICK", "GLUSTER_IMAGE", "GlusterService"]
 
@@ -39,7 +46,8 @@ GLUSTER_IMAGE = ImageSpec(
     files={EXPORTER_PATH: EXPORTER},
 )  # fmt: skip
 # glusterd in the foreground, after the lab exporter (one brick per server: "brick" = a glusterfsd runs)
-_SERVER_COMMAND = ["sh", "-c", f"{exporter_command({'brick': 'proc:glusterfsd'})} exec glusterd -N"]
+_EXPORTER_CHECKS = {"brick": "proc:glusterfsd"}
+_SERVER_COMMAND = ["sh", "-c", f"{exporter_command(_EXPORTER_CHECKS)} exec glusterd -N"]
 BRICK = "/bricks/b"
 _SERVER_OFFSET = 60  # servers at .61-.63 of both lab networks
 _CLIENT_OFFSET = 69
@@ -95,8 +103,8 @@ class GlusterService:
         return GlusterCli(f"docker://{name}", timeout=timeout)
 
     def metrics_targets(self, ctx: LabContext) -> list[tuple[str, str]]:
-        """Each server's lab exporter (its brick process runs); systemd hosts run none yet."""
-        return [] if self.hosts else [("gluster", f"{ip}:{EXPORTER_PORT}") for _, ip, _ in self.servers(ctx)]
+        """Each server's lab exporter (its brick process runs): a process, or a unit on a host."""
+        return [("gluster", f"{ip}:{EXPORTER_PORT}") for _, ip, _ in self.servers(ctx)]
 
     # -- up ------------------------------------------------------------------------------------------
     def up(self, ctx: LabContext) -> None:
@@ -157,6 +165,7 @@ class GlusterService:
         LabSsh(ctx.name).provision(nodes, [ip for _, ip, _ in self.servers(ctx)] + [cip])
         for c in nodes[:-1]:
             start_glusterd(c)
+            install_exporter(c, _EXPORTER_CHECKS, (GLUSTER_UNIT,))
 
     @staticmethod
     def _wait(what: str, done: Callable[[], bool], timeout: float = 60.0, interval: float = 0.5) -> None:

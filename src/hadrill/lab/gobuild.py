@@ -25,7 +25,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -352,6 +352,31 @@ def module_source(module: str, version: str, timeout: float = 600.0) -> Path:
     return Path(info["Dir"])
 
 
+def _once(target: Path, build: Callable[[Path], Path]) -> Path:
+    """``target`` in the cache, made once: under a lock, ``build`` makes the binary in a scratch directory
+    and returns its path; it is moved into place only when complete, so a half-built one is never used."""
+    if target.is_file():
+        return target
+    with _lock(target.name):
+        if not target.is_file():
+            with tempfile.TemporaryDirectory(prefix="hadrill-go-") as tmp:
+                built = build(Path(tmp))
+                target.parent.mkdir(parents=True, exist_ok=True)
+                partial = target.with_name(target.name + ".tmp")  # same file system: the rename is atomic
+                shutil.move(str(built), partial)
+                partial.replace(target)
+    return target
+
+
+def _go(args: Sequence[str], cwd: Path, what: str, timeout: float, env: dict[str, str] | None = None) -> None:
+    """Run ``go args`` in ``cwd``; an ImageBuildError naming ``what`` with the end of go's errors if it fails."""
+    proc = subprocess.run(
+        [find_go(), *args], env=env or _env(), cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    if proc.returncode != 0:
+        raise ImageBuildError(f"{what} failed: {proc.stderr.strip()[-800:]}")
+
+
 def go_build_dir(src: Path, name: str, timeout: float = _BUILD_TIMEOUT) -> Path:
     """Build the main package in ``src`` (its own go.mod and go.sum: test helpers) into the cache, once
     per content of its ``go.mod``, ``go.sum`` and ``*.go`` files; the binary's path."""
@@ -360,44 +385,25 @@ def go_build_dir(src: Path, name: str, timeout: float = _BUILD_TIMEOUT) -> Path:
     digest = hashlib.sha256()
     for f in sorted([*src.glob("*.go"), src / "go.mod", src / "go.sum"]):
         digest.update(f.name.encode() + b"\0" + f.read_bytes())
-    target = cache_dir() / "bin" / f"{name}-{digest.hexdigest()[:12]}"
-    if target.is_file():
-        return target
-    with _lock(target.name):
-        if not target.is_file():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_name(target.name + ".tmp")
-            env = {**_env(), "GOFLAGS": "-modcacherw -mod=readonly -buildvcs=false"}
-            proc = subprocess.run(
-                [find_go(), "build", "-o", str(tmp), "."], env=env, cwd=src, capture_output=True, text=True,
-                timeout=timeout, check=False,
-            )  # fmt: skip
-            if proc.returncode != 0:
-                raise ImageBuildError(f"go build in {src} failed: {proc.stderr.strip()[-800:]}")
-            tmp.replace(target)
-    return target
+
+    def build(tmp: Path) -> Path:
+        env = {**_env(), "GOFLAGS": "-modcacherw -mod=readonly -buildvcs=false"}
+        _go(["build", "-o", str(tmp / name), "."], src, f"go build in {src}", timeout, env)
+        return tmp / name
+
+    return _once(cache_dir() / "bin" / f"{name}-{digest.hexdigest()[:12]}", build)
 
 
 def go_install(package: str, version: str, timeout: float = _BUILD_TIMEOUT) -> Path:
     """``go install package@version`` into the cache (``bin/NAME-VERSION``), once; the binary's path."""
     name = package.rstrip("/").rsplit("/", 1)[-1]
-    target = cache_dir() / "bin" / f"{name}-{version}"
-    if target.is_file():
-        return target
-    with _lock(f"{name}-{version}"):
-        if not target.is_file():
-            go = find_go()
-            with tempfile.TemporaryDirectory(prefix="hadrill-goinstall-") as tmp:
-                env = {**_env(), "GOBIN": tmp}
-                proc = subprocess.run(
-                    [go, "install", f"{package}@{version}"], env=env, cwd=tmp, capture_output=True, text=True,
-                    timeout=timeout, check=False,
-                )  # fmt: skip
-                if proc.returncode != 0:
-                    raise ImageBuildError(f"go install {package}@{version} failed: {proc.stderr.strip()[-800:]}")
-                target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.move(str(Path(tmp) / name), target)
-    return target
+
+    def build(tmp: Path) -> Path:
+        env = {**_env(), "GOBIN": str(tmp)}
+        _go(["install", f"{package}@{version}"], tmp, f"go install {package}@{version}", timeout, env)
+        return tmp / name
+
+    return _once(cache_dir() / "bin" / f"{name}-{version}", build)
 
 
 def go_build_main(
@@ -409,30 +415,19 @@ def go_build_main(
     Why: a program assembled from plugins (CoreDNS) builds every plugin and its cloud SDKs with
     ``go install``; a lab needs a handful. The dependency versions are the module's own (minimal
     version selection from its go.mod), so the plugins are the same code as upstream's release."""
-    target = cache_dir() / "bin" / f"{name}-{version}"
-    if target.is_file():
-        return target
     package = call.rsplit(".", 1)[0]
     source = "package main\n\nimport (\n" + "".join(f'\t_ "{i}"\n' for i in imports)
     source += f'\n\t"{package}"\n)\n\nfunc main() {{ {package.rsplit("/", 1)[-1]}.{call.rsplit(".", 1)[1]}() }}\n'
-    with _lock(f"{name}-{version}"):
-        if not target.is_file():
-            go = find_go()
-            with tempfile.TemporaryDirectory(prefix="hadrill-gomain-") as tmp:
-                mod = f"module hadrill.lab/{name}\n\ngo 1.24\n\nrequire {module} {version}\n"
-                (Path(tmp) / "go.mod").write_text(mod)
-                (Path(tmp) / "main.go").write_text(source)
-                out = Path(tmp) / name
-                for cmd in ([go, "mod", "tidy"], [go, "build", "-trimpath", "-ldflags", "-s -w", "-o", str(out), "."]):
-                    proc = subprocess.run(
-                        cmd, env=_env(), cwd=tmp, capture_output=True, text=True, timeout=timeout, check=False
-                    )
-                    if proc.returncode != 0:
-                        raise ImageBuildError(f"{' '.join(cmd[1:3])} of {name} ({module}@{version}) failed: "
-                                              f"{proc.stderr.strip()[-800:]}")  # fmt: skip
-                target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.move(str(out), target)
-    return target
+
+    def build(tmp: Path) -> Path:
+        (tmp / "go.mod").write_text(f"module hadrill.lab/{name}\n\ngo 1.24\n\nrequire {module} {version}\n")
+        (tmp / "main.go").write_text(source)
+        what = f"of {name} ({module}@{version})"
+        _go(["mod", "tidy"], tmp, f"mod tidy {what}", timeout)
+        _go(["build", "-trimpath", "-ldflags", "-s -w", "-o", name, "."], tmp, f"go build {what}", timeout)
+        return tmp / name
+
+    return _once(cache_dir() / "bin" / f"{name}-{version}", build)
 
 
 def main() -> None:  # pragma: no cover - `python -m hadrill.lab.gobuild v1.34.4 v3.6.16`: pre-build

@@ -35,6 +35,7 @@ from hadrill.lab.gobuild import KWOK_VERSION, ensure_binaries, etcd_binaries, ku
 from hadrill.lab.images import ImageSpec
 from hadrill.lab.kindconfig import load_kind_config
 from hadrill.lab.kube_pki import KubePKI, ensure_pki
+from hadrill.lab.kubeadm_lb import LB_IMAGE
 from hadrill.lab.labfile import KubernetesPart
 from hadrill.lab.runtime import LabContext, StatusRow
 from hadrill.paths import state_dir
@@ -141,7 +142,7 @@ class KubeService:
         supervisor = {"/usr/local/bin/kube-node": SUPERVISOR}
         return [
             ImageSpec(name="kube-node", packages=_BASE, files=supervisor, binaries=node),
-            ImageSpec(name="kube-lb", packages=(*_BASE, "haproxy")),
+            LB_IMAGE,  # haproxy (and keepalived, which only the kubeadm mode runs: one image to build)
             ImageSpec(name="kwok", packages=_BASE, binaries={"/usr/local/bin/kwok": str(bins["kwok"])}),
         ]
 

@@ -3,8 +3,8 @@
 ``kubernetes: {mode: kubeadm, workers: 2}`` in the lab file. The shape is the kind config's (3
 control-plane nodes for ``ha.yaml``, 1 for ``single.yaml``) with ``workers`` real worker nodes:
 
-- ``<lab>-external-load-balancer``: haproxy in front of the API servers (as the binaries mode's);
-  kubeadm's ``controlPlaneEndpoint`` is its address;
+- two haproxy load balancers in front of the API servers and a keepalived VIP between them
+  (:mod:`.kubeadm_lb`); kubeadm's ``controlPlaneEndpoint`` is the VIP;
 - ``kubeadm init`` on the first master (static-pod control plane and stacked etcd, certificates
   uploaded), ``kubeadm join --control-plane`` on the others one at a time, ``kubeadm join`` on the
   workers meanwhile. Nothing is pulled: every image is imported into each node's containerd
@@ -61,6 +61,7 @@ from hadrill.lab.kubeadm_images import (
     node_image,
     pause_binary,
 )
+from hadrill.lab.kubeadm_lb import LB_IMAGE, ApiLoadBalancers
 from hadrill.lab.labfile import KubernetesPart
 from hadrill.lab.runtime import LabContext, StatusRow
 from hadrill.progress import Progress
@@ -150,8 +151,7 @@ class KubeadmService(KubeService):
         bins = self.binaries()
         return [
             node_image(bins),
-            ImageSpec(name="kube-lb", packages=("ca-certificates", "iproute2", "procps", "iptables", "netbase",
-                                                "haproxy")),
+            LB_IMAGE,
             kube_proxy_image(bins["kube-proxy"]),
             app_image(),
         ]  # fmt: skip
@@ -214,10 +214,11 @@ class KubeadmService(KubeService):
         self.progress.info(f"  kubeadm: node images ready in {time.monotonic() - t0:.1f} s")
         state = self.state(ctx)
         state.mkdir(parents=True, exist_ok=True)
-        lb_ip = self.lb(ctx)[1]
-        haproxy = state / "haproxy.cfg"
-        haproxy.write_text(self._haproxy_cfg(ctx))
-        self._ensure_lb(ctx, haproxy)
+        lb_ip = self.lb(ctx)[1]  # the API VIP
+        lbs = ApiLoadBalancers(ctx)
+        t_lb = time.monotonic()
+        lbs.ensure(state, self._haproxy_cfg(ctx), self._kind_labels(ctx, "external-load-balancer"))
+        self.progress.info(f"  kubeadm: load balancers started in {time.monotonic() - t_lb:.1f} s")
         image, tars = self._image("host-kubeadm-node"), control_tars[0].parent
         masters = {n for n, _ in self.control_planes(ctx)}
         containers: dict[str, Container] = {}
@@ -251,6 +252,12 @@ class KubeadmService(KubeService):
         with ThreadPoolExecutor(max_workers=len(containers)) as pool:
             list(pool.map(prepare, containers))
         self.progress.info(f"  kubeadm: nodes booted, images imported in {time.monotonic() - t1:.1f} s")
+        t_vip = time.monotonic()
+        holder = lbs.wait_vip()  # elected while the nodes booted: kubeadm init reaches the API through it
+        self.progress.info(
+            f"  kubeadm: API VIP {lb_ip} on {holder} ({time.monotonic() - t_vip:.1f} s waited for it after the nodes, "
+            f"{time.monotonic() - t_lb:.1f} s after the load balancers started)"
+        )
         self._kubeadm(ctx, containers)
         self._pod_network(ctx, containers)
         if self.worker_count:
@@ -426,6 +433,8 @@ class KubeadmService(KubeService):
         shutil.rmtree(self._pki_dir(ctx), ignore_errors=True)
         for f in ("kubeconfig", "haproxy.cfg"):
             (state / f).unlink(missing_ok=True)
+        for name in ApiLoadBalancers(ctx).names():
+            (state / f"keepalived-{name}.conf").unlink(missing_ok=True)
         for name in [_kind_name(f"{ctx.name}-control-plane", i) for i in range(1, 8)] + [
             _kind_name(f"{ctx.name}-worker", i) for i in range(1, 8)
         ]:
@@ -476,18 +485,19 @@ class KubeadmService(KubeService):
 
     # -- inventory and status ---------------------------------------------------------------------
     def inventory(self, ctx: LabContext) -> tuple[list[Node], list[Cluster]]:
-        lb_name = self.lb(ctx)[0]
+        lbs = ApiLoadBalancers(ctx)
         nodes = [
             *self._nodes(ctx, self.control_planes(ctx), "control-plane", "etcd"),
             *self._nodes(ctx, self.worker_nodes(ctx), "worker"),
-            *self._nodes(ctx, [self.lb(ctx)], "load-balancer"),
+            *self._nodes(ctx, lbs.servers(), "load-balancer"),
         ]
         settings = {
             "api": self.api_url(ctx), "kubeconfig": str(self.kubeconfig_path(ctx)), "workers": self.workers(ctx),
-            "version": self.part.version, "etcd_version": self.part.etcd_version, "load_balancer": lb_name,
+            "version": self.part.version, "etcd_version": self.part.etcd_version, "api_vip": lbs.vip,
+            "load_balancers": [n for n, _ in lbs.servers()],
             "mode": "kubeadm", "app_image": APP_IMAGE, "app_url": self.app_url(ctx),
         }  # fmt: skip
-        return nodes, self._clusters(ctx, settings)
+        return nodes, [*self._clusters(ctx, settings), lbs.cluster()]
 
     def status(self, ctx: LabContext) -> list[StatusRow]:
         states = {c.name: c.status for c in ctx.containers()}
@@ -502,5 +512,11 @@ class KubeadmService(KubeService):
             health = "ready" if state == "running" and name in ready else "down" if state != "running" else "degraded"
             detail = "Node Ready" if name in ready else "Node not Ready"
             rows.append(StatusRow(name, "control-plane" if name in masters else "worker", ip, state, health, detail))
-        rows.append(self._lb_row(ctx, states))
+        lbs = ApiLoadBalancers(ctx)
+        holders = lbs.holders()
+        for name, ip in lbs.servers():
+            state = states.get(name, "missing")
+            role = "load-balancer (API VIP)" if name in holders else "load-balancer"
+            health = "healthy" if state == "running" else "down"
+            rows.append(StatusRow(name, role, ip, state, health, f"VIP {lbs.vip} on {', '.join(holders) or 'none'}"))
         return rows

@@ -114,7 +114,11 @@ class Lab:
         if spec.monitoring is not None:
             from hadrill.lab.monitoring import MonitoringService
 
-            self.services.append(MonitoringService(spec.monitoring, self._metrics_targets, self._probe_targets))
+            self.services.append(
+                MonitoringService(
+                    spec.monitoring, self._metrics_targets, self._probe_targets, listed=spec.transport == "docker"
+                )
+            )
 
     @property
     def name(self) -> str:

@@ -34,7 +34,8 @@ Format (YAML; every field but ``name`` has a default)::
       workers: 2                 # kubeadm: real worker nodes, 0-6 (default: the kind config's count);
                                  # binaries: "kwok" or nothing (the kind config counts them)
     monitoring: {}               # Prometheus, Alertmanager, Pushgateway and a node exporter in one
-                                 # container (.90), scraping the parts that expose metrics (etcd),
+                                 # container (.90), scraping the parts that expose metrics (etcd; the
+                                 # NFS and Gluster servers' lab exporter, on container or host nodes),
                                  # with lab-sized alert rules (omit or "monitoring: null" for none)
     swarm:                       # Docker Swarm on systemd host nodes running Debian's docker.io
                                  # (omit or "swarm: null" to run none). Managers .81-.85, workers
@@ -45,6 +46,7 @@ Format (YAML; every field but ``name`` has a default)::
     nodes: container             # container: one process per container (the default), or host:
                                  # systemd hosts (sshd, services as units with Restart=on-failure);
                                  # the etcd, nfs and gluster parts have host nodes so far
+                                 # (monitoring runs as a container beside them)
     transport: docker            # how the inventory reaches nodes: docker (docker://name) or ssh
                                  # (ssh://root@ADDR with the lab's own key and pinned host keys;
                                  # needs nodes: host). With ssh, inventory-docker.yaml is written too
@@ -210,10 +212,11 @@ class LabFile(_Strict):
     @classmethod
     def _host_parts(cls, v: str, info: ValidationInfo) -> str:
         if v == "host":
-            others = [p for p in ("kubernetes", "monitoring") if info.data.get(p) is not None]
+            others = [p for p in ("kubernetes",) if info.data.get(p) is not None]
             if others:
                 raise ValueError(
-                    f"container while the lab has {', '.join(others)} (host nodes run etcd, nfs and gluster so far)"
+                    f"container while the lab has {', '.join(others)} (host nodes run etcd, nfs and gluster so far;"
+                    " monitoring runs beside them)"
                 )
         return v
 

@@ -78,12 +78,17 @@ class MonitoringService:
         part: MonitoringPart,
         targets: Callable[[LabContext], Sequence[MetricsTarget]],
         probes: Callable[[LabContext], Sequence[MetricsTarget]] = lambda _ctx: [],
+        *,
+        listed: bool = True,
     ) -> None:
         """``targets``: every (service, host:port) the other parts expose metrics on; ``probes``: every
-        (service, host:port) whose only sign of life is accepting a TCP connection (blackbox probed)."""
+        (service, host:port) whose only sign of life is accepting a TCP connection (blackbox probed);
+        ``listed``: the container is an inventory node (not in a lab reached over ssh://, whose nodes
+        are all hosts: the inventory names the monitoring by its URLs, as a real fleet's does)."""
         self.part = part
         self.targets = targets
         self.probes = probes
+        self.listed = listed
 
     def images(self) -> list[ImageSpec]:
         return [MONITORING_IMAGE]
@@ -153,6 +158,8 @@ class MonitoringService:
 
     def inventory(self, ctx: LabContext) -> tuple[list[Node], list[Cluster]]:
         name, ip = self.container(ctx)
+        if not self.listed:
+            return [], []
         return [Node(name=name, url=f"docker://{name}", roles=["monitoring"], addresses={ctx.network_name: ip})], []
 
     def monitoring(self, ctx: LabContext) -> Monitoring:

@@ -111,6 +111,15 @@ groups:
         for: 2s
         labels: {severity: critical}
         annotations: {summary: "keepalived on NFS server {{ $labels.instance }} is not running"}
+      - alert: NfsGaneshaDown
+        # the server answers its scrape (the node and its exporter run) but no nfs-ganesha does: on the
+        # VIP holder, clients hang until keepalived's track script gives the VIP up (2 failed checks, 1 s
+        # apart); on the backup, the next failover has nowhere to go. A killed server's series are stale
+        # and match nothing here: a dead node is KeepalivedDown and TargetDown, not this
+        expr: hadrill_lab_check{service="nfs", check="ganesha"} == 0
+        for: 2s
+        labels: {severity: critical}
+        annotations: {summary: "nfs-ganesha is not running on NFS server {{ $labels.instance }}, which is up"}
       - alert: NfsVipOnNoNode
         # a server whose exporter does not answer holds no VIP (its series are stale: 0 stands in)
         expr: max(hadrill_lab_check{service="nfs", check="vip"} or on(instance) (up{service="nfs"} * 0)) == 0

@@ -29,7 +29,14 @@ from hadrill.lab.labfile import NfsPart
 from hadrill.lab.nfs_files import SERVER_FILES, START_PATH, STATE_FILE
 from hadrill.lab.runtime import LabContext, StatusRow
 from hadrill.lab.ssh import LabSsh
-from hadrill.lab.storage_host import BOOT_TIMEOUT, NFS_UNITS, STORAGE_HOST_IMAGE, check_over_ssh, configure_nfs_server
+from hadrill.lab.storage_host import (
+    BOOT_TIMEOUT,
+    NFS_UNITS,
+    STORAGE_HOST_IMAGE,
+    check_over_ssh,
+    configure_nfs_server,
+    install_exporter,
+)
 
 __all__ = ["CLIENT_IMAGE", "EXPORT", "SERVER_IMAGE", "NfsService"]
 
@@ -91,8 +98,8 @@ class NfsService:
         return ctx.ip(VIP_OFFSET, ctx.storage_network_name)
 
     def metrics_targets(self, ctx: LabContext) -> list[tuple[str, str]]:
-        """Each server's lab exporter (VIP held, keepalived, ganesha); systemd hosts run none yet."""
-        return [] if self.hosts else [("nfs", f"{ip}:{EXPORTER_PORT}") for _, ip, _ in self.servers(ctx)]
+        """Each server's lab exporter (VIP held, keepalived, ganesha): a process, or a unit on a host."""
+        return [("nfs", f"{ip}:{EXPORTER_PORT}") for _, ip, _ in self.servers(ctx)]
 
     # -- up ------------------------------------------------------------------------------------------
     def up(self, ctx: LabContext) -> None:
@@ -147,6 +154,9 @@ class NfsService:
                 c, self_ip=sip, peer_ip=servers[1 - i][2], vip=vip, priority=self.part.priorities[i],
                 advert=self.part.advert_int,
             )  # fmt: skip
+            # the checks of the container servers' start script (lab/nfs_files.py)
+            checks = {"keepalived": "proc:keepalived", "ganesha": "proc:ganesha.nfsd", "vip": f"addr:{self.vip(ctx)}"}
+            install_exporter(c, checks, NFS_UNITS)
 
     # -- observation ---------------------------------------------------------------------------------
     @staticmethod

@@ -5,13 +5,14 @@ server's), ``VIP`` (with its prefix), ``PRIORITY``, ``ADVERT`` (VRRPv3 advertise
 The start script finds the storage interface by ``SELF`` (docker does not promise ``eth1``), writes
 keepalived's config, removes pid files a ``docker kill`` leaves behind, starts rpcbind and ganesha,
 starts the lab exporter (:mod:`hadrill.lab.exporter_files`: VIP held, keepalived and ganesha
-running) and runs keepalived in the foreground. keepalived's notify script keeps the VRRP state in
-``STATE_FILE`` for ``hadrill lab status`` and the checks.
+running) and runs keepalived in the foreground. keepalived's notify script (:mod:`hadrill.lab.keepalived`)
+keeps the VRRP state in ``STATE_FILE`` for ``hadrill lab status`` and the checks.
 """
 
 from __future__ import annotations
 
 from hadrill.lab.exporter_files import EXPORTER, EXPORTER_PATH, EXPORTER_PORT
+from hadrill.lab.keepalived import NOTIFY_PATH, notify_script
 
 __all__ = [
     "GANESHA_CONF",
@@ -27,7 +28,6 @@ __all__ = [
 STATE_FILE = "/run/hadrill-nfs/vrrp.state"
 START_PATH = "/usr/local/bin/hadrill-nfs-start"
 GANESHA_START_PATH = "/usr/local/bin/hadrill-ganesha-start"
-NOTIFY_PATH = "/usr/local/bin/hadrill-vrrp-notify"
 
 GANESHA_CONF = """\
 NFS_CORE_PARAM {
@@ -67,13 +67,7 @@ rm -f /run/ganesha/ganesha.pid
 exec ganesha.nfsd -L /var/log/ganesha/ganesha.log -f /etc/ganesha/ganesha.conf -N NIV_EVENT
 """
 
-NOTIFY = """\
-#!/bin/sh
-# keepalived notify: $1=INSTANCE|GROUP $2=name $3=MASTER|BACKUP|FAULT|STOP $4=priority
-mkdir -p /run/hadrill-nfs
-echo "$3 $4 $(date +%s.%N)" > /run/hadrill-nfs/vrrp.state.tmp
-mv /run/hadrill-nfs/vrrp.state.tmp /run/hadrill-nfs/vrrp.state
-"""
+NOTIFY = notify_script(STATE_FILE)
 
 START = """\
 #!/bin/sh

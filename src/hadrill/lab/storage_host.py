@@ -20,8 +20,10 @@ from docker.models.containers import Container
 
 from hadrill.clients.targets import target
 from hadrill.errors import LabError
+from hadrill.lab.exporter_files import EXPORTER, EXPORTER_PATH, EXPORTER_UNIT, exporter_unit
 from hadrill.lab.hosts import host_image
-from hadrill.lab.nfs_files import GANESHA_CONF, NOTIFY, NOTIFY_PATH
+from hadrill.lab.keepalived import NOTIFY_PATH, keepalived_conf
+from hadrill.lab.nfs_files import GANESHA_CONF, NOTIFY
 from hadrill.lab.ssh import LabSsh
 
 BOOT_TIMEOUT = 180.0  # seconds for systemd to reach "running": a host node boots slowly on a loaded machine
@@ -35,6 +37,7 @@ __all__ = [
     "STORAGE_HOST_IMAGE",
     "check_over_ssh",
     "configure_nfs_server",
+    "install_exporter",
     "keepalived_conf",
     "start_glusterd",
 ]
@@ -90,46 +93,6 @@ STORAGE_HOST_IMAGE = host_image(
 )  # fmt: skip
 
 
-def keepalived_conf(
-    router_id: str, iface: str, self_ip: str, peer_ip: str, vip: str, priority: int, advert: float
-) -> str:
-    """keepalived's configuration: the one the container lab's start script writes, with the same VRRP
-    settings (VRRPv3, unicast, nopreempt, a track script on ganesha)."""
-    return f"""\
-global_defs {{
-    router_id {router_id}
-    enable_script_security
-    script_user root
-    vrrp_version 3
-}}
-vrrp_script chk_ganesha {{
-    script "/usr/bin/pgrep -x ganesha.nfsd"
-    interval 1
-    fall 2
-    rise 1
-}}
-vrrp_instance VI_NFS {{
-    state BACKUP
-    nopreempt
-    interface {iface}
-    virtual_router_id 50
-    priority {priority}
-    advert_int {advert:g}
-    unicast_src_ip {self_ip}
-    unicast_peer {{
-        {peer_ip}
-    }}
-    virtual_ipaddress {{
-        {vip} dev {iface}
-    }}
-    track_script {{
-        chk_ganesha
-    }}
-    notify {NOTIFY_PATH}
-}}
-"""
-
-
 def _sh(c: Container, script: str, what: str) -> str:
     rc, out = c.exec_run(["sh", "-c", script])
     text = (out or b"").decode(errors="replace").strip()
@@ -162,6 +125,19 @@ def configure_nfs_server(c: Container, *, self_ip: str, peer_ip: str, vip: str, 
         f"systemctl start --no-block rpcbind.service {' '.join(NFS_UNITS)}"
     )
     _sh(c, script, "configure nfs-ganesha and keepalived")
+
+
+def install_exporter(c: Container, checks: dict[str, str], after: tuple[str, ...]) -> None:
+    """Install and start the lab exporter as a unit (``checks``: name -> KIND:ARG, per role; ``after``:
+    the role's units), so the monitoring scrapes a host node as it scrapes a container one (same port,
+    same series)."""
+    unit = f"/etc/systemd/system/{EXPORTER_UNIT}"
+    text = exporter_unit(checks, after)
+    script = (
+        f"{_write(EXPORTER_PATH, EXPORTER)} && chmod 0755 {EXPORTER_PATH} && {_write(unit, text)}"
+        f" && systemctl daemon-reload && systemctl enable {EXPORTER_UNIT} && systemctl restart {EXPORTER_UNIT}"
+    )
+    _sh(c, script, "install the lab exporter")
 
 
 def start_glusterd(c: Container) -> None:

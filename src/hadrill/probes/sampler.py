@@ -33,7 +33,7 @@ from types import TracebackType
 from typing import Any, Protocol, runtime_checkable
 
 from hadrill.errors import ProbeFailed
-from hadrill.slo import Sample  # re-exported: it lives beside the SLO maths that read it
+from hadrill.slo import Sample, good  # Sample re-exported: it lives beside the SLO maths that read it
 
 __all__ = ["History", "Probe", "Sample", "Sampler"]
 
@@ -173,6 +173,8 @@ class Sampler:
         self._in_flight: dict[int, float] = {}  # job id -> wall-clock start
         self._error: BaseException | None = None
         self._stop = threading.Event()
+        self._stop_when_good = threading.Event()  # stop_when_good() asked: the scheduler stops on a good end
+        self._stopped_good = threading.Event()
         self._jobs: queue.Queue[int | None] = queue.Queue()
         self._ids = itertools.count()
         self._threads: list[threading.Thread] = []
@@ -227,6 +229,20 @@ class Sampler:
         self.check_errors()
         return self._history
 
+    def stop_when_good(self, bound_s: float) -> bool:
+        """Stop scheduling at the first tick with no call in flight and the latest-started sample good
+        (within the threshold), waiting at most ``bound_s``; True if it did. Then no sample can follow
+        that good one: after a plain :meth:`stop`, calls still in flight complete and are recorded, and
+        on a loaded host those late, slow ones would end the history as an outage that never closed.
+        Call :meth:`stop` afterwards either way."""
+        self._stop_when_good.set()
+        return self._stopped_good.wait(max(0.0, bound_s))
+
+    def _ends_good(self) -> bool:
+        """The latest-started sample is good (the judge orders samples by start); caller holds the lock."""
+        samples = self._history.samples()
+        return bool(samples) and good(max(samples, key=lambda x: (x.start, x.end)), self.threshold)
+
     def check_errors(self) -> None:
         """Re-raise, in the caller's thread, the first unexpected exception a probe raised."""
         error = self.error
@@ -272,6 +288,10 @@ class Sampler:
 
     def _fire(self) -> None:
         with self._cond:
+            if self._stop_when_good.is_set() and not self._in_flight and self._ends_good():
+                self._stopped_good.set()
+                self._stop.set()  # the scheduler's next wait returns at once: no tick after this one
+                return
             if len(self._in_flight) >= self.max_in_flight:
                 now = time.time()
                 self._history.append(Sample(start=now, end=now, ok=False, error=SKIPPED))
