@@ -26,6 +26,12 @@ Timed, with ``perf_counter``:
   inject + prove from the fault's own event times;
 * revert: from leaving the block until ``injected()`` returns (revert, disarm, ledger close).
 
+With ``--baseline SRC`` (another hadrill's ``src`` directory, e.g. ``git archive main src | tar -x -C
+/tmp/hadrill-base``), each run of each kind is measured twice, side by side: once by that hadrill and
+once by this one, each in a fresh child process (``--child KIND``, the same fault plan and lab; a warm-up
+command in the target first, not timed), alternating which goes first; the table then has a column per
+side. The goal line judges this side.
+
 Between two runs the cluster is waited on until it is whole again (etcd: every member answers and they
 agree on a leader; NFS: one VIP holder, both servers serving, the other one BACKUP; Gluster: every brick
 online; not timed). Prints a table (median/min/max per fault type, seconds). The lab is taken down at the end
@@ -34,12 +40,15 @@ unless ``--keep``. Exit status 0, 2 on a bad option, 3 when the lab, the engine 
 
 from __future__ import annotations
 
+import json
 import os
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import cast
 
 from hadrill.clients.docker import container as _container
@@ -54,10 +63,11 @@ from hadrill.faults.etcd import kill_member, partition_member, pick_member
 from hadrill.faults.kube import kill_control_plane_node
 from hadrill.faults.ledger import Ledger
 from hadrill.faults.process import ProcessFault
-from hadrill.inventory import Cluster, Inventory, Member
+from hadrill.inventory import Cluster, Inventory, Member, load_inventory
 from hadrill.lab.engine import docker_client
 from hadrill.lab.lab import Lab
 from hadrill.lab.labfile import default_lab_file
+from hadrill.paths import lab_inventory_path
 
 _WORKER = os.environ.get("PYTEST_XDIST_WORKER")
 LAB_NAME = f"hdt-{_WORKER}-inject" if _WORKER else "bench-inject"  # one per helper on a shared engine
@@ -212,13 +222,46 @@ def measure_once(fault: Fault, ledger: Ledger, into: Timings) -> None:
         into.prove.append(at["effect"] - at["inject"])
 
 
+THIS_SRC = Path(__file__).resolve().parent.parent / "src"
+
+
+def child(name: str) -> int:
+    """``--child KIND``: one measurement in this process (whichever hadrill PYTHONPATH gives), as JSON."""
+    kind = FAULTS[name]
+    inv = load_inventory(lab_inventory_path(LAB_NAME))
+    cluster = inv.cluster(kind.cluster)
+    fault = kind.make(inv, cluster)
+    target(fault.target).run("true", timeout=10)  # warm-up, not timed: imports, clients, connections
+    timings = Timings()
+    measure_once(fault, Ledger(), timings)
+    print(json.dumps({k: v for k, v in vars(timings).items()}))
+    return 0
+
+
+def measure_in_child(name: str, src: Path, into: Timings) -> None:
+    env = {**os.environ, "PYTHONPATH": str(src)}
+    res = subprocess.run([sys.executable, __file__, "--child", name], env=env, capture_output=True, text=True,
+                         timeout=300)  # fmt: skip
+    if res.returncode != 0:
+        raise HadrillError(f"{name} measured by {src} failed (exit {res.returncode}): {res.stderr.strip()[-400:]}")
+    for key, values in json.loads(res.stdout.strip().splitlines()[-1]).items():
+        getattr(into, key).extend(values)
+
+
+def side_by_side(name: str, before: list[float], after: list[float]) -> str:
+    def cell(values: list[float]) -> str:
+        return f"{statistics.median(values):>7.3f} ({min(values):.3f}-{max(values):.3f})" if values else f"{'-':>7}"
+
+    return f"{name:<28} {len(after):>3}  {cell(before):<22}  {cell(after):<22}"
+
+
 def row(name: str, values: list[float]) -> str:
     if not values:
         return f"{name:<28} {0:>3}  {'-':>7}  {'-':>7}  {'-':>7}"
     return f"{name:<28} {len(values):>3}  {statistics.median(values):>7.3f}  {min(values):>7.3f}  {max(values):>7.3f}"
 
 
-def bench(runs: int, keep: bool, kubernetes: bool, only: str = "") -> int:
+def bench(runs: int, keep: bool, kubernetes: bool, only: str = "", baseline: Path | None = None) -> int:
     parts: dict[str, None] = {} if kubernetes else dict(_PARTS)
     if only:  # only the lab parts the chosen kinds act on
         wanted = {kind.cluster for name, kind in FAULTS.items() if only in name}
@@ -226,6 +269,7 @@ def bench(runs: int, keep: bool, kubernetes: bool, only: str = "") -> int:
     lab = Lab(default_lab_file().with_name(LAB_NAME).model_copy(update=parts), owner=OWNER, client=docker_client())
     ledger = Ledger()
     results: dict[str, Timings] = {name: Timings() for name in FAULTS}
+    before: dict[str, Timings] = {name: Timings() for name in FAULTS}  # --baseline: the other hadrill
     skipped: dict[str, str] = {}
     try:
         log(f"lab {LAB_NAME}: {'reusing' if lab.exists() else 'bringing up'}")
@@ -240,6 +284,14 @@ def bench(runs: int, keep: bool, kubernetes: bool, only: str = "") -> int:
                 continue
             cluster = inv.cluster(kind.cluster)
             for i in range(1, runs + 1):
+                if baseline is not None:
+                    sides = [(baseline, before[name]), (THIS_SRC, results[name])]
+                    for src, into in sides if i % 2 else sides[::-1]:  # alternate which goes first
+                        wait_healthy(kind, inv, cluster)
+                        measure_in_child(name, src, into)
+                    log(f"{name} {i}/{runs}: inject {before[name].inject[-1]:.3f} s (baseline), "
+                        f"{results[name].inject[-1]:.3f} s (this)")  # fmt: skip
+                    continue
                 wait_healthy(kind, inv, cluster)
                 fault = kind.make(inv, cluster)
                 measure_once(fault, ledger, results[name])
@@ -270,8 +322,21 @@ def bench(runs: int, keep: bool, kubernetes: bool, only: str = "") -> int:
 
     print(f"lab {LAB_NAME}: {runs} run(s) per fault kind, seconds; load average {os.getloadavg()[0]:.1f} "
           f"on {os.cpu_count()} CPUs at the end")  # fmt: skip
-    print(f"{'fault / phase':<28} {'n':>3}  {'median':>7}  {'min':>7}  {'max':>7}")
-    for name, t in results.items():
+    if baseline is not None:
+        print(f"side by side: baseline {baseline} | this {THIS_SRC}; median (min-max)")
+        print(f"{'fault / phase':<28} {'n':>3}  {'baseline':<22}  {'this':<22}")
+        for name, t in results.items():
+            if name in skipped:
+                print(f"{name + ': inject':<28} {skipped[name]}")
+                continue
+            b = before[name]
+            print(side_by_side(f"{name}: inject", b.inject, t.inject))
+            print(side_by_side("  setup (gate+ledger+dm)", b.setup, t.setup))
+            print(side_by_side("  inject + prove", b.prove, t.prove))
+            print(side_by_side(f"{name}: revert", b.revert, t.revert))
+    else:
+        print(f"{'fault / phase':<28} {'n':>3}  {'median':>7}  {'min':>7}  {'max':>7}")
+    for name, t in ({} if baseline is not None else results).items():
         if name in skipped:
             print(f"{name + ': inject':<28} {skipped[name]}")
             continue
@@ -298,11 +363,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help=f"leave {LAB_NAME} up at the end")
     parser.add_argument("--only", default="", help="the fault kinds whose name holds this text (vip, brick...)")
     parser.add_argument("--kubernetes", action="store_true", help="with the lab's Kubernetes part (control-plane kill)")
+    parser.add_argument("--baseline", type=Path, help="another hadrill's src directory, measured side by side")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.child:
+        return child(args.child)
+    if args.baseline is not None and not (args.baseline / "hadrill" / "__init__.py").is_file():
+        parser.error(f"--baseline {args.baseline}: expected a directory holding hadrill/__init__.py")
     if not 1 <= args.runs <= MAX_RUNS:
         parser.error(f"--runs must be between 1 and {MAX_RUNS}")
     try:
-        return bench(args.runs, args.keep, args.kubernetes, args.only)
+        return bench(args.runs, args.keep, args.kubernetes, args.only, args.baseline)
     except HadrillError as e:  # no engine
         log(f"error: {e}")
         return 3

@@ -8,6 +8,7 @@ v0.34.4 on 10,000 generated pods, with no difference; see the compliance report 
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -364,3 +365,30 @@ def test_restricted_reports_every_baseline_violation_it_does_not_override(spec: 
     restricted = {c.psa_id for c, _ in evaluate_pod({}, spec, "restricted")}
     assert baseline - _OVERRIDDEN <= restricted
     assert not restricted & _OVERRIDDEN
+
+
+def test_a_scan_pauses_the_cycle_collector_and_leaves_it_as_it_found_it() -> None:
+    import gc
+
+    seen: list[bool] = []
+
+    def objects() -> Iterator[dict[str, Any]]:  # read while the scan runs
+        seen.append(gc.isenabled())
+        yield {"kind": "Pod", "metadata": {"name": "p"}, "spec": {"hostNetwork": True, "containers": [{"name": "c"}]}}
+
+    assert gc.isenabled()
+    assert [f.check_id for f in scan_objects(objects(), level="baseline")] == ["HD-PSS-002"]
+    assert seen == [False] and gc.isenabled()
+    gc.disable()
+    try:
+        scan_objects(objects(), level="baseline")
+        assert not gc.isenabled()  # a caller's choice is kept
+    finally:
+        gc.enable()
+    def failing() -> Iterator[dict[str, Any]]:
+        yield from objects()
+        raise RuntimeError("bad input")
+
+    with pytest.raises(RuntimeError):
+        scan_objects(failing())
+    assert gc.isenabled()  # restored when the scan raises too

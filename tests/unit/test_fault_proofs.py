@@ -7,8 +7,11 @@ values are read off them by hand.
 from __future__ import annotations
 
 import re
+import subprocess
+import time
+from pathlib import Path
 
-from hadrill.faults.gluster import _find_brick
+from hadrill.faults.gluster import _find_brick, clear_stale_pidfiles
 from hadrill.faults.network import dropped_packets
 from hadrill.faults.process import process_states
 
@@ -74,3 +77,25 @@ def test_find_brick_escapes_regex_characters_of_the_path() -> None:
     pattern = _pattern(_find_brick("h:/data/b.1+x"))
     assert re.search(pattern, "glusterfsd -s h --brick-name /data/b.1+x -l log")
     assert not re.search(pattern, "glusterfsd -s h --brick-name /data/bX1+x -l log")
+
+
+def test_stale_brick_pidfiles_are_removed_and_a_running_bricks_is_kept(tmp_path: Path) -> None:
+    # glusterd takes a pidfile whose pid is alive for a running brick: after a container restart that pid
+    # may be any process; only a pidfile naming a live glusterfsd may stay
+    vols = tmp_path / "vols" / "gv0"
+    vols.mkdir(parents=True)
+    brick = subprocess.Popen(["bash", "-c", "exec -a glusterfsd sleep 30"])
+    other = subprocess.Popen(["sleep", "30"])
+    try:
+        time.sleep(0.2)  # bash has exec'ed
+        (vols / "live.pid").write_text(f"{brick.pid}\n")
+        (vols / "reused.pid").write_text(f"{other.pid}\n")
+        (vols / "dead.pid").write_text("4194303\n")
+        (vols / "empty.pid").write_text("")
+        res = subprocess.run(["sh", "-c", clear_stale_pidfiles("gv0", str(tmp_path))], capture_output=True, text=True)
+    finally:
+        brick.kill()
+        other.kill()
+    assert res.returncode == 0 and res.stderr == ""
+    assert sorted(p.name for p in vols.iterdir()) == ["live.pid"]
+    assert sorted(Path(line).name for line in res.stdout.split()) == ["dead.pid", "empty.pid", "reused.pid"]

@@ -14,7 +14,9 @@ with the offending field paths (``spec.template.spec.containers[0].securityConte
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -216,11 +218,32 @@ def _fail(chk: Check, ref: str, obj: str, namespace: str | None, hit: Hit, file:
     )
 
 
+@contextmanager
+def _acyclic() -> Iterator[None]:
+    """The cycle collector paused while a scan allocates (findings, paths, messages: none in a cycle).
+
+    With the scanned objects' dicts alive, the collector's passes, one per 700 new containers, were about
+    a fifth of a scan's CPU. Reference counting still frees everything; the collector runs again (if it
+    did before) when the scan ends, whatever ends it."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def scan_objects(
     objects: Iterable[Any], *, level: str = "restricted", file: str | None = None, relax_userns: bool = False,
     version: Version = LATEST,
 ) -> list[Finding]:  # fmt: skip
     """One fail finding per violated control per pod template (compliant pods give none), at policy ``version``."""
+    with _acyclic():
+        return _scan(objects, level, file, relax_userns, version)
+
+
+def _scan(objects: Iterable[Any], level: str, file: str | None, relax_userns: bool, version: Version) -> list[Finding]:
     findings: list[Finding] = []
     screen = version == LATEST  # the screen knows policy 1.34 only
     checks = _CHECK_OF_PSA

@@ -240,6 +240,20 @@ class StopBrick(Fault):
             raise RevertFailed(f"{record.kind} ({p['mode']}) of {', '.join(p['bricks'])}: {e}") from e
 
 
+def clear_stale_pidfiles(volume: str, run_dir: str = "/var/run/gluster") -> str:
+    """Shell removing the volume's brick pidfiles whose pid is no ``glusterfsd`` (printing each one).
+
+    A server whose container was killed restarts with pids counted from 1 again; glusterd reads the old
+    pidfile, finds that pid taken (by any process: a probe's shell, a heal daemon), says "discovered
+    already-running brick" and never starts it, not even on ``start force``. Removed, it starts it."""
+    pids = f"{shlex.quote(run_dir)}/vols/{shlex.quote(volume)}/*.pid"
+    return (
+        f'for f in {pids}; do [ -e "$f" ] || continue; p=$(cat "$f"); '
+        f'case "$(tr "\\0" " " 2>/dev/null </proc/$p/cmdline)" in *glusterfsd*) ;; *) rm -f "$f"; echo "$f";; esac; '
+        "done"
+    )
+
+
 def _find_brick(brick: str) -> str:
     """Shell printing the pid of the brick process serving ``brick`` (``host:/path``) on its host, and
     failing unless exactly one runs. The pattern needs a space or the end after the path, so it does
@@ -302,6 +316,8 @@ def _wait_online(cli: GlusterCli, volume: str, bricks: Sequence[str], servers: S
                     return
                 last = f"offline: {', '.join(down)}"
                 if not forced and time.monotonic() > deadline - _BACK_S / 2:
+                    for s in servers:  # a restarted server's glusterd may take a reused pid for its brick
+                        target(s.url).run(clear_stale_pidfiles(volume), timeout=10)
                     cli.start_force(volume)  # glusterd restarts bricks itself; this covers when it does not
                     forced = True
             else:

@@ -4,8 +4,12 @@ Run as a file, it imports nothing of hadrill (only the Docker SDK, and the BMC c
 starts fast and cannot be broken by an import-time side effect of the package.
 
 Started by :func:`hadrill.faults.deadman.arm_on_host` in a session of its own. It reaches the Docker
-engine through the SDK (the harness's own client: no ``docker`` CLI needed), touches ``READY`` so the
-harness knows it is alive, sleeps until ``DEADLINE`` (epoch seconds), writes ``DIR/<id>.fired`` and
+engine (``GET /_ping`` on its Unix socket with the standard library: importing the Docker SDK costs
+about 0.2 s of CPU, which the fault's injection would wait for; through the SDK when ``DOCKER_HOST``
+is not a Unix socket), touches ``READY`` so the harness knows it is alive, sleeps until
+``DEADLINE`` (epoch seconds), then loads the SDK (the harness's own client: no ``docker`` CLI
+needed; loading it earlier would take the CPU from the fault being injected, and a disarmed deadman
+never needs it), writes ``DIR/<id>.fired`` and
 runs ``ACTIONS``, a JSON list of ``{"op": "start"|"unpause", "container": name}``,
 ``{"op": "exec", "container": name, "cmd": [argv...]}`` and ``{"op": "disconnect"|"connect",
 "container": name, "network": net, "ip": address}`` (a node restarted cut off from the others, then
@@ -17,7 +21,10 @@ lets disarm find it.
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
+import socket
 import sys
 import time
 from pathlib import Path
@@ -78,18 +85,53 @@ def fire(client: Any, actions: list[dict[str, Any]]) -> list[str]:
     return out
 
 
+def unix_socket(docker_host: str | None) -> str | None:
+    """The engine's Unix socket path for ``DOCKER_HOST`` (unset: the default socket), None for tcp/ssh."""
+    if not docker_host:
+        return "/var/run/docker.sock"
+    if docker_host.startswith("unix://"):
+        return docker_host.removeprefix("unix://") or "/var/run/docker.sock"
+    return None
+
+
+def ping_unix(path: str, timeout: float = 10.0) -> bool:
+    """Whether the engine on this socket answers ``GET /_ping`` with 200 OK."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(timeout)
+        s.connect(path)
+        s.sendall(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n")
+        answer = b""
+        while len(answer) < 65536:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return head.split(b"\r\n", 1)[0].split(b" ")[1:2] == [b"200"] and body.strip() == b"OK"
+
+
+def _client() -> Any:
+    import docker
+
+    return docker.from_env(timeout=60)
+
+
 def main(argv: list[str]) -> int:
     tag, deadline_s, directory, ready, actions_json = argv
     actions = json.loads(actions_json)
     record_id = tag.removeprefix("hadrill-deadman-")
-    client = None
-    if any("container" in a for a in actions):
-        import docker
-
-        client = docker.from_env(timeout=60)
-        client.ping()  # proof the engine answers before saying ready
-    else:
+    engine = any("container" in a for a in actions)
+    client: Any = None
+    path = unix_socket(os.environ.get("DOCKER_HOST"))
+    if not engine:
         _bmc_module()  # proof the BMC client loads before saying ready
+    elif path is not None:  # proof the engine answers before saying ready; the SDK is loaded when it acts
+        if not ping_unix(path) or importlib.util.find_spec("docker") is None:
+            print(f"{time.strftime('%H:%M:%S')} no engine answering on {path}, or no Docker SDK", flush=True)
+            return 1
+    else:
+        client = _client()
+        client.ping()
     Path(ready).touch()
     print(f"{time.strftime('%H:%M:%S')} armed for {float(deadline_s):.1f} ({actions_json})", flush=True)
     for _ in range(100_000):  # bounded: at most ~28 h of one-second naps
@@ -99,6 +141,12 @@ def main(argv: list[str]) -> int:
         time.sleep(min(left, 1.0))
     (Path(directory) / f"{record_id}.fired").write_text(f"{time.time():.3f}\n")
     for attempt in range(5):  # the engine may hiccup: retry the whole (idempotent) list
+        try:
+            client = client or (_client() if engine else None)
+        except Exception as e:  # the SDK is there (checked before ready): an engine that hiccups
+            print(f"{time.strftime('%H:%M:%S')} no Docker client: {type(e).__name__}: {e}", flush=True)
+            time.sleep(2**attempt)
+            continue
         lines = fire(client, actions)
         print("\n".join(f"{time.strftime('%H:%M:%S')} {line}" for line in lines), flush=True)
         if not any("FAILED" in line for line in lines):
