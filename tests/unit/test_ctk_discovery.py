@@ -26,6 +26,8 @@ MODULES = {
     "hadrill.ctk.probes": "probe",
     "hadrill.ctk.swarm_actions": "action",
     "hadrill.ctk.swarm_probes": "probe",
+    "hadrill.ctk.kube_actions": "action",
+    "hadrill.ctk.kube_probes": "probe",
 }
 
 

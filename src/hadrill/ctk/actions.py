@@ -212,19 +212,32 @@ def lose_quorum(
     return servers
 
 
-def start_kube_probes(cluster: str = "kubernetes", configuration: dict[str, Any] | None = None) -> list[str]:
+def start_kube_probes(
+    cluster: str = "kubernetes", app_entry: str = "first-worker", configuration: dict[str, Any] | None = None
+) -> list[str]:
     """Start the API readiness probe and the ConfigMap write probe, through the cluster's API address, and
     when the cluster runs an application (``settings.app_url``: the kubeadm lab's) an HTTP probe of it
-    through its Service, so every objective is also judged on what users see."""
+    through its Service, so every objective is also judged on what users see. ``app_entry``: the Service's
+    NodePort on the first worker (``first-worker``), or on every worker (``every-worker``,
+    ``settings.app_urls``), failing over between them as a load balancer in front of the nodes does: for
+    faults that take a worker away (:mod:`hadrill.probes.kube_app`)."""
     from hadrill.clients.kube import kube_api
     from hadrill.probes.kube import KubeReadyProbe, KubeWriteProbe
+    from hadrill.probes.kube_app import ServiceHttpProbe
     from hadrill.probes.net import HTTPProbe
     from hadrill.probes.sampler import Sampler
 
     run = current_run(configuration)
     c = run.inventory.cluster(cluster)
+    if app_entry not in ("first-worker", "every-worker"):
+        raise ConfigError("experiment", "app_entry", "first-worker or every-worker", app_entry)
+    if app_entry == "every-worker" and not c.settings.get("app_urls"):
+        raise ConfigError("inventory", f"clusters[{c.name}].settings.app_urls", "the app's URL on every worker")
     run.start_probe(KubeReadyProbe(kube_api(c, timeout=1.0), name=f"{c.name}-ready"))
-    if c.settings.get("app_url"):
+    if app_entry == "every-worker":
+        urls = [str(u) for u in c.settings["app_urls"]]
+        run.start_probe(ServiceHttpProbe(urls, timeout=1.0, name=f"{c.name}-app"))
+    elif c.settings.get("app_url"):
         run.start_probe(HTTPProbe(str(c.settings["app_url"]), timeout=1.0, name=f"{c.name}-app"))
     write = KubeWriteProbe(kube_api(c, timeout=1.0), prefix=f"w-{run.id.rsplit('-', 1)[1]}", name=f"{c.name}-write")
     write.prepare()

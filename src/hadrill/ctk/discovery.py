@@ -24,6 +24,8 @@ ACTIVITY_MODULES: dict[str, str] = {
     "hadrill.ctk.probes": "probe",
     "hadrill.ctk.swarm_actions": "action",
     "hadrill.ctk.swarm_probes": "probe",
+    "hadrill.ctk.kube_actions": "action",
+    "hadrill.ctk.kube_probes": "probe",
 }
 
 _SIMPLE = {bool: "boolean", int: "integer", float: "number", str: "string", bytes: "byte", type(None): "null"}

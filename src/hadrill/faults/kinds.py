@@ -22,6 +22,7 @@ KINDS: dict[str, str] = {
     "etcd-restore.objects": "hadrill.faults.etcd_restore:DrillObjects",
     "gluster.stop_brick": "hadrill.faults.gluster:StopBrick",
     "kube.control_plane": "hadrill.faults.kube:ControlPlaneFault",
+    "kube.worker_power_off": "hadrill.faults.kube_worker:WorkerPowerOff",
     "network.partition": "hadrill.faults.network:Partition",
     "nfs.fail_vip": "hadrill.faults.vip:FailVip",
     "power.off": "hadrill.faults.power:PowerOff",

@@ -1,7 +1,8 @@
 """The application the kubeadm lab runs, so experiments measure what users see beside the API.
 
 nginx from Debian (``hadrill.local/web:1``, imported into every node: ``imagePullPolicy: Never``) as a
-Deployment of 3 replicas with a readiness probe, spread across the workers, a PodDisruptionBudget
+Deployment of 3 replicas with a readiness probe, spread across the workers, evicted 30 s after their node
+is declared unreachable (fast failover, the default is 300 s), a PodDisruptionBudget
 (``minAvailable: 2``) and a NodePort Service. The harness reaches it from outside the pods through a
 worker's address (``http://WORKER:30080/``): what a load balancer in front of the nodes would do.
 """
@@ -10,13 +11,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from hadrill.clients.kube import KubeApi
+from hadrill.clients.kube import KubeApi, KubeApiError
 
-__all__ = ["APP_NAMESPACE", "APP_NODE_PORT", "app_manifests", "app_problem", "deploy_app"]
+__all__ = ["APP_NAMESPACE", "APP_NODE_PORT", "EVICT_AFTER_S", "app_manifests", "app_problem", "deploy_app"]
 
 APP_NAMESPACE = "hadrill-app"
 APP_NAME = "web"
 APP_NODE_PORT = 30080
+EVICT_AFTER_S = 30  # tolerationSeconds of the unreachable and not-ready taints (see app_manifests)
 _LABELS = {"app.kubernetes.io/name": APP_NAME}
 
 
@@ -32,6 +34,15 @@ def app_manifests(image: str, replicas: int = 3) -> list[tuple[str, dict[str, An
         "maxSkew": 1, "topologyKey": "kubernetes.io/hostname", "whenUnsatisfiable": "ScheduleAnyway",
         "labelSelector": {"matchLabels": _LABELS},
     }  # fmt: skip
+    # Fast failover for a stateless app, as operators set it: evicted 30 s after its node is declared
+    # unreachable or not ready (itself after node-monitor-grace-period without a heartbeat), instead of
+    # the 300 s the DefaultTolerationSeconds admission plugin gives every pod, which suits pods that must
+    # not move on a short partition. kube-kill-worker measures the time until the pods run elsewhere.
+    tolerations = [
+        {"key": f"node.kubernetes.io/{taint}", "operator": "Exists", "effect": "NoExecute",
+         "tolerationSeconds": EVICT_AFTER_S}
+        for taint in ("unreachable", "not-ready")
+    ]  # fmt: skip
     deployment = {
         "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": APP_NAME, "namespace": ns},
         "spec": {
@@ -39,7 +50,7 @@ def app_manifests(image: str, replicas: int = 3) -> list[tuple[str, dict[str, An
             "strategy": {"rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
             "template": {"metadata": {"labels": _LABELS}, "spec": {
                 "containers": [container], "topologySpreadConstraints": [spread],
-                "terminationGracePeriodSeconds": 5,
+                "terminationGracePeriodSeconds": 5, "tolerations": tolerations,
             }},
         },
     }  # fmt: skip
@@ -63,6 +74,12 @@ def app_manifests(image: str, replicas: int = 3) -> list[tuple[str, dict[str, An
 def deploy_app(api: KubeApi, image: str, replicas: int = 3) -> None:
     """Create what is missing (idempotent: an existing object is left as it is)."""
     for path, body in app_manifests(image, replicas):
+        try:  # asked first: a Service's POST fails on its taken nodePort (422) before its name (409)
+            api.get(f"{path}/{body['metadata']['name']}")
+            continue
+        except KubeApiError as e:
+            if e.status != 404:
+                raise
         api.create(path, body)
 
 

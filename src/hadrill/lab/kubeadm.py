@@ -496,6 +496,8 @@ class KubeadmService(KubeService):
             "version": self.part.version, "etcd_version": self.part.etcd_version, "api_vip": lbs.vip,
             "load_balancers": [n for n, _ in lbs.servers()],
             "mode": "kubeadm", "app_image": APP_IMAGE, "app_url": self.app_url(ctx),
+            # the NodePort on every worker: what a load balancer in front of the nodes would send to
+            "app_urls": [f"http://{ip}:{APP_NODE_PORT}/" for _, ip in self.worker_nodes(ctx)],
         }  # fmt: skip
         return nodes, [*self._clusters(ctx, settings), lbs.cluster()]
 

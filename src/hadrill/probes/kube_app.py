@@ -1,0 +1,64 @@
+"""The application's HTTP probe through its NodePort Service, as a client behind a load balancer sees it.
+
+A NodePort Service answers on every node; what sits in front of the nodes (a cloud or haproxy load
+balancer with health checks) sends each request to a node that answers, and retries a connection that
+was not accepted on another node (haproxy's ``retries`` with ``option redispatch``). The probe is that
+client: it sticks to the last node that answered and, when a connection is not accepted within
+``connect_timeout``, tries the next node, all within the request's ``timeout``. Each request is a new
+connection (no keep-alive), so kube-proxy picks a backend pod afresh for every request, as it does for
+many independent clients. A request accepted and then not answered, or answered with an error, fails
+(no retry). Note that kube-proxy DNATs the connection itself: a connection it sends to a pod on a dead
+node is not accepted either, so with two workers, one dead, such a request tries the dead node next
+and fails; with more workers it would be retried on a third, as a load balancer would.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import requests
+
+from hadrill.errors import ProbeFailed
+
+__all__ = ["ServiceHttpProbe"]
+
+
+class ServiceHttpProbe:
+    """GET through the first node of ``urls`` that accepts the connection, within ``timeout`` in all."""
+
+    def __init__(self, urls: list[str], *, timeout: float = 1.0, connect_timeout: float = 0.25, name: str = "") -> None:
+        if not urls:
+            raise ValueError("at least one URL")
+        self.urls, self.timeout, self.connect_timeout = list(urls), timeout, connect_timeout
+        self.name = name or "service-http"
+        self._lock = threading.Lock()
+        self._preferred = 0
+
+    def sample(self) -> dict[str, Any] | None:
+        with self._lock:
+            first = self._preferred
+        deadline = time.monotonic() + self.timeout
+        errors = []
+        for i in range(len(self.urls)):
+            budget = deadline - time.monotonic()
+            if budget <= 0:
+                break
+            index = (first + i) % len(self.urls)
+            url = self.urls[index]
+            try:
+                r = requests.get(url, timeout=(min(self.connect_timeout, budget), max(budget, 0.01)))
+            except requests.exceptions.ConnectTimeout:
+                errors.append(f"{url}: ConnectTimeout")  # the node itself is gone: the next one
+                continue
+            except requests.RequestException as e:
+                # the node accepted the connection (kube-proxy forwarded it) but the pod did not answer:
+                # what this request's client sees, no retry
+                raise ProbeFailed(f"GET {url}: {type(e).__name__}") from e
+            if r.status_code != 200:
+                raise ProbeFailed(f"GET {url}: HTTP {r.status_code}")
+            with self._lock:
+                self._preferred = index
+            return {"node": url, "pod": r.text.strip()[:64], "tried": i + 1}
+        raise ProbeFailed("no node accepted the connection: " + "; ".join(errors[-3:]))
