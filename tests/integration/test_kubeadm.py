@@ -46,6 +46,7 @@ ROOT = Path(__file__).resolve().parents[2]
 KILL_MASTER = ROOT / "experiments" / "kube-kill-master.yaml"
 FAIL_API_VIP = ROOT / "experiments" / "kube-fail-api-vip.yaml"
 KILL_APP_POD = ROOT / "experiments" / "kube-kill-app-pod.yaml"
+KILL_WORKER = ROOT / "experiments" / "kube-kill-worker.yaml"
 BIN = Path(sys.executable).parent
 assert len(LAB_NAME) <= 24
 
@@ -289,3 +290,70 @@ def test_kill_app_pod_experiment_meets_the_application_slo(lab: Lab, kubectl: An
     assert {"kubernetes-app max_outage", "kubernetes-app availability"} <= set(verdicts), sorted(verdicts)
     assert all(v["ok"] and v["measured"] is not None for v in verdicts.values()), verdicts
     print("kill an application pod: " + "; ".join(f"{n}: {v['detail']}" for n, v in verdicts.items()))
+
+
+# -- a worker node running the application dies ---------------------------------------------------------
+# Kubernetes' own numbers (v1.34): the node controller declares a node unreachable node-monitor-grace-period
+# (50 s) after its last heartbeat; the kubelet renews its Lease every 10 s, so never sooner than 40 s after
+# the kill. The lab's app tolerates the unreachable taint 30 s (lab/kube_app.py) before its pods are evicted.
+NOT_BEFORE_UNREACHABLE_S = 50 - 10
+TOLERATION_S = 30
+
+
+def test_kill_worker_experiment_measures_rescheduling_and_the_application(
+    lab: Lab, inv: Inventory, kubectl: Any, tmp_path: Path
+) -> None:
+    def app_pods() -> list[dict[str, Any]]:
+        listed = json.loads(kubectl("get", "pods", "-n", APP_NAMESPACE, "-o", "json"))["items"]
+        return [p for p in listed if p["metadata"].get("deletionTimestamp") is None]
+
+    workers = sorted(str(w) for w in inv.cluster("kubernetes").settings["workers"])
+    per_node = {w: sum(1 for p in app_pods() if p["spec"].get("nodeName") == w) for w in workers}
+    assert sorted(per_node.values()) == [1, 2], per_node  # 3 replicas spread over the 2 workers
+    expected = max(workers, key=lambda w: (per_node[w], -workers.index(w)))  # the most pods, then by name
+
+    done = subprocess.run(
+        [str(BIN / "hadrill"), "run", "--inventory", str(lab.inventory_path), "--journal-dir", str(tmp_path),
+         str(KILL_WORKER)],
+        capture_output=True, text=True, timeout=900, check=False,
+    )  # fmt: skip
+    [path] = list(tmp_path.rglob("journal.json"))
+    journal = json.loads(path.read_text())
+    assert done.returncode == 0, failure_report(journal) + done.stdout[-3000:] + done.stderr[-2000:]
+    hadrill = journal["hadrill"]
+    [fault] = hadrill["faults"]
+    assert fault["kind"] == "kube.worker_power_off" and fault["params"]["node"] == expected, (per_node, fault)
+    verdicts = {v["name"]: v for v in hadrill["verdicts"]}
+    for probe in ("kubernetes-ready", "kubernetes-app"):  # the application's availability and RTO beside the API's
+        for objective in ("availability", "max_outage"):
+            v = verdicts[f"{probe} {objective}"]
+            assert v["ok"] and v["measured"] is not None, v
+    assert verdicts["kubernetes-write acked_writes_lost"]["measured"] == 0
+    unrouted = verdicts["app_unrouted_s"]["measured"]
+    rescheduled = verdicts["app_rescheduled_s"]["measured"]
+    # never sooner than Kubernetes allows (the evictions came from the unreachable taint after its toleration),
+    # never later than the experiment's objectives (60 s, 95 s)
+    assert NOT_BEFORE_UNREACHABLE_S <= unrouted <= 60.0, verdicts["app_unrouted_s"]
+    assert NOT_BEFORE_UNREACHABLE_S + TOLERATION_S <= rescheduled <= 95.0, verdicts["app_rescheduled_s"]
+    assert verdicts["worker_rejoined_s"]["ok"] and verdicts["worker_rejoined_s"]["measured"] is not None
+
+    # kubectl's view afterwards: the killed worker is Ready again, every replica runs on the other one
+    node = json.loads(kubectl("get", "node", expected, "-o", "json"))
+    assert _ready(node), node["status"]["conditions"]
+    after = app_pods()
+    assert len(after) == 3 and {p["spec"]["nodeName"] for p in after} == set(workers) - {expected}, [
+        (p["metadata"]["name"], p["spec"].get("nodeName")) for p in after
+    ]
+    # the application's failures are the requests kube-proxy sent to the dead node before its endpoints went
+    samples = hadrill["histories"]["kubernetes-app"]["samples"]
+    cut = float(fault["start"]) + unrouted + 2.0  # + kube-proxy's sync (minSyncPeriod 1 s) and one request timeout
+    before = [s for s in samples if float(fault["start"]) <= s["start"] < cut]
+    late = [s for s in samples if s["start"] >= cut]
+    failed_before = sum(1 for s in before if not s["ok"]) / len(before)
+    failed_late = sum(1 for s in late if not s["ok"]) / len(late)
+    assert failed_late <= 0.01, failed_late  # the surviving replicas answer everything (a loaded host's stall aside)
+    print(
+        f"kill worker {expected} ({per_node[expected]} of 3 pods): {failed_before:.1%} of the app's requests failed "
+        f"until the Service stopped routing to it, {failed_late:.1%} after; "
+        + "; ".join(f"{n}: {v['detail']}" for n, v in verdicts.items())
+    )
