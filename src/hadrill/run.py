@@ -35,7 +35,9 @@ __all__ = ["OBJECTIVE_KEYS", "Run"]
 
 OBJECTIVE_KEYS = {
     "max_outage_s", "availability", "acked_writes_lost", "steady_state_s", "recovery_window_s", "latency_threshold_s",
-} | ALERT_OBJECTIVE_KEYS | {"promql", MONITORED_KEY}  # fmt: skip
+} | ALERT_OBJECTIVE_KEYS | {"promql", MONITORED_KEY, "probes"}  # fmt: skip
+# what ``objectives.probes.NAME`` may set for one probe, instead of the experiment-wide value
+PROBE_OBJECTIVE_KEYS = ("max_outage_s", "availability", "steady_state_s", "recovery_window_s", "latency_threshold_s")
 # Availability is judged from the injection to this long after the revert started, unless declared.
 DEFAULT_RECOVERY_WINDOW_S = 5.0
 _UNITS = {"max_outage_s": "s", "availability": "ratio", "acked_writes_lost": "writes", "steady_state_s": "s"}
@@ -45,6 +47,28 @@ _NAMES = {
     "acked_writes_lost": "acked_writes_lost",
     "steady_state_s": "steady_state",
 }
+
+
+def _per_probe(block: Any) -> dict[str, dict[str, float]]:
+    """``objectives.probes``: probe name -> the objectives that probe is judged by instead of the
+    experiment-wide ones (an application and the API beside it promise different things)."""
+    if block is None:
+        return {}
+    if not isinstance(block, dict) or not block:
+        raise ConfigError("experiment", "objectives.probes", "a mapping of probe name to objectives", block)
+    out: dict[str, dict[str, float]] = {}
+    for name, objectives in block.items():
+        field = f"objectives.probes.{name}"
+        if not isinstance(objectives, dict) or not objectives or set(objectives) - set(PROBE_OBJECTIVE_KEYS):
+            expected = f"a mapping of some of {', '.join(PROBE_OBJECTIVE_KEYS)}"
+            raise ConfigError("experiment", field, expected, objectives)
+        for key, value in objectives.items():
+            ok = isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value < float("inf")
+            if not ok or (key == "availability" and value > 1):
+                expected = "a ratio from 0 to 1" if key == "availability" else "a finite number >= 0"
+                raise ConfigError("experiment", f"{field}.{key}", expected, value)
+        out[str(name)] = {k: float(v) for k, v in objectives.items()}
+    return out
 
 
 def _slug(text: str) -> str:
@@ -385,18 +409,28 @@ class Run:
         self.not_asked = {"objectives": dropped, "why": NO_MONITORING} if dropped else None
         if dropped:
             self.event("objectives", f"not asked: {', '.join(dropped)} ({NO_MONITORING})")
+        per_probe = _per_probe(wanted.pop("probes", None))
         asked = {k: v for k, v in wanted.items() if k in _UNITS}
         out: list[slo.Verdict] = []
         if not self.samplers:
             why = "no probe ran (starting the probes failed, or the experiment starts none)"
             out = [slo.not_measured(_NAMES[k], float(v), _UNITS[k], why) for k, v in asked.items()]
-        recovery_s = float(wanted.get("recovery_window_s", DEFAULT_RECOVERY_WINDOW_S))
+        for name in sorted(set(per_probe) - set(self.samplers)):  # a probe named for objectives must have run
+            why = f"no probe named {name} ran (probes that ran: {', '.join(sorted(self.samplers)) or 'none'})"
+            out += [
+                slo.not_measured(f"{name} {_NAMES[k]}", float(v), _UNITS[k], why)
+                for k, v in per_probe[name].items()
+                if k in _UNITS
+            ]
         fault_start = min((float(w["start"]) for w in self.windows), default=None)
         for name, sampler in self.samplers.items():
+            mine = {**wanted, **per_probe.get(name, {})}  # this probe's own objectives win
+            asked = {k: v for k, v in mine.items() if k in _UNITS and k != "acked_writes_lost"}
+            recovery_s = float(mine.get("recovery_window_s", DEFAULT_RECOVERY_WINDOW_S))
             history = sampler.history
             samples = history.samples()
-            if "latency_threshold_s" in wanted:  # declared: kept in the history, so the charts judge alike
-                history.threshold = float(wanted["latency_threshold_s"])
+            if "latency_threshold_s" in mine:  # declared: kept in the history, so the charts judge alike
+                history.threshold = float(mine["latency_threshold_s"])
             threshold = getattr(history, "threshold", None)
             found: list[slo.Verdict] = []
             if "max_outage_s" in asked:
@@ -413,8 +447,8 @@ class Run:
                 else:
                     found.append(slo.check_steady_state(samples, self.revert_started, objective, threshold=threshold))
             out += [dataclasses.replace(v, name=f"{name} {v.name}") for v in found]
-        if "acked_writes_lost" in asked and self.samplers:
-            out += self._writes_lost(int(asked["acked_writes_lost"]), fault_start)
+        if "acked_writes_lost" in wanted and self.samplers:
+            out += self._writes_lost(int(wanted["acked_writes_lost"]), fault_start)
         out += judge_alerts(self.alerts, self.inventory.monitoring, wanted, fault_start, self.healed_at)
         try:
             out += judge_promql(self.prometheus(), wanted, fault_start, self.healed_at)

@@ -328,6 +328,9 @@ def test_kill_worker_experiment_measures_rescheduling_and_the_application(
         for objective in ("availability", "max_outage"):
             v = verdicts[f"{probe} {objective}"]
             assert v["ok"] and v["measured"] is not None, v
+    # the API, untouched, is judged by its own SLO (objectives.probes), the application by its 1/3 floor
+    assert verdicts["kubernetes-ready availability"]["objective"] == 0.98
+    assert verdicts["kubernetes-app availability"]["objective"] == 0.33
     assert verdicts["kubernetes-write acked_writes_lost"]["measured"] == 0
     unrouted = verdicts["app_unrouted_s"]["measured"]
     rescheduled = verdicts["app_rescheduled_s"]["measured"]
