@@ -185,6 +185,34 @@ def _host_pids(record_id: str) -> list[int]:
     return found
 
 
+def disarm_for_containers(names: set[str]) -> list[int]:
+    """Stop the host deadmen that would act on any container of ``names`` (their lab is being taken
+    down: a lab of the same name brought up later must not receive an old fault's revert, as a swarm
+    re-join from a killed test run did); their pids."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = [a for a in (entry / "cmdline").read_bytes().split(b"\0") if a]
+        except OSError:
+            continue
+        if len(argv) < 3 or not argv[1].endswith(b"hostdeadman.py"):
+            continue
+        try:
+            actions = json.loads(argv[-1])
+        except ValueError:
+            continue
+        touched = {a.get("container") for a in actions if isinstance(a, dict)}
+        touched |= {m.get("container") for a in actions if isinstance(a, dict) for m in a.get("lost") or []}
+        if touched & names:
+            found.append(int(entry.name))
+    for pid in found:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    return found
+
+
 def disarm_on_host(record_id: str) -> None:
     """Stop every host deadman of the fault; raise TargetError if one survives."""
     pids = _host_pids(record_id)

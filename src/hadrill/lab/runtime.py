@@ -17,6 +17,7 @@ from docker.errors import APIError, NotFound
 from docker.models.containers import Container
 
 from hadrill.errors import LabError
+from hadrill.faults.deadman import disarm_for_containers
 from hadrill.lab.labfile import LabFile
 from hadrill.progress import Progress
 
@@ -223,7 +224,9 @@ def remove_lab(client: docker.DockerClient, lab: str) -> dict[str, int]:
     """Remove every container, volume and network carrying the lab's label; count them."""
     flt = {"label": [f"{LAB_LABEL}={lab}"]}
     counts = {"containers": 0, "volumes": 0, "networks": 0}
-    for c in client.containers.list(all=True, filters=flt, ignore_removed=True):
+    containers = client.containers.list(all=True, filters=flt, ignore_removed=True)
+    disarm_for_containers({c.name for c in containers})  # an old fault's deadman must not act on a new lab
+    for c in containers:
         try:
             c.remove(force=True, v=True)
             counts["containers"] += 1
