@@ -128,7 +128,13 @@ def control_plane_refuses_changes(
 
 
 def replicas_restored(
-    inv: Inventory, cluster: Cluster, lost: list[str], since: float, objective_s: float, *, limit: float = 120.0,
+    inv: Inventory,
+    cluster: Cluster,
+    lost: list[str],
+    since: float,
+    objective_s: float,
+    *,
+    limit: float = 120.0,
     service: str = "",
 ) -> Verdict:
     """Time from ``since`` until ``service`` (default: the cluster's) runs its desired replicas on nodes
