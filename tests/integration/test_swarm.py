@@ -30,7 +30,7 @@ from hadrill.errors import TargetError
 from hadrill.faults.base import recover
 from hadrill.faults.ledger import Ledger
 from hadrill.faults.swarm import pick_swarm_nodes
-from hadrill.inventory import Inventory, load_inventory
+from hadrill.inventory import Inventory, Node, load_inventory
 from hadrill.lab.lab import Lab
 from hadrill.lab.labfile import parse_lab_data
 from hadrill.probes.gluster import gluster_read_back_for
@@ -50,7 +50,7 @@ RUN_TIMEOUT = 400  # seconds one runner may take on one experiment (each takes ~
 # -- fixtures --------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def lab(state_dir: Path) -> Iterator[Lab]:
-    spec = {"name": f"hdt-{WORKER}-sw", "etcd": None, "gluster": {}, "swarm": {}}
+    spec: dict[str, object] = {"name": f"hdt-{WORKER}-sw", "etcd": None, "gluster": {}, "swarm": {}}
     yield from fresh_lab(parse_lab_data(spec, "<test>"))
 
 
@@ -61,6 +61,11 @@ def inv(lab: Lab) -> Inventory:
 
 def sh(inv: Inventory, node: str, command: str, timeout: float = 20) -> str:
     return target(inv.node(node).url).check(command, timeout=timeout)
+
+
+def swarm_nodes(inv: Inventory) -> list[Node]:
+    """The inventory's Swarm nodes (the lab's Gluster servers and client are nodes too)."""
+    return [n for n in inv.nodes if any(r.startswith("swarm-") for r in n.roles)]
 
 
 def swarm_problem(inv: Inventory) -> str | None:
@@ -102,16 +107,16 @@ def test_up_forms_a_swarm_of_three_managers_two_workers_and_the_service(lab: Lab
     c = inv.cluster("swarm")
     assert c.type == "swarm" and c.failure_budget == 1  # a minority of 3 managers: (3-1)//2
     assert len(c.settings["managers"]) == 3 and len(c.settings["workers"]) == 2
-    assert {n.name: n.roles for n in inv.nodes} == {
+    assert {n.name: n.roles for n in swarm_nodes(inv)} == {
         **{m: ["swarm-manager"] for m in c.settings["managers"]},
         **{w: ["swarm-worker"] for w in c.settings["workers"]},
     }
     m1 = c.settings["managers"][0]
     table = sh(inv, m1, "docker node ls --format '{{.Hostname}} {{.Status}} {{.ManagerStatus}}'").split("\n")[:-1]
-    assert sorted(line.split()[0] for line in table) == sorted(n.name for n in inv.nodes)
+    assert sorted(line.split()[0] for line in table) == sorted(n.name for n in swarm_nodes(inv))
     assert [line.split()[2] for line in table if len(line.split()) == 3].count("Leader") == 1
     assert all(line.split()[1] == "Ready" for line in table)
-    assert [r.health for r in lab.status()] == ["ready"] * 5
+    assert [r.health for r in lab.status() if r.role.startswith("swarm")] == ["ready"] * 5
 
     # three tasks, one per node, each answering HTTP on its node's published port
     task_nodes = sh(inv, m1, "docker service ps web --filter desired-state=running --format '{{.Node}}'").split()
@@ -213,7 +218,7 @@ def test_inventory_swarm_reads_the_lab_back_and_preflight_says_go(lab: Lab, inv:
     fc = found.cluster("swarm")
     # the oracle: the inventory the lab wrote from its own plan
     assert {n.name: (n.url, n.roles, n.address()) for n in found.nodes} == {
-        n.name: (n.url, n.roles, n.address()) for n in inv.nodes
+        n.name: (n.url, n.roles, n.address()) for n in swarm_nodes(inv)
     }
     assert fc.failure_budget == 1 and fc.settings["replicas"] == 3 and fc.settings["port"] == 8080
     assert sorted(fc.settings["managers"]) == sorted(c.settings["managers"])
@@ -532,7 +537,7 @@ def test_force_new_cluster_deadman_restores_three_managers_after_the_harness_is_
         ready = all(r[1] == "Ready" for r in rows)
         return None if hosts == all_nodes and ready and statuses == ["Leader", "Reachable", "Reachable"] else out
 
-    all_nodes = sorted(n.name for n in inv.nodes)
+    all_nodes = sorted(n.name for n in swarm_nodes(inv))
     took = wait_until("the deadman alone made the swarm whole", whole, timeout=REJOIN_S, interval=2.0)
     assert time.time() - record.deadline < REJOIN_S, took
     for m in lost:  # a fresh node entry each (they left and joined), the lab's labels carried over
