@@ -528,9 +528,16 @@ def test_force_new_cluster_deadman_restores_three_managers_after_the_harness_is_
     assert record.deadline <= float(fired.read_text()) <= record.deadline + DEADMAN_GRACE
 
     def whole() -> str | None:  # the oracle: the engine's own node list, read on the survivor
-        out = sh(
-            inv, record.params["survivor"], "docker node ls --format '{{.Hostname}} {{.Status}} {{.ManagerStatus}}'"
-        )
+        survivor = inv.node(record.params["survivor"]).url
+        try:
+            res = target(survivor).run(
+                "docker node ls --format '{{.Hostname}} {{.Status}} {{.ManagerStatus}}'", timeout=30
+            )
+        except TargetError as e:
+            return str(e)[-200:]
+        if not res.ok:  # a Raft group changing size may not answer for a while
+            return f"node ls: {res.stderr.strip()[-200:]}"
+        out = res.stdout
         rows = [line.split() for line in out.splitlines() if line.strip()]
         statuses = sorted(r[2] for r in rows if len(r) > 2)
         hosts = sorted(r[0] for r in rows)  # once each: no stale entry left

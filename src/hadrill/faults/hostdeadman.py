@@ -101,8 +101,14 @@ def swarm_rejoin(client: Any, action: dict[str, Any]) -> str:
         rc, out = _sh(c, _JOIN, env)
         if rc != 0:
             raise RuntimeError(f"{m['container']} join: {out.replace(token, '<token>')[-200:]}")
+    mine: dict[str, Any] = {}
     for _ in range(90):  # bounded: every lost manager listed once, Ready and Reachable (or Leader)
-        rows = _rows(leader)
+        try:
+            rows = _rows(leader)
+        except RuntimeError as e:  # a Raft group changing size may not answer for a while: not a failure yet
+            mine = {"leader": str(e)}
+            time.sleep(1.0)
+            continue
         mine = {h: [r for r in rows if r[1] == h] for h in names}
         if all(len(v) == 1 and v[0][2] == "Ready" and v[0][3:4] in (["Reachable"], ["Leader"]) for v in mine.values()):
             break
