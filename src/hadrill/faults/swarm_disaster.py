@@ -274,6 +274,8 @@ def _remove_stale(leader: SwarmCli, hostname: str) -> dict[str, str]:
         # force-new-cluster dropped it from the Raft members (a demote then says "can't find manager in
         # raft memberlist"), though its spec may still say manager: demote only when rm asks for it
         res = leader.run(f"docker node rm --force {entry['id']}")
+        if not res.ok and "No such node" in (res.stderr + res.stdout):
+            continue  # removed meanwhile (its deadman, or an earlier try of this revert)
         if not res.ok and "demote" in (res.stderr + res.stdout):
             leader.check(f"docker node demote {entry['id']}")
             leader.check(f"docker node rm --force {entry['id']}")
