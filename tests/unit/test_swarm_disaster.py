@@ -8,31 +8,72 @@ from typing import Any
 from hadrill.faults.hostdeadman import fire
 from hadrill.faults.ledger import FaultRecord
 
+TOKEN = "SWMTKN-1-secret"
+
 
 class _Net:
-    def __init__(self, name: str, calls: list[tuple[Any, ...]]) -> None:
-        self.name, self.calls = name, calls
+    def __init__(self, name: str, engine: _Engine) -> None:
+        self.name, self.engine = name, engine
 
     def disconnect(self, c: Any, force: bool = False) -> None:
-        self.calls.append(("disconnect", c.name, self.name, force))
+        self.engine.calls.append(("disconnect", c.name, self.name))
+        c.nets.discard(self.name)
 
     def connect(self, c: Any, ipv4_address: str | None = None) -> None:
-        self.calls.append(("connect", c.name, self.name, ipv4_address))
+        self.engine.calls.append(("connect", c.name, self.name, ipv4_address))
+        c.nets.add(self.name)
 
 
 class _Container:
-    def __init__(self, name: str, calls: list[tuple[Any, ...]]) -> None:
-        self.name, self.calls, self.status = name, calls, "exited"
+    """A lost manager (state: old swarm, left, joined) or the new leader answering docker node commands."""
+
+    def __init__(self, name: str, engine: _Engine) -> None:
+        self.name, self.engine, self.status, self.state = name, engine, "exited", "active"
+        self.nets = {"lab-net"}
+
+    @property
+    def attrs(self) -> dict[str, Any]:
+        return {"NetworkSettings": {"Networks": {n: {} for n in self.nets}}}
 
     def reload(self) -> None: ...
 
     def start(self) -> None:
-        self.calls.append(("start", self.name))
+        self.engine.calls.append(("start", self.name))
         self.status = "running"
 
-    def exec_run(self, cmd: list[str]) -> tuple[int, bytes]:
-        self.calls.append(("exec", self.name, cmd[-1]))
-        return 0, b"Node left the swarm."
+    def exec_run(self, cmd: list[str], environment: dict[str, str] | None = None) -> tuple[int, bytes]:
+        text, env = cmd[-1], environment or {}
+        e = self.engine
+        if self.name == "m3":  # the new leader
+            if text.startswith("timeout 20 docker node ls"):
+                return 0, "\n".join(" ".join(r) for r in e.rows).encode()
+            if "json .Spec.Labels" in text:
+                return 0, b'{"hadrill.zone":"control"}'
+            if text.startswith("docker node rm"):
+                node_id = text.split()[4]
+                e.calls.append(("rm", node_id))
+                e.rows = [r for r in e.rows if r[0] != node_id]
+                return 0, b""
+            if text == "docker swarm join-token -q manager":
+                return 0, TOKEN.encode()
+            if text.startswith("docker node update"):
+                e.calls.append(("label", text.split()[-1], text.split()[4]))
+                return 0, b""
+            raise AssertionError(text)
+        if "docker swarm leave" in text:
+            e.calls.append(("leave", self.name))
+            self.state = "inactive"
+            return 0, b"Node left the swarm."
+        if text == "docker info --format '{{.Swarm.LocalNodeState}}'":
+            return 0, self.state.encode()
+        if "docker swarm join" in text:
+            assert TOKEN not in text and env["HADRILL_JOIN_TOKEN"] == TOKEN  # the token: only in the environment
+            assert self.nets == {"lab-net"}, "joined while cut off"
+            e.calls.append(("join", self.name, env["HADRILL_ADDR"], env["HADRILL_REMOTE"]))
+            self.state = "active"
+            e.rows.append([f"new-{self.name}", self.name, "Ready", "Reachable"])
+            return 0, b"This node joined a swarm as a manager."
+        raise AssertionError(text)
 
 
 class _Engine:
@@ -40,11 +81,14 @@ class _Engine:
         self.calls: list[tuple[Any, ...]] = []
         self._c: dict[str, _Container] = {}
         self.containers, self.networks = self, self
+        # force-new-cluster: m3 leads alone; m1 and m2 are stale entries (Down, no Raft status)
+        self.rows = [["id3", "m3", "Ready", "Leader"], ["idw", "w1", "Ready"], ["old-m1", "m1", "Down"],
+                     ["old-m2", "m2", "Down"]]  # fmt: skip
 
     def get(self, name: str) -> Any:  # containers.get and networks.get
         if name.endswith("-net"):
-            return _Net(name, self.calls)
-        return self._c.setdefault(name, _Container(name, self.calls))
+            return _Net(name, self)
+        return self._c.setdefault(name, _Container(name, self))
 
 
 def _record() -> FaultRecord:
@@ -53,29 +97,40 @@ def _record() -> FaultRecord:
          "networks": {"lab-net": f"10.0.0.8{i}"}}
         for i in (1, 2)
     ]  # fmt: skip
+    params = {"lost": lost, "survivor": "m3", "survivor_url": "docker://m3", "advertise": "10.0.0.83"}
     return FaultRecord(
-        id="abc", kind="swarm.force_new_cluster", target="docker://m3", params={"lost": lost}, created=0.0,
+        id="abc", kind="swarm.force_new_cluster", target="docker://m3", params=params, created=0.0,
         deadline=1.0, run="t", description="",
     )  # fmt: skip
 
 
-def test_deadman_restarts_each_lost_manager_cut_off_then_connects_it_at_its_address(monkeypatch: Any) -> None:
-    from hadrill.faults import swarm_disaster
+def test_deadman_restarts_each_lost_manager_cut_off_leaves_reconnects_then_joins_it(monkeypatch: Any) -> None:
+    from hadrill.faults import hostdeadman, swarm_disaster
 
     planned: list[list[dict[str, Any]]] = []
     monkeypatch.setattr(swarm_disaster, "arm_on_host", lambda record, actions: planned.append(actions))
+    monkeypatch.setattr(hostdeadman.time, "sleep", lambda s: None)
     swarm_disaster.ForceNewCluster.arm_deadman(_record())
+    assert TOKEN not in str(planned) and "token" not in str(planned).lower()  # nothing to store: read when firing
     engine = _Engine()
     lines = fire(engine, planned[0])
-    # per manager, in this order: off the network, started, left its old swarm, back at its own address
-    assert [c[:3] if c[0] != "exec" else c[:2] for c in engine.calls] == [
-        ("disconnect", "m1", "lab-net"), ("start", "m1"), ("exec", "m1"), ("connect", "m1", "lab-net"),
-        ("disconnect", "m2", "lab-net"), ("start", "m2"), ("exec", "m2"), ("connect", "m2", "lab-net"),
+    # per manager: off the network, started, left its old swarm, back at its own address; then the stale
+    # entries removed; then each joins (reconnected) as a manager at its address; labels carried over
+    assert engine.calls == [
+        ("disconnect", "m1", "lab-net"), ("start", "m1"), ("leave", "m1"), ("connect", "m1", "lab-net", "10.0.0.81"),
+        ("disconnect", "m2", "lab-net"), ("start", "m2"), ("leave", "m2"), ("connect", "m2", "lab-net", "10.0.0.82"),
+        ("rm", "old-m1"), ("rm", "old-m2"),
+        ("join", "m1", "10.0.0.81", "10.0.0.83:2377"), ("join", "m2", "10.0.0.82", "10.0.0.83:2377"),
+        ("label", "m1", "'hadrill.zone=control'"), ("label", "m2", "'hadrill.zone=control'"),
     ]  # fmt: skip
-    assert ("connect", "m2", "lab-net", "10.0.0.82") in engine.calls
-    assert all("docker swarm leave --force" in c[2] for c in engine.calls if c[0] == "exec")
-    assert not any("join" in str(a) for a in planned[0])  # no token: the deadman never joins
-    assert len(lines) == 8 and not any("FAILED" in line for line in lines), lines
+    assert lines == ["swarm_rejoin: m1, m2 managers again (2 re-joined)"], lines
+    assert TOKEN not in str(lines)
+
+    # a retry (the deadman's loop, or a second deadman) decides from the leader's view: both are members,
+    # so nothing is cut off, left or joined again
+    engine.calls.clear()
+    assert fire(engine, planned[0]) == ["swarm_rejoin: m1, m2 managers again (0 re-joined)"]
+    assert engine.calls == []
 
 
 def test_default_drill_of_a_swarm_inventory_runs_the_five_swarm_scenarios() -> None:

@@ -12,9 +12,9 @@ they join again as managers with a token read from the new leader ("Troubleshoot
 the three-manager swarm. A lost manager restarted while still connected could meet the other with
 the old membership, 2 of 3, and elect a leader of the old swarm beside the new one: the revert (and
 its deadman, on this host) therefore starts each one disconnected from the lab's networks, has it
-leave, and only then connects it again at its own address. The deadman cannot join (no join token is
-ever stored); it leaves the old managers out of any swarm, safe, and a later revert (``hadrill
-recover``) joins them. Join tokens travel only in a ``docker exec`` environment, never in a command
+leave, and only then connects it again at its own address. The deadman does the whole revert (a harness
+killed mid-drill leaves a whole swarm): it reads a join token from the survivor when it fires, never
+before, so none is stored. Join tokens travel only in a ``docker exec`` environment, never in a command
 line, a record, a log or an error message.
 """
 
@@ -42,10 +42,6 @@ __all__ = ["ForceNewCluster", "lost_manager"]
 
 _ENGINE_UP_S = 90.0  # a restarted node boots systemd, then dockerd (LAB-NOTES: 5-20 s on this VM)
 _JOIN_S = 120.0
-# wait for the node's engine, then leave: what the deadman runs in a restarted, disconnected manager
-_LEAVE = (
-    "for i in $(seq 90); do docker info >/dev/null 2>&1 && break; sleep 1; done; timeout 30 docker swarm leave --force"
-)
 
 
 def lost_manager(name: str, url: str, address: str) -> dict[str, Any]:
@@ -147,18 +143,18 @@ class ForceNewCluster(OnHostDeadman, Fault):
 
     @classmethod
     def arm_deadman(cls, record: FaultRecord) -> None:
-        actions: list[dict[str, Any]] = []
-        for m in record.params["lost"]:
-            nets = m["networks"]
-            actions += [{"op": "disconnect", "container": m["container"], "network": n} for n in nets]
-            actions += [
-                {"op": "start", "container": m["container"]},
-                {"op": "exec", "container": m["container"], "cmd": ["sh", "-c", _LEAVE]},
-            ]
-            actions += [
-                {"op": "connect", "container": m["container"], "network": n, "ip": ip} for n, ip in nets.items()
-            ]
-        arm_on_host(record, actions)
+        """At the deadline the host deadman runs this revert itself (``swarm_rejoin`` of
+        :mod:`hadrill.faults.hostdeadman`): it reads a join token from the survivor then, never before."""
+        p = record.params
+        survivor = target(p["survivor_url"]).container
+        if survivor is None:
+            raise InjectionFailed(f"force-new-cluster on {p['survivor']}: no container the deadman reaches")
+        lost = [
+            {"name": m["name"], "container": m["container"], "address": m["address"], "networks": m["networks"]}
+            for m in p["lost"]
+        ]
+        arm_on_host(record, [{"op": "swarm_rejoin", "container": survivor, "remote": f"{p['advertise']}:2377",
+                              "lost": lost}])  # fmt: skip
 
     def inject(self, record: FaultRecord) -> None:
         cli = SwarmCli(self.survivor_url, timeout=90.0)
@@ -278,6 +274,8 @@ def _remove_stale(leader: SwarmCli, hostname: str) -> dict[str, str]:
         # force-new-cluster dropped it from the Raft members (a demote then says "can't find manager in
         # raft memberlist"), though its spec may still say manager: demote only when rm asks for it
         res = leader.run(f"docker node rm --force {entry['id']}")
+        if not res.ok and "No such node" in (res.stderr + res.stdout):
+            continue  # removed meanwhile (its deadman, or an earlier try of this revert)
         if not res.ok and "demote" in (res.stderr + res.stdout):
             leader.check(f"docker node demote {entry['id']}")
             leader.check(f"docker node rm --force {entry['id']}")
