@@ -26,6 +26,7 @@ import os
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import requests
@@ -82,33 +83,44 @@ class SwarmHttpProbe:
         self._preferred = 0
         self._session = threading.local()
 
-    def _get(self, url: str, budget: float) -> requests.Response:
+    def _http(self) -> requests.Session:
         session = getattr(self._session, "s", None)
         if session is None:
             session = self._session.s = requests.Session()
-        return session.get(url, timeout=(min(self.connect_timeout, budget), max(budget, 0.01)))
+        return session
 
-    def sample(self) -> dict[str, Any] | None:
+    def _timeouts(self, budget: float) -> tuple[float, float]:
+        return min(self.connect_timeout, budget), max(budget, 0.01)
+
+    def _nodes_in_turn(self) -> Iterator[tuple[int, str, float]]:
+        """(index, url, seconds left) of each node, from the one that answered last, while the
+        sample's ``timeout`` lasts: a failed node costs the next one only the time it took."""
         with self._lock:
             first = self._preferred
         deadline = time.monotonic() + self.timeout
-        errors = []
         for i in range(len(self.urls)):
             budget = deadline - time.monotonic()
             if budget <= 0:
-                break
+                return
             index = (first + i) % len(self.urls)
-            url = self.urls[index]
+            yield index, self.urls[index], budget
+
+    def _answered(self, index: int) -> None:
+        with self._lock:
+            self._preferred = index
+
+    def sample(self) -> dict[str, Any] | None:
+        errors = []
+        for i, (index, url, budget) in enumerate(self._nodes_in_turn()):
             try:
-                r = self._get(url, budget)
+                r = self._http().get(url, timeout=self._timeouts(budget))
             except requests.RequestException as e:
                 errors.append(f"{url}: {type(e).__name__}")
                 continue
             if r.status_code != 200:
                 errors.append(f"{url}: HTTP {r.status_code}")
                 continue
-            with self._lock:
-                self._preferred = index
+            self._answered(index)
             return {"node": url, "task": r.text.strip()[:64], "tried": i + 1}
         raise ProbeFailed("no node answered: " + "; ".join(errors[-3:]))
 
@@ -161,30 +173,16 @@ class SwarmStoreProbe(SwarmHttpProbe):
         self._seq = 0
         self._seq_lock = threading.Lock()
 
-    def _put(self, url: str, body: bytes, budget: float) -> requests.Response:
-        session = getattr(self._session, "s", None)
-        if session is None:
-            session = self._session.s = requests.Session()
-        return session.put(url, data=body, timeout=(min(self.connect_timeout, budget), max(budget, 0.01)))
-
     def sample(self) -> dict[str, Any] | None:
         with self._seq_lock:
             self._seq += 1
             key = f"{self._prefix}-{self._seq:06d}"
         body = os.urandom(self.size)
         digest = hashlib.sha256(body).hexdigest()
-        with self._lock:
-            first = self._preferred
-        deadline = time.monotonic() + self.timeout
         errors = []
-        for i in range(len(self.urls)):
-            budget = deadline - time.monotonic()
-            if budget <= 0:
-                break
-            index = (first + i) % len(self.urls)
-            url = self.urls[index]
+        for i, (index, url, budget) in enumerate(self._nodes_in_turn()):
             try:
-                r = self._put(f"{url}/{key}", body, budget)
+                r = self._http().put(f"{url}/{key}", data=body, timeout=self._timeouts(budget))
             except requests.ConnectionError as e:  # refused or not connected: nothing was sent, try the next
                 errors.append(f"{url}: {type(e).__name__}")
                 continue
@@ -198,7 +196,6 @@ class SwarmStoreProbe(SwarmHttpProbe):
                 raise ProbeFailed(f"{url}/{key}: 201 without a sha256") from None
             if answered != digest:
                 raise ProbeFailed(f"{url}/{key}: acknowledged sha256 {answered[:12]} is not the sent {digest[:12]}")
-            with self._lock:
-                self._preferred = index
+            self._answered(index)
             return {"key": f"{self.folder}/{key}", "sha256": digest, "node": url, "tried": i + 1}
         raise ProbeFailed("no node's store answered: " + "; ".join(errors[-3:]))
