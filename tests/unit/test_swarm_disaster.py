@@ -1,5 +1,6 @@
-"""The disaster procedure's pure parts: the host deadman's network ops (a recorded fake engine: the
-real one is exercised by tests/integration/test_swarm.py) and the deadman plan of ForceNewCluster."""
+"""The disaster procedure's pure parts: the re-join's decisions, as the host deadman and the harness
+run them (a recorded fake engine: the real one is exercised by tests/integration/test_swarm.py), and
+the deadman plan of ForceNewCluster."""
 
 from __future__ import annotations
 
@@ -46,7 +47,16 @@ class _Container:
         e = self.engine
         if self.name == "m3":  # the new leader
             if text.startswith("timeout 20 docker node ls"):
+                if e.leaderless > 0:
+                    e.leaderless -= 1
+                    return 1, b"Error response from daemon: The swarm does not have a leader."
                 return 0, "\n".join(" ".join(r) for r in e.rows).encode()
+            if "docker swarm init --force-new-cluster" in text:
+                assert env["HADRILL_ADDR"] == "10.0.0.83"
+                e.calls.append(("force", env["HADRILL_ADDR"]))
+                e.leaderless = 0
+                e.rows = [r[:3] if r[1] != "m3" else r for r in e.rows]  # the others drop out of Raft
+                return 0, b""
             if "json .Spec.Labels" in text:
                 return 0, b'{"hadrill.zone":"control"}'
             if text.startswith("docker node rm"):
@@ -60,6 +70,8 @@ class _Container:
                 e.calls.append(("label", text.split()[-1], text.split()[4]))
                 return 0, b""
             raise AssertionError(text)
+        if text.startswith("for i in $(seq 90)") and self.state == "inactive":
+            return 0, b""
         if "docker swarm leave" in text:
             e.calls.append(("leave", self.name))
             self.state = "inactive"
@@ -79,6 +91,7 @@ class _Container:
 class _Engine:
     def __init__(self) -> None:
         self.calls: list[tuple[Any, ...]] = []
+        self.leaderless = 0  # node ls answers "no leader" this many times
         self._c: dict[str, _Container] = {}
         self.containers, self.networks = self, self
         # force-new-cluster: m3 leads alone; m1 and m2 are stale entries (Down, no Raft status)
@@ -114,14 +127,14 @@ def test_deadman_restarts_each_lost_manager_cut_off_leaves_reconnects_then_joins
     assert TOKEN not in str(planned) and "token" not in str(planned).lower()  # nothing to store: read when firing
     engine = _Engine()
     lines = fire(engine, planned[0])
-    # per manager: off the network, started, left its old swarm, back at its own address; then the stale
-    # entries removed; then each joins (reconnected) as a manager at its address; labels carried over
+    # one manager after the other (the two-member group lasts one join): off the network, started, left
+    # its old swarm, back at its own address, its stale entry removed, joined as a manager at its
+    # address, its labels carried over
     assert engine.calls == [
         ("disconnect", "m1", "lab-net"), ("start", "m1"), ("leave", "m1"), ("connect", "m1", "lab-net", "10.0.0.81"),
+        ("rm", "old-m1"), ("join", "m1", "10.0.0.81", "10.0.0.83:2377"), ("label", "m1", "'hadrill.zone=control'"),
         ("disconnect", "m2", "lab-net"), ("start", "m2"), ("leave", "m2"), ("connect", "m2", "lab-net", "10.0.0.82"),
-        ("rm", "old-m1"), ("rm", "old-m2"),
-        ("join", "m1", "10.0.0.81", "10.0.0.83:2377"), ("join", "m2", "10.0.0.82", "10.0.0.83:2377"),
-        ("label", "m1", "'hadrill.zone=control'"), ("label", "m2", "'hadrill.zone=control'"),
+        ("rm", "old-m2"), ("join", "m2", "10.0.0.82", "10.0.0.83:2377"), ("label", "m2", "'hadrill.zone=control'"),
     ]  # fmt: skip
     assert lines == ["swarm_rejoin: m1, m2 managers again (2 re-joined)"], lines
     assert TOKEN not in str(lines)
@@ -131,6 +144,67 @@ def test_deadman_restarts_each_lost_manager_cut_off_leaves_reconnects_then_joins
     engine.calls.clear()
     assert fire(engine, planned[0]) == ["swarm_rejoin: m1, m2 managers again (0 re-joined)"]
     assert engine.calls == []
+
+
+def _rejoin_env(monkeypatch: Any) -> Any:
+    from hadrill.faults import swarm_rejoin
+
+    monkeypatch.setattr(swarm_rejoin.time, "sleep", lambda s: None)
+    clock = iter(range(0, 100_000))
+    monkeypatch.setattr(swarm_rejoin.time, "monotonic", lambda: float(next(clock)))  # a second per look
+    return swarm_rejoin
+
+
+def test_a_survivor_left_without_a_leader_is_forced_again_and_a_stale_ready_member_is_joined_again(
+    monkeypatch: Any,
+) -> None:
+    """The procedure's own failure mode: m1 joined, the two-member group lost its leader. The survivor
+    is forced again only after 20 s without a leader; m1, Ready but no longer a Raft member, then
+    leaves and joins again like m2; m1's old entry (Ready, no Raft status) is the one removed."""
+    swarm_rejoin = _rejoin_env(monkeypatch)
+    engine = _Engine()
+    engine.rows = [["id3", "m3", "Ready", "Leader"], ["new-m1", "m1", "Ready", "Unreachable"], ["old-m2", "m2", "Down"]]
+    engine.get("m1").status = "running"
+    engine.leaderless = 21  # one look a second: 20 s of "no leader", then forced
+    action = {"container": "m3", "advertise": "10.0.0.83", "lost": _record().params["lost"]}
+    assert swarm_rejoin.rejoin(engine, action) == "swarm_rejoin: m1, m2 managers again (2 re-joined)"
+    assert engine.calls[0] == ("force", "10.0.0.83")
+    assert ("rm", "new-m1") in engine.calls and ("join", "m1", "10.0.0.81", "10.0.0.83:2377") in engine.calls
+    assert ("start", "m1") not in engine.calls  # it was running: only cut off and made to leave
+    assert [r[1] for r in engine.rows].count("m1") == 1
+
+
+def test_a_leader_answering_again_within_20_s_is_not_forced_and_a_raft_member_never_leaves(monkeypatch: Any) -> None:
+    """A leader election (no leader for a few seconds) is waited out, not forced; m1, Reachable, is a
+    member: it is not made to leave (in a two-member group that would cost the quorum)."""
+    swarm_rejoin = _rejoin_env(monkeypatch)
+    engine = _Engine()
+    engine.rows = [["id3", "m3", "Ready", "Leader"], ["new-m1", "m1", "Ready", "Reachable"], ["old-m2", "m2", "Down"]]
+    engine.leaderless = 5
+    action = {"container": "m3", "advertise": "10.0.0.83", "lost": _record().params["lost"]}
+    assert swarm_rejoin.rejoin(engine, action) == "swarm_rejoin: m1, m2 managers again (1 re-joined)"
+    assert not any(c[0] == "force" or c[1:2] == ("m1",) for c in engine.calls), engine.calls
+
+
+def test_a_join_that_never_becomes_reachable_fails_naming_it(monkeypatch: Any) -> None:
+    swarm_rejoin = _rejoin_env(monkeypatch)
+    engine = _Engine()
+    action = {"container": "m3", "advertise": "10.0.0.83", "lost": _record().params["lost"][:1]}
+    real = _Container.exec_run
+
+    def join_stays_down(self: _Container, cmd: list[str], environment: dict[str, str] | None = None) -> Any:
+        rc, out = real(self, cmd, environment)
+        if "docker swarm join" in cmd[-1]:
+            self.engine.rows[-1][2:] = ["Down", "Unreachable"]
+        return rc, out
+
+    monkeypatch.setattr(_Container, "exec_run", join_stays_down)
+    try:
+        swarm_rejoin.rejoin(engine, action)
+    except swarm_rejoin.RejoinError as e:
+        assert str(e).startswith("m1 Ready and Reachable: not true after 120 s"), e
+    else:
+        raise AssertionError("a manager that never became Reachable was called re-joined")
 
 
 def test_default_drill_of_a_swarm_inventory_runs_the_five_swarm_scenarios() -> None:

@@ -33,115 +33,26 @@ from typing import Any
 
 __all__ = ["fire", "main", "swarm_rejoin"]
 
-# in a lost manager restarted cut off: wait for its engine, leave the old swarm unless already out
-_LEAVE = (
-    "for i in $(seq 90); do docker info >/dev/null 2>&1 && break; sleep 1; done; "
-    "[ \"$(docker info --format '{{.Swarm.LocalNodeState}}')\" = inactive ] || timeout 30 docker swarm leave --force"
-)
-_JOIN = (
-    'timeout 120 docker swarm join --token "$HADRILL_JOIN_TOKEN" --advertise-addr "$HADRILL_ADDR" '
-    '--listen-addr "$HADRILL_ADDR:2377" "$HADRILL_REMOTE"'
-)
 
-
-def _sh(c: Any, cmd: str, env: dict[str, str] | None = None) -> tuple[int, str]:
-    rc, out = c.exec_run(["sh", "-c", cmd], environment=env)
-    return int(rc), (out or b"").decode(errors="replace").strip()
-
-
-def _rows(leader: Any) -> list[list[str]]:
-    """``docker node ls`` on the new leader: [id, hostname, status, manager status?] per node."""
-    rc, out = _sh(leader, "timeout 20 docker node ls --format '{{.ID}} {{.Hostname}} {{.Status}} {{.ManagerStatus}}'")
-    if rc != 0:
-        raise RuntimeError(f"docker node ls on the leader: {out[-200:]}")
-    return [line.split() for line in out.splitlines() if line.strip()]
-
-
-def _member(rows: list[list[str]], host: str) -> bool:
-    """A Raft member or a Ready node of the new swarm: never made to leave (see ForceNewCluster.revert)."""
-    raft = (["Leader"], ["Reachable"], ["Unreachable"])
-    return any(r[1] == host and (r[2] == "Ready" or r[3:4] in raft) for r in rows)
-
-
-def swarm_rejoin(client: Any, action: dict[str, Any]) -> str:
-    """ForceNewCluster's revert, from this host: every step decided from the new leader's view, so a
-    retry never makes a member leave. Each lost manager not in the new swarm is restarted cut off from
-    its networks, leaves its old swarm, is reconnected at its addresses; its stale entries are removed
-    (labels kept); it joins as a manager with a token read from the leader now, handed to the join in
-    the exec's environment only and scrubbed from any output: no token is ever written."""
-    leader = client.containers.get(action["container"])
-    lost = action["lost"]
-    rows = _rows(leader)
-    pending = [m for m in lost if not _member(rows, m["name"])]
-    for m in pending:
-        c = client.containers.get(m["container"])
-        attached = set((c.attrs.get("NetworkSettings", {}).get("Networks") or {}).keys())
-        for net in m["networks"]:
-            if net in attached:
-                client.networks.get(net).disconnect(c, force=True)
-        c.reload()
-        if c.status != "running":
-            c.start()
-        rc, out = _sh(c, _LEAVE)
-        if rc != 0:
-            raise RuntimeError(f"{m['container']}: leave: {out[-200:]}")
-        for net, ip in m["networks"].items():
-            client.networks.get(net).connect(c, ipv4_address=ip or None)
-    names = {m["name"] for m in lost}
-    labels: dict[str, dict[str, str]] = {}
-    for r in _rows(leader):
-        if r[1] in names and r[2] != "Ready" and len(r) == 3:  # a stale entry: not Ready, no Raft status
-            rc, out = _sh(leader, f"docker node inspect --format '{{{{json .Spec.Labels}}}}' {r[0]}")
-            labels.setdefault(r[1], {}).update((json.loads(out) or {}) if rc == 0 else {})
-            rm = f"docker node rm --force {r[0]}"
-            rc, out = _sh(leader, f"{rm} || {{ docker node demote {r[0]} && {rm}; }}")
-            if rc != 0:
-                raise RuntimeError(f"docker node rm {r[0]} ({r[1]}): {out[-200:]}")
-    for m in pending:
-        c = client.containers.get(m["container"])
-        if _sh(c, "docker info --format '{{.Swarm.LocalNodeState}}'")[1] != "inactive":
-            continue
-        rc, token = _sh(leader, "docker swarm join-token -q manager")
-        if rc != 0 or not token.startswith("SWMTKN-"):
-            raise RuntimeError("no manager join token from the leader")
-        env = {"HADRILL_JOIN_TOKEN": token, "HADRILL_ADDR": m["address"], "HADRILL_REMOTE": action["remote"]}
-        rc, out = _sh(c, _JOIN, env)
-        if rc != 0:
-            raise RuntimeError(f"{m['container']} join: {out.replace(token, '<token>')[-200:]}")
-    mine: dict[str, Any] = {}
-    for _ in range(90):  # bounded: every lost manager listed once, Ready and Reachable (or Leader)
-        try:
-            rows = _rows(leader)
-        except RuntimeError as e:  # a Raft group changing size may not answer for a while: not a failure yet
-            mine = {"leader": str(e)}
-            time.sleep(1.0)
-            continue
-        mine = {h: [r for r in rows if r[1] == h] for h in names}
-        if all(len(v) == 1 and v[0][2] == "Ready" and v[0][3:4] in (["Reachable"], ["Leader"]) for v in mine.values()):
-            break
-        time.sleep(1.0)
-    else:
-        raise RuntimeError(f"lost managers not Ready and Reachable: {mine}")
-    for host, wanted in labels.items():
-        adds = " ".join(f"--label-add '{k}={v}'" for k, v in sorted(wanted.items()))
-        if adds:
-            for _ in range(5):  # a node update races the join's own ("update out of sequence")
-                if _sh(leader, f"docker node update {adds} {host}")[0] == 0:
-                    break
-                time.sleep(2.0)
-    return f"swarm_rejoin: {', '.join(sorted(names))} managers again ({len(pending)} re-joined)"
-
-
-def _bmc_module() -> Any:
-    """hadrill's BMC client, loaded by path (it imports only the standard library)."""
-    import importlib.util
-
-    path = Path(__file__).resolve().parents[1] / "clients" / "bmc.py"
-    spec = importlib.util.spec_from_file_location("hadrill_deadman_bmc", path)
+def _load(relative: str, name: str) -> Any:
+    """A hadrill module that imports only the standard library, loaded by path (not through the package)."""
+    path = Path(__file__).resolve().parents[1] / relative
+    spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None, path
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def _bmc_module() -> Any:
+    """hadrill's BMC client (:mod:`hadrill.clients.bmc`)."""
+    return _load("clients/bmc.py", "hadrill_deadman_bmc")
+
+
+def swarm_rejoin(client: Any, action: dict[str, Any]) -> str:
+    """ForceNewCluster's revert (:mod:`hadrill.faults.swarm_rejoin`, the harness's own), from this host."""
+    module = _load("faults/swarm_rejoin.py", "hadrill_deadman_swarm_rejoin")
+    return str(module.rejoin(client, action, say=lambda s: print(f"{time.strftime('%H:%M:%S')} {s}", flush=True)))
 
 
 def _bmc_on(bmc: dict[str, Any]) -> str:
@@ -215,7 +126,7 @@ def ping_unix(path: str, timeout: float = 10.0) -> bool:
 def _client() -> Any:
     import docker
 
-    return docker.from_env(timeout=60)
+    return docker.from_env(timeout=150)  # longer than a swarm join or force-new-cluster (swarm_rejoin)
 
 
 def main(argv: list[str]) -> int:
