@@ -33,9 +33,18 @@ CLIENT_TIMEOUT_S = 150.0  # the Docker client's read timeout: longer than any co
 READY_S = 120.0  # a joined manager listed Ready and Reachable
 RAFT = ("Leader", "Reachable", "Unreachable")
 
-# in a lost manager restarted cut off: wait for its engine, leave the old swarm unless already out
+# in a lost manager restarted cut off: wait for its engine, then leave the old swarm unless already out.
+# An engine that cannot start cut off (a manager joined without --listen-addr finds its own address by
+# dialling the others: "could not find local IP address", and systemd gives up) is started again
+# without its swarm state, /var/lib/docker/swarm: that is what a forced leave removes.
+_ENGINE = (
+    "for i in $(seq 90); do docker info >/dev/null 2>&1 && break; systemctl is-failed -q docker && break; sleep 1; done"
+)
 _LEAVE = (
-    "for i in $(seq 90); do docker info >/dev/null 2>&1 && break; sleep 1; done; "
+    f"{_ENGINE}; "
+    "if ! docker info >/dev/null 2>&1 && systemctl is-failed -q docker; then "
+    "systemctl stop docker.socket docker; rm -rf /var/lib/docker/swarm; "
+    f"systemctl reset-failed docker docker.socket; systemctl start docker; {_ENGINE}; fi; "
     "[ \"$(docker info --format '{{.Swarm.LocalNodeState}}')\" = inactive ] || timeout 30 docker swarm leave --force"
 )
 _JOIN = (
