@@ -170,12 +170,7 @@ def test_killing_the_store_node_loses_no_acknowledged_write_and_a_lost_one_is_co
     assert c.settings["store"] == {"service": "store", "port": 8081, "volume": "gluster", "dir": "swarm-store"}
     before = _store_node(inv)
     assert before in c.settings["workers"]
-    inventory = Path(lab.inventory_path)
-    experiment = ROOT / "experiments" / "swarm-kill-store-node.yaml"
-    done = _runner([str(BIN / "hadrill"), "run", str(experiment), "--inventory", str(inventory)], tmp_path, inventory)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:] + _events(tmp_path / "journals")
-    verdicts = _verdicts(tmp_path / "journals")
-    assert all(v["ok"] for v in verdicts.values()), verdicts
+    verdicts = _passed_under_hadrill_run("swarm-kill-store-node", lab, tmp_path)
     rpo = verdicts["swarm-store acked_writes_lost"]
     assert rpo["measured"] == 0 and rpo["objective"] == 0, rpo
     assert {"swarm-store max_outage", "replicas_restored_s", "node_rejoined_s"} <= set(verdicts), sorted(verdicts)
@@ -338,6 +333,17 @@ def _events(journal_dir: Path) -> str:
     return "\n" + "\n".join(f"{e.get('kind')}: {e.get('text')}" for e in events[-20:])
 
 
+def _passed_under_hadrill_run(name: str, lab: Lab, tmp_path: Path) -> dict[str, dict[str, object]]:
+    """``hadrill run experiments/NAME.yaml`` on the lab: exit 0 and every verdict ok; the verdicts."""
+    inventory = Path(lab.inventory_path)
+    experiment = ROOT / "experiments" / f"{name}.yaml"
+    done = _runner([str(BIN / "hadrill"), "run", str(experiment), "--inventory", str(inventory)], tmp_path, inventory)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:] + _events(tmp_path / "journals")
+    verdicts = _verdicts(tmp_path / "journals")
+    assert all(v["ok"] for v in verdicts.values()), verdicts
+    return verdicts
+
+
 def _verdicts(journal_dir: Path) -> dict[str, dict[str, object]]:
     [path] = list(journal_dir.rglob("journal.json"))
     journal = json.loads(path.read_text())
@@ -438,12 +444,7 @@ def test_force_new_cluster_drill_measures_the_rto_and_restores_three_managers(
     c = inv.cluster("swarm")
     managers = c.settings["managers"]
     before = _node_ids(inv, managers[0])
-    inventory = Path(lab.inventory_path)
-    experiment = ROOT / "experiments" / "swarm-force-new-cluster.yaml"
-    done = _runner([str(BIN / "hadrill"), "run", str(experiment), "--inventory", str(inventory)], tmp_path, inventory)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:] + _events(tmp_path / "journals")
-    verdicts = _verdicts(tmp_path / "journals")
-    assert all(v["ok"] for v in verdicts.values()), verdicts
+    verdicts = _passed_under_hadrill_run("swarm-force-new-cluster", lab, tmp_path)
     assert {
         "control_plane_refuses_changes", "control_plane_back_s", "replicas_restored_s", "node_rejoined_s",
         "swarm-http availability", "swarm-http max_outage",
