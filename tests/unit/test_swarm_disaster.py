@@ -4,6 +4,7 @@ the deadman plan of ForceNewCluster."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from hadrill.faults.hostdeadman import fire
@@ -64,6 +65,8 @@ class _Container:
                 e.calls.append(("rm", node_id))
                 e.rows = [r for r in e.rows if r[0] != node_id]
                 return 0, b""
+            if text == "docker info --format '{{.Swarm.LocalNodeState}}'":
+                return 0, b"active"
             if text == "docker swarm join-token -q manager":
                 return 0, TOKEN.encode()
             if text.startswith("docker node update"):
@@ -117,14 +120,18 @@ def _record() -> FaultRecord:
     )  # fmt: skip
 
 
-def test_deadman_restarts_each_lost_manager_cut_off_leaves_reconnects_then_joins_it(monkeypatch: Any) -> None:
+def test_deadman_restarts_each_lost_manager_cut_off_leaves_reconnects_then_joins_it(
+    monkeypatch: Any, tmp_path: Path
+) -> None:
     from hadrill.faults import hostdeadman, swarm_disaster
 
+    monkeypatch.setenv("HADRILL_STATE_DIR", str(tmp_path))
     planned: list[list[dict[str, Any]]] = []
     monkeypatch.setattr(swarm_disaster, "arm_on_host", lambda record, actions: planned.append(actions))
     monkeypatch.setattr(hostdeadman.time, "sleep", lambda s: None)
     swarm_disaster.ForceNewCluster.arm_deadman(_record())
     assert TOKEN not in str(planned) and "token" not in str(planned).lower()  # nothing to store: read when firing
+    assert planned[0][0]["lock"] == str(tmp_path / "deadmen" / "abc.rejoin.lock")  # shared with the harness
     engine = _Engine()
     lines = fire(engine, planned[0])
     # one manager after the other (the two-member group lasts one join): off the network, started, left
@@ -156,17 +163,18 @@ def _rejoin_env(monkeypatch: Any) -> Any:
 
 
 def test_a_survivor_left_without_a_leader_is_forced_again_and_a_stale_ready_member_is_joined_again(
-    monkeypatch: Any,
+    monkeypatch: Any, tmp_path: Path
 ) -> None:
     """The procedure's own failure mode: m1 joined, the two-member group lost its leader. The survivor
     is forced again only after 20 s without a leader; m1, Ready but no longer a Raft member, then
     leaves and joins again like m2; m1's old entry (Ready, no Raft status) is the one removed."""
     swarm_rejoin = _rejoin_env(monkeypatch)
+    lock = tmp_path / "f.rejoin.lock"
     engine = _Engine()
     engine.rows = [["id3", "m3", "Ready", "Leader"], ["new-m1", "m1", "Ready", "Unreachable"], ["old-m2", "m2", "Down"]]
     engine.get("m1").status = "running"
-    engine.leaderless = 21  # one look a second: 20 s of "no leader", then forced
-    action = {"container": "m3", "advertise": "10.0.0.83", "lost": _record().params["lost"]}
+    engine.leaderless = 1000  # never answers until forced (after 20 s of looks, a second each)
+    action = {"container": "m3", "advertise": "10.0.0.83", "lost": _record().params["lost"], "lock": str(lock)}
     assert swarm_rejoin.rejoin(engine, action) == "swarm_rejoin: m1, m2 managers again (2 re-joined)"
     assert engine.calls[0] == ("force", "10.0.0.83")
     assert ("rm", "new-m1") in engine.calls and ("join", "m1", "10.0.0.81", "10.0.0.83:2377") in engine.calls
@@ -174,22 +182,26 @@ def test_a_survivor_left_without_a_leader_is_forced_again_and_a_stale_ready_memb
     assert [r[1] for r in engine.rows].count("m1") == 1
 
 
-def test_a_leader_answering_again_within_20_s_is_not_forced_and_a_raft_member_never_leaves(monkeypatch: Any) -> None:
+def test_a_leader_answering_again_within_20_s_is_not_forced_and_a_raft_member_never_leaves(
+    monkeypatch: Any, tmp_path: Path
+) -> None:
     """A leader election (no leader for a few seconds) is waited out, not forced; m1, Reachable, is a
     member: it is not made to leave (in a two-member group that would cost the quorum)."""
     swarm_rejoin = _rejoin_env(monkeypatch)
+    lock = tmp_path / "f.rejoin.lock"
     engine = _Engine()
     engine.rows = [["id3", "m3", "Ready", "Leader"], ["new-m1", "m1", "Ready", "Reachable"], ["old-m2", "m2", "Down"]]
     engine.leaderless = 5
-    action = {"container": "m3", "advertise": "10.0.0.83", "lost": _record().params["lost"]}
+    action = {"container": "m3", "advertise": "10.0.0.83", "lost": _record().params["lost"], "lock": str(lock)}
     assert swarm_rejoin.rejoin(engine, action) == "swarm_rejoin: m1, m2 managers again (1 re-joined)"
     assert not any(c[0] == "force" or c[1:2] == ("m1",) for c in engine.calls), engine.calls
 
 
-def test_a_join_that_never_becomes_reachable_fails_naming_it(monkeypatch: Any) -> None:
+def test_a_join_that_never_becomes_reachable_fails_naming_it(monkeypatch: Any, tmp_path: Path) -> None:
     swarm_rejoin = _rejoin_env(monkeypatch)
+    lock = tmp_path / "f.rejoin.lock"
     engine = _Engine()
-    action = {"container": "m3", "advertise": "10.0.0.83", "lost": _record().params["lost"][:1]}
+    action = {"container": "m3", "advertise": "10.0.0.83", "lost": _record().params["lost"][:1], "lock": str(lock)}
     real = _Container.exec_run
 
     def join_stays_down(self: _Container, cmd: list[str], environment: dict[str, str] | None = None) -> Any:
@@ -205,6 +217,39 @@ def test_a_join_that_never_becomes_reachable_fails_naming_it(monkeypatch: Any) -
         assert str(e).startswith("m1 Ready and Reachable: not true after 120 s"), e
     else:
         raise AssertionError("a manager that never became Reachable was called re-joined")
+
+
+def test_a_second_re_join_of_the_same_fault_waits_for_the_first(monkeypatch: Any, tmp_path: Path) -> None:
+    """The harness's retry and the deadmen it re-arms must not run the procedure side by side: while
+    another process holds the fault's lock, a re-join waits (bounded), then says who holds it."""
+    import fcntl
+    import subprocess
+    import sys
+
+    swarm_rejoin = _rejoin_env(monkeypatch)
+    monkeypatch.setattr(swarm_rejoin, "LOCK_WAIT_S", 3)
+    lock = tmp_path / "f.rejoin.lock"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import fcntl,sys,time; f=open(sys.argv[1],'a'); fcntl.flock(f, fcntl.LOCK_EX); "
+         "print('held', flush=True); time.sleep(30)", str(lock)],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        engine = _Engine()
+        action = {"container": "m3", "advertise": "10.0.0.83", "lost": _record().params["lost"], "lock": str(lock)}
+        try:
+            swarm_rejoin.rejoin(engine, action)
+        except swarm_rejoin.RejoinError as e:
+            assert "another re-join of this fault still holds" in str(e), e
+        else:
+            raise AssertionError("a re-join ran while another held the fault's lock")
+        assert engine.calls == []  # nothing was done meanwhile
+    finally:
+        holder.kill()
+        holder.wait()
+    with open(lock, "a") as fh:  # released with its holder
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
 
 
 def test_default_drill_of_a_swarm_inventory_runs_the_five_swarm_scenarios() -> None:

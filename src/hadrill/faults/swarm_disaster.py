@@ -32,7 +32,7 @@ from hadrill.clients.swarm import SwarmCli
 from hadrill.clients.targets import target
 from hadrill.errors import InjectionFailed, RevertFailed
 from hadrill.faults.base import Fault, wait_for
-from hadrill.faults.deadman import OnHostDeadman, arm_on_host
+from hadrill.faults.deadman import OnHostDeadman, arm_on_host, deadman_dir
 from hadrill.faults.ledger import FaultRecord
 from hadrill.faults.swarm_rejoin import CLIENT_TIMEOUT_S, RejoinError, rejoin
 
@@ -130,4 +130,5 @@ def _action(record: FaultRecord) -> dict[str, Any]:
         {"name": m["name"], "container": m["container"], "address": m["address"], "networks": m["networks"]}
         for m in p["lost"]
     ]
-    return {"op": "swarm_rejoin", "container": survivor, "advertise": p["advertise"], "lost": lost}
+    lock = str(deadman_dir() / f"{record.id}.rejoin.lock")  # shared with the deadmen: one re-join at a time
+    return {"op": "swarm_rejoin", "container": survivor, "advertise": p["advertise"], "lost": lost, "lock": lock}

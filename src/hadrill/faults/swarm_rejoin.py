@@ -20,9 +20,11 @@ Join tokens travel only in an exec's environment and are scrubbed from any outpu
 
 from __future__ import annotations
 
+import fcntl
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 __all__ = ["RejoinError", "rejoin"]
@@ -31,6 +33,7 @@ LEADERLESS_S = 20.0  # Raft elects within its 10 s election timeout: no leader f
 JOIN_S = 120  # one manager join, bounded in the node
 CLIENT_TIMEOUT_S = 150.0  # the Docker client's read timeout: longer than any command here (join, force)
 READY_S = 120.0  # a joined manager listed Ready and Reachable
+LOCK_WAIT_S = 900  # seconds a re-join waits for another one of the same fault to finish
 RAFT = ("Leader", "Reachable", "Unreachable")
 
 # in a lost manager restarted cut off: wait for its engine, then leave the old swarm unless already out.
@@ -46,6 +49,7 @@ _LEAVE = (
     "systemctl stop docker.socket docker; rm -rf /var/lib/docker/swarm; "
     f"systemctl reset-failed docker docker.socket; systemctl start docker; {_ENGINE}; fi; "
     "[ \"$(docker info --format '{{.Swarm.LocalNodeState}}')\" = inactive ] || timeout 30 docker swarm leave --force"
+    " || [ \"$(docker info --format '{{.Swarm.LocalNodeState}}')\" = inactive ]"  # out already ("not part of a swarm")
 )
 _JOIN = (
     f'timeout {JOIN_S} docker swarm join --token "$HADRILL_JOIN_TOKEN" --advertise-addr "$HADRILL_ADDR" '
@@ -62,10 +66,6 @@ class RejoinError(RuntimeError):
     """A step of the re-join failed; the swarm is left as the leader saw it (a retry goes on from there)."""
 
 
-class NoLeader(RejoinError):
-    """The survivor answers that the swarm has no leader."""
-
-
 def _sh(c: Any, cmd: str, env: dict[str, str] | None = None) -> tuple[int, str]:
     rc, out = c.exec_run(["sh", "-c", cmd], environment=env)
     return int(rc), (out or b"").decode(errors="replace").strip()
@@ -75,8 +75,7 @@ def _rows(leader: Any) -> list[list[str]]:
     """``docker node ls`` on the leader: [id, hostname, status, manager status?] per node."""
     rc, out = _sh(leader, _ROWS)
     if rc != 0:
-        kind = NoLeader if "does not have a leader" in out else RejoinError
-        raise kind(f"docker node ls on the leader: {out[-200:]}")
+        raise RejoinError(f"docker node ls on the leader: {out[-200:]}")
     return [line.split() for line in out.splitlines() if line.strip()]
 
 
@@ -115,23 +114,33 @@ def _poll(what: str, check: Callable[[], bool], timeout: float) -> None:
 
 
 def _leading(leader: Any, address: str, say: Callable[[str], None]) -> list[list[str]]:
-    """The leader's rows; after :data:`LEADERLESS_S` without a leader, the procedure again on the survivor."""
+    """The leader's rows. A survivor whose engine is in a swarm but that has not answered as a leader
+    for :data:`LEADERLESS_S` (three tries at least: one slow answer is not enough) gets the procedure
+    again: no leader in a two-member group, or a manager stuck after a join that went wrong ("the
+    client connection is closing")."""
+    last = "never asked"
+    deadline = time.monotonic() + LEADERLESS_S
+    for tries in range(1, int(LEADERLESS_S) + 10):  # bounded in count and time
+        try:
+            return _rows(leader)
+        except RejoinError as e:
+            last = str(e)
+        if tries >= 3 and time.monotonic() >= deadline:
+            break
+        time.sleep(1.0)
+    state = _sh(leader, "docker info --format '{{.Swarm.LocalNodeState}}'")[1]
+    if state not in ("active", "error"):
+        raise RejoinError(f"the survivor does not lead ({last}) and its engine says {state[-120:] or 'nothing'}")
+    say(f"no leader answered for {LEADERLESS_S:g} s ({last}): swarm init --force-new-cluster again on the survivor")
+    rc, out = _sh(leader, _FORCE, {"HADRILL_ADDR": address})
+    if rc != 0:
+        raise RejoinError(f"force-new-cluster again: {out[-200:]}")
     rows: list[list[str]] = []
 
     def answers() -> bool:
         rows[:] = _rows(leader)
         return True
 
-    try:
-        _poll("the survivor leading", answers, LEADERLESS_S)
-        return rows
-    except RejoinError as e:
-        if "does not have a leader" not in str(e):
-            raise
-    say(f"no leader for {LEADERLESS_S:g} s: swarm init --force-new-cluster again on the survivor")
-    rc, out = _sh(leader, _FORCE, {"HADRILL_ADDR": address})
-    if rc != 0:
-        raise RejoinError(f"force-new-cluster again: {out[-200:]}")
     _poll("the survivor leading again", answers, 60.0)
     return rows
 
@@ -190,9 +199,35 @@ def _label(leader: Any, host: str, labels: dict[str, str]) -> None:
         time.sleep(2.0)
 
 
+@contextmanager
+def _exclusive(path: str) -> Iterator[None]:
+    """One re-join of a fault at a time. The harness retries a failed revert and re-arms the deadman to
+    fire 5 s later each time: run side by side, one would make a node leave while another joins it, or
+    force a new cluster under a join (found on the lab: a survivor stuck, a manager in state "error")."""
+    with open(path, "a") as fh:
+        for _ in range(LOCK_WAIT_S):  # bounded: another re-join takes minutes at most
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                time.sleep(1.0)
+        else:
+            raise RejoinError(f"another re-join of this fault still holds {path} after {LOCK_WAIT_S} s")
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def rejoin(client: Any, action: dict[str, Any], say: Callable[[str], None] = lambda s: None) -> str:
     """Restore the lost managers of ``action`` (``container``: the survivor, ``advertise``: its address,
-    ``lost``: name, container, address, networks of each); what was done. Raises :class:`RejoinError`."""
+    ``lost``: name, container, address, networks of each; ``lock``: the file that serialises the
+    fault's re-joins); what was done. Raises :class:`RejoinError`."""
+    with _exclusive(action["lock"]):
+        return _rejoin(client, action, say)
+
+
+def _rejoin(client: Any, action: dict[str, Any], say: Callable[[str], None]) -> str:
     leader = client.containers.get(action["container"])
     remote = f"{action['advertise']}:2377"
     rows = _leading(leader, action["advertise"], say)
