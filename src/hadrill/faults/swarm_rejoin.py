@@ -25,6 +25,7 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 __all__ = ["RejoinError", "rejoin"]
@@ -162,20 +163,34 @@ def _cut_off_and_leave(client: Any, m: dict[str, Any]) -> None:
         client.networks.get(net).connect(c, ipv4_address=ip or None)
 
 
-def _remove_stale(leader: Any, host: str) -> dict[str, str]:
-    """Remove ``host``'s entries that are no Raft member (the old one, after the leave); their labels."""
-    labels: dict[str, str] = {}
+def _remove_stale(leader: Any, host: str, kept: Path) -> None:
+    """Remove ``host``'s entries that are no Raft member (the old one, after the leave). Their labels
+    are written to ``kept`` first, so a retry after the removal still carries them over."""
     for r in _rows(leader):
         if r[1] != host or (r[3:4] and r[3] in RAFT):
             continue
         rc, out = _sh(leader, f"docker node inspect --format '{{{{json .Spec.Labels}}}}' {r[0]}")
-        labels.update((json.loads(out) or {}) if rc == 0 else {})
+        if rc != 0 and "No such node" in out:
+            continue  # removed meanwhile: by a deadman or an earlier try
+        if rc != 0:
+            raise RejoinError(f"labels of {host}'s old entry {r[0]} unread (not removed): {out[-200:]}")
+        labels = _kept(kept)
+        labels[host] = {**labels.get(host, {}), **(json.loads(out) or {})}
+        kept.write_text(json.dumps(labels), encoding="utf-8")
         rm = f"docker node rm --force {r[0]}"
         # force-new-cluster dropped it from the Raft members, though its spec may still say manager
         rc, out = _sh(leader, f"{rm} || {{ docker node demote {r[0]} && {rm}; }}")
-        if rc != 0 and "No such node" not in out:  # removed meanwhile: by a deadman or an earlier try
+        if rc != 0 and "No such node" not in out:
             raise RejoinError(f"docker node rm {r[0]} ({host}): {out[-200:]}")
-    return labels
+
+
+def _kept(path: Path) -> dict[str, dict[str, str]]:
+    """The labels of removed entries, by host name (the file beside the fault's lock)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def _join(client: Any, leader: Any, m: dict[str, Any], remote: str) -> None:
@@ -192,11 +207,17 @@ def _join(client: Any, leader: Any, m: dict[str, Any], remote: str) -> None:
 
 
 def _label(leader: Any, host: str, labels: dict[str, str]) -> None:
+    """Carry the old entry's labels over; retried: a node update races the join's own ("out of sequence")."""
+    if not labels:
+        return
     adds = " ".join(f"--label-add '{k}={v}'" for k, v in sorted(labels.items()))
-    for _ in range(5 if adds else 0):  # a node update races the join's own ("update out of sequence")
-        if _sh(leader, f"docker node update {adds} {host}")[0] == 0:
+    out = ""
+    for _ in range(10):  # bounded
+        rc, out = _sh(leader, f"docker node update {adds} {host}")
+        if rc == 0:
             return
         time.sleep(2.0)
+    raise RejoinError(f"labels of {host} not carried over: {out[-200:]}")
 
 
 @contextmanager
@@ -230,6 +251,7 @@ def rejoin(client: Any, action: dict[str, Any], say: Callable[[str], None] = lam
 def _rejoin(client: Any, action: dict[str, Any], say: Callable[[str], None]) -> str:
     leader = client.containers.get(action["container"])
     remote = f"{action['advertise']}:2377"
+    kept = Path(f"{action['lock']}.labels.json")
     rows = _leading(leader, action["advertise"], say)
     joined = []
     for m in action["lost"]:
@@ -237,12 +259,13 @@ def _rejoin(client: Any, action: dict[str, Any], say: Callable[[str], None]) -> 
             continue
         say(f"{m['name']}: restarted cut off, leaves its old swarm, joins as a manager")
         _cut_off_and_leave(client, m)
-        labels = _remove_stale(leader, m["name"])
+        _remove_stale(leader, m["name"], kept)
         _join(client, leader, m, remote)
         _poll(f"{m['name']} Ready and Reachable", _all_joined(leader, [m["name"]]), READY_S)
-        _label(leader, m["name"], labels)
         joined.append(m["name"])
         rows = _rows(leader)
     names = [m["name"] for m in action["lost"]]
     _poll("every lost manager Ready and Reachable", _all_joined(leader, names), READY_S)
+    for host, labels in _kept(kept).items():  # every time: a retry after a join still labels its node
+        _label(leader, host, labels)
     return f"swarm_rejoin: {', '.join(sorted(names))} managers again ({len(joined)} re-joined)"
