@@ -49,10 +49,12 @@ import requests
 
 from hadrill import slo
 from hadrill.clients import docker
+from hadrill.clients.etcd import EtcdClient
 from hadrill.clients.kube import KubeApi, KubeApiError, api_reference, kube_api
 from hadrill.clients.nodes import parse_stat_line
 from hadrill.clients.targets import target
 from hadrill.compliance.pki import ca_cert_file, key_files
+from hadrill.errors import TargetError
 from hadrill.faults.base import Fault
 from hadrill.faults.etcd_restore import (
     _ETCDCTL,
@@ -276,6 +278,28 @@ def wait_app(url: str, timeout: float) -> float | None:
     return None
 
 
+def wait_etcd(cluster: Cluster, timeout: float) -> tuple[float | None, str]:
+    """When every member of the etcd ``cluster`` first answered with one and the same leader, each listing
+    every member (the restored cluster whole), or None within ``timeout``; and what was seen last."""
+    wanted = {m.name for m in cluster.members}
+    clients = [EtcdClient(m.endpoints["client"], timeout=2.0, tls=cluster.tls) for m in cluster.members]
+    deadline = time.monotonic() + timeout
+    seen = "no answer"
+    for _ in range(int(timeout / 0.5) + 2):
+        try:
+            leaders = {c.status().leader for c in clients}
+            listed = [{m.name for m in c.members()} for c in clients]
+            if len(leaders) == 1 and not leaders & {"", "0"} and all(names == wanted for names in listed):
+                return time.time(), f"{len(wanted)} members, one leader"
+            seen = f"leaders {sorted(leaders)}, members listed {[sorted(n) for n in listed]}"
+        except TargetError as e:
+            seen = str(e)
+        if time.monotonic() >= deadline:
+            return None, seen
+        time.sleep(0.5)
+    return None, seen
+
+
 def _write(probe: KubeWriteProbe, count: int) -> list[dict[str, Any]]:
     """``count`` acknowledged writes (each retried a few times: only acknowledged ones count)."""
     acked = []
@@ -391,14 +415,19 @@ def _drill(
     )  # fmt: skip
     ctx = fault_context(fault) if fault_context is not None else injected(fault)
     ready_at: float | None = None
+    app_url = str(k8s.settings.get("app_url") or "")
+    app_at: float | None = None
+    etcd_at: tuple[float | None, str] = (None, "")
     with ctx as record:
         disaster_at = float(record.params.get("injected_at") or record.created)
         say(f"disaster: {'control plane stopped, ' if static else ''}etcd data destroyed on every master; restoring")
         fault_cls.restore(record)
         ready_at = wait_api(api, max(1.0, disaster_at + time_limit - time.time()))
+        # timed here, not after the fault's window closes (its revert check and disarming take seconds)
+        app_at = wait_app(app_url, max(1.0, disaster_at + time_limit - time.time())) if app_url else None
+        if static:
+            etcd_at = wait_etcd(inventory.cluster(etcd_cluster), max(1.0, disaster_at + time_limit - time.time()))
     say(f"API ready through the load balancer after {(ready_at or time.time()) - disaster_at:.1f} s")
-    app_url = str(k8s.settings.get("app_url") or "")
-    app_at = wait_app(app_url, max(1.0, disaster_at + time_limit - time.time())) if app_url else None
     if app_url:
         say(
             f"application answering through its Service {(app_at or time.time()) - disaster_at:.1f} s "
@@ -431,6 +460,15 @@ def _drill(
         ),
         *pki_verdicts(ms[0]),
     ]  # fmt: skip
+    if static:  # kubeadm's procedure ends when etcd is healthy on every master, not only behind one API server
+        etcd_s = None if etcd_at[0] is None else etcd_at[0] - disaster_at
+        verdicts.insert(1, slo.Verdict(
+            "kube-restore etcd members healthy", rto_objective_s, etcd_s, "s",
+            etcd_s is not None and rto_objective_s >= etcd_s,
+            f"disaster to every etcd member answering with one leader: "
+            f"{'never within the time limit' if etcd_s is None else f'{etcd_s:.1f} s'} ({etcd_at[1]}; "
+            f"objective {rto_objective_s:.0f} s)",
+        ))  # fmt: skip
     if app_url:  # the kubeadm lab's application (settings.app_url): users' side of the RTO
         app_rto = None if app_at is None else app_at - disaster_at
         verdicts.insert(1, slo.Verdict(

@@ -402,7 +402,8 @@ def test_etcd_restore_drill_on_static_pod_masters_under_hadrill_run(lab: Lab, in
     # 10 writes acknowledged after the snapshot (the experiment's writes_after), all above its revision
     assert known["ok"] and known["objective"] == known["measured"] == 10.0, known
     assert verdicts["restored objects before the snapshot"]["measured"] == 20.0  # every earlier write back: RPO 0
-    for name in ("kube-restore max_outage", "kube-restore API and application answer", "kubernetes-app max_outage"):
+    for name in ("kube-restore max_outage", "kube-restore etcd members healthy",
+                 "kube-restore API and application answer", "kubernetes-app max_outage"):  # fmt: skip
         assert verdicts[name]["ok"] and verdicts[name]["measured"] is not None, verdicts[name]
     assert all(v["ok"] for v in verdicts.values()), verdicts
     for node, (manifests, leftovers, timers) in _masters_state(lab, inv).items():
