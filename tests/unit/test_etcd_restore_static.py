@@ -127,3 +127,18 @@ def test_the_restore_script_skips_a_member_already_restored_for_this_fault(
     member = {**MEMBERS[0], "data_dir": str(tmp_path / "data"), "image": "e:1"}
     _sh(s.restore_member_script("f1", member, MEMBERS, "t"))  # exits 0 at once: no ctr, no data touched
     assert not (tmp_path / "data").exists() and not (tmp_path / "manifests").exists()
+
+
+def test_the_snapshot_travels_through_the_shell_on_a_target_that_is_no_container(tmp_path: Path) -> None:
+    """The path ssh:// masters take (base64 through the shell both ways, a .part renamed into place), here
+    on local://: every byte value, and more than one 60 kB chunk of Target.put_file."""
+    from hadrill.clients.targets import target
+
+    data = bytes(range(256)) * 1000  # 256 kB
+    path = str(tmp_path / "snapshot.db")
+    t = target("local://")
+    s.write_file(t, path, data)
+    assert Path(path).read_bytes() == data
+    assert oct(Path(path).stat().st_mode & 0o777) == "0o600"
+    assert not Path(f"{path}.part").exists()
+    assert s.read_file(t, path) == data
