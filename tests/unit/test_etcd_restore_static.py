@@ -6,6 +6,7 @@ real in a shell on temporary directories."""
 from __future__ import annotations
 
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -142,3 +143,19 @@ def test_the_snapshot_travels_through_the_shell_on_a_target_that_is_no_container
     assert oct(Path(path).stat().st_mode & 0o777) == "0o600"
     assert not Path(f"{path}.part").exists()
     assert s.read_file(t, path) == data
+
+
+def test_the_restore_script_waits_for_the_other_restore_on_the_same_host(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The deadman and the revert meeting on one host: the second waits for the first's lock, then finds
+    the member restored (the marker the first left) and does nothing."""
+    monkeypatch.setattr(s, "WORK_DIR", str(tmp_path))
+    member = {**MEMBERS[0], "data_dir": str(tmp_path / "data"), "image": "e:1"}
+    holder = subprocess.Popen(["sh", "-c", f"exec 9>>{tmp_path}/.lock; flock 9; sleep 1; touch {tmp_path}/restored-f1"])
+    time.sleep(0.3)  # the holder has the lock
+    start = time.monotonic()
+    _sh(s.restore_member_script("f1", member, MEMBERS, "t"))
+    assert holder.wait(timeout=10) == 0
+    assert time.monotonic() - start >= 0.5  # it waited for the lock rather than restoring beside it
+    assert not (tmp_path / "data").exists()

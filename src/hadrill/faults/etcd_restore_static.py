@@ -189,7 +189,8 @@ def unpark_script(record_id: str) -> str:
 
 def restore_member_script(record_id: str, member: dict[str, str], members: list[dict[str, str]], token: str) -> str:
     """Shell: restore one member's data dir from the snapshot, once per fault (marker), with its pods
-    stopped first (a master whose manifests came back meanwhile runs an empty etcd)."""
+    stopped first (a master whose manifests came back meanwhile runs an empty etcd), under a lock (the
+    deadman and the revert never restore the same host at once)."""
     data, marker = member["data_dir"], _marker(record_id)
     staging = f"{WORK_DIR}/restore-{record_id}"
     run = ctr_run(
@@ -198,6 +199,8 @@ def restore_member_script(record_id: str, member: dict[str, str], members: list[
     )  # fmt: skip
     log = f"{WORK_DIR}/restore-{record_id}.log"
     return "\n".join([
+        # one restore at a time per host: the deadman's timer and the harness's revert may meet here
+        f"mkdir -p {WORK_DIR} && exec 9>>{WORK_DIR}/.lock && flock -w {_STOP_WAIT_S + 120} 9 || exit 7",
         f"[ -e {marker} ] && exit 0",
         f"test -s {SNAPSHOT} || {{ echo no snapshot at {SNAPSHOT}; exit 3; }}",
         f"{park_script(record_id)} || exit 4",
