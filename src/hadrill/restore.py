@@ -45,16 +45,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import requests
-
 from hadrill import slo
 from hadrill.clients import docker
-from hadrill.clients.etcd import EtcdClient
 from hadrill.clients.kube import KubeApi, KubeApiError, api_reference, kube_api
 from hadrill.clients.nodes import parse_stat_line
 from hadrill.clients.targets import target
 from hadrill.compliance.pki import ca_cert_file, key_files
-from hadrill.errors import TargetError
 from hadrill.faults.base import Fault
 from hadrill.faults.etcd_restore import (
     _ETCDCTL,
@@ -79,6 +75,7 @@ from hadrill.faults.ledger import Ledger
 from hadrill.inventory import Cluster, Inventory
 from hadrill.paths import state_dir
 from hadrill.probes.kube import KubeWriteProbe
+from hadrill.recovery.restore import wait_app, wait_etcd
 
 __all__ = [
     "DAEMONS",  # re-exported from hadrill.faults.etcd_restore, where the fault lives
@@ -261,43 +258,6 @@ def wait_api(api: KubeApi, timeout: float) -> float | None:
             return None
         time.sleep(0.25)
     return None
-
-
-def wait_app(url: str, timeout: float) -> float | None:
-    """When the application first answered HTTP 200 at ``url`` (its Service), or None within ``timeout``."""
-    deadline = time.monotonic() + timeout
-    for _ in range(int(timeout / 0.25) + 2):
-        try:
-            if requests.get(url, timeout=2.0).status_code == 200:
-                return time.time()
-        except requests.RequestException:
-            pass
-        if time.monotonic() >= deadline:
-            return None
-        time.sleep(0.25)
-    return None
-
-
-def wait_etcd(cluster: Cluster, timeout: float) -> tuple[float | None, str]:
-    """When every member of the etcd ``cluster`` first answered with one and the same leader, each listing
-    every member (the restored cluster whole), or None within ``timeout``; and what was seen last."""
-    wanted = {m.name for m in cluster.members}
-    clients = [EtcdClient(m.endpoints["client"], timeout=2.0, tls=cluster.tls) for m in cluster.members]
-    deadline = time.monotonic() + timeout
-    seen = "no answer"
-    for _ in range(int(timeout / 0.5) + 2):
-        try:
-            leaders = {c.status().leader for c in clients}
-            listed = [{m.name for m in c.members()} for c in clients]
-            if len(leaders) == 1 and not leaders & {"", "0"} and all(names == wanted for names in listed):
-                return time.time(), f"{len(wanted)} members, one leader"
-            seen = f"leaders {sorted(leaders)}, members listed {[sorted(n) for n in listed]}"
-        except TargetError as e:
-            seen = str(e)
-        if time.monotonic() >= deadline:
-            return None, seen
-        time.sleep(0.5)
-    return None, seen
 
 
 def _write(probe: KubeWriteProbe, count: int) -> list[dict[str, Any]]:
