@@ -449,3 +449,50 @@ def test_etcd_restore_deadman_restores_the_masters_without_the_harness(lab: Lab,
         for m in ms:
             lab.client.containers.get(m.node).exec_run(["rm", "-rf", "/var/lib/hadrill-restore"])
         api.request("DELETE", f"/api/v1/namespaces/default/configmaps/{key}")
+
+
+def test_recover_finishes_a_static_pod_restore_that_died_midway(lab: Lab, inv: Inventory, tmp_path: Path) -> None:
+    """The harness dies after the disaster: ``recover`` (as ``hadrill recover``) restores every member from the
+    record alone, even on a master that lost its copy of the snapshot (put back from the host's), puts the
+    manifests back and disarms the masters' timers; a second revert is a no-op."""
+    from hadrill.clients.kube import kube_api
+    from hadrill.faults.base import recover
+    from hadrill.faults.etcd_restore_static import SNAPSHOT, StaticEtcdRestoreFault, save_snapshot, static_masters
+    from hadrill.faults.ledger import Ledger
+    from hadrill.restore import wait_api
+
+    api = kube_api(inv.cluster("kubernetes"), timeout=5.0)
+    key = f"recover-{int(time.time())}"
+    api.create("/api/v1/namespaces/default/configmaps", {"metadata": {"name": key}, "data": {"v": "1"}})
+    ms = static_masters(inv)
+    assert ms is not None
+    host_copy = tmp_path / "snapshot.db"
+    host_copy.write_bytes(save_snapshot(ms[0], ms)[0])
+    fault = StaticEtcdRestoreFault(
+        target=ms[0].url, time_limit=300, force=True, masters=tuple(ms), snapshot_on_host=str(host_copy)
+    )
+    ledger = Ledger()
+    record = fault.record()
+    ledger.open(record)
+    try:
+        StaticEtcdRestoreFault.arm_deadman(record)
+        fault.inject(record)
+        fault.prove(record)
+        lab.client.containers.get(ms[1].node).exec_run(["rm", "-f", SNAPSHOT])  # lost: the host's copy goes back
+        t0 = time.monotonic()
+        outcomes = recover(ledger, include_live=True)
+        assert [o for _, o in outcomes] == ["reverted"], outcomes
+        assert wait_api(api, 240) is not None, "the API did not come back after recover"
+        print(f"recover to API ready: {time.monotonic() - t0:.1f} s")
+        assert not ledger.open_faults()
+        assert api.get(f"/api/v1/namespaces/default/configmaps/{key}")["data"] == {"v": "1"}
+        for node, (manifests, leftovers, timers) in _masters_state(lab, inv).items():
+            assert {"etcd.yaml", "kube-apiserver.yaml"} <= set(manifests), (node, manifests)
+            assert leftovers == ["/var/lib/hadrill-restore"] and timers == [], (node, leftovers, timers)
+        StaticEtcdRestoreFault.revert(record)  # idempotent: every member is marked restored for this record
+        assert wait_api(api, 60) is not None
+    finally:
+        StaticEtcdRestoreFault.disarm(record)
+        for m in ms:
+            lab.client.containers.get(m.node).exec_run(["rm", "-rf", "/var/lib/hadrill-restore"])
+        api.request("DELETE", f"/api/v1/namespaces/default/configmaps/{key}")

@@ -43,7 +43,7 @@ from hadrill.faults.systemd_timer import arm_timer, disarm_timer, has_systemd
 from hadrill.inventory import Inventory
 
 __all__ = [
-    "MANIFESTS", "PARKED", "STOPPED_PODS", "WORK_DIR", "StaticDrillObjects", "StaticEtcdRestoreFault",
+    "MANIFESTS", "PARKED", "SNAPSHOT", "STOPPED_PODS", "WORK_DIR", "StaticDrillObjects", "StaticEtcdRestoreFault",
     "StaticMaster", "ctr_run", "initial_cluster", "is_static_pod_master", "member_from_manifest",
     "restore_command", "save_snapshot", "static_masters",
 ]  # fmt: skip
