@@ -26,6 +26,12 @@ What real sites do, and what the drill proves:
 
 The fault (:mod:`hadrill.faults.etcd_restore`) has no deadman, but its revert is idempotent and needs
 only the record, so ``hadrill recover`` finishes a drill that died midway.
+
+On kubeadm masters (systemd hosts whose kubelet runs etcd as a static pod, asked of the first master)
+the same drill follows kubeadm's procedure instead (:mod:`hadrill.faults.etcd_restore_static`: the etcd
+and kube-apiserver manifests moved out, etcdutl run from the etcd image, the manifests put back; a
+systemd-timer deadman on each master), and where the cluster runs an application (``settings.app_url``)
+the time until the API and the application both answer is judged too.
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ from hadrill import slo
 from hadrill.clients import docker
 from hadrill.clients.kube import KubeApi, KubeApiError, api_reference, kube_api
 from hadrill.clients.nodes import parse_stat_line
+from hadrill.clients.targets import target
 from hadrill.compliance.pki import ca_cert_file, key_files
 from hadrill.faults.base import Fault
 from hadrill.faults.etcd_restore import (
@@ -57,10 +64,18 @@ from hadrill.faults.etcd_restore import (
     _put_snapshot,
     masters,
 )
+from hadrill.faults.etcd_restore_static import (
+    StaticDrillObjects,
+    StaticEtcdRestoreFault,
+    StaticMaster,
+    save_snapshot,
+    static_masters,
+)
 from hadrill.faults.ledger import Ledger
 from hadrill.inventory import Cluster, Inventory
 from hadrill.paths import state_dir
 from hadrill.probes.kube import KubeWriteProbe
+from hadrill.recovery.restore import wait_app, wait_etcd
 
 __all__ = [
     "DAEMONS",  # re-exported from hadrill.faults.etcd_restore, where the fault lives
@@ -74,6 +89,7 @@ __all__ = [
     "take_snapshot",
 ]
 
+AnyMaster = Master | StaticMaster  # the lab's container masters, or kubeadm's static-pod hosts
 BACKUP_NAMESPACE = "kube-system"
 BACKUP_NAME = "etcd-backup"
 PROBE_NAMESPACE = "hadrill-restore"
@@ -161,26 +177,35 @@ def _snapshot_dir() -> Path:
     return d
 
 
-def take_snapshot(source: Master, targets: list[Master], host_name: str) -> Snapshot:
-    """``etcdctl snapshot save`` on ``source``; the file copied to the host and to every target master."""
+def take_snapshot(source: AnyMaster, targets: list[AnyMaster], host_name: str) -> Snapshot:
+    """``etcdctl snapshot save`` on ``source``; the file copied to the host and to every target master
+    (static-pod masters: :func:`hadrill.faults.etcd_restore_static.save_snapshot`)."""
+    if isinstance(source, StaticMaster):
+        data, revision, taken = save_snapshot(source, [m for m in targets if isinstance(m, StaticMaster)])
+    else:
+        data, revision, taken = _take_container_snapshot(source, [m for m in targets if isinstance(m, Master)])
+    host = _snapshot_dir() / f"{host_name}.db"
+    tmp = host.with_suffix(".part")
+    tmp.write_bytes(data)
+    tmp.chmod(0o600)
+    tmp.replace(host)
+    return Snapshot(
+        revision=revision, taken_at=taken, size=len(data), sha256=hashlib.sha256(data).hexdigest(),
+        host_path=str(host), source=source.name,
+    )  # fmt: skip
+
+
+def _take_container_snapshot(source: Master, targets: list[Master]) -> tuple[bytes, int, float]:
     save = f"{_ETCDCTL} snapshot save {SNAPSHOT}.part >/dev/null && mv {SNAPSHOT}.part {SNAPSHOT}"
     docker.sh(source.container, f"mkdir -p {WORK_DIR} && rm -f {SNAPSHOT}.part && {save}", timeout=60)
     taken = time.time()
     _, out = docker.sh(source.container, f"etcdutl snapshot status {SNAPSHOT} -w json", timeout=30)
     status = json.loads(out.strip().splitlines()[-1])
     data = docker.get_file(source.container, SNAPSHOT)
-    host = _snapshot_dir() / f"{host_name}.db"
-    tmp = host.with_suffix(".part")
-    tmp.write_bytes(data)
-    tmp.chmod(0o600)
-    tmp.replace(host)
     for m in targets:
         if m.container != source.container:
             _put_snapshot(m.container, data)
-    return Snapshot(
-        revision=int(status["revision"]), taken_at=taken, size=len(data), sha256=hashlib.sha256(data).hexdigest(),
-        host_path=str(host), source=source.name,
-    )  # fmt: skip
+    return data, int(status["revision"]), taken
 
 
 # -- the drill -----------------------------------------------------------------------------------------
@@ -250,11 +275,11 @@ def _write(probe: KubeWriteProbe, count: int) -> list[dict[str, Any]]:
     return acked
 
 
-def pki_verdicts(m: Master) -> list[slo.Verdict]:
+def pki_verdicts(m: AnyMaster) -> list[slo.Verdict]:
     """The CA keys are 0600 (or stricter) and the CA certificates 0644 (or stricter), owned by root."""
     files = {f"{PKI}/ca.key": key_files, f"{PKI}/etcd/ca.key": key_files,
              f"{PKI}/ca.crt": ca_cert_file, f"{PKI}/etcd/ca.crt": ca_cert_file}  # fmt: skip
-    _, out = docker.sh(m.container, "stat -c '%a|%u|%U|%s|%Y|%n' " + " ".join(files), timeout=10)
+    out = target(m.url).check("stat -c '%a|%u|%U|%s|%Y|%n' " + " ".join(files), timeout=10)
     stats = {s.path: s for s in (parse_stat_line(line) for line in out.strip().splitlines() if "|" in line)}
     verdicts = []
     for path, check in files.items():
@@ -294,17 +319,21 @@ def run_restore_drill(
 
     k8s: Cluster = inventory.cluster(cluster)
     api = kube_api(k8s, timeout=10.0)
-    ms = masters(inventory, etcd_cluster)
+    # kubeadm masters (static pods on systemd hosts) or the lab's container masters: asked of the hosts
+    static = static_masters(inventory, etcd_cluster)
+    ms: list[AnyMaster] = list(static) if static is not None else list(masters(inventory, etcd_cluster))
     run_id = f"{time.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:6]}"
-    leftovers = DrillObjects(
-        target=f"docker://{ms[0].container}", time_limit=60, force=True,  # no deadman: recover removes them
+    leftovers = (StaticDrillObjects if static is not None else DrillObjects)(
+        target=ms[0].url, time_limit=60, force=True,  # no deadman: recover removes them
         api=api.server, api_access=api_reference(k8s),  # reached again the way kube_api reached it
         objects=(f"/apis/batch/v1/namespaces/{BACKUP_NAMESPACE}/cronjobs/{BACKUP_NAME}",
                  f"/api/v1/namespaces/{PROBE_NAMESPACE}"),
         host_files=(str(_snapshot_dir() / f"{cluster}-{run_id}.db"),),
-        containers=tuple(m.container for m in ms), keep_dir=str(keep_snapshot or ""),
+        containers=tuple(m.container for m in ms if isinstance(m, Master)), keep_dir=str(keep_snapshot or ""),
         description=f"what the restore drill {run_id} creates: backup CronJob, namespace {PROBE_NAMESPACE}, snapshots",
     )  # fmt: skip
+    if isinstance(leftovers, StaticDrillObjects):
+        leftovers.hosts = tuple(m.url for m in ms)
     with injected(leftovers, ledger=ledger):
         return _drill(inventory, k8s, api, ms, run_id, cluster=cluster, writes_before=writes_before,
                       writes_after=writes_after, rto_objective_s=rto_objective_s, time_limit=time_limit,
@@ -312,7 +341,7 @@ def run_restore_drill(
 
 
 def _drill(
-    inventory: Inventory, k8s: Cluster, api: KubeApi, ms: list[Master], run_id: str, *, cluster: str,
+    inventory: Inventory, k8s: Cluster, api: KubeApi, ms: list[AnyMaster], run_id: str, *, cluster: str,
     etcd_cluster: str, writes_before: int, writes_after: int, rto_objective_s: float, time_limit: float,
     fault_context: Callable[[Fault], Any] | None, log: Callable[[str], None] | None,
 ) -> RestoreResult:  # fmt: skip
@@ -333,20 +362,37 @@ def _drill(
         f"{len(before)} writes acknowledged before the snapshot, {len(after)} after "
         f"({len(expected)} above its revision)"
     )
-    fault = EtcdRestoreFault(
-        target=f"docker://{ms[0].container}", time_limit=time_limit, cluster=etcd_cluster,
-        members=tuple(m.name for m in ms), force=True, masters=tuple(ms), snapshot_on_host=snap.host_path,
+    static = isinstance(ms[0], StaticMaster)
+    fault_cls: type[EtcdRestoreFault] | type[StaticEtcdRestoreFault] = (
+        StaticEtcdRestoreFault if static else EtcdRestoreFault
+    )
+    fault = fault_cls(
+        target=ms[0].url, time_limit=time_limit, cluster=etcd_cluster,
+        members=tuple(m.name for m in ms), force=True, masters=tuple(ms), snapshot_on_host=snap.host_path,  # type: ignore[arg-type]
         token=f"hadrill-restore-{run_id[-6:]}",
-        description=f"destroy etcd data on {len(ms)} masters, restore from the snapshot at revision {snap.revision}",
+        description=f"{'stop the etcd and API static pods, ' if static else ''}destroy etcd data on {len(ms)} masters, "
+        f"restore from the snapshot at revision {snap.revision}",
     )  # fmt: skip
     ctx = fault_context(fault) if fault_context is not None else injected(fault)
     ready_at: float | None = None
+    app_url = str(k8s.settings.get("app_url") or "")
+    app_at: float | None = None
+    etcd_at: tuple[float | None, str] = (None, "")
     with ctx as record:
         disaster_at = float(record.params.get("injected_at") or record.created)
-        say("disaster: etcd data destroyed on every master; restoring")
-        EtcdRestoreFault.restore(record)
+        say(f"disaster: {'control plane stopped, ' if static else ''}etcd data destroyed on every master; restoring")
+        fault_cls.restore(record)
         ready_at = wait_api(api, max(1.0, disaster_at + time_limit - time.time()))
+        # timed here, not after the fault's window closes (its revert check and disarming take seconds)
+        app_at = wait_app(app_url, max(1.0, disaster_at + time_limit - time.time())) if app_url else None
+        if static:
+            etcd_at = wait_etcd(inventory.cluster(etcd_cluster), max(1.0, disaster_at + time_limit - time.time()))
     say(f"API ready through the load balancer after {(ready_at or time.time()) - disaster_at:.1f} s")
+    if app_url:
+        say(
+            f"application answering through its Service {(app_at or time.time()) - disaster_at:.1f} s "
+            "after the disaster"
+        )
     present = probe.read_back(attempts=60, timeout=10.0)
     lost = slo.acked_writes_lost([str(d["key"]) for d in acked], present)
     missing_before = sorted(str(d["key"]) for d in before if d["key"] not in present)
@@ -374,6 +420,24 @@ def _drill(
         ),
         *pki_verdicts(ms[0]),
     ]  # fmt: skip
+    if static:  # kubeadm's procedure ends when etcd is healthy on every master, not only behind one API server
+        etcd_s = None if etcd_at[0] is None else etcd_at[0] - disaster_at
+        verdicts.insert(1, slo.Verdict(
+            "kube-restore etcd members healthy", rto_objective_s, etcd_s, "s",
+            etcd_s is not None and rto_objective_s >= etcd_s,
+            f"disaster to every etcd member answering with one leader: "
+            f"{'never within the time limit' if etcd_s is None else f'{etcd_s:.1f} s'} ({etcd_at[1]}; "
+            f"objective {rto_objective_s:.0f} s)",
+        ))  # fmt: skip
+    if app_url:  # the kubeadm lab's application (settings.app_url): users' side of the RTO
+        app_rto = None if app_at is None else app_at - disaster_at
+        verdicts.insert(1, slo.Verdict(
+            "kube-restore API and application answer", rto_objective_s, app_rto, "s",
+            app_rto is not None and rto_objective_s >= app_rto,
+            f"disaster to the API ready and the application answering through its Service ({app_url}): "
+            f"{'never within the time limit' if app_rto is None else f'{app_rto:.1f} s'} "
+            f"(objective {rto_objective_s:.0f} s)",
+        ))  # fmt: skip
     return RestoreResult(
         snapshot=snap, disaster_at=disaster_at, api_ready_at=ready_at, acked_before=before, acked_after=after,
         expected_lost=expected, lost=lost, missing_before=missing_before, verdicts=verdicts,

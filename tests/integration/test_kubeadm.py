@@ -361,3 +361,138 @@ def test_kill_worker_experiment_measures_rescheduling_and_the_application(
         f"until the API dropped its endpoints, {failed_late:.1%} from then to the revert + 10 s; "
         + "; ".join(f"{n}: {v['detail']}" for n, v in verdicts.items())
     )
+
+
+# -- the etcd restore drill on the static-pod control plane ----------------------------------------------
+ETCD_RESTORE = ROOT / "experiments" / "kube-etcd-restore.yaml"
+_MASTER_STATE = (
+    "ls /etc/kubernetes/manifests; echo --; ls -d /etc/kubernetes/hadrill-parked-* /var/lib/hadrill-restore "
+    "2>/dev/null; echo --; systemctl list-timers --all --no-legend --no-pager 'hadrill-deadman-*' | "
+    "grep -o 'hadrill-deadman-[0-9a-f]*[.]timer'; true"
+)
+
+
+def _masters_state(lab: Lab, inv: Inventory) -> dict[str, list[list[str]]]:
+    """Per master, read with ls and systemctl in the node (not through hadrill): its manifests, what the drill
+    leaves (parked manifests, snapshot dir), and deadman timers."""
+    out = {}
+    for m in inv.cluster("kubernetes").members:
+        rc, raw = lab.client.containers.get(m.node).exec_run(["sh", "-c", _MASTER_STATE])
+        assert rc == 0, raw
+        out[m.node] = [part.split() for part in raw.decode().split("--\n")]
+    return out
+
+
+def test_etcd_restore_drill_on_static_pod_masters_under_hadrill_run(lab: Lab, inv: Inventory, tmp_path: Path) -> None:
+    """`hadrill run` of the restore experiment on kubeadm masters: the static-pod procedure (not the lab's
+    container one), the known answer met, the API and the application back, and on every master the
+    manifests in place, nothing parked, no snapshot, no timer left."""
+    journals = tmp_path / "journals"
+    done = subprocess.run(
+        [str(BIN / "hadrill"), "run", "--inventory", str(lab.inventory_path), "--journal-dir", str(journals),
+         str(ETCD_RESTORE)],
+        capture_output=True, text=True, timeout=1200, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-3000:]
+    [path] = list(journals.rglob("journal.json"))
+    h = json.loads(path.read_text())["hadrill"]
+    assert [f["kind"] for f in h["faults"]] == ["etcd-restore-static"], h["faults"]  # not the container procedure
+    verdicts = {v["name"]: v for v in h["verdicts"]}
+    known = verdicts["kube-restore loss accounting = known answer"]
+    # 10 writes acknowledged after the snapshot (the experiment's writes_after), all above its revision
+    assert known["ok"] and known["objective"] == known["measured"] == 10.0, known
+    assert verdicts["restored objects before the snapshot"]["measured"] == 20.0  # every earlier write back: RPO 0
+    for name in ("kube-restore max_outage", "kube-restore etcd members healthy",
+                 "kube-restore API and application answer", "kubernetes-app max_outage"):  # fmt: skip
+        assert verdicts[name]["ok"] and verdicts[name]["measured"] is not None, verdicts[name]
+    assert all(v["ok"] for v in verdicts.values()), verdicts
+    for node, (manifests, leftovers, timers) in _masters_state(lab, inv).items():
+        assert {"etcd.yaml", "kube-apiserver.yaml"} <= set(manifests), (node, manifests)
+        assert leftovers == [] and timers == [], (node, leftovers, timers)
+    print("restore drill on static pods: " + "; ".join(f"{n}: {v['detail']}" for n, v in verdicts.items()))
+
+
+def test_etcd_restore_deadman_restores_the_masters_without_the_harness(lab: Lab, inv: Inventory) -> None:
+    """What a harness killed mid-drill leaves (control plane moved out, etcd data destroyed, no revert): the
+    masters' own systemd timers restore every member and put the manifests back at the deadline."""
+    from hadrill.clients.kube import kube_api
+    from hadrill.faults.etcd_restore_static import StaticEtcdRestoreFault, save_snapshot, static_masters
+    from hadrill.restore import wait_api
+
+    api = kube_api(inv.cluster("kubernetes"), timeout=5.0)
+    key = f"deadman-{int(time.time())}"
+    api.create("/api/v1/namespaces/default/configmaps", {"metadata": {"name": key}, "data": {"v": "1"}})
+    ms = static_masters(inv)
+    assert ms is not None and len(ms) == 3
+    save_snapshot(ms[0], ms)  # the ConfigMap is in it
+    fault = StaticEtcdRestoreFault(target=ms[0].url, time_limit=45, force=True, masters=tuple(ms))
+    record = fault.record()
+    StaticEtcdRestoreFault.arm_deadman(record)
+    try:
+        fault.inject(record)
+        fault.prove(record)
+        state = _masters_state(lab, inv)
+        for node, (manifests, leftovers, timers) in state.items():  # moved out, parked, timer armed
+            assert "etcd.yaml" not in manifests and "kube-apiserver.yaml" not in manifests, (node, manifests)
+            assert f"/etc/kubernetes/hadrill-parked-{record.id}" in leftovers, (node, leftovers)
+            assert timers == [f"hadrill-deadman-{record.id}.timer"], (node, timers)
+        ready = wait_api(api, record.deadline - time.time() + 240)  # nobody reverts: only the timers
+        assert ready is not None and ready > record.deadline, "the API did not come back after the deadline"
+        assert api.get(f"/api/v1/namespaces/default/configmaps/{key}")["data"] == {"v": "1"}
+        for node, (manifests, leftovers, timers) in _masters_state(lab, inv).items():
+            assert {"etcd.yaml", "kube-apiserver.yaml"} <= set(manifests), (node, manifests)
+            assert leftovers == ["/var/lib/hadrill-restore"] and timers == [], (node, leftovers, timers)
+        print(f"deadman: API ready {ready - record.deadline:.1f} s after the deadline, without the harness")
+    finally:
+        StaticEtcdRestoreFault.revert(record)  # idempotent: nothing to do if the timers did it
+        StaticEtcdRestoreFault.disarm(record)
+        for m in ms:
+            lab.client.containers.get(m.node).exec_run(["rm", "-rf", "/var/lib/hadrill-restore"])
+        api.request("DELETE", f"/api/v1/namespaces/default/configmaps/{key}")
+
+
+def test_recover_finishes_a_static_pod_restore_that_died_midway(lab: Lab, inv: Inventory, tmp_path: Path) -> None:
+    """The harness dies after the disaster: ``recover`` (as ``hadrill recover``) restores every member from the
+    record alone, even on a master that lost its copy of the snapshot (put back from the host's), puts the
+    manifests back and disarms the masters' timers; a second revert is a no-op."""
+    from hadrill.clients.kube import kube_api
+    from hadrill.faults.base import recover
+    from hadrill.faults.etcd_restore_static import SNAPSHOT, StaticEtcdRestoreFault, save_snapshot, static_masters
+    from hadrill.faults.ledger import Ledger
+    from hadrill.restore import wait_api
+
+    api = kube_api(inv.cluster("kubernetes"), timeout=5.0)
+    key = f"recover-{int(time.time())}"
+    api.create("/api/v1/namespaces/default/configmaps", {"metadata": {"name": key}, "data": {"v": "1"}})
+    ms = static_masters(inv)
+    assert ms is not None
+    host_copy = tmp_path / "snapshot.db"
+    host_copy.write_bytes(save_snapshot(ms[0], ms)[0])
+    fault = StaticEtcdRestoreFault(
+        target=ms[0].url, time_limit=300, force=True, masters=tuple(ms), snapshot_on_host=str(host_copy)
+    )
+    ledger = Ledger()
+    record = fault.record()
+    ledger.open(record)
+    try:
+        StaticEtcdRestoreFault.arm_deadman(record)
+        fault.inject(record)
+        fault.prove(record)
+        lab.client.containers.get(ms[1].node).exec_run(["rm", "-f", SNAPSHOT])  # lost: the host's copy goes back
+        t0 = time.monotonic()
+        outcomes = recover(ledger, include_live=True)
+        assert [o for _, o in outcomes] == ["reverted"], outcomes
+        assert wait_api(api, 240) is not None, "the API did not come back after recover"
+        print(f"recover to API ready: {time.monotonic() - t0:.1f} s")
+        assert not ledger.open_faults()
+        assert api.get(f"/api/v1/namespaces/default/configmaps/{key}")["data"] == {"v": "1"}
+        for node, (manifests, leftovers, timers) in _masters_state(lab, inv).items():
+            assert {"etcd.yaml", "kube-apiserver.yaml"} <= set(manifests), (node, manifests)
+            assert leftovers == ["/var/lib/hadrill-restore"] and timers == [], (node, leftovers, timers)
+        StaticEtcdRestoreFault.revert(record)  # idempotent: every member is marked restored for this record
+        assert wait_api(api, 60) is not None
+    finally:
+        StaticEtcdRestoreFault.disarm(record)
+        for m in ms:
+            lab.client.containers.get(m.node).exec_run(["rm", "-rf", "/var/lib/hadrill-restore"])
+        api.request("DELETE", f"/api/v1/namespaces/default/configmaps/{key}")

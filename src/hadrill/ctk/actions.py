@@ -277,14 +277,20 @@ def kill_control_plane_node(
     return fault.members[0]
 
 
-def start_kube_ready_probe(cluster: str = "kubernetes", configuration: dict[str, Any] | None = None) -> list[str]:
-    """Start only the API readiness probe (/readyz through the cluster's load balancer), in the background."""
+def start_kube_ready_probe(
+    cluster: str = "kubernetes", app: bool = False, configuration: dict[str, Any] | None = None
+) -> list[str]:
+    """Start only the API readiness probe (/readyz through the cluster's load balancer), in the background;
+    with ``app``, also the HTTP probe of the cluster's application when it runs one (``settings.app_url``)."""
     from hadrill.clients.kube import kube_api
     from hadrill.probes.kube import KubeReadyProbe
+    from hadrill.probes.net import HTTPProbe
 
     run = current_run(configuration)
-    api = kube_api(run.inventory.cluster(cluster), timeout=1.0)
-    run.start_probe(KubeReadyProbe(api, name=f"{cluster}-ready"), timeout=1.0)
+    c = run.inventory.cluster(cluster)
+    run.start_probe(KubeReadyProbe(kube_api(c, timeout=1.0), name=f"{cluster}-ready"), timeout=1.0)
+    if app and c.settings.get("app_url"):
+        run.start_probe(HTTPProbe(str(c.settings["app_url"]), timeout=1.0, name=f"{c.name}-app"))
     return steady_state(run)
 
 

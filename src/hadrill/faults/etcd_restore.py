@@ -57,6 +57,10 @@ class Master:
     def peer_url(self) -> str:
         return f"https://{self.ip}:2380"
 
+    @property
+    def url(self) -> str:
+        return f"docker://{self.container}"
+
     def to_dict(self) -> dict[str, str]:
         return {"name": self.name, "container": self.container, "ip": self.ip}
 

@@ -20,6 +20,8 @@ KINDS: dict[str, str] = {
     "container": "hadrill.faults.container:ContainerFault",
     "etcd-restore": "hadrill.faults.etcd_restore:EtcdRestoreFault",
     "etcd-restore.objects": "hadrill.faults.etcd_restore:DrillObjects",
+    "etcd-restore-static": "hadrill.faults.etcd_restore_static:StaticEtcdRestoreFault",
+    "etcd-restore-static.objects": "hadrill.faults.etcd_restore_static:StaticDrillObjects",
     "gluster.stop_brick": "hadrill.faults.gluster:StopBrick",
     "kube.control_plane": "hadrill.faults.kube:ControlPlaneFault",
     "kube.worker_power_off": "hadrill.faults.kube_worker:WorkerPowerOff",

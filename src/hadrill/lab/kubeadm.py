@@ -169,7 +169,8 @@ class KubeadmService(KubeService):
             ScratchImage(f"{REPOSITORY}/{n}:{v}", ((n, bins[n]),))
             for n in ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
         ]
-        etcd = (("etcd", bins["etcd"]), ("etcdctl", bins["etcdctl"]))
+        # etcdutl too, as in registry.k8s.io/etcd: the restore drill runs it from this image on a master
+        etcd = (("etcd", bins["etcd"]), ("etcdctl", bins["etcdctl"]), ("etcdutl", bins["etcdutl"]))
         scratch.append(ScratchImage(f"{REPOSITORY}/etcd:{self.etcd_tag}", etcd))
         control = [ensure_scratch_image(client, img) for img in scratch]
         pause = ScratchImage(PAUSE_IMAGE, (("pause", pause_binary()),), ("/usr/local/bin/pause",))
