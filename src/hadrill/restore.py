@@ -396,13 +396,9 @@ def _drill(
     present = probe.read_back(attempts=60, timeout=10.0)
     lost = slo.acked_writes_lost([str(d["key"]) for d in acked], present)
     missing_before = sorted(str(d["key"]) for d in before if d["key"] not in present)
-    rto = None if ready_at is None else ready_at - disaster_at
     verdicts = [
-        slo.Verdict(
-            "kube-restore max_outage", rto_objective_s, rto, "s", rto is not None and rto <= rto_objective_s,
-            f"disaster to /readyz ok through the load balancer: "
-            f"{'never within the time limit' if rto is None else f'{rto:.1f} s'} (objective {rto_objective_s:.0f} s)",
-        ),
+        _timed("kube-restore max_outage", rto_objective_s, disaster_at, ready_at,
+               "disaster to /readyz ok through the load balancer"),
         slo.Verdict(
             # a check of hadrill's loss accounting against a known answer, not an RPO objective: named so
             # the report counts it among the checks, not under "RPO (acknowledged writes lost)"
@@ -421,24 +417,24 @@ def _drill(
         *pki_verdicts(ms[0]),
     ]  # fmt: skip
     if static:  # kubeadm's procedure ends when etcd is healthy on every master, not only behind one API server
-        etcd_s = None if etcd_at[0] is None else etcd_at[0] - disaster_at
-        verdicts.insert(1, slo.Verdict(
-            "kube-restore etcd members healthy", rto_objective_s, etcd_s, "s",
-            etcd_s is not None and rto_objective_s >= etcd_s,
-            f"disaster to every etcd member answering with one leader: "
-            f"{'never within the time limit' if etcd_s is None else f'{etcd_s:.1f} s'} ({etcd_at[1]}; "
-            f"objective {rto_objective_s:.0f} s)",
-        ))  # fmt: skip
+        verdicts.insert(1, _timed("kube-restore etcd members healthy", rto_objective_s, disaster_at, etcd_at[0],
+                                  "disaster to every etcd member answering with one leader", f"{etcd_at[1]}; "))
     if app_url:  # the kubeadm lab's application (settings.app_url): users' side of the RTO
-        app_rto = None if app_at is None else app_at - disaster_at
-        verdicts.insert(1, slo.Verdict(
-            "kube-restore API and application answer", rto_objective_s, app_rto, "s",
-            app_rto is not None and rto_objective_s >= app_rto,
-            f"disaster to the API ready and the application answering through its Service ({app_url}): "
-            f"{'never within the time limit' if app_rto is None else f'{app_rto:.1f} s'} "
-            f"(objective {rto_objective_s:.0f} s)",
+        verdicts.insert(1, _timed(
+            "kube-restore API and application answer", rto_objective_s, disaster_at, app_at,
+            f"disaster to the API ready and the application answering through its Service ({app_url})",
         ))  # fmt: skip
     return RestoreResult(
         snapshot=snap, disaster_at=disaster_at, api_ready_at=ready_at, acked_before=before, acked_after=after,
         expected_lost=expected, lost=lost, missing_before=missing_before, verdicts=verdicts,
+    )  # fmt: skip
+
+
+def _timed(name: str, objective_s: float, since: float, at: float | None, what: str, note: str = "") -> slo.Verdict:
+    """A time from the disaster to ``at`` (None: never within the time limit) against ``objective_s``."""
+    took = None if at is None else at - since
+    shown = "never within the time limit" if took is None else f"{took:.1f} s"
+    return slo.Verdict(
+        name, objective_s, took, "s", took is not None and took <= objective_s,
+        f"{what}: {shown} ({note}objective {objective_s:.0f} s)",
     )  # fmt: skip

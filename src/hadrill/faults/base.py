@@ -236,6 +236,19 @@ def wait_for(check: Callable[[], str | None], *, timeout: float, what: str, inte
         time.sleep(interval)
 
 
+def wait_back(problem: Callable[[], str | None], *, timeout: float, what: str, interval: float = 0.2) -> float:
+    """Poll ``problem`` (what is still wrong, or None/"" once back) until ``timeout``; return the time
+    (``time.time()``) it was first seen back, the figure recovery metrics are taken from."""
+    deadline = time.monotonic() + timeout
+    last = "not checked"
+    while time.monotonic() < deadline:
+        last = problem() or ""
+        if not last:
+            return time.time()
+        time.sleep(interval)
+    raise RevertFailed(f"{what} after {timeout:g} s: {last}")
+
+
 def heal(
     fault_cls: type[Fault],
     record: FaultRecord,

@@ -15,8 +15,8 @@ from typing import Any, ClassVar
 
 from hadrill.clients.etcd import etcd_leader
 from hadrill.clients.kube import LEASES, api_reference, kube_api, lease_holder, node_problem
-from hadrill.errors import ConfigError, RevertFailed, TargetError
-from hadrill.faults.base import DEFAULT_TIME_LIMIT
+from hadrill.errors import ConfigError, TargetError
+from hadrill.faults.base import DEFAULT_TIME_LIMIT, wait_back
 from hadrill.faults.container import Action, ContainerFault
 from hadrill.faults.ledger import FaultRecord, Ledger
 from hadrill.faults.picking import free_members, gate
@@ -80,16 +80,10 @@ class ControlPlaneFault(ContainerFault):
         p = record.params
         p["restarted_at"] = time.time()
         ContainerFault.revert(record)
-        deadline = time.monotonic() + float(p.get("revert_timeout", REVERT_TIMEOUT))
-        last = "not checked"
-        while time.monotonic() < deadline:
-            last = node_problem(p) or ""
-            if not last:
-                p["rejoined_at"] = time.time()
-                return
-            time.sleep(0.2)
-        raise RevertFailed(
-            f"{record.description}: node not back after {p.get('revert_timeout', REVERT_TIMEOUT)} s: {last}"
+        p["rejoined_at"] = wait_back(
+            lambda: node_problem(p),
+            timeout=float(p.get("revert_timeout", REVERT_TIMEOUT)),
+            what=f"{record.description}: node not back",
         )
 
 

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 from hadrill.clients.kube import api_reference, kube_api, member_api
 from hadrill.errors import ConfigError, RevertFailed, TargetError
-from hadrill.faults.base import DEFAULT_TIME_LIMIT, held_nodes
+from hadrill.faults.base import DEFAULT_TIME_LIMIT, held_nodes, wait_back
 from hadrill.faults.ledger import FaultRecord, Ledger
 from hadrill.faults.power import PowerOff, power_off
 from hadrill.inventory import Inventory
@@ -94,16 +94,11 @@ class WorkerPowerOff(PowerOff):
         api = member_api(p, timeout=3.0)
         if api is None:
             raise RevertFailed(f"{record.description}: powered on, but the ledger names no API to see its Node Ready")
-        deadline = time.monotonic() + float(p.get("ready_timeout", READY_TIMEOUT))
-        last = "not checked"
-        while time.monotonic() < deadline:
-            last = node_ready(api, p["node"]) or ""
-            if not last:
-                p["ready_at"] = time.time()
-                return
-            time.sleep(0.5)
-        raise RevertFailed(
-            f"{record.description}: powered on, not Ready after {p.get('ready_timeout', READY_TIMEOUT):.0f} s: {last}"
+        p["ready_at"] = wait_back(
+            lambda: node_ready(api, p["node"]),
+            timeout=float(p.get("ready_timeout", READY_TIMEOUT)),
+            what=f"{record.description}: powered on, not Ready",
+            interval=0.5,
         )
 
 
