@@ -10,13 +10,14 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from hadrill.lab.lab import Lab
 from hadrill.lab.labfile import LabFile
 
-__all__ = ["Harness", "fresh_lab", "wait_until"]
+__all__ = ["Harness", "assert_kube_scraped", "fresh_lab", "wait_until"]
 
 
 def fresh_lab(spec: LabFile) -> Iterator[Lab]:
@@ -94,3 +95,33 @@ class Harness:
         if not self.log.closed:
             self.log.flush()
         return Path(self.log.name).read_text()
+
+
+def assert_kube_scraped(
+    inv: Any, lab: str, job: str, addresses: set[str], metric: str, *, allowed: str, denied: str, ca: bool
+) -> None:
+    """Prometheus's own view: every address of ``job`` scraped up and ``metric`` stored per address;
+    then the monitoring's certificate at one address, asked by hand: ``allowed`` answers 200, ``denied``
+    403 (the component's own authorization: the certificate reads metrics, not the cluster)."""
+    import requests
+    import urllib3
+
+    from hadrill.clients.prometheus import PrometheusClient
+    from hadrill.lab.kube_pki import scrape_dir
+
+    prom = PrometheusClient(inv.monitoring.prometheus, timeout=10.0)
+
+    def scraped() -> str | None:
+        up = {labels["instance"]: value for labels, value in prom.query(f'up{{job="{job}"}}')}
+        stored = {labels["instance"] for labels, _ in prom.query(f'count by (instance) ({metric}{{job="{job}"}})')}
+        return None if up == dict.fromkeys(addresses, 1.0) and stored == addresses else f"up {up}, {metric} {stored}"
+
+    wait_until(f"Prometheus scrapes every {job}", scraped, timeout=60, interval=1.0)
+    tls = scrape_dir(lab)
+    assert (tls / "client.key").stat().st_mode & 0o077 == 0 and tls.stat().st_mode & 0o077 == 0
+    urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)  # a kubelet's self-signed certificate
+    cert, verify = (str(tls / "client.crt"), str(tls / "client.key")), str(tls / "ca.crt") if ca else False
+    address = sorted(addresses)[0]
+    assert requests.get(f"https://{address}{allowed}", cert=cert, verify=verify, timeout=10).status_code == 200
+    r = requests.get(f"https://{address}{denied}", cert=cert, verify=verify, timeout=10)
+    assert r.status_code == 403, (r.status_code, r.text[:200])

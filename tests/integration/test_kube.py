@@ -21,6 +21,7 @@ import pytest
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from kubernetes.client.rest import ApiException
+from labtools import assert_kube_scraped
 
 from hadrill.clients.kube import kube_api
 from hadrill.inventory import Inventory, load_inventory
@@ -59,7 +60,7 @@ def wait_for(what: str, check: Callable[[], Any], timeout: float = 60.0, interva
 
 @pytest.fixture(scope="module")
 def lab(module_lab_factory: Any) -> Iterator[Lab]:
-    spec = parse_lab_data({"name": LAB_NAME, "etcd": None, "kubernetes": {}}, "<test lab k8s>")
+    spec = parse_lab_data({"name": LAB_NAME, "etcd": None, "kubernetes": {}, "monitoring": {}}, "<test lab k8s>")
     lab = Lab(spec, owner="pytest", client=module_lab_factory.client, base_dir=REPO)
     module_lab_factory.labs.append(lab)  # taken down when the module ends, pass or fail
     lab.down()
@@ -109,6 +110,19 @@ def test_inventory_describes_the_cluster(lab: Lab, inv: Inventory, kube: KubeSer
     for node in inv.nodes:
         if "control-plane" in node.roles:
             assert node.roles == ["control-plane", "etcd"]
+
+
+def test_prometheus_scrapes_every_api_server_with_a_certificate_that_reads_only_metrics(
+    lab: Lab, inv: Inventory
+) -> None:
+    """The API servers' /metrics, scraped over TLS with the monitoring's own certificate (group
+    system:monitoring): allowed /metrics, refused the cluster's Secrets."""
+    masters = {m.endpoints["api"].removeprefix("https://") for m in inv.cluster("kubernetes").members}
+    assert len(masters) == 3, masters
+    assert_kube_scraped(
+        inv, lab.name, "kube-apiserver", masters, "apiserver_request_total",
+        allowed="/metrics", denied="/api/v1/namespaces/kube-system/secrets", ca=True,
+    )  # fmt: skip
 
 
 def test_containers_carry_kind_labels(lab: Lab, engine: docker.DockerClient) -> None:

@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 import requests
 import yaml
+from labtools import assert_kube_scraped
 
 from hadrill.clients.kube import KubeApi
 from hadrill.clients.nfs import server_state, vip_holder
@@ -54,7 +55,8 @@ assert len(LAB_NAME) <= 24
 @pytest.fixture(scope="module")
 def lab(state_dir: Path) -> Iterator[Lab]:
     spec = parse_lab_data(
-        {"name": LAB_NAME, "etcd": None, "kubernetes": {"mode": "kubeadm", "workers": 2}}, "<test lab ka>"
+        {"name": LAB_NAME, "etcd": None, "kubernetes": {"mode": "kubeadm", "workers": 2}, "monitoring": {}},
+        "<test lab ka>",
     )
     lab = Lab(spec, owner="pytest", base_dir=ROOT)
     try:
@@ -114,6 +116,26 @@ def test_three_masters_and_two_workers_ready_with_a_real_kubelet(lab: Lab, kubec
         name = master["metadata"]["name"]
         for part in ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"):
             assert f"{part}-{name}" in running, sorted(running)
+
+
+def test_prometheus_scrapes_every_kubelet_and_api_server_with_least_privilege(
+    lab: Lab, inv: Inventory, kubectl: Any
+) -> None:
+    """Every node's kubelet (the addresses the API lists for the nodes) and every API server, scraped
+    with the monitoring's certificate: a kubelet lets it read /metrics, not the pods it runs (/pods)."""
+    nodes = json.loads(kubectl("get", "nodes", "-o", "json"))["items"]
+    kubelets = {
+        f"{a['address']}:10250" for n in nodes for a in n["status"]["addresses"] if a["type"] == "InternalIP"
+    }
+    assert len(kubelets) == 5, kubelets
+    assert_kube_scraped(
+        inv, lab.name, "kubelet", kubelets, "kubelet_running_pods", allowed="/metrics", denied="/pods", ca=False
+    )
+    masters = {m.endpoints["api"].removeprefix("https://") for m in inv.cluster("kubernetes").members}
+    assert_kube_scraped(
+        inv, lab.name, "kube-apiserver", masters, "apiserver_request_total",
+        allowed="/metrics", denied="/api/v1/namespaces/kube-system/secrets", ca=True,
+    )  # fmt: skip
 
 
 def test_a_pod_runs_and_answers_from_another_node(lab: Lab, inv: Inventory, kubectl: Any) -> None:
@@ -339,6 +361,9 @@ def test_kill_worker_experiment_measures_rescheduling_and_the_application(
     assert NOT_BEFORE_UNREACHABLE_S <= unrouted <= 60.0, verdicts["app_unrouted_s"]
     assert NOT_BEFORE_UNREACHABLE_S + TOLERATION_S <= rescheduled <= 95.0, verdicts["app_rescheduled_s"]
     assert verdicts["worker_rejoined_s"]["ok"] and verdicts["worker_rejoined_s"]["measured"] is not None
+    # the people on call found out: the lab's Prometheus paged KubeletDown, and it resolved after the heal
+    for name in ("KubeletDown time_to_detect", "KubeletDown time_to_resolve"):
+        assert verdicts[name]["ok"] and verdicts[name]["measured"] is not None, verdicts[name]
 
     # kubectl's view afterwards: the killed worker is Ready again, every replica runs on the other one
     node = json.loads(kubectl("get", "node", expected, "-o", "json"))

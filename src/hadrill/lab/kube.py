@@ -34,7 +34,7 @@ from hadrill.inventory import Cluster, Member, Node, TLSFiles
 from hadrill.lab.gobuild import KWOK_VERSION, ensure_binaries, etcd_binaries, kubernetes_binaries, kwok_binaries
 from hadrill.lab.images import ImageSpec
 from hadrill.lab.kindconfig import load_kind_config
-from hadrill.lab.kube_pki import KubePKI, ensure_pki
+from hadrill.lab.kube_pki import KubePKI, ensure_pki, scrape_dir, write_scrape_client
 from hadrill.lab.kubeadm_lb import LB_IMAGE
 from hadrill.lab.labfile import KubernetesPart
 from hadrill.lab.runtime import LabContext, StatusRow
@@ -157,6 +157,14 @@ class KubeService:
     def probe_targets(self, ctx: LabContext) -> list[tuple[str, str]]:
         """The API servers, for the monitoring's TCP probe (their /metrics wants a client certificate)."""
         return [("kube-apiserver", f"{ip}:{API_PORT}") for _, ip in self.control_planes(ctx)]
+
+    def kube_metrics_targets(self, ctx: LabContext) -> list[tuple[str, str]]:
+        """The API servers' /metrics, scraped with the monitoring's client certificate (:meth:`scrape_client`)."""
+        return [("kube-apiserver", f"{ip}:{API_PORT}") for _, ip in self.control_planes(ctx)]
+
+    def scrape_client(self, ctx: LabContext, ca_cert: bytes, ca_key: bytes) -> None:
+        """The monitoring's client certificate, signed by the cluster CA (read by its Prometheus)."""
+        write_scrape_client(scrape_dir(ctx.name), ca_cert, ca_key)
 
     def workers(self, ctx: LabContext) -> list[str]:
         return [_kind_name(f"{ctx.name}-worker", i) for i in range(1, self.kind.workers + 1)]
@@ -286,6 +294,7 @@ backend kube-apiservers
             state / "pki", cluster=ctx.name, lb=lb_ip, nodes=dict(members), kubernetes_service_ip=self.service_ip
         )
         pki.write_kubeconfig(self.kubeconfig_path(ctx), ctx.name, self.api_url(ctx))
+        self.scrape_client(ctx, Path(pki.path("ca.crt")).read_bytes(), Path(pki.path("ca.key")).read_bytes())
         haproxy = state / "haproxy.cfg"
         haproxy.write_text(self._haproxy_cfg(ctx))
         pki_mount = {str(pki.dir): {"bind": PKI, "mode": "ro"}}
@@ -313,6 +322,7 @@ backend kube-apiservers
         """Remove the lab's PKI, kubeconfig and haproxy config (the containers go by label)."""
         state = self.state(ctx)
         shutil.rmtree(state / "pki", ignore_errors=True)
+        shutil.rmtree(scrape_dir(ctx.name), ignore_errors=True)
         for f in ("kubeconfig", "haproxy.cfg"):
             (state / f).unlink(missing_ok=True)
 

@@ -12,6 +12,10 @@ Files (under ``state_dir()/labs/<lab>/pki``, keys 0600, mounted read-only at /et
     etcd/server.crt .key  etcd/peer.crt .key           every member's address in the SANs
     etcd/client.crt .key                etcd clients (probes, faults, etcdctl)
 
+The lab's Prometheus gets a client certificate of its own, in ``state_dir()/labs/<lab>/prometheus-kube``
+(:func:`write_scrape_client`): CN ``hadrill-prometheus`` in the group ``system:monitoring``, which the
+API server's built-in ClusterRole of that name lets read ``/metrics`` and nothing else.
+
 Making it again with the same inputs (recorded in ``pki.json``) keeps every file: ``lab up`` is idempotent.
 """
 
@@ -33,14 +37,17 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from hadrill.inventory import TLSFiles
+from hadrill.paths import state_dir
 
-__all__ = ["KubePKI", "ensure_pki", "kubeconfig"]
+__all__ = ["SCRAPE_GROUP", "SCRAPE_USER", "KubePKI", "ensure_pki", "kubeconfig", "scrape_dir", "write_scrape_client"]
 
 _VALID = dt.timedelta(days=365)
 _SERVER = [ExtendedKeyUsageOID.SERVER_AUTH]
 _CLIENT = [ExtendedKeyUsageOID.CLIENT_AUTH]
 _BOTH = [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
 _Key = ec.EllipticCurvePrivateKey
+SCRAPE_USER = "hadrill-prometheus"
+SCRAPE_GROUP = "system:monitoring"  # bound by the API server itself to the role that allows GET /metrics
 
 
 @dataclass(frozen=True)
@@ -220,3 +227,19 @@ def ensure_pki(
         _write(dir / conf, _client_conf(ca, cluster, url, cn, org)[2].encode(), secret=True)
     _write(stamp, json.dumps(inputs).encode())
     return KubePKI(dir)
+
+
+def scrape_dir(lab: str) -> Path:
+    """Where the lab's Prometheus finds its Kubernetes client credentials (mounted read-only)."""
+    return state_dir() / "labs" / lab / "prometheus-kube"
+
+
+def write_scrape_client(dir: Path, ca_cert_pem: bytes, ca_key_pem: bytes) -> None:
+    """The monitoring's client certificate, signed by the cluster CA: ``ca.crt``, ``client.key`` and,
+    last (the monitoring waits for it), ``client.crt``. Only the CA's certificate is kept here."""
+    ca_cert = x509.load_pem_x509_certificate(ca_cert_pem)
+    ca_key = serialization.load_pem_private_key(ca_key_pem, None)
+    dir.mkdir(parents=True, exist_ok=True)
+    dir.chmod(0o700)
+    _write(dir / "ca.crt", ca_cert_pem)
+    _save(dir, "client", _leaf((ca_key, ca_cert), SCRAPE_USER, _CLIENT, org=SCRAPE_GROUP))  # type: ignore[arg-type]

@@ -47,6 +47,8 @@ from hadrill.lab.hosts import host_run_options, wait_system_running
 from hadrill.lab.images import ImageSpec, ensure_image
 from hadrill.lab.kube import API_PORT, HealthWait, KubeService, _kind_name
 from hadrill.lab.kube_app import APP_NODE_PORT, app_problem, deploy_app
+from hadrill.lab.kube_metrics import KUBELET_PORT, grant_kubelet_metrics
+from hadrill.lab.kube_pki import scrape_dir
 from hadrill.lab.kubeadm_images import (
     APP_IMAGE,
     COREDNS_PLUGINS,
@@ -197,6 +199,11 @@ class KubeadmService(KubeService):
     def nodes(self, ctx: LabContext) -> list[tuple[str, str]]:
         return self.control_planes(ctx) + self.worker_nodes(ctx)
 
+    def kube_metrics_targets(self, ctx: LabContext) -> list[tuple[str, str]]:
+        """The API servers' and every kubelet's /metrics (the kubelets' read is granted by
+        :func:`grant_kubelet_metrics`)."""
+        return [*super().kube_metrics_targets(ctx), *(("kubelet", f"{ip}:{KUBELET_PORT}") for _, ip in self.nodes(ctx))]
+
     def _pki_dir(self, ctx: LabContext) -> Path:
         return self.state(ctx) / "kubeadm-pki"
 
@@ -337,8 +344,11 @@ class KubeadmService(KubeService):
             _run(c1, f"kubeadm init phase upload-certs --upload-certs --certificate-key {cert_key} {kc} >/dev/null",
                  "upload the control-plane certificates")  # fmt: skip
         _run(c1, "systemctl enable kubelet >/dev/null 2>&1", "enable the kubelet")
-        ca_hash = ca_cert_hash(self._read(c1, "/etc/kubernetes/pki/ca.crt"))
+        ca_cert = self._read(c1, "/etc/kubernetes/pki/ca.crt")
+        ca_hash = ca_cert_hash(ca_cert)
         self._fetch_credentials(ctx, c1)
+        self.scrape_client(ctx, ca_cert, self._read(c1, "/etc/kubernetes/pki/ca.key"))
+        grant_kubelet_metrics(self.api(ctx, timeout=5.0))
 
         def join(name: str, ip: str, key: str | None) -> None:
             c = containers[name]
@@ -432,6 +442,7 @@ class KubeadmService(KubeService):
         on the host (the containers are gone by then, so the trees are empty)."""
         state = self.state(ctx)
         shutil.rmtree(self._pki_dir(ctx), ignore_errors=True)
+        shutil.rmtree(scrape_dir(ctx.name), ignore_errors=True)
         for f in ("kubeconfig", "haproxy.cfg"):
             (state / f).unlink(missing_ok=True)
         for name in ApiLoadBalancers(ctx).names():

@@ -116,7 +116,8 @@ class Lab:
 
             self.services.append(
                 MonitoringService(
-                    spec.monitoring, self._metrics_targets, self._probe_targets, listed=spec.transport == "docker"
+                    spec.monitoring, self._metrics_targets, self._probe_targets, self._kube_targets,
+                    listed=spec.transport == "docker",
                 )
             )
 
@@ -127,6 +128,10 @@ class Lab:
     def _metrics_targets(self, ctx: LabContext) -> list[tuple[str, str]]:
         """Every (service, host:port) a part exposes Prometheus metrics on (parts say so themselves)."""
         return [t for svc in self.services for t in getattr(svc, "metrics_targets", lambda _ctx: [])(ctx)]
+
+    def _kube_targets(self, ctx: LabContext) -> list[tuple[str, str]]:
+        """Every (job, host:port) a Kubernetes part serves /metrics on over TLS (API servers, kubelets)."""
+        return [t for svc in self.services for t in getattr(svc, "kube_metrics_targets", lambda _ctx: [])(ctx)]
 
     def _probe_targets(self, ctx: LabContext) -> list[tuple[str, str]]:
         """Every (service, host:port) a part says is alive when it accepts a TCP connection."""

@@ -35,8 +35,9 @@ Format (YAML; every field but ``name`` has a default)::
                                  # binaries: "kwok" or nothing (the kind config counts them)
     monitoring: {}               # Prometheus, Alertmanager, Pushgateway and a node exporter in one
                                  # container (.90), scraping the parts that expose metrics (etcd; the
-                                 # NFS and Gluster servers' lab exporter, on container or host nodes),
-                                 # with lab-sized alert rules (omit or "monitoring: null" for none)
+                                 # NFS and Gluster servers' lab exporter, on container or host nodes;
+                                 # the API servers and kubeadm's kubelets over TLS), with lab-sized
+                                 # alert rules (omit or "monitoring: null" for none)
     swarm:                       # Docker Swarm on systemd host nodes running Debian's docker.io
                                  # (omit or "swarm: null" to run none). Managers .81-.85, workers
                                  # .86-.89; an nginx service published mode=host on port 8080.

@@ -22,11 +22,14 @@ from collections.abc import Callable, Sequence
 from hadrill.errors import LabError
 from hadrill.inventory import Cluster, Monitoring, Node
 from hadrill.lab.images import ImageSpec
+from hadrill.lab.kube_pki import scrape_dir
 from hadrill.lab.labfile import MonitoringPart
 from hadrill.lab.monitoring_files import (
     ALERTMANAGER_YML,
     BLACKBOX_YML,
     ENTRYPOINT,
+    KUBE_JOBS_YML,
+    KUBE_TLS_DIR,
     LAB_RULES,
     PROMETHEUS_YML,
     RESULTS_RULES,
@@ -48,6 +51,7 @@ MONITORING_IMAGE = ImageSpec(
         "/etc/prometheus/prometheus.yml": PROMETHEUS_YML,
         "/etc/prometheus/alertmanager.yml": ALERTMANAGER_YML,
         "/etc/prometheus/hadrill-blackbox.yml": BLACKBOX_YML,
+        "/etc/prometheus/hadrill-kube-jobs.yml": KUBE_JOBS_YML,
         f"{RULES_DIR}/lab.yml": LAB_RULES,
         f"{RULES_DIR}/hadrill-results.yml": RESULTS_RULES,
         _ENTRYPOINT_PATH: ENTRYPOINT,
@@ -61,6 +65,7 @@ PUSHGATEWAY_PORT = 9091
 
 # (service, "host:port") pairs a lab part exposes metrics on.
 MetricsTarget = tuple[str, str]
+KUBE_JOBS = ("kube-apiserver", "kubelet")  # the TLS jobs (monitoring_files.KUBE_JOBS_YML) a part may name
 
 
 def _get_json(url: str, timeout: float = 2.0) -> object:
@@ -78,16 +83,20 @@ class MonitoringService:
         part: MonitoringPart,
         targets: Callable[[LabContext], Sequence[MetricsTarget]],
         probes: Callable[[LabContext], Sequence[MetricsTarget]] = lambda _ctx: [],
+        kube: Callable[[LabContext], Sequence[MetricsTarget]] = lambda _ctx: [],
         *,
         listed: bool = True,
     ) -> None:
         """``targets``: every (service, host:port) the other parts expose metrics on; ``probes``: every
         (service, host:port) whose only sign of life is accepting a TCP connection (blackbox probed);
+        ``kube``: every (job, host:port) of :data:`KUBE_JOBS` scraped over TLS with the lab's client
+        certificate (:func:`hadrill.lab.kube_pki.scrape_dir`, written by the Kubernetes part);
         ``listed``: the container is an inventory node (not in a lab reached over ssh://, whose nodes
         are all hosts: the inventory names the monitoring by its URLs, as a real fleet's does)."""
         self.part = part
         self.targets = targets
         self.probes = probes
+        self.kube = kube
         self.listed = listed
 
     def images(self) -> list[ImageSpec]:
@@ -114,13 +123,20 @@ class MonitoringService:
 
     def up(self, ctx: LabContext) -> None:
         name, ip = self.container(ctx)
+        env = {
+            "HADRILL_SCRAPE_TARGETS": self.file_sd(self.targets(ctx)),
+            "HADRILL_PROBE_TARGETS": self.file_sd(self.probes(ctx)),
+        }
+        volumes = {f"{name}-data": {"bind": "/var/lib/prometheus", "mode": "rw"}}
+        kube = self.kube(ctx)
+        if kube:  # the Kubernetes part writes the client certificate there (maybe after this starts)
+            env["HADRILL_APISERVER_TARGETS"] = self.file_sd([t for t in kube if t[0] == "kube-apiserver"])
+            env["HADRILL_KUBELET_TARGETS"] = self.file_sd([t for t in kube if t[0] == "kubelet"])
+            tls = scrape_dir(ctx.name)
+            tls.mkdir(parents=True, exist_ok=True, mode=0o700)
+            volumes[str(tls)] = {"bind": KUBE_TLS_DIR, "mode": "ro"}
         ctx.ensure_container(
-            name, MONITORING_IMAGE.ref, "monitoring", ip, init=True,
-            environment={
-                "HADRILL_SCRAPE_TARGETS": self.file_sd(self.targets(ctx)),
-                "HADRILL_PROBE_TARGETS": self.file_sd(self.probes(ctx)),
-            },
-            volumes={f"{name}-data": {"bind": "/var/lib/prometheus", "mode": "rw"}},
+            name, MONITORING_IMAGE.ref, "monitoring", ip, init=True, environment=env, volumes=volumes
         )  # fmt: skip
 
     def _problem(self, ctx: LabContext) -> str | None:
@@ -133,9 +149,14 @@ class MonitoringService:
         except (OSError, urllib.error.URLError, ValueError) as e:
             return f"not answering: {e}"
         active = data.get("data", {}).get("activeTargets", []) if isinstance(data, dict) else []
-        wanted = {address for _, address in [*self.targets(ctx), *self.probes(ctx)]}
-        seen = {t.get("labels", {}).get("instance"): t.get("health") for t in active if isinstance(t, dict)}
-        missing = sorted(a for a in wanted if seen.get(a) != "up")
+        wanted = {(job, address) for job, address in self.kube(ctx)}
+        wanted |= {("lab", address) for _, address in self.targets(ctx)}
+        wanted |= {("lab-probe", address) for _, address in self.probes(ctx)}
+        seen = {
+            (t.get("labels", {}).get("job"), t.get("labels", {}).get("instance")): t.get("health")
+            for t in active if isinstance(t, dict)
+        }  # fmt: skip
+        missing = sorted(f"{a} ({job})" for job, a in wanted if seen.get((job, a)) != "up")
         groups = rules.get("data", {}).get("groups", []) if isinstance(rules, dict) else []
         if not groups:
             return "no rule group loaded"

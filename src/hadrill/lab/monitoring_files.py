@@ -8,7 +8,10 @@ lab's subnet, are written at start from ``$HADRILL_SCRAPE_TARGETS`` and ``$HADRI
 
 from __future__ import annotations
 
-__all__ = ["ALERTMANAGER_YML", "BLACKBOX_YML", "ENTRYPOINT", "LAB_RULES", "PROMETHEUS_YML", "RESULTS_RULES"]
+__all__ = [
+    "ALERTMANAGER_YML", "BLACKBOX_YML", "ENTRYPOINT", "KUBE_JOBS_YML", "KUBE_TLS_DIR", "LAB_RULES", "PROMETHEUS_YML",
+    "RESULTS_RULES",
+]  # fmt: skip
 
 # Why these intervals: a lab fault lasts seconds, not the minutes a production rule waits for. The
 # physical floor of detection is scrape interval + evaluation interval + ``for`` (1 + 1 + 2 = 4 s here);
@@ -51,6 +54,39 @@ scrape_configs:
       - {source_labels: [__address__], target_label: __param_target}
       - {source_labels: [__address__], target_label: instance}
       - {target_label: __address__, replacement: "127.0.0.1:9115"}
+"""
+
+KUBE_TLS_DIR = "/etc/prometheus/kube"  # the lab's client certificate for Kubernetes (mounted read-only)
+
+# Appended to the configuration when the lab has Kubernetes: /metrics over TLS with the lab's client
+# certificate (CN hadrill-prometheus, group system:monitoring: the API server's own role of that name
+# allows GET /metrics; the kubeadm lab binds a role allowing nodes/metrics on the kubelets). Every 5 s,
+# not 1 s: an API server's /metrics is megabytes, and the TCP probe above already sees it die in 1 s.
+# A kubelet serves with a certificate it signed itself (kubeadm's default: no serverTLSBootstrap), so
+# there is no CA to check it against: only the client side is authenticated, as in most clusters.
+KUBE_JOBS_YML = f"""\
+  - job_name: kube-apiserver
+    scheme: https
+    scrape_interval: 5s
+    scrape_timeout: 5s
+    tls_config:
+      ca_file: {KUBE_TLS_DIR}/ca.crt
+      cert_file: {KUBE_TLS_DIR}/client.crt
+      key_file: {KUBE_TLS_DIR}/client.key
+    file_sd_configs:
+      - files: [/etc/prometheus/kube-apiserver/*.json]
+        refresh_interval: 5s
+  - job_name: kubelet
+    scheme: https
+    scrape_interval: 5s
+    scrape_timeout: 5s
+    tls_config:
+      insecure_skip_verify: true
+      cert_file: {KUBE_TLS_DIR}/client.crt
+      key_file: {KUBE_TLS_DIR}/client.key
+    file_sd_configs:
+      - files: [/etc/prometheus/kubelet/*.json]
+        refresh_interval: 5s
 """
 
 # The blackbox exporter gives a probe the scrape timeout less 0.5 s: a live address in the lab accepts in
@@ -136,6 +172,13 @@ groups:
         for: 2s
         labels: {severity: critical}
         annotations: {summary: "the API server {{ $labels.instance }} does not accept connections"}
+      - alert: KubeletDown
+        # the kubelets are scraped every 5 s (monitoring_files.KUBE_JOBS_YML): ``for: 6s`` outlasts one
+        # scrape interval, so one lost scrape whose next one answers never pages
+        expr: up{job="kubelet"} == 0
+        for: 6s
+        labels: {severity: critical}
+        annotations: {summary: "the kubelet on {{ $labels.instance }} does not answer its scrape"}
       - alert: TargetDown
         expr: up{job="lab"} == 0
         for: 2s
@@ -170,12 +213,24 @@ printf '%s' "${HADRILL_SCRAPE_TARGETS:-[]}" > /etc/prometheus/targets/lab.json.t
 mv /etc/prometheus/targets/lab.json.tmp /etc/prometheus/targets/lab.json
 printf '%s' "${HADRILL_PROBE_TARGETS:-[]}" > /etc/prometheus/probes/lab.json.tmp
 mv /etc/prometheus/probes/lab.json.tmp /etc/prometheus/probes/lab.json
+cp /etc/prometheus/prometheus.yml /run/prometheus.yml
+if [ -n "${HADRILL_APISERVER_TARGETS:-}${HADRILL_KUBELET_TARGETS:-}" ]; then
+  # Kubernetes: its jobs, and Prometheus starts once the lab has written the client certificate (the CA
+  # it is signed by may exist only after kubeadm init; Prometheus reads the CA file when it loads a job)
+  mkdir -p /etc/prometheus/kube-apiserver /etc/prometheus/kubelet
+  printf '%s' "${HADRILL_APISERVER_TARGETS:-[]}" > /etc/prometheus/kube-apiserver/lab.json
+  printf '%s' "${HADRILL_KUBELET_TARGETS:-[]}" > /etc/prometheus/kubelet/lab.json
+  cat /etc/prometheus/hadrill-kube-jobs.yml >> /run/prometheus.yml
+fi
 prometheus-node-exporter --collector.textfile.directory=/var/lib/prometheus/node-exporter &
 prometheus-pushgateway --web.listen-address=:9091 &
 prometheus-blackbox-exporter --config.file=/etc/prometheus/hadrill-blackbox.yml --web.listen-address=127.0.0.1:9115 &
 prometheus-alertmanager --config.file=/etc/prometheus/alertmanager.yml \
   --storage.path=/var/lib/alertmanager --cluster.listen-address= &
-prometheus --config.file=/etc/prometheus/prometheus.yml --storage.tsdb.path=/var/lib/prometheus/metrics2 \
+if [ -n "${HADRILL_APISERVER_TARGETS:-}${HADRILL_KUBELET_TARGETS:-}" ]; then  # bounded: 10 min
+  for i in $(seq 600); do [ -s /etc/prometheus/kube/client.crt ] && break; sleep 1; done
+fi
+prometheus --config.file=/run/prometheus.yml --storage.tsdb.path=/var/lib/prometheus/metrics2 \
   --storage.tsdb.retention.time=1d --web.enable-lifecycle --web.listen-address=:9090 &
 wait -n
 exit 1
