@@ -47,6 +47,7 @@ from hadrill.lab.hosts import host_run_options, wait_system_running
 from hadrill.lab.images import ImageSpec, ensure_image
 from hadrill.lab.kube import API_PORT, HealthWait, KubeService, _kind_name
 from hadrill.lab.kube_app import APP_NODE_PORT, app_problem, deploy_app
+from hadrill.lab.kube_backup import deploy_backup
 from hadrill.lab.kube_metrics import KUBELET_PORT, grant_kubelet_metrics
 from hadrill.lab.kube_pki import scrape_dir
 from hadrill.lab.kubeadm_images import (
@@ -270,6 +271,7 @@ class KubeadmService(KubeService):
         self._pod_network(ctx, containers)
         if self.worker_count:
             deploy_app(self.api(ctx, timeout=5.0), APP_IMAGE)
+        deploy_backup(self.api(ctx, timeout=5.0), f"{REPOSITORY}/etcd:{self.etcd_tag}", self.control_planes(ctx)[0][0])
 
     def app_url(self, ctx: LabContext) -> str:
         """The application through its NodePort Service, on the first worker's address ("" without workers)."""
@@ -498,8 +500,10 @@ class KubeadmService(KubeService):
     # -- inventory and status ---------------------------------------------------------------------
     def inventory(self, ctx: LabContext) -> tuple[list[Node], list[Cluster]]:
         lbs = ApiLoadBalancers(ctx)
-        nodes = [
-            *self._nodes(ctx, self.control_planes(ctx), "control-plane", "etcd"),
+        first, *others = self.control_planes(ctx)
+        nodes = [  # the first master holds the backups (kube_backup: the CronJob is pinned to it)
+            *self._nodes(ctx, [first], "control-plane", "etcd", "etcd-backup"),
+            *self._nodes(ctx, others, "control-plane", "etcd"),
             *self._nodes(ctx, self.worker_nodes(ctx), "worker"),
             *self._nodes(ctx, lbs.servers(), "load-balancer"),
         ]

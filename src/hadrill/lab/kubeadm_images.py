@@ -169,7 +169,10 @@ def node_image(binaries: dict[str, Path]) -> ImageSpec:
         ("RUN chmod 0755 /usr/local/sbin/hadrill-node-prep.sh && systemctl enable hadrill-node-prep.service"
          " containerd.service && rm -f /etc/cni/net.d/* && mkdir -p /etc/hadrill /etc/kubernetes/manifests",),
     )  # fmt: skip
-    bins = {f"/usr/local/bin/{n}": str(binaries[n]) for n in ("kubelet", "kubeadm", "kubectl")}
+    # etcdctl and etcdutl on the host, as kubeadm's backup and restore docs install them on masters: the
+    # etcd_backup compliance suite reads a snapshot's status with them
+    names = ("kubelet", "kubeadm", "kubectl", "etcdctl", "etcdutl")
+    bins = {f"/usr/local/bin/{n}": str(binaries[n]) for n in names}
     return ImageSpec(spec.name, spec.packages, spec.files, spec.dockerfile, spec.suite, bins)
 
 
