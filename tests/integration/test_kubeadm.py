@@ -51,6 +51,7 @@ KILL_MASTER = ROOT / "experiments" / "kube-kill-master.yaml"
 FAIL_API_VIP = ROOT / "experiments" / "kube-fail-api-vip.yaml"
 KILL_APP_POD = ROOT / "experiments" / "kube-kill-app-pod.yaml"
 KILL_WORKER = ROOT / "experiments" / "kube-kill-worker.yaml"
+DRAIN_WORKER = ROOT / "experiments" / "kube-drain-app-worker.yaml"
 BIN = Path(sys.executable).parent
 assert len(LAB_NAME) <= 24
 
@@ -445,6 +446,46 @@ def _masters_state(lab: Lab, inv: Inventory) -> dict[str, list[list[str]]]:
         assert rc == 0, raw
         out[m.node] = [part.split() for part in raw.decode().split("--\n")]
     return out
+
+
+def test_drain_app_worker_experiment_honours_the_disruption_budget_and_the_application_slo(
+    lab: Lab, inv: Inventory, kubectl: Any, tmp_path: Path
+) -> None:
+    """After kill-worker (every replica on one worker), the experiment spreads the app again, drains the
+    worker with 2 of its 3 pods: the budget (minAvailable 2) refuses the second eviction at least once,
+    the application keeps its SLO, the worker is schedulable again after the heal and its deadman
+    timers are gone from every master (systemctl's own list)."""
+    done = subprocess.run(
+        [str(BIN / "hadrill"), "run", "--inventory", str(lab.inventory_path), "--journal-dir", str(tmp_path),
+         str(DRAIN_WORKER)],
+        capture_output=True, text=True, timeout=900, check=False,
+    )  # fmt: skip
+    [path] = list(tmp_path.rglob("journal.json"))
+    journal = json.loads(path.read_text())
+    assert done.returncode == 0, failure_report(journal) + done.stdout[-3000:] + done.stderr[-2000:]
+    hadrill = journal["hadrill"]
+    [fault] = hadrill["faults"]
+    p = fault["params"]
+    assert fault["kind"] == "kube.drain_node" and sorted(p["app_pods"].values()) == [1, 2], p  # spread first
+    assert p["app_pods"][p["node"]] == 2 and p["evicted"] >= 2, p
+    # the second eviction came while the first pod's replacement was not Ready: 3 - 1 < minAvailable + 1
+    assert p["pdb_refusals"] >= 1, p
+    verdicts = {v["name"]: v for v in hadrill["verdicts"]}
+    for name in ("kubernetes-app availability", "kubernetes-app max_outage", "kubernetes-ready availability",
+                 "kubernetes-write acked_writes_lost", "worker_drained_s"):  # fmt: skip
+        assert verdicts[name]["ok"] and verdicts[name]["measured"] is not None, verdicts[name]
+    assert verdicts["kubernetes-app availability"]["objective"] == 0.98
+    node = json.loads(kubectl("get", "node", p["node"], "-o", "json"))
+    assert not node["spec"].get("unschedulable"), node["spec"]
+    unit = f"hadrill-deadman-{fault['id']}"
+    for m in inv.cluster("kubernetes").members:
+        rc, out = lab.client.containers.get(m.node).exec_run(["systemctl", "list-timers", "--all", "--no-legend"])
+        assert rc == 0 and unit not in out.decode(), (m.node, out.decode()[-500:])
+    print(
+        f"drain {p['node']}: {verdicts['worker_drained_s']['detail']}; app availability "
+        f"{verdicts['kubernetes-app availability']['measured']:.2%}, longest gap "
+        f"{verdicts['kubernetes-app max_outage']['measured']:.2f} s"
+    )
 
 
 def test_etcd_restore_drill_on_static_pod_masters_under_hadrill_run(lab: Lab, inv: Inventory, tmp_path: Path) -> None:

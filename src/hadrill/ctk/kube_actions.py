@@ -1,5 +1,5 @@
-"""Chaos Toolkit actions for the kubeadm lab's workers: kill the worker running the application (chosen by
-asking the API), and spread the application's replicas over the workers again first. Plain functions: the
+"""Chaos Toolkit actions for the kubeadm lab's workers: kill or drain the worker running the application
+(chosen by asking the API), and spread the application's replicas over the workers again first. Plain functions: the
 signature is the schema discovery reads."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Any
 from hadrill.ctk import current_run
 from hadrill.errors import TargetError
 
-__all__ = ["kill_app_worker", "spread_app"]
+__all__ = ["drain_app_worker", "kill_app_worker", "spread_app"]
 
 
 def kill_app_worker(
@@ -35,6 +35,30 @@ def kill_app_worker(
     run.event("pick", f"worker running the most ready pods of {namespace}/{selector}: {node} (per worker: {counts})")
     run.inject(fault)
     return node
+
+
+def drain_app_worker(
+    cluster: str = "kubernetes",
+    namespace: str = "hadrill-app",
+    selector: str = "app.kubernetes.io/name=web",
+    time_limit: float = 300.0,
+    evict_timeout: float = 120.0,
+    force: bool = False,
+    configuration: dict[str, Any] | None = None,
+) -> str:
+    """Drain the worker running the most ready pods of the app, as ``kubectl drain`` does (cordon, then
+    evictions its PodDisruptionBudgets may refuse for a while); the revert uncordons it. Returns the node."""
+    from hadrill.faults.kube_drain import drain_app_worker as _drain
+
+    run = current_run(configuration)
+    fault = _drain(
+        run.inventory, cluster, namespace=namespace, selector=selector, time_limit=time_limit,
+        evict_timeout=evict_timeout, force=force, ledger=run.ledger,
+    )  # fmt: skip
+    run.event("pick", f"worker running the most ready pods of {namespace}/{selector}: {fault.node} "
+                      f"(per worker: {fault.checks.get('app_pods')})")  # fmt: skip
+    run.inject(fault)
+    return fault.node
 
 
 def spread_app(

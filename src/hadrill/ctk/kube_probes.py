@@ -1,6 +1,6 @@
 """Chaos Toolkit probes for the kubeadm lab's workers: after a worker was killed, the time until the
-application's Service stopped routing to it and until its pods ran elsewhere (:mod:`hadrill.recovery.kube_app`),
-kept as the run's verdicts."""
+application's Service stopped routing to it and until its pods ran elsewhere (:mod:`hadrill.recovery.kube_app`);
+after a worker was drained, the time the drain took; kept as the run's verdicts."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 from hadrill.ctk import current_run
 from hadrill.errors import ConfigError
 
-__all__ = ["app_rescheduled", "worker_rejoined"]
+__all__ = ["app_rescheduled", "worker_drained", "worker_rejoined"]
 
 
 def app_rescheduled(
@@ -61,3 +61,27 @@ def worker_rejoined(objective_s: float = 90.0, configuration: dict[str, Any] | N
     ok = took <= objective_s
     detail = f"Node {node} Ready {took:.2f} s after its power on {'<=' if ok else '>'} objective {objective_s:.2f} s"
     return run.check(Verdict("worker_rejoined_s", objective_s, took, "s", ok, detail)).ok
+
+
+def worker_drained(objective_s: float = 60.0, configuration: dict[str, Any] | None = None) -> bool:
+    """The drain of the run's worker (:func:`~hadrill.ctk.kube_actions.drain_app_worker`) ended, every pod it
+    evicts gone from the node, within the objective, counted from the cordon (``worker_drained_s``)."""
+    from hadrill.faults.kube_drain import WorkerDrain
+    from hadrill.slo import Verdict
+
+    run = current_run(configuration)
+    found = [r for _, r in run.faults if r.kind == WorkerDrain.kind]
+    if not found:
+        raise ConfigError("experiment", "method", "a drain_app_worker action before worker_drained")
+    p = found[-1].params
+    node, start, end = p.get("node", "?"), p.get("cordoned_at"), p.get("drained_at")
+    if start is None or end is None:
+        why = "never cordoned" if start is None else "its pods were not all evicted (the inject failed)"
+        return run.check(Verdict("worker_drained_s", objective_s, None, "s", False, f"not measured: {node} {why}")).ok
+    took = float(end) - float(start)
+    ok = took <= objective_s
+    detail = (
+        f"{node} drained {took:.2f} s after its cordon {'<=' if ok else '>'} objective {objective_s:.2f} s: "
+        f"{p.get('evicted')} pod(s) evicted, {p.get('pdb_refusals')} eviction(s) refused by a disruption budget first"
+    )
+    return run.check(Verdict("worker_drained_s", objective_s, took, "s", ok, detail)).ok

@@ -25,6 +25,7 @@ KINDS: dict[str, str] = {
     "gluster.stop_brick": "hadrill.faults.gluster:StopBrick",
     "kube.control_plane": "hadrill.faults.kube:ControlPlaneFault",
     "kube.worker_power_off": "hadrill.faults.kube_worker:WorkerPowerOff",
+    "kube.drain_node": "hadrill.faults.kube_drain:WorkerDrain",
     "network.partition": "hadrill.faults.network:Partition",
     "nfs.fail_vip": "hadrill.faults.vip:FailVip",
     "power.off": "hadrill.faults.power:PowerOff",
