@@ -92,6 +92,22 @@ def kubectl(inv: Inventory) -> Any:
     return run
 
 
+def hadrill_run(lab: Lab, experiment: Path, journals: Path, timeout: float = 900) -> dict[str, Any]:
+    """``hadrill run`` of ``experiment`` on the lab in a child process; asserts it passed; its journal's
+    hadrill part (faults, verdicts, histories)."""
+    done = subprocess.run(
+        [str(BIN / "hadrill"), "run", "--inventory", str(lab.inventory_path), "--journal-dir", str(journals),
+         str(experiment)],
+        capture_output=True, text=True, timeout=timeout, check=False,
+    )  # fmt: skip
+    paths = list(journals.rglob("journal.json"))
+    assert len(paths) == 1, (paths, done.stdout[-3000:], done.stderr[-2000:])
+    journal = json.loads(paths[0].read_text())
+    assert done.returncode == 0, failure_report(journal) + done.stdout[-3000:] + done.stderr[-2000:]
+    hadrill: dict[str, Any] = journal["hadrill"]
+    return hadrill
+
+
 def _ready(node: dict[str, Any]) -> bool:
     return any(c["type"] == "Ready" and c["status"] == "True" for c in node["status"]["conditions"])
 
@@ -374,15 +390,7 @@ def test_kill_worker_experiment_measures_rescheduling_and_the_application(
     assert sorted(per_node.values()) == [1, 2], per_node  # 3 replicas spread over the 2 workers
     expected = max(workers, key=lambda w: (per_node[w], -workers.index(w)))  # the most pods, then by name
 
-    done = subprocess.run(
-        [str(BIN / "hadrill"), "run", "--inventory", str(lab.inventory_path), "--journal-dir", str(tmp_path),
-         str(KILL_WORKER)],
-        capture_output=True, text=True, timeout=900, check=False,
-    )  # fmt: skip
-    [path] = list(tmp_path.rglob("journal.json"))
-    journal = json.loads(path.read_text())
-    assert done.returncode == 0, failure_report(journal) + done.stdout[-3000:] + done.stderr[-2000:]
-    hadrill = journal["hadrill"]
+    hadrill = hadrill_run(lab, KILL_WORKER, tmp_path)
     [fault] = hadrill["faults"]
     assert fault["kind"] == "kube.worker_power_off" and fault["params"]["node"] == expected, (per_node, fault)
     verdicts = {v["name"]: v for v in hadrill["verdicts"]}
@@ -455,15 +463,7 @@ def test_drain_app_worker_experiment_honours_the_disruption_budget_and_the_appli
     worker with 2 of its 3 pods: the budget (minAvailable 2) refuses the second eviction at least once,
     the application keeps its SLO, the worker is schedulable again after the heal and its deadman
     timers are gone from every master (systemctl's own list)."""
-    done = subprocess.run(
-        [str(BIN / "hadrill"), "run", "--inventory", str(lab.inventory_path), "--journal-dir", str(tmp_path),
-         str(DRAIN_WORKER)],
-        capture_output=True, text=True, timeout=900, check=False,
-    )  # fmt: skip
-    [path] = list(tmp_path.rglob("journal.json"))
-    journal = json.loads(path.read_text())
-    assert done.returncode == 0, failure_report(journal) + done.stdout[-3000:] + done.stderr[-2000:]
-    hadrill = journal["hadrill"]
+    hadrill = hadrill_run(lab, DRAIN_WORKER, tmp_path)
     [fault] = hadrill["faults"]
     p = fault["params"]
     assert fault["kind"] == "kube.drain_node" and sorted(p["app_pods"].values()) == [1, 2], p  # spread first
@@ -493,14 +493,7 @@ def test_etcd_restore_drill_on_static_pod_masters_under_hadrill_run(lab: Lab, in
     container one), the known answer met, the API and the application back, and on every master the
     manifests in place, nothing parked, no snapshot, no timer left."""
     journals = tmp_path / "journals"
-    done = subprocess.run(
-        [str(BIN / "hadrill"), "run", "--inventory", str(lab.inventory_path), "--journal-dir", str(journals),
-         str(ETCD_RESTORE)],
-        capture_output=True, text=True, timeout=1200, check=False,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-3000:]
-    [path] = list(journals.rglob("journal.json"))
-    h = json.loads(path.read_text())["hadrill"]
+    h = hadrill_run(lab, ETCD_RESTORE, journals, timeout=1200)
     assert [f["kind"] for f in h["faults"]] == ["etcd-restore-static"], h["faults"]  # not the container procedure
     verdicts = {v["name"]: v for v in h["verdicts"]}
     known = verdicts["kube-restore loss accounting = known answer"]

@@ -45,3 +45,15 @@ def test_a_pod_without_a_controller_stops_the_drain_naming_it() -> None:
 
 def test_a_finished_pod_without_a_controller_is_no_obstacle() -> None:
     assert drain_candidates([_pod("done", None, phase="Failed")]) == []
+
+
+def test_the_drain_duration_verdict_is_worked_from_the_two_recorded_times() -> None:
+    from hadrill.ctk.kube_probes import _between
+
+    v = _between("worker_drained_s", 60.0, 100.0, 123.5, "w1 drained", "its cordon", "w1 never cordoned", "2 evicted")
+    assert (v.ok, v.measured) == (True, 23.5)
+    assert v.detail == "w1 drained 23.50 s after its cordon <= objective 60.00 s: 2 evicted"
+    late = _between("worker_drained_s", 20.0, 100.0, 123.5, "w1 drained", "its cordon", "-")
+    assert not late.ok and late.detail == "w1 drained 23.50 s after its cordon > objective 20.00 s"
+    missing = _between("worker_drained_s", 60.0, 100.0, None, "w1 drained", "its cordon", "w1 pods left (failed)")
+    assert (missing.ok, missing.measured, missing.detail) == (False, None, "not measured: w1 pods left (failed)")

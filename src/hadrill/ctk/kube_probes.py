@@ -8,6 +8,7 @@ from typing import Any
 
 from hadrill.ctk import current_run
 from hadrill.errors import ConfigError
+from hadrill.slo import Verdict
 
 __all__ = ["app_rescheduled", "worker_drained", "worker_rejoined"]
 
@@ -46,7 +47,6 @@ def worker_rejoined(objective_s: float = 90.0, configuration: dict[str, Any] | N
     """After the heal, the killed worker's Node was Ready again within the objective, counted from its power
     on (``worker_rejoined_s``; the revert waited for it: a revert that failed leaves it not measured)."""
     from hadrill.faults.kube_worker import WorkerPowerOff
-    from hadrill.slo import Verdict
 
     run = current_run(configuration)
     found = [r for _, r in run.faults if r.kind == WorkerPowerOff.kind]
@@ -54,20 +54,15 @@ def worker_rejoined(objective_s: float = 90.0, configuration: dict[str, Any] | N
         raise ConfigError("experiment", "method", "a kill_app_worker action and a heal before worker_rejoined")
     p = found[-1].params
     node, on, ready = p.get("node", "?"), p.get("restarted_at"), p.get("ready_at")
-    if on is None or ready is None:
-        why = "not powered on" if on is None else "not Ready after its power on (the revert failed)"
-        return run.check(Verdict("worker_rejoined_s", objective_s, None, "s", False, f"not measured: {node} {why}")).ok
-    took = float(ready) - float(on)
-    ok = took <= objective_s
-    detail = f"Node {node} Ready {took:.2f} s after its power on {'<=' if ok else '>'} objective {objective_s:.2f} s"
-    return run.check(Verdict("worker_rejoined_s", objective_s, took, "s", ok, detail)).ok
+    why = "not powered on" if on is None else "not Ready after its power on (the revert failed)"
+    return run.check(_between("worker_rejoined_s", objective_s, on, ready, f"Node {node} Ready", "its power on",
+                              f"{node} {why}")).ok  # fmt: skip
 
 
 def worker_drained(objective_s: float = 60.0, configuration: dict[str, Any] | None = None) -> bool:
     """The drain of the run's worker (:func:`~hadrill.ctk.kube_actions.drain_app_worker`) ended, every pod it
     evicts gone from the node, within the objective, counted from the cordon (``worker_drained_s``)."""
     from hadrill.faults.kube_drain import WorkerDrain
-    from hadrill.slo import Verdict
 
     run = current_run(configuration)
     found = [r for _, r in run.faults if r.kind == WorkerDrain.kind]
@@ -75,13 +70,19 @@ def worker_drained(objective_s: float = 60.0, configuration: dict[str, Any] | No
         raise ConfigError("experiment", "method", "a drain_app_worker action before worker_drained")
     p = found[-1].params
     node, start, end = p.get("node", "?"), p.get("cordoned_at"), p.get("drained_at")
+    why = "never cordoned" if start is None else "its pods were not all evicted (the inject failed)"
+    evictions = f"{p.get('evicted')} pod(s) evicted, {p.get('pdb_refusals')} eviction(s) refused by a budget first"
+    return run.check(_between("worker_drained_s", objective_s, start, end, f"{node} drained", "its cordon",
+                              f"{node} {why}", evictions)).ok  # fmt: skip
+
+
+def _between(
+    name: str, objective_s: float, start: Any, end: Any, what: str, since: str, missing: str, more: str = ""
+) -> Verdict:
+    """A duration between two recorded times against ``objective_s``; either missing: not measured, why."""
     if start is None or end is None:
-        why = "never cordoned" if start is None else "its pods were not all evicted (the inject failed)"
-        return run.check(Verdict("worker_drained_s", objective_s, None, "s", False, f"not measured: {node} {why}")).ok
+        return Verdict(name, objective_s, None, "s", False, f"not measured: {missing}")
     took = float(end) - float(start)
     ok = took <= objective_s
-    detail = (
-        f"{node} drained {took:.2f} s after its cordon {'<=' if ok else '>'} objective {objective_s:.2f} s: "
-        f"{p.get('evicted')} pod(s) evicted, {p.get('pdb_refusals')} eviction(s) refused by a disruption budget first"
-    )
-    return run.check(Verdict("worker_drained_s", objective_s, took, "s", ok, detail)).ok
+    detail = f"{what} {took:.2f} s after {since} {'<=' if ok else '>'} objective {objective_s:.2f} s"
+    return Verdict(name, objective_s, took, "s", ok, detail + (f": {more}" if more else ""))
