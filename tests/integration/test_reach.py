@@ -49,9 +49,9 @@ ROLES = {"preflight": ["hadrill-preflight"], "compliance": ["hadrill-compliance"
          "drain": ["hadrill-probes", "hadrill-drain"]}  # fmt: skip
 
 PLUGIN = r"""
-import json, pathlib, sys, datetime
+import json, os, pathlib, sys, datetime
 d = pathlib.Path(sys.argv[1]); n = int((d / "calls").read_text()) + 1 if (d / "calls").exists() else 1
-(d / "calls").write_text(str(n))
+(d / "calls.tmp").write_text(str(n)); os.replace(d / "calls.tmp", d / "calls")  # the test reads it meanwhile
 tokens = sorted(d.glob("token-*"))
 token = tokens[min(n, len(tokens)) - 1].read_text()
 ttl = float((d / "ttl").read_text())  # seconds: the client's loader renews 5 minutes before the expiry
