@@ -117,6 +117,13 @@ def assert_kube_scraped(
         return None if up == dict.fromkeys(addresses, 1.0) and stored == addresses else f"up {up}, {metric} {stored}"
 
     wait_until(f"Prometheus scrapes every {job}", scraped, timeout=60, interval=1.0)
+    if job == "kube-apiserver":  # and its /readyz, probed with the same certificate, says ready
+
+        def ready() -> str | None:
+            seen = {labels["instance"]: v for labels, v in prom.query('probe_success{job="kube-apiserver-ready"}')}
+            return None if seen == dict.fromkeys(addresses, 1.0) else f"probe_success {seen}"
+
+        wait_until("every API server ready to the /readyz probe", ready, timeout=60, interval=1.0)
     tls = scrape_dir(lab)
     assert (tls / "client.key").stat().st_mode & 0o077 == 0 and tls.stat().st_mode & 0o077 == 0
     urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)  # a kubelet's self-signed certificate

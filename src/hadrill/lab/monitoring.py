@@ -26,6 +26,7 @@ from hadrill.lab.kube_pki import scrape_dir
 from hadrill.lab.labfile import MonitoringPart
 from hadrill.lab.monitoring_files import (
     ALERTMANAGER_YML,
+    BLACKBOX_KUBE_YML,
     BLACKBOX_YML,
     ENTRYPOINT,
     KUBE_JOBS_YML,
@@ -52,6 +53,7 @@ MONITORING_IMAGE = ImageSpec(
         "/etc/prometheus/alertmanager.yml": ALERTMANAGER_YML,
         "/etc/prometheus/hadrill-blackbox.yml": BLACKBOX_YML,
         "/etc/prometheus/hadrill-kube-jobs.yml": KUBE_JOBS_YML,
+        "/etc/prometheus/hadrill-blackbox-kube.yml": BLACKBOX_KUBE_YML,
         f"{RULES_DIR}/lab.yml": LAB_RULES,
         f"{RULES_DIR}/hadrill-results.yml": RESULTS_RULES,
         _ENTRYPOINT_PATH: ENTRYPOINT,
@@ -150,6 +152,7 @@ class MonitoringService:
             return f"not answering: {e}"
         active = data.get("data", {}).get("activeTargets", []) if isinstance(data, dict) else []
         wanted = {(job, address) for job, address in self.kube(ctx)}
+        wanted |= {("kube-apiserver-ready", address) for job, address in self.kube(ctx) if job == "kube-apiserver"}
         wanted |= {("lab", address) for _, address in self.targets(ctx)}
         wanted |= {("lab-probe", address) for _, address in self.probes(ctx)}
         seen = {

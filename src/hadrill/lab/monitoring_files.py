@@ -9,8 +9,8 @@ lab's subnet, are written at start from ``$HADRILL_SCRAPE_TARGETS`` and ``$HADRI
 from __future__ import annotations
 
 __all__ = [
-    "ALERTMANAGER_YML", "BLACKBOX_YML", "ENTRYPOINT", "KUBE_JOBS_YML", "KUBE_TLS_DIR", "LAB_RULES", "PROMETHEUS_YML",
-    "RESULTS_RULES",
+    "ALERTMANAGER_YML", "BLACKBOX_KUBE_YML", "BLACKBOX_YML", "ENTRYPOINT", "KUBE_JOBS_YML", "KUBE_TLS_DIR",
+    "LAB_RULES", "PROMETHEUS_YML", "RESULTS_RULES",
 ]  # fmt: skip
 
 # Why these intervals: a lab fault lasts seconds, not the minutes a production rule waits for. The
@@ -76,6 +76,19 @@ KUBE_JOBS_YML = f"""\
     file_sd_configs:
       - files: [/etc/prometheus/kube-apiserver/*.json]
         refresh_interval: 5s
+  # /readyz of every API server, through the blackbox exporter with the same certificate (the
+  # system:monitoring role allows /readyz too): an API server whose etcd is gone accepts connections and
+  # answers nothing, which the TCP probe above calls alive and its users call down
+  - job_name: kube-apiserver-ready
+    metrics_path: /probe
+    params: {{module: [kube_readyz]}}
+    file_sd_configs:
+      - files: [/etc/prometheus/kube-apiserver/*.json]
+        refresh_interval: 5s
+    relabel_configs:
+      - {{source_labels: [__address__], target_label: __param_target, replacement: "https://${{1}}/readyz"}}
+      - {{source_labels: [__address__], target_label: instance}}
+      - {{target_label: __address__, replacement: "127.0.0.1:9115"}}
   - job_name: kubelet
     scheme: https
     scrape_interval: 5s
@@ -96,6 +109,21 @@ modules:
   tcp_connect:
     prober: tcp
     timeout: 1s
+"""
+
+# Appended to the blackbox configuration when the lab has Kubernetes (the CA and certificate exist then):
+# GET /readyz with the monitoring's certificate, 200 or it failed (0.5 s: the scrape timeout less 0.5 s).
+BLACKBOX_KUBE_YML = f"""\
+  kube_readyz:
+    prober: http
+    timeout: 1s
+    http:
+      valid_status_codes: [200]
+      fail_if_not_ssl: true
+      tls_config:
+        ca_file: {KUBE_TLS_DIR}/ca.crt
+        cert_file: {KUBE_TLS_DIR}/client.crt
+        key_file: {KUBE_TLS_DIR}/client.key
 """
 
 # No receiver integration: on-call paging is not the lab's to do. The API lists what it received at once;
@@ -168,10 +196,13 @@ groups:
         labels: {severity: critical}
         annotations: {summary: "the Gluster brick on {{ $labels.instance }} is not running"}
       - alert: KubeApiServerDown
+        # either probe: the TCP connect (lab-probe) or, with the lab's certificate, /readyz
+        # (kube-apiserver-ready): a server that accepts connections but is not ready is down for its users
         expr: probe_success{service="kube-apiserver"} == 0
         for: 2s
         labels: {severity: critical}
-        annotations: {summary: "the API server {{ $labels.instance }} does not accept connections"}
+        annotations:
+          summary: "API server {{ $labels.instance }} refuses connections or is not ready ({{ $labels.job }})"
       - alert: KubeletDown
         # the kubelets are scraped every 5 s (monitoring_files.KUBE_JOBS_YML): ``for: 6s`` outlasts one
         # scrape interval, so one lost scrape whose next one answers never pages
@@ -214,6 +245,7 @@ mv /etc/prometheus/targets/lab.json.tmp /etc/prometheus/targets/lab.json
 printf '%s' "${HADRILL_PROBE_TARGETS:-[]}" > /etc/prometheus/probes/lab.json.tmp
 mv /etc/prometheus/probes/lab.json.tmp /etc/prometheus/probes/lab.json
 cp /etc/prometheus/prometheus.yml /run/prometheus.yml
+cp /etc/prometheus/hadrill-blackbox.yml /run/blackbox.yml
 if [ -n "${HADRILL_APISERVER_TARGETS:-}${HADRILL_KUBELET_TARGETS:-}" ]; then
   # Kubernetes: its jobs, and Prometheus starts once the lab has written the client certificate (the CA
   # it is signed by may exist only after kubeadm init; Prometheus reads the CA file when it loads a job)
@@ -221,10 +253,11 @@ if [ -n "${HADRILL_APISERVER_TARGETS:-}${HADRILL_KUBELET_TARGETS:-}" ]; then
   printf '%s' "${HADRILL_APISERVER_TARGETS:-[]}" > /etc/prometheus/kube-apiserver/lab.json
   printf '%s' "${HADRILL_KUBELET_TARGETS:-[]}" > /etc/prometheus/kubelet/lab.json
   cat /etc/prometheus/hadrill-kube-jobs.yml >> /run/prometheus.yml
+  cat /etc/prometheus/hadrill-blackbox-kube.yml >> /run/blackbox.yml
 fi
 prometheus-node-exporter --collector.textfile.directory=/var/lib/prometheus/node-exporter &
 prometheus-pushgateway --web.listen-address=:9091 &
-prometheus-blackbox-exporter --config.file=/etc/prometheus/hadrill-blackbox.yml --web.listen-address=127.0.0.1:9115 &
+prometheus-blackbox-exporter --config.file=/run/blackbox.yml --web.listen-address=127.0.0.1:9115 &
 prometheus-alertmanager --config.file=/etc/prometheus/alertmanager.yml \
   --storage.path=/var/lib/alertmanager --cluster.listen-address= &
 if [ -n "${HADRILL_APISERVER_TARGETS:-}${HADRILL_KUBELET_TARGETS:-}" ]; then  # bounded: 10 min
