@@ -15,14 +15,13 @@ load balancer would.
 
 from __future__ import annotations
 
-import threading
-import time
 from typing import Any
 
 import requests
 from urllib3.exceptions import NewConnectionError
 
 from hadrill.errors import ProbeFailed
+from hadrill.probes.failover import NodeFailover
 
 __all__ = ["ServiceHttpProbe"]
 
@@ -35,30 +34,16 @@ def _not_connected(e: requests.RequestException) -> bool:
     return isinstance(e, requests.exceptions.ConnectionError) and isinstance(reason, NewConnectionError)
 
 
-class ServiceHttpProbe:
+class ServiceHttpProbe(NodeFailover):
     """GET through the first node of ``urls`` that accepts the connection, within ``timeout`` in all."""
 
-    def __init__(self, urls: list[str], *, timeout: float = 1.0, connect_timeout: float = 0.25, name: str = "") -> None:
-        if not urls:
-            raise ValueError("at least one URL")
-        self.urls, self.timeout, self.connect_timeout = list(urls), timeout, connect_timeout
-        self.name = name or "service-http"
-        self._lock = threading.Lock()
-        self._preferred = 0
+    default_name = "service-http"
 
     def sample(self) -> dict[str, Any] | None:
-        with self._lock:
-            first = self._preferred
-        deadline = time.monotonic() + self.timeout
         errors = []
-        for i in range(len(self.urls)):
-            budget = deadline - time.monotonic()
-            if budget <= 0:
-                break
-            index = (first + i) % len(self.urls)
-            url = self.urls[index]
+        for i, (index, url, budget) in enumerate(self._nodes_in_turn()):
             try:
-                r = requests.get(url, timeout=(min(self.connect_timeout, budget), max(budget, 0.01)))
+                r = requests.get(url, timeout=self._timeouts(budget))
             except requests.RequestException as e:
                 if not _not_connected(e):
                     # accepted, then not answered: what this request's client sees, no retry
@@ -67,7 +52,6 @@ class ServiceHttpProbe:
                 continue
             if r.status_code != 200:
                 raise ProbeFailed(f"GET {url}: HTTP {r.status_code}")
-            with self._lock:
-                self._preferred = index
+            self._answered(index)
             return {"node": url, "pod": r.text.strip()[:64], "tried": i + 1}
         raise ProbeFailed("no node accepted the connection: " + "; ".join(errors[-3:]))

@@ -23,6 +23,7 @@ import requests
 from hadrill.clients.swarm import SwarmCli
 from hadrill.errors import ConfigError, ProbeFailed, TargetError
 from hadrill.inventory import Cluster, Inventory
+from hadrill.probes.failover import NodeFailover
 
 __all__ = ["SwarmControlProbe", "SwarmHttpProbe", "http_endpoints", "manager_urls"]
 
@@ -43,35 +44,24 @@ def manager_urls(inv: Inventory, cluster: Cluster, *, exclude: tuple[str, ...] =
     return [inv.member_node(cluster, n).url for n in names if n not in exclude]
 
 
-class SwarmHttpProbe:
+class SwarmHttpProbe(NodeFailover):
     """GET / through the published ports, failing over between nodes within ``timeout``."""
 
+    default_name = "swarm-http"
+
     def __init__(self, urls: list[str], *, timeout: float = 1.0, connect_timeout: float = 0.25, name: str = "") -> None:
-        if not urls:
-            raise ValueError("at least one URL")
-        self.urls, self.timeout, self.connect_timeout = list(urls), timeout, connect_timeout
-        self.name = name or "swarm-http"
-        self._lock = threading.Lock()
-        self._preferred = 0
+        super().__init__(urls, timeout=timeout, connect_timeout=connect_timeout, name=name)
         self._session = threading.local()
 
     def _get(self, url: str, budget: float) -> requests.Response:
         session = getattr(self._session, "s", None)
         if session is None:
             session = self._session.s = requests.Session()
-        return session.get(url, timeout=(min(self.connect_timeout, budget), max(budget, 0.01)))
+        return session.get(url, timeout=self._timeouts(budget))
 
     def sample(self) -> dict[str, Any] | None:
-        with self._lock:
-            first = self._preferred
-        deadline = time.monotonic() + self.timeout
         errors = []
-        for i in range(len(self.urls)):
-            budget = deadline - time.monotonic()
-            if budget <= 0:
-                break
-            index = (first + i) % len(self.urls)
-            url = self.urls[index]
+        for i, (index, url, budget) in enumerate(self._nodes_in_turn()):
             try:
                 r = self._get(url, budget)
             except requests.RequestException as e:
@@ -80,8 +70,7 @@ class SwarmHttpProbe:
             if r.status_code != 200:
                 errors.append(f"{url}: HTTP {r.status_code}")
                 continue
-            with self._lock:
-                self._preferred = index
+            self._answered(index)
             return {"node": url, "task": r.text.strip()[:64], "tried": i + 1}
         raise ProbeFailed("no node answered: " + "; ".join(errors[-3:]))
 
