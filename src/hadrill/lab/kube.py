@@ -159,8 +159,9 @@ class KubeService:
         return [("kube-apiserver", f"{ip}:{API_PORT}") for _, ip in self.control_planes(ctx)]
 
     def kube_metrics_targets(self, ctx: LabContext) -> list[tuple[str, str]]:
-        """The API servers' /metrics, scraped with the monitoring's client certificate (:meth:`scrape_client`)."""
-        return [("kube-apiserver", f"{ip}:{API_PORT}") for _, ip in self.control_planes(ctx)]
+        """The API servers' /metrics (the addresses the TCP probe reaches), scraped with the monitoring's
+        client certificate (:meth:`scrape_client`)."""
+        return self.probe_targets(ctx)
 
     def scrape_client(self, ctx: LabContext, ca_cert: bytes, ca_key: bytes) -> None:
         """The monitoring's client certificate, signed by the cluster CA (read by its Prometheus)."""

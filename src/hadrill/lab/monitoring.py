@@ -67,7 +67,6 @@ PUSHGATEWAY_PORT = 9091
 
 # (service, "host:port") pairs a lab part exposes metrics on.
 MetricsTarget = tuple[str, str]
-KUBE_JOBS = ("kube-apiserver", "kubelet")  # the TLS jobs (monitoring_files.KUBE_JOBS_YML) a part may name
 
 
 def _get_json(url: str, timeout: float = 2.0) -> object:
@@ -91,7 +90,7 @@ class MonitoringService:
     ) -> None:
         """``targets``: every (service, host:port) the other parts expose metrics on; ``probes``: every
         (service, host:port) whose only sign of life is accepting a TCP connection (blackbox probed);
-        ``kube``: every (job, host:port) of :data:`KUBE_JOBS` scraped over TLS with the lab's client
+        ``kube``: every (job: ``kube-apiserver`` or ``kubelet``, host:port) scraped over TLS with the lab's client
         certificate (:func:`hadrill.lab.kube_pki.scrape_dir`, written by the Kubernetes part);
         ``listed``: the container is an inventory node (not in a lab reached over ssh://, whose nodes
         are all hosts: the inventory names the monitoring by its URLs, as a real fleet's does)."""
@@ -151,8 +150,8 @@ class MonitoringService:
         except (OSError, urllib.error.URLError, ValueError) as e:
             return f"not answering: {e}"
         active = data.get("data", {}).get("activeTargets", []) if isinstance(data, dict) else []
-        wanted = {(job, address) for job, address in self.kube(ctx)}
-        wanted |= {("kube-apiserver-ready", address) for job, address in self.kube(ctx) if job == "kube-apiserver"}
+        kube = self.kube(ctx)
+        wanted = set(kube) | {("kube-apiserver-ready", address) for job, address in kube if job == "kube-apiserver"}
         wanted |= {("lab", address) for _, address in self.targets(ctx)}
         wanted |= {("lab-probe", address) for _, address in self.probes(ctx)}
         seen = {
