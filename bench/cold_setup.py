@@ -111,7 +111,7 @@ def instrument(timeline: Timeline, salt: str) -> None:
 # test_swarm.py, test_storage_hosts.py): their images and Go binaries are the rest of the cold cost.
 CI_PARTS: dict[str, dict[str, Any]] = {
     "ka": {"kubernetes": {"mode": "kubeadm", "workers": 2}},
-    "sw": {"swarm": {}},
+    "sw": {"swarm": {}, "gluster": {}},  # gluster: the stateful service's volume (its image: the default lab's)
     "store": {"nfs": {"advert_int": 1.0}, "gluster": {}},  # reached over SSH (with_transport below)
 }
 

@@ -1,50 +1,110 @@
-"""The disaster procedure's pure parts: the host deadman's network ops (a recorded fake engine: the
-real one is exercised by tests/integration/test_swarm.py) and the deadman plan of ForceNewCluster."""
+"""The disaster procedure's pure parts: the re-join's decisions, as the host deadman and the harness
+run them (a recorded fake engine: the real one is exercised by tests/integration/test_swarm.py), and
+the deadman plan of ForceNewCluster."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from hadrill.faults.hostdeadman import fire
 from hadrill.faults.ledger import FaultRecord
 
+TOKEN = "SWMTKN-1-secret"
+
 
 class _Net:
-    def __init__(self, name: str, calls: list[tuple[Any, ...]]) -> None:
-        self.name, self.calls = name, calls
+    def __init__(self, name: str, engine: _Engine) -> None:
+        self.name, self.engine = name, engine
 
     def disconnect(self, c: Any, force: bool = False) -> None:
-        self.calls.append(("disconnect", c.name, self.name, force))
+        self.engine.calls.append(("disconnect", c.name, self.name))
+        c.nets.discard(self.name)
 
     def connect(self, c: Any, ipv4_address: str | None = None) -> None:
-        self.calls.append(("connect", c.name, self.name, ipv4_address))
+        self.engine.calls.append(("connect", c.name, self.name, ipv4_address))
+        c.nets.add(self.name)
 
 
 class _Container:
-    def __init__(self, name: str, calls: list[tuple[Any, ...]]) -> None:
-        self.name, self.calls, self.status = name, calls, "exited"
+    """A lost manager (state: old swarm, left, joined) or the new leader answering docker node commands."""
+
+    def __init__(self, name: str, engine: _Engine) -> None:
+        self.name, self.engine, self.status, self.state = name, engine, "exited", "active"
+        self.nets = {"lab-net"}
+
+    @property
+    def attrs(self) -> dict[str, Any]:
+        return {"NetworkSettings": {"Networks": {n: {} for n in self.nets}}}
 
     def reload(self) -> None: ...
 
     def start(self) -> None:
-        self.calls.append(("start", self.name))
+        self.engine.calls.append(("start", self.name))
         self.status = "running"
 
-    def exec_run(self, cmd: list[str]) -> tuple[int, bytes]:
-        self.calls.append(("exec", self.name, cmd[-1]))
-        return 0, b"Node left the swarm."
+    def exec_run(self, cmd: list[str], environment: dict[str, str] | None = None) -> tuple[int, bytes]:
+        text, env = cmd[-1], environment or {}
+        e = self.engine
+        if self.name == "m3":  # the new leader
+            if text.startswith("timeout 20 docker node ls"):
+                if e.leaderless > 0:
+                    e.leaderless -= 1
+                    return 1, b"Error response from daemon: The swarm does not have a leader."
+                return 0, "\n".join(" ".join(r) for r in e.rows).encode()
+            if "docker swarm init --force-new-cluster" in text:
+                assert env["HADRILL_ADDR"] == "10.0.0.83"
+                e.calls.append(("force", env["HADRILL_ADDR"]))
+                e.leaderless = 0
+                e.rows = [r[:3] if r[1] != "m3" else r for r in e.rows]  # the others drop out of Raft
+                return 0, b""
+            if "json .Spec.Labels" in text:
+                return 0, b'{"hadrill.zone":"control"}'
+            if text.startswith("docker node rm"):
+                node_id = text.split()[4]
+                e.calls.append(("rm", node_id))
+                e.rows = [r for r in e.rows if r[0] != node_id]
+                return 0, b""
+            if text == "docker info --format '{{.Swarm.LocalNodeState}}'":
+                return 0, b"active"
+            if text == "docker swarm join-token -q manager":
+                return 0, TOKEN.encode()
+            if text.startswith("docker node update"):
+                e.calls.append(("label", text.split()[-1], text.split()[4]))
+                return 0, b""
+            raise AssertionError(text)
+        if text.startswith("for i in $(seq 90)") and self.state == "inactive":
+            return 0, b""
+        if "docker swarm leave" in text:
+            e.calls.append(("leave", self.name))
+            self.state = "inactive"
+            return 0, b"Node left the swarm."
+        if text == "docker info --format '{{.Swarm.LocalNodeState}}'":
+            return 0, self.state.encode()
+        if "docker swarm join" in text:
+            assert TOKEN not in text and env["HADRILL_JOIN_TOKEN"] == TOKEN  # the token: only in the environment
+            assert self.nets == {"lab-net"}, "joined while cut off"
+            e.calls.append(("join", self.name, env["HADRILL_ADDR"], env["HADRILL_REMOTE"]))
+            self.state = "active"
+            e.rows.append([f"new-{self.name}", self.name, "Ready", "Reachable"])
+            return 0, b"This node joined a swarm as a manager."
+        raise AssertionError(text)
 
 
 class _Engine:
     def __init__(self) -> None:
         self.calls: list[tuple[Any, ...]] = []
+        self.leaderless = 0  # node ls answers "no leader" this many times
         self._c: dict[str, _Container] = {}
         self.containers, self.networks = self, self
+        # force-new-cluster: m3 leads alone; m1 and m2 are stale entries (Down, no Raft status)
+        self.rows = [["id3", "m3", "Ready", "Leader"], ["idw", "w1", "Ready"], ["old-m1", "m1", "Down"],
+                     ["old-m2", "m2", "Down"]]  # fmt: skip
 
     def get(self, name: str) -> Any:  # containers.get and networks.get
         if name.endswith("-net"):
-            return _Net(name, self.calls)
-        return self._c.setdefault(name, _Container(name, self.calls))
+            return _Net(name, self)
+        return self._c.setdefault(name, _Container(name, self))
 
 
 def _record() -> FaultRecord:
@@ -53,29 +113,144 @@ def _record() -> FaultRecord:
          "networks": {"lab-net": f"10.0.0.8{i}"}}
         for i in (1, 2)
     ]  # fmt: skip
+    params = {"lost": lost, "survivor": "m3", "survivor_url": "docker://m3", "advertise": "10.0.0.83"}
     return FaultRecord(
-        id="abc", kind="swarm.force_new_cluster", target="docker://m3", params={"lost": lost}, created=0.0,
+        id="abc", kind="swarm.force_new_cluster", target="docker://m3", params=params, created=0.0,
         deadline=1.0, run="t", description="",
     )  # fmt: skip
 
 
-def test_deadman_restarts_each_lost_manager_cut_off_then_connects_it_at_its_address(monkeypatch: Any) -> None:
-    from hadrill.faults import swarm_disaster
+def test_deadman_restarts_each_lost_manager_cut_off_leaves_reconnects_then_joins_it(
+    monkeypatch: Any, tmp_path: Path
+) -> None:
+    from hadrill.faults import hostdeadman, swarm_disaster
 
+    monkeypatch.setenv("HADRILL_STATE_DIR", str(tmp_path))
     planned: list[list[dict[str, Any]]] = []
     monkeypatch.setattr(swarm_disaster, "arm_on_host", lambda record, actions: planned.append(actions))
+    monkeypatch.setattr(hostdeadman.time, "sleep", lambda s: None)
     swarm_disaster.ForceNewCluster.arm_deadman(_record())
+    assert TOKEN not in str(planned) and "token" not in str(planned).lower()  # nothing to store: read when firing
+    assert planned[0][0]["lock"] == str(tmp_path / "deadmen" / "abc.rejoin.lock")  # shared with the harness
     engine = _Engine()
     lines = fire(engine, planned[0])
-    # per manager, in this order: off the network, started, left its old swarm, back at its own address
-    assert [c[:3] if c[0] != "exec" else c[:2] for c in engine.calls] == [
-        ("disconnect", "m1", "lab-net"), ("start", "m1"), ("exec", "m1"), ("connect", "m1", "lab-net"),
-        ("disconnect", "m2", "lab-net"), ("start", "m2"), ("exec", "m2"), ("connect", "m2", "lab-net"),
+    # one manager after the other (the two-member group lasts one join): off the network, started, left
+    # its old swarm, back at its own address, its stale entry removed, joined as a manager at its
+    # address, its labels carried over
+    assert engine.calls == [
+        ("disconnect", "m1", "lab-net"), ("start", "m1"), ("leave", "m1"), ("connect", "m1", "lab-net", "10.0.0.81"),
+        ("rm", "old-m1"), ("join", "m1", "10.0.0.81", "10.0.0.83:2377"),
+        ("disconnect", "m2", "lab-net"), ("start", "m2"), ("leave", "m2"), ("connect", "m2", "lab-net", "10.0.0.82"),
+        ("rm", "old-m2"), ("join", "m2", "10.0.0.82", "10.0.0.83:2377"),
+        ("label", "m1", "'hadrill.zone=control'"), ("label", "m2", "'hadrill.zone=control'"),
     ]  # fmt: skip
-    assert ("connect", "m2", "lab-net", "10.0.0.82") in engine.calls
-    assert all("docker swarm leave --force" in c[2] for c in engine.calls if c[0] == "exec")
-    assert not any("join" in str(a) for a in planned[0])  # no token: the deadman never joins
-    assert len(lines) == 8 and not any("FAILED" in line for line in lines), lines
+    assert lines == ["swarm_rejoin: m1, m2 managers again (2 re-joined)"], lines
+    assert TOKEN not in str(lines)
+
+    # a retry (the deadman's loop, or a second deadman) decides from the leader's view: both are members,
+    # so nothing is cut off, left or joined again; the labels kept beside the lock are put again
+    engine.calls.clear()
+    assert fire(engine, planned[0]) == ["swarm_rejoin: m1, m2 managers again (0 re-joined)"]
+    assert engine.calls == [("label", "m1", "'hadrill.zone=control'"), ("label", "m2", "'hadrill.zone=control'")]
+
+
+def _rejoin_env(monkeypatch: Any) -> Any:
+    from hadrill.faults import swarm_rejoin
+
+    monkeypatch.setattr(swarm_rejoin.time, "sleep", lambda s: None)
+    clock = iter(range(0, 100_000))
+    monkeypatch.setattr(swarm_rejoin.time, "monotonic", lambda: float(next(clock)))  # a second per look
+    return swarm_rejoin
+
+
+def test_a_survivor_left_without_a_leader_is_forced_again_and_a_stale_ready_member_is_joined_again(
+    monkeypatch: Any, tmp_path: Path
+) -> None:
+    """The procedure's own failure mode: m1 joined, the two-member group lost its leader. The survivor
+    is forced again only after 20 s without a leader; m1, Ready but no longer a Raft member, then
+    leaves and joins again like m2; m1's old entry (Ready, no Raft status) is the one removed."""
+    swarm_rejoin = _rejoin_env(monkeypatch)
+    lock = tmp_path / "f.rejoin.lock"
+    engine = _Engine()
+    engine.rows = [["id3", "m3", "Ready", "Leader"], ["new-m1", "m1", "Ready", "Unreachable"], ["old-m2", "m2", "Down"]]
+    engine.get("m1").status = "running"
+    engine.leaderless = 1000  # never answers until forced (after 20 s of looks, a second each)
+    action = {"container": "m3", "advertise": "10.0.0.83", "lost": _record().params["lost"], "lock": str(lock)}
+    assert swarm_rejoin.rejoin(engine, action) == "swarm_rejoin: m1, m2 managers again (2 re-joined)"
+    assert engine.calls[0] == ("force", "10.0.0.83")
+    assert ("rm", "new-m1") in engine.calls and ("join", "m1", "10.0.0.81", "10.0.0.83:2377") in engine.calls
+    assert ("start", "m1") not in engine.calls  # it was running: only cut off and made to leave
+    assert [r[1] for r in engine.rows].count("m1") == 1
+
+
+def test_a_leader_answering_again_within_20_s_is_not_forced_and_a_raft_member_never_leaves(
+    monkeypatch: Any, tmp_path: Path
+) -> None:
+    """A leader election (no leader for a few seconds) is waited out, not forced; m1, Reachable, is a
+    member: it is not made to leave (in a two-member group that would cost the quorum)."""
+    swarm_rejoin = _rejoin_env(monkeypatch)
+    lock = tmp_path / "f.rejoin.lock"
+    engine = _Engine()
+    engine.rows = [["id3", "m3", "Ready", "Leader"], ["new-m1", "m1", "Ready", "Reachable"], ["old-m2", "m2", "Down"]]
+    engine.leaderless = 5
+    action = {"container": "m3", "advertise": "10.0.0.83", "lost": _record().params["lost"], "lock": str(lock)}
+    assert swarm_rejoin.rejoin(engine, action) == "swarm_rejoin: m1, m2 managers again (1 re-joined)"
+    assert not any(c[0] == "force" or c[1:2] == ("m1",) for c in engine.calls), engine.calls
+
+
+def test_a_join_that_never_becomes_reachable_fails_naming_it(monkeypatch: Any, tmp_path: Path) -> None:
+    swarm_rejoin = _rejoin_env(monkeypatch)
+    lock = tmp_path / "f.rejoin.lock"
+    engine = _Engine()
+    action = {"container": "m3", "advertise": "10.0.0.83", "lost": _record().params["lost"][:1], "lock": str(lock)}
+    real = _Container.exec_run
+
+    def join_stays_down(self: _Container, cmd: list[str], environment: dict[str, str] | None = None) -> Any:
+        rc, out = real(self, cmd, environment)
+        if "docker swarm join" in cmd[-1]:
+            self.engine.rows[-1][2:] = ["Down", "Unreachable"]
+        return rc, out
+
+    monkeypatch.setattr(_Container, "exec_run", join_stays_down)
+    try:
+        swarm_rejoin.rejoin(engine, action)
+    except swarm_rejoin.RejoinError as e:
+        assert str(e).startswith("m1 Ready and Reachable: not true after 120 s"), e
+    else:
+        raise AssertionError("a manager that never became Reachable was called re-joined")
+
+
+def test_a_second_re_join_of_the_same_fault_waits_for_the_first(monkeypatch: Any, tmp_path: Path) -> None:
+    """The harness's retry and the deadmen it re-arms must not run the procedure side by side: while
+    another process holds the fault's lock, a re-join waits (bounded), then says who holds it."""
+    import fcntl
+    import subprocess
+    import sys
+
+    swarm_rejoin = _rejoin_env(monkeypatch)
+    monkeypatch.setattr(swarm_rejoin, "LOCK_WAIT_S", 3)
+    lock = tmp_path / "f.rejoin.lock"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import fcntl,sys,time; f=open(sys.argv[1],'a'); fcntl.flock(f, fcntl.LOCK_EX); "
+         "print('held', flush=True); time.sleep(30)", str(lock)],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        engine = _Engine()
+        action = {"container": "m3", "advertise": "10.0.0.83", "lost": _record().params["lost"], "lock": str(lock)}
+        try:
+            swarm_rejoin.rejoin(engine, action)
+        except swarm_rejoin.RejoinError as e:
+            assert "another re-join of this fault still holds" in str(e), e
+        else:
+            raise AssertionError("a re-join ran while another held the fault's lock")
+        assert engine.calls == []  # nothing was done meanwhile
+    finally:
+        holder.kill()
+        holder.wait()
+    with open(lock, "a") as fh:  # released with its holder
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
 
 
 def test_default_drill_of_a_swarm_inventory_runs_the_five_swarm_scenarios() -> None:

@@ -13,10 +13,18 @@ from hadrill.faults.swarm import drain_swarm_node as _drain_swarm_node
 from hadrill.faults.swarm import kill_swarm_node as _kill_swarm_node
 from hadrill.faults.swarm import pick_swarm_nodes
 from hadrill.inventory import Cluster, Member
-from hadrill.probes.swarm import SwarmHttpProbe, http_endpoints, manager_urls
+from hadrill.probes.gluster import gluster_read_back_for
+from hadrill.probes.swarm import SwarmHttpProbe, SwarmStoreProbe, http_endpoints, manager_urls, store_endpoints
 from hadrill.run import Run
 
-__all__ = ["drain_swarm_node", "kill_swarm_node", "lose_swarm_quorum", "rebalance_swarm_service", "start_swarm_probes"]
+__all__ = [
+    "drain_swarm_node",
+    "kill_swarm_node",
+    "lose_swarm_quorum",
+    "rebalance_swarm_service",
+    "start_swarm_probes",
+    "start_swarm_store_probe",
+]
 
 
 def _pick_node(run: Run, c: Cluster, node: str) -> Member:
@@ -36,6 +44,23 @@ def start_swarm_probes(
     return steady_state(run)
 
 
+def start_swarm_store_probe(
+    cluster: str = "swarm", timeout: float = 1.0, configuration: dict[str, Any] | None = None
+) -> list[str]:
+    """Start the acknowledged-writes probe through the stateful service (``settings.store``): one PUT of a
+    new key per interval; after the heal every acknowledged key is read back from the Gluster volume the
+    service keeps its files on (the measured RPO, ``acked_writes_lost``)."""
+    run = current_run(configuration)
+    c = run.inventory.cluster(cluster)
+    store = c.settings.get("store", {})
+    probe = SwarmStoreProbe(
+        store_endpoints(c), folder=str(store.get("dir", "")), timeout=timeout, name=f"{c.name}-store"
+    )
+    volume = str(store.get("volume", "gluster"))
+    run.start_probe(probe, timeout=timeout, read_back=gluster_read_back_for(run.inventory, volume))
+    return steady_state(run)
+
+
 def kill_swarm_node(
     cluster: str = "swarm",
     node: str = "leader",
@@ -45,7 +70,8 @@ def kill_swarm_node(
     configuration: dict[str, Any] | None = None,
 ) -> str:
     """Kill (stop, pause) one node: ``leader`` (asked of the swarm), ``manager``, ``worker`` (one
-    running a task), ``random`` or a name. Returns the node's name."""
+    running a task), ``store`` (the one running the stateful service), ``random`` or a name. Returns the
+    node's name."""
     run = current_run(configuration)
     c = run.inventory.cluster(cluster)
     member = _pick_node(run, c, node)

@@ -129,16 +129,19 @@ def swarm_refuses_changes(
 
 
 def swarm_replicas_restored(
-    cluster: str = "swarm", objective_s: float = 60.0, configuration: dict[str, Any] | None = None
+    cluster: str = "swarm", objective_s: float = 60.0, service: str = "", configuration: dict[str, Any] | None = None
 ) -> bool:
-    """The service is back at its replica count within the objective (from the first fault): on the
-    other nodes while the faulted ones are down, on any node once they were restarted (the heal)."""
+    """The service (``service``: ``store`` for the stateful one, default the cluster's HTTP service) is
+    back at its replica count within the objective (from the first fault): on the other nodes while the
+    faulted ones are down, on any node once they were restarted (the heal)."""
     run = current_run(configuration)
     c = run.inventory.cluster(cluster)
     faults = _swarm_faults(run, cluster)
     since = min(s for _, s in faults)
     lost = _faulted_nodes(run, cluster) if run.revert_started is None else []
-    return run.check(recovery.replicas_restored(run.inventory, c, lost, since, objective_s)).ok
+    if service == "store":
+        service = str((c.settings.get("store") or {}).get("service", "")) or service
+    return run.check(recovery.replicas_restored(run.inventory, c, lost, since, objective_s, service=service)).ok
 
 
 def swarm_nodes_rejoined(

@@ -13,10 +13,11 @@ never needs it), writes ``DIR/<id>.fired`` and
 runs ``ACTIONS``, a JSON list of ``{"op": "start"|"unpause", "container": name}``,
 ``{"op": "exec", "container": name, "cmd": [argv...]}`` and ``{"op": "disconnect"|"connect",
 "container": name, "network": net, "ip": address}`` (a node restarted cut off from the others, then
-connected again at its fixed address), and ``{"op": "bmc-on", "bmc": {...}}`` (power a machine on through
-its BMC, :mod:`hadrill.clients.bmc` loaded by path: no Docker engine needed for it), each attempted even
-if an earlier one failed. Its output is the log ``DIR/<id>.log``. ``TAG`` (``hadrill-deadman-<id>``)
-lets disarm find it.
+connected again at its fixed address), ``{"op": "bmc-on", "bmc": {...}}`` (power a machine on through
+its BMC, :mod:`hadrill.clients.bmc` loaded by path: no Docker engine needed for it) and ``{"op":
+"swarm_rejoin", "container": survivor, ...}`` (see :func:`swarm_rejoin`), each attempted even if an
+earlier one failed. Its output is the log ``DIR/<id>.log``. ``TAG`` (``hadrill-deadman-<id>``) lets
+disarm find it.
 """
 
 from __future__ import annotations
@@ -30,19 +31,28 @@ import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["fire", "main"]
+__all__ = ["fire", "main", "swarm_rejoin"]
 
 
-def _bmc_module() -> Any:
-    """hadrill's BMC client, loaded by path (it imports only the standard library)."""
-    import importlib.util
-
-    path = Path(__file__).resolve().parents[1] / "clients" / "bmc.py"
-    spec = importlib.util.spec_from_file_location("hadrill_deadman_bmc", path)
+def _load(relative: str, name: str) -> Any:
+    """A hadrill module that imports only the standard library, loaded by path (not through the package)."""
+    path = Path(__file__).resolve().parents[1] / relative
+    spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None, path
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def _bmc_module() -> Any:
+    """hadrill's BMC client (:mod:`hadrill.clients.bmc`)."""
+    return _load("clients/bmc.py", "hadrill_deadman_bmc")
+
+
+def swarm_rejoin(client: Any, action: dict[str, Any]) -> str:
+    """ForceNewCluster's revert (:mod:`hadrill.faults.swarm_rejoin`, the harness's own), from this host."""
+    module = _load("faults/swarm_rejoin.py", "hadrill_deadman_swarm_rejoin")
+    return str(module.rejoin(client, action, say=lambda s: print(f"{time.strftime('%H:%M:%S')} {s}", flush=True)))
 
 
 def _bmc_on(bmc: dict[str, Any]) -> str:
@@ -60,6 +70,9 @@ def fire(client: Any, actions: list[dict[str, Any]]) -> list[str]:
         try:
             if a["op"] == "bmc-on":
                 out.append(_bmc_on(a["bmc"]))
+                continue
+            if a["op"] == "swarm_rejoin":
+                out.append(swarm_rejoin(client, a))
                 continue
             c = client.containers.get(a["container"])
             if a["op"] == "exec":
@@ -113,7 +126,7 @@ def ping_unix(path: str, timeout: float = 10.0) -> bool:
 def _client() -> Any:
     import docker
 
-    return docker.from_env(timeout=60)
+    return docker.from_env(timeout=150)  # longer than a swarm join or force-new-cluster (swarm_rejoin)
 
 
 def main(argv: list[str]) -> int:

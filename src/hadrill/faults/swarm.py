@@ -2,7 +2,8 @@
 
 ``which`` picks the node: ``leader`` (the Raft leader, as a manager that answers reports it),
 ``manager`` (a manager that is not the leader), ``worker`` (a worker running a task of the cluster's
-service; none running one is an error), ``random``, or a node/member name. The fault is the container machinery's
+service; none running one is an error), ``store`` (the node running the task of the stateful service,
+``settings.store``), ``random``, or a node/member name. The fault is the container machinery's
 :class:`ContainerFault` (ledger, host deadman, proof of effect, verified revert): the lab's Swarm
 nodes are containers; a node of a real swarm needs a power driver, which says so.
 
@@ -31,7 +32,7 @@ from hadrill.inventory import Cluster, Inventory, Member
 
 __all__ = ["PICKS", "DrainNode", "drain_swarm_node", "kill_swarm_node", "pick_swarm_nodes", "swarm_view"]
 
-PICKS = ("leader", "manager", "worker", "random")
+PICKS = ("leader", "manager", "worker", "store", "random")
 
 
 def swarm_view(inv: Inventory, cluster: Cluster, *, exclude: tuple[str, ...] = ()) -> tuple[list[SwarmNode], list[str]]:
@@ -46,6 +47,22 @@ def swarm_view(inv: Inventory, cluster: Cluster, *, exclude: tuple[str, ...] = (
             service = str(cluster.settings.get("service", ""))
             tasks = cli.task_nodes(service) if service else []
             return nodes, tasks
+        except TargetError as e:
+            errors.append(str(e)[-120:])
+    raise TargetError(f"swarm {cluster.name}: no manager answered: {' | '.join(errors) or 'no managers listed'}")
+
+
+def _store_nodes(inv: Inventory, cluster: Cluster, exclude: tuple[str, ...]) -> list[str]:
+    """The nodes running a task of the stateful service, from the first manager that answers."""
+    store = cluster.settings.get("store") or {}
+    if "service" not in store:
+        raise ConfigError("inventory", f"clusters[{cluster.name}].settings.store.service", "the stateful service")
+    errors = []
+    for name in cluster.settings.get("managers", []):
+        if name in exclude:
+            continue
+        try:
+            return SwarmCli(inv.member_node(cluster, str(name)).url, timeout=8.0).task_nodes(str(store["service"]))
         except TargetError as e:
             errors.append(str(e)[-120:])
     raise TargetError(f"swarm {cluster.name}: no manager answered: {' | '.join(errors) or 'no managers listed'}")
@@ -88,6 +105,8 @@ def pick_swarm_nodes(
                 f"swarm {cluster.name}: no free worker runs a task of {cluster.settings.get('service')} "
                 f"(they run on {', '.join(tasks)}): nothing to reschedule"
             )
+    elif which == "store":
+        order = [n for n in _store_nodes(inv, cluster, held) if n in free]
     else:
         order = random.sample(sorted(free), len(free))
     if len(order) < count:

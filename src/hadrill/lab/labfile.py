@@ -41,6 +41,8 @@ Format (YAML; every field but ``name`` has a default)::
     swarm:                       # Docker Swarm on systemd host nodes running Debian's docker.io
                                  # (omit or "swarm: null" to run none). Managers .81-.85, workers
                                  # .86-.89; an nginx service published mode=host on port 8080.
+                                 # With a gluster part, every node mounts its volume and a
+                                 # stateful service (store, port 8081) keeps its files on it.
       managers: 3                # 1, 3 or 5 (a Raft group)
       workers: 2                 # 0-4
       replicas: 3                # the HTTP service's replicas, at most one per node

@@ -32,8 +32,18 @@ from hadrill.errors import LabError, TargetError
 from hadrill.inventory import Cluster, Member, Node
 from hadrill.lab.hosts import host_image, host_run_options, wait_system_running
 from hadrill.lab.images import ImageSpec
-from hadrill.lab.labfile import SwarmPart
+from hadrill.lab.labfile import GlusterPart, SwarmPart
 from hadrill.lab.runtime import LabContext, StatusRow
+from hadrill.lab.swarm_store import (
+    STORE_APP,
+    STORE_APP_PATH,
+    STORE_DIR,
+    STORE_PORT,
+    STORE_SERVICE,
+    create_store,
+    mount_volume,
+    store_problem,
+)
 
 __all__ = ["APP_PORT", "SWARM_APP_IMAGE", "SWARM_NODE_IMAGE", "SwarmService"]
 
@@ -56,7 +66,7 @@ _DAEMON_JSON = '{"storage-driver": "overlay2", "log-driver": "json-file", "log-o
 
 SWARM_NODE_IMAGE = host_image(
     "swarm",
-    packages=("docker.io", "ca-certificates"),
+    packages=("docker.io", "ca-certificates", "glusterfs-client"),  # the client: the stateful service's volume
     files={
         "/etc/systemd/system/docker.service.d/hadrill.conf": _DOCKER_DROPIN,
         "/etc/docker/daemon.json": _DAEMON_JSON,
@@ -74,8 +84,8 @@ server {{
 
 SWARM_APP_IMAGE = ImageSpec(
     name="swarm-app",
-    packages=("nginx-light",),
-    files={"/etc/nginx/sites-enabled/default": _NGINX_SITE},
+    packages=("nginx-light", "python3"),  # python3: the stateful service (lab/swarm_store_app.py)
+    files={"/etc/nginx/sites-enabled/default": _NGINX_SITE, STORE_APP_PATH: STORE_APP},
     dockerfile=("RUN ln -sf /dev/stderr /var/log/nginx/error.log", 'CMD ["nginx", "-g", "daemon off;"]'),
 )
 
@@ -85,8 +95,18 @@ class SwarmService:
 
     name = "swarm"
 
-    def __init__(self, part: SwarmPart) -> None:
+    def __init__(self, part: SwarmPart, gluster: GlusterPart | None = None) -> None:
         self.part = part
+        self.gluster = gluster  # the lab's Gluster part: the stateful service's data lives on its volume
+
+    @property
+    def mount(self) -> str:
+        return f"/mnt/{self.gluster.volume}" if self.gluster else ""
+
+    def _gluster_servers(self, ctx: LabContext) -> list[str]:
+        from hadrill.lab.gluster import GlusterService
+
+        return [n for n, _, _ in GlusterService(self.gluster).servers(ctx)] if self.gluster else []
 
     def images(self) -> list[ImageSpec]:
         return [SWARM_NODE_IMAGE, SWARM_APP_IMAGE]
@@ -117,6 +137,8 @@ class SwarmService:
             opts["command"] = [*opts["command"], *(f"systemd.mask={u}" for u in _NEEDLESS_UNITS)]
             volumes = {**opts.pop("volumes"), f"{name}-docker": {"bind": "/var/lib/docker", "mode": "rw"}}
             role = "swarm-manager" if name.rsplit("-", 1)[-1].startswith("m") else "swarm-worker"
+            if self.gluster:  # the FUSE client of the volume
+                opts["devices"] = ["/dev/fuse:/dev/fuse:rwm"]
             containers.append(ctx.ensure_container(name, SWARM_NODE_IMAGE.ref, role, ip, volumes=volumes, **opts))
         with ThreadPoolExecutor(max_workers=len(containers)) as pool:
             list(pool.map(lambda c: wait_system_running(c, 120.0), containers))
@@ -126,6 +148,9 @@ class SwarmService:
             list(pool.map(self._load_app, names))
         self._form(ctx)
         self._service(ctx)
+        if self.gluster:
+            mount_volume(names, self._gluster_servers(ctx), self.gluster.volume, self.mount)
+            create_store(self._cli(self.managers(ctx)[0][0], timeout=60), SWARM_APP_IMAGE.ref, self.mount)
 
     def _engine_up(self, name: str) -> bool:
         try:
@@ -221,7 +246,7 @@ class SwarmService:
                 requests.get(f"http://{addresses[node]}:{APP_PORT}/", timeout=2).raise_for_status()
             except (requests.RequestException, KeyError) as e:
                 return f"HTTP on {node}:{APP_PORT}: {type(e).__name__}"
-        return None
+        return store_problem(cli, addresses) if self.gluster else None
 
     def wait_healthy(self, ctx: LabContext, timeout: float = 120.0) -> None:
         problem: str | None = "not checked"
@@ -244,6 +269,8 @@ class SwarmService:
             for name, ip in group:
                 nodes.append(Node(name=name, url=f"docker://{name}", roles=[role], addresses={main: ip}))
                 endpoints = {"http": f"http://{ip}:{APP_PORT}"}
+                if self.gluster:
+                    endpoints["store"] = f"http://{ip}:{STORE_PORT}"
                 if role == "swarm-manager":
                     endpoints["swarm"] = f"tcp://{ip}:2377"
                 members.append(Member(name=name, node=name, endpoints=endpoints))
@@ -254,6 +281,8 @@ class SwarmService:
             "replicas": self.part.replicas,
             "port": APP_PORT,
         }
+        if self.gluster:  # the stateful service: its files are STORE_DIR/KEY on the gluster cluster's volume
+            settings["store"] = {"service": STORE_SERVICE, "port": STORE_PORT, "volume": "gluster", "dir": STORE_DIR}
         budget = (len(managers) - 1) // 2
         cluster = Cluster(name="swarm", type="swarm", members=members, failure_budget=budget, settings=settings)
         return nodes, [cluster]

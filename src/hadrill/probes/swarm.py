@@ -10,12 +10,22 @@ and a sample is good only when one answered 200 (a slow failover shows as latenc
 The control-plane probe asks a manager for a change the cluster must commit through Raft (a no-op
 label update of the service) or for ``docker node ls``; both hang without quorum, so every call is
 bounded and a call that does not return is a failed sample, never a wait.
+
+The store probe writes through the stateful service (``settings.store``): one ``PUT`` of a new key per
+sample, failing over between the nodes like the HTTP probe. A write is acknowledged when the service
+answered ``201`` with the sha256 of what was sent; the sample's detail is then ``key`` (the file's path
+on the Gluster volume: ``DIR/KEY``) and ``sha256``, the format the Gluster read-back checks (see
+:func:`hadrill.probes.gluster.gluster_read_back_for`), so the RPO is counted by the same code as
+Gluster's and NFS's: acknowledged keys the volume no longer holds with that content.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
 import threading
 import time
+import uuid
 from typing import Any
 
 import requests
@@ -25,7 +35,14 @@ from hadrill.errors import ConfigError, ProbeFailed, TargetError
 from hadrill.inventory import Cluster, Inventory
 from hadrill.probes.failover import NodeFailover
 
-__all__ = ["SwarmControlProbe", "SwarmHttpProbe", "http_endpoints", "manager_urls"]
+__all__ = [
+    "SwarmControlProbe",
+    "SwarmHttpProbe",
+    "SwarmStoreProbe",
+    "http_endpoints",
+    "manager_urls",
+    "store_endpoints",
+]
 
 
 def http_endpoints(cluster: Cluster) -> list[str]:
@@ -33,6 +50,16 @@ def http_endpoints(cluster: Cluster) -> list[str]:
     urls = [m.endpoints["http"] for m in cluster.members if "http" in m.endpoints]
     if not urls:
         raise ConfigError("inventory", f"clusters[{cluster.name}].members", "members with an http endpoint")
+    return urls
+
+
+def store_endpoints(cluster: Cluster) -> list[str]:
+    """The stateful service's endpoint on every node (members' ``store`` endpoints)."""
+    urls = [m.endpoints["store"] for m in cluster.members if "store" in m.endpoints]
+    if not urls or "store" not in cluster.settings:
+        raise ConfigError(
+            "inventory", f"clusters[{cluster.name}].settings.store", "a stateful service (a lab with a gluster part)"
+        )
     return urls
 
 
@@ -53,17 +80,17 @@ class SwarmHttpProbe(NodeFailover):
         super().__init__(urls, timeout=timeout, connect_timeout=connect_timeout, name=name)
         self._session = threading.local()
 
-    def _get(self, url: str, budget: float) -> requests.Response:
+    def _http(self) -> requests.Session:
         session = getattr(self._session, "s", None)
         if session is None:
             session = self._session.s = requests.Session()
-        return session.get(url, timeout=self._timeouts(budget))
+        return session
 
     def sample(self) -> dict[str, Any] | None:
         errors = []
         for i, (index, url, budget) in enumerate(self._nodes_in_turn()):
             try:
-                r = self._get(url, budget)
+                r = self._http().get(url, timeout=self._timeouts(budget))
             except requests.RequestException as e:
                 errors.append(f"{url}: {type(e).__name__}")
                 continue
@@ -111,3 +138,41 @@ class SwarmControlProbe:
                 continue
             return {"manager": url}
         raise ProbeFailed("control plane refused or did not answer: " + " | ".join(errors[-2:]))
+
+
+class SwarmStoreProbe(SwarmHttpProbe):
+    """PUT a new key through the stateful service; ok only when it answered 201 with our sha256."""
+
+    def __init__(self, urls: list[str], *, folder: str, size: int = 4096, timeout: float = 1.0, name: str = "") -> None:
+        super().__init__(urls, timeout=timeout, name=name or "swarm-store")
+        self.folder, self.size = folder.strip("/"), size
+        self._prefix = f"p{time.strftime('%H%M%S')}-{uuid.uuid4().hex[:6]}"
+        self._seq = 0
+        self._seq_lock = threading.Lock()
+
+    def sample(self) -> dict[str, Any] | None:
+        with self._seq_lock:
+            self._seq += 1
+            key = f"{self._prefix}-{self._seq:06d}"
+        body = os.urandom(self.size)
+        digest = hashlib.sha256(body).hexdigest()
+        errors = []
+        for i, (index, url, budget) in enumerate(self._nodes_in_turn()):
+            try:
+                r = self._http().put(f"{url}/{key}", data=body, timeout=self._timeouts(budget))
+            except requests.ConnectionError as e:  # refused or not connected: nothing was sent, try the next
+                errors.append(f"{url}: {type(e).__name__}")
+                continue
+            except requests.RequestException as e:  # sent, no answer: maybe written, never acknowledged
+                raise ProbeFailed(f"{url}/{key}: {type(e).__name__} (not acknowledged)") from None
+            if r.status_code != 201:
+                raise ProbeFailed(f"{url}/{key}: HTTP {r.status_code} {r.text.strip()[:80]}")
+            try:
+                answered = str(r.json()["sha256"])
+            except (ValueError, KeyError, TypeError):
+                raise ProbeFailed(f"{url}/{key}: 201 without a sha256") from None
+            if answered != digest:
+                raise ProbeFailed(f"{url}/{key}: acknowledged sha256 {answered[:12]} is not the sent {digest[:12]}")
+            self._answered(index)
+            return {"key": f"{self.folder}/{key}", "sha256": digest, "node": url, "tried": i + 1}
+        raise ProbeFailed("no node's store answered: " + "; ".join(errors[-3:]))

@@ -128,10 +128,18 @@ def control_plane_refuses_changes(
 
 
 def replicas_restored(
-    inv: Inventory, cluster: Cluster, lost: list[str], since: float, objective_s: float, *, limit: float = 120.0
+    inv: Inventory,
+    cluster: Cluster,
+    lost: list[str],
+    since: float,
+    objective_s: float,
+    *,
+    limit: float = 120.0,
+    service: str = "",
 ) -> Verdict:
-    """Time from ``since`` until the service runs its desired replicas on nodes other than ``lost``."""
-    service = str(cluster.settings.get("service", "web"))
+    """Time from ``since`` until ``service`` (default: the cluster's) runs its desired replicas on nodes
+    other than ``lost``."""
+    service = service or str(cluster.settings.get("service", "web"))
     urls = manager_urls(inv, cluster, exclude=tuple(lost))
 
     def restored() -> str | None:

@@ -1,0 +1,271 @@
+"""ForceNewCluster's revert, one implementation for the harness and for the host deadman.
+
+It imports only the standard library and takes the Docker SDK client it is given, so the host deadman
+(:mod:`hadrill.faults.hostdeadman`, run as a file) loads it by path, as it loads the BMC client.
+
+Every step is decided from the new leader's view, so a retry from any point converges:
+
+- the survivor must lead. If it has had no leader for :data:`LEADERLESS_S` (a two-member group whose
+  new member never came up: the procedure's own failure mode), the procedure is run again on it;
+- a lost manager the leader counts as a Raft member (Leader, Reachable, Unreachable) is never made to
+  leave: in a two-member group that would cost the quorum;
+- any other lost manager is restarted cut off from its networks (so it cannot meet the others with the
+  old membership and elect a leader of the old swarm), leaves its old swarm, is connected again at its
+  own addresses; its stale entries are removed (labels kept), it joins as a manager with a token read
+  from the leader now, and the next one joins only once it is Ready and Reachable: the fragile
+  two-member group lasts one join.
+
+Join tokens travel only in an exec's environment and are scrubbed from any output: none is written.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+__all__ = ["RejoinError", "rejoin"]
+
+LEADERLESS_S = 20.0  # Raft elects within its 10 s election timeout: no leader for 20 s means none will come
+JOIN_S = 120  # one manager join, bounded in the node
+CLIENT_TIMEOUT_S = 150.0  # the Docker client's read timeout: longer than any command here (join, force)
+READY_S = 120.0  # a joined manager listed Ready and Reachable
+LOCK_WAIT_S = 900  # seconds a re-join waits for another one of the same fault to finish
+RAFT = ("Leader", "Reachable", "Unreachable")
+
+# in a lost manager restarted cut off: wait for its engine, then leave the old swarm unless already out.
+# An engine that cannot start cut off (a manager joined without --listen-addr finds its own address by
+# dialling the others: "could not find local IP address", and systemd gives up) is started again
+# without its swarm state, /var/lib/docker/swarm: that is what a forced leave removes.
+_ENGINE = (
+    "for i in $(seq 90); do docker info >/dev/null 2>&1 && break; systemctl is-failed -q docker && break; sleep 1; done"
+)
+_LEAVE = (
+    f"{_ENGINE}; "
+    "if ! docker info >/dev/null 2>&1 && systemctl is-failed -q docker; then "
+    "systemctl stop docker.socket docker; rm -rf /var/lib/docker/swarm; "
+    f"systemctl reset-failed docker docker.socket; systemctl start docker; {_ENGINE}; fi; "
+    "[ \"$(docker info --format '{{.Swarm.LocalNodeState}}')\" = inactive ] || timeout 30 docker swarm leave --force"
+    " || [ \"$(docker info --format '{{.Swarm.LocalNodeState}}')\" = inactive ]"  # out already ("not part of a swarm")
+)
+_JOIN = (
+    f'timeout {JOIN_S} docker swarm join --token "$HADRILL_JOIN_TOKEN" --advertise-addr "$HADRILL_ADDR" '
+    '--listen-addr "$HADRILL_ADDR:2377" "$HADRILL_REMOTE"'
+)
+_FORCE = (
+    'timeout 90 docker swarm init --force-new-cluster --advertise-addr "$HADRILL_ADDR" '
+    '--listen-addr "$HADRILL_ADDR:2377" >/dev/null'
+)
+_ROWS = "timeout 20 docker node ls --format '{{.ID}} {{.Hostname}} {{.Status}} {{.ManagerStatus}}'"
+
+
+class RejoinError(RuntimeError):
+    """A step of the re-join failed; the swarm is left as the leader saw it (a retry goes on from there)."""
+
+
+def _sh(c: Any, cmd: str, env: dict[str, str] | None = None) -> tuple[int, str]:
+    rc, out = c.exec_run(["sh", "-c", cmd], environment=env)
+    return int(rc), (out or b"").decode(errors="replace").strip()
+
+
+def _rows(leader: Any) -> list[list[str]]:
+    """``docker node ls`` on the leader: [id, hostname, status, manager status?] per node."""
+    rc, out = _sh(leader, _ROWS)
+    if rc != 0:
+        raise RejoinError(f"docker node ls on the leader: {out[-200:]}")
+    return [line.split() for line in out.splitlines() if line.strip()]
+
+
+def _member(rows: list[list[str]], host: str) -> bool:
+    return any(r[1] == host and r[3:4] and r[3] in RAFT for r in rows)
+
+
+def _joined(rows: list[list[str]], host: str) -> bool:
+    mine = [r for r in rows if r[1] == host]
+    return len(mine) == 1 and mine[0][2] == "Ready" and mine[0][3:4] in (["Reachable"], ["Leader"])
+
+
+def _all_joined(leader: Any, hosts: list[str]) -> Callable[[], bool]:
+    def check() -> bool:
+        rows = _rows(leader)
+        return all(_joined(rows, h) for h in hosts)
+
+    return check
+
+
+def _poll(what: str, check: Callable[[], bool], timeout: float) -> None:
+    """Call ``check`` every second until true; a leader that does not answer meanwhile is waited for."""
+    last = "never checked"
+    deadline = time.monotonic() + timeout
+    for _ in range(int(timeout) + 2):  # bounded in count and time
+        try:
+            if check():
+                return
+            last = "not yet"
+        except RejoinError as e:  # a Raft group changing size may not answer for a while
+            last = str(e)
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(1.0)
+    raise RejoinError(f"{what}: not true after {timeout:g} s ({last})")
+
+
+def _leading(leader: Any, address: str, say: Callable[[str], None]) -> list[list[str]]:
+    """The leader's rows. A survivor whose engine is in a swarm but that has not answered as a leader
+    for :data:`LEADERLESS_S` (three tries at least: one slow answer is not enough) gets the procedure
+    again: no leader in a two-member group, or a manager stuck after a join that went wrong ("the
+    client connection is closing")."""
+    last = "never asked"
+    deadline = time.monotonic() + LEADERLESS_S
+    for tries in range(1, int(LEADERLESS_S) + 10):  # bounded in count and time
+        try:
+            return _rows(leader)
+        except RejoinError as e:
+            last = str(e)
+        if tries >= 3 and time.monotonic() >= deadline:
+            break
+        time.sleep(1.0)
+    state = _sh(leader, "docker info --format '{{.Swarm.LocalNodeState}}'")[1]
+    if state not in ("active", "error"):
+        raise RejoinError(f"the survivor does not lead ({last}) and its engine says {state[-120:] or 'nothing'}")
+    say(f"no leader answered for {LEADERLESS_S:g} s ({last}): swarm init --force-new-cluster again on the survivor")
+    rc, out = _sh(leader, _FORCE, {"HADRILL_ADDR": address})
+    if rc != 0:
+        raise RejoinError(f"force-new-cluster again: {out[-200:]}")
+    rows: list[list[str]] = []
+
+    def answers() -> bool:
+        rows[:] = _rows(leader)
+        return True
+
+    _poll("the survivor leading again", answers, 60.0)
+    return rows
+
+
+def _cut_off_and_leave(client: Any, m: dict[str, Any]) -> None:
+    """Restart ``m`` off its networks, make it leave its old swarm, connect it again at its addresses."""
+    c = client.containers.get(m["container"])
+    attached = set((c.attrs.get("NetworkSettings", {}).get("Networks") or {}).keys())
+    for net in m["networks"]:
+        if net in attached:
+            client.networks.get(net).disconnect(c, force=True)
+    c.reload()
+    if c.status != "running":
+        c.start()
+    rc, out = _sh(c, _LEAVE)
+    if rc != 0:
+        raise RejoinError(f"{m['container']}: leave: {out[-200:]}")
+    for net, ip in m["networks"].items():
+        client.networks.get(net).connect(c, ipv4_address=ip or None)
+
+
+def _remove_stale(leader: Any, host: str, kept: Path) -> None:
+    """Remove ``host``'s entries that are no Raft member (the old one, after the leave). Their labels
+    are written to ``kept`` first, so a retry after the removal still carries them over."""
+    for r in _rows(leader):
+        if r[1] != host or (r[3:4] and r[3] in RAFT):
+            continue
+        rc, out = _sh(leader, f"docker node inspect --format '{{{{json .Spec.Labels}}}}' {r[0]}")
+        if rc != 0 and "No such node" in out:
+            continue  # removed meanwhile: by a deadman or an earlier try
+        if rc != 0:
+            raise RejoinError(f"labels of {host}'s old entry {r[0]} unread (not removed): {out[-200:]}")
+        labels = _kept(kept)
+        labels[host] = {**labels.get(host, {}), **(json.loads(out) or {})}
+        kept.write_text(json.dumps(labels), encoding="utf-8")
+        rm = f"docker node rm --force {r[0]}"
+        # force-new-cluster dropped it from the Raft members, though its spec may still say manager
+        rc, out = _sh(leader, f"{rm} || {{ docker node demote {r[0]} && {rm}; }}")
+        if rc != 0 and "No such node" not in out:
+            raise RejoinError(f"docker node rm {r[0]} ({host}): {out[-200:]}")
+
+
+def _kept(path: Path) -> dict[str, dict[str, str]]:
+    """The labels of removed entries, by host name (the file beside the fault's lock)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _join(client: Any, leader: Any, m: dict[str, Any], remote: str) -> None:
+    c = client.containers.get(m["container"])
+    if _sh(c, "docker info --format '{{.Swarm.LocalNodeState}}'")[1] != "inactive":
+        raise RejoinError(f"{m['container']} is not out of every swarm: not joined")
+    rc, token = _sh(leader, "docker swarm join-token -q manager")
+    if rc != 0 or not token.startswith("SWMTKN-"):
+        raise RejoinError("no manager join token from the leader")
+    env = {"HADRILL_JOIN_TOKEN": token, "HADRILL_ADDR": m["address"], "HADRILL_REMOTE": remote}
+    rc, out = _sh(c, _JOIN, env)
+    if rc != 0:
+        raise RejoinError(f"{m['container']} join: {out.replace(token, '<token>')[-200:]}")
+
+
+def _label(leader: Any, host: str, labels: dict[str, str]) -> None:
+    """Carry the old entry's labels over; retried: a node update races the join's own ("out of sequence")."""
+    if not labels:
+        return
+    adds = " ".join(f"--label-add '{k}={v}'" for k, v in sorted(labels.items()))
+    out = ""
+    for _ in range(10):  # bounded
+        rc, out = _sh(leader, f"docker node update {adds} {host}")
+        if rc == 0:
+            return
+        time.sleep(2.0)
+    raise RejoinError(f"labels of {host} not carried over: {out[-200:]}")
+
+
+@contextmanager
+def _exclusive(path: str) -> Iterator[None]:
+    """One re-join of a fault at a time. The harness retries a failed revert and re-arms the deadman to
+    fire 5 s later each time: run side by side, one would make a node leave while another joins it, or
+    force a new cluster under a join (found on the lab: a survivor stuck, a manager in state "error")."""
+    with open(path, "a") as fh:
+        for _ in range(LOCK_WAIT_S):  # bounded: another re-join takes minutes at most
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                time.sleep(1.0)
+        else:
+            raise RejoinError(f"another re-join of this fault still holds {path} after {LOCK_WAIT_S} s")
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def rejoin(client: Any, action: dict[str, Any], say: Callable[[str], None] = lambda s: None) -> str:
+    """Restore the lost managers of ``action`` (``container``: the survivor, ``advertise``: its address,
+    ``lost``: name, container, address, networks of each; ``lock``: the file that serialises the
+    fault's re-joins); what was done. Raises :class:`RejoinError`."""
+    with _exclusive(action["lock"]):
+        return _rejoin(client, action, say)
+
+
+def _rejoin(client: Any, action: dict[str, Any], say: Callable[[str], None]) -> str:
+    leader = client.containers.get(action["container"])
+    remote = f"{action['advertise']}:2377"
+    kept = Path(f"{action['lock']}.labels.json")
+    rows = _leading(leader, action["advertise"], say)
+    joined = []
+    for m in action["lost"]:
+        if _member(rows, m["name"]):
+            continue
+        say(f"{m['name']}: restarted cut off, leaves its old swarm, joins as a manager")
+        _cut_off_and_leave(client, m)
+        _remove_stale(leader, m["name"], kept)
+        _join(client, leader, m, remote)
+        _poll(f"{m['name']} Ready and Reachable", _all_joined(leader, [m["name"]]), READY_S)
+        joined.append(m["name"])
+        rows = _rows(leader)
+    names = [m["name"] for m in action["lost"]]
+    _poll("every lost manager Ready and Reachable", _all_joined(leader, names), READY_S)
+    for host, labels in _kept(kept).items():  # every time: a retry after a join still labels its node
+        _label(leader, host, labels)
+    return f"swarm_rejoin: {', '.join(sorted(names))} managers again ({len(joined)} re-joined)"
