@@ -198,6 +198,29 @@ def test_a_leader_answering_again_within_20_s_is_not_forced_and_a_raft_member_ne
     assert not any(c[0] == "force" or c[1:2] == ("m1",) for c in engine.calls), engine.calls
 
 
+def test_a_join_that_dockerd_says_goes_on_in_the_background_is_waited_for(monkeypatch: Any, tmp_path: Path) -> None:
+    """dockerd's own join timeout (about 20 s) is not the join's end: the node is waited for, not cut
+    off again by a retry (that made it leave a group it had just joined: quorum lost, on the lab)."""
+    swarm_rejoin = _rejoin_env(monkeypatch)
+    lock = tmp_path / "f.rejoin.lock"
+    engine = _Engine()
+    action = {"container": "m3", "advertise": "10.0.0.83", "lost": _record().params["lost"][:1], "lock": str(lock)}
+    real = _Container.exec_run
+
+    def slow_join(self: _Container, cmd: list[str], environment: dict[str, str] | None = None) -> Any:
+        rc, out = real(self, cmd, environment)
+        if "docker swarm join --token" in cmd[-1]:
+            return 1, (
+                b"Error response from daemon: Timeout was reached before node joined. The attempt to join the "
+                b"swarm will continue in the background. Use the \"docker info\" command to see the current status"
+            )
+        return rc, out
+
+    monkeypatch.setattr(_Container, "exec_run", slow_join)
+    assert swarm_rejoin.rejoin(engine, action) == "swarm_rejoin: m1 managers again (1 re-joined)"
+    assert [c[0] for c in engine.calls].count("leave") == 1
+
+
 def test_a_join_that_never_becomes_reachable_fails_naming_it(monkeypatch: Any, tmp_path: Path) -> None:
     swarm_rejoin = _rejoin_env(monkeypatch)
     lock = tmp_path / "f.rejoin.lock"
