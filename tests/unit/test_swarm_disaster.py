@@ -221,6 +221,40 @@ def test_a_join_that_dockerd_says_goes_on_in_the_background_is_waited_for(monkey
     assert [c[0] for c in engine.calls].count("leave") == 1
 
 
+def test_a_join_that_costs_the_quorum_is_followed_by_forcing_again_at_once(monkeypatch: Any, tmp_path: Path) -> None:
+    """m1's join leaves the two-member group without a leader (m1 never takes part). After 20 s of no
+    answer (not the 120 s wait for m1), the survivor is forced again at once, with no second 20 s wait;
+    m1 then leaves and joins again, and m2 after it (the lab's failure of the deadman test, stop 25)."""
+    swarm_rejoin = _rejoin_env(monkeypatch)
+    lock = tmp_path / "f.rejoin.lock"
+    engine = _Engine()
+    action = {"container": "m3", "advertise": "10.0.0.83", "lost": _record().params["lost"], "lock": str(lock)}
+    real = _Container.exec_run
+    silent = []
+
+    def first_join_loses_quorum(self: _Container, cmd: list[str], environment: dict[str, str] | None = None) -> Any:
+        if self.name == "m3" and cmd[-1].startswith("timeout 20 docker node ls") and self.engine.leaderless:
+            silent.append(1)
+        rc, out = real(self, cmd, environment)
+        if "docker swarm join --token" in cmd[-1] and self.name == "m1" and not self.engine.lost_once:
+            self.engine.lost_once = True
+            self.engine.rows[-1][2:] = ["Unknown", "Unreachable"]
+            self.engine.leaderless = 1000  # until forced again
+        return rc, out
+
+    engine.lost_once = False  # type: ignore[attr-defined]
+    monkeypatch.setattr(_Container, "exec_run", first_join_loses_quorum)
+    said: list[str] = []
+    assert swarm_rejoin.rejoin(engine, action, said.append) == "swarm_rejoin: m1, m2 managers again (2 re-joined)"
+    assert [c[0] for c in engine.calls].count("force") == 1
+    assert [c[:2] for c in engine.calls if c[0] == "join"] == [("join", "m1"), ("join", "m1"), ("join", "m2")]
+    # the fake clock moves a second per reading, two readings per look: 20 s are ~11 silent looks in the
+    # wait for m1, then the 3 tries the survivor gets before it is forced (not 20 s more: ~11 looks)
+    assert 11 <= len(silent) <= 16, len(silent)
+    assert any("has not answered for 20 s" in line for line in said), said
+    assert [r[1] for r in engine.rows].count("m1") == 1
+
+
 def test_a_join_that_never_becomes_reachable_fails_naming_it(monkeypatch: Any, tmp_path: Path) -> None:
     swarm_rejoin = _rejoin_env(monkeypatch)
     lock = tmp_path / "f.rejoin.lock"

@@ -13,7 +13,9 @@ Every step is decided from the new leader's view, so a retry from any point conv
   old membership and elect a leader of the old swarm), leaves its old swarm, is connected again at its
   own addresses; its stale entries are removed (labels kept), it joins as a manager with a token read
   from the leader now, and the next one joins only once it is Ready and Reachable: the fragile
-  two-member group lasts one join.
+  two-member group lasts one join. If that join costs the quorum (the leader silent for
+  :data:`LEADERLESS_S` while the new member never takes part), the survivor is forced again at once and
+  the joins start over, at most :data:`ROUNDS` times.
 
 Join tokens travel only in an exec's environment and are scrubbed from any output: none is written.
 """
@@ -36,6 +38,7 @@ CLIENT_TIMEOUT_S = 150.0  # the Docker client's read timeout: longer than any co
 READY_S = 120.0  # a joined manager listed Ready and Reachable
 LOCK_WAIT_S = 900  # seconds a re-join waits for another one of the same fault to finish
 RAFT = ("Leader", "Reachable", "Unreachable")
+ROUNDS = 3  # rounds of joins: a join that costs the quorum is followed by forcing a new cluster again
 
 # in a lost manager restarted cut off: wait for its engine, then leave the old swarm unless already out.
 # An engine that cannot start cut off (a manager joined without --listen-addr finds its own address by
@@ -97,31 +100,41 @@ def _all_joined(leader: Any, hosts: list[str]) -> Callable[[], bool]:
     return check
 
 
-def _poll(what: str, check: Callable[[], bool], timeout: float) -> None:
-    """Call ``check`` every second until true; a leader that does not answer meanwhile is waited for."""
+class Leaderless(RejoinError):
+    """The leader stopped answering for :data:`LEADERLESS_S` while a manager joined: the two-member
+    group lost its quorum, and only forcing a new cluster again on the survivor ends that."""
+
+
+def _poll(what: str, check: Callable[[], bool], timeout: float, *, leaderless: bool = False) -> None:
+    """Call ``check`` every second until true; a leader that does not answer meanwhile is waited for,
+    for :data:`LEADERLESS_S` at most when ``leaderless`` (then :class:`Leaderless` is raised)."""
     last = "never checked"
-    deadline = time.monotonic() + timeout
+    start = time.monotonic()
+    deadline, silent_since = start + timeout, None
     for _ in range(int(timeout) + 2):  # bounded in count and time
         try:
             if check():
                 return
-            last = "not yet"
+            last, silent_since = "not yet", None
         except RejoinError as e:  # a Raft group changing size may not answer for a while
             last = str(e)
+            silent_since = time.monotonic() if silent_since is None else silent_since
+            if leaderless and time.monotonic() - silent_since >= LEADERLESS_S:
+                raise Leaderless(f"{what}: the leader has not answered for {LEADERLESS_S:g} s ({last})") from e
         if time.monotonic() >= deadline:
             break
         time.sleep(1.0)
     raise RejoinError(f"{what}: not true after {timeout:g} s ({last})")
 
 
-def _leading(leader: Any, address: str, say: Callable[[str], None]) -> list[list[str]]:
+def _leading(leader: Any, address: str, say: Callable[[str], None], patience: float = LEADERLESS_S) -> list[list[str]]:
     """The leader's rows. A survivor whose engine is in a swarm but that has not answered as a leader
     for :data:`LEADERLESS_S` (three tries at least: one slow answer is not enough) gets the procedure
     again: no leader in a two-member group, or a manager stuck after a join that went wrong ("the
     client connection is closing")."""
     last = "never asked"
-    deadline = time.monotonic() + LEADERLESS_S
-    for tries in range(1, int(LEADERLESS_S) + 10):  # bounded in count and time
+    deadline = time.monotonic() + patience
+    for tries in range(1, int(patience) + 10):  # bounded in count and time
         try:
             return _rows(leader)
         except RejoinError as e:
@@ -251,22 +264,38 @@ def rejoin(client: Any, action: dict[str, Any], say: Callable[[str], None] = lam
         return _rejoin(client, action, say)
 
 
-def _rejoin(client: Any, action: dict[str, Any], say: Callable[[str], None]) -> str:
-    leader = client.containers.get(action["container"])
-    remote = f"{action['advertise']}:2377"
-    kept = Path(f"{action['lock']}.labels.json")
-    rows = _leading(leader, action["advertise"], say)
-    joined = []
+def _join_each(
+    client: Any, leader: Any, action: dict[str, Any], kept: Path, joined: list[str],
+    say: Callable[[str], None], patience: float,
+) -> None:  # fmt: skip
+    """One round: the survivor leading, each lost manager that is no Raft member joined in turn."""
+    rows = _leading(leader, action["advertise"], say, patience)
     for m in action["lost"]:
         if _member(rows, m["name"]):
             continue
         say(f"{m['name']}: restarted cut off, leaves its old swarm, joins as a manager")
         _cut_off_and_leave(client, m)
         _remove_stale(leader, m["name"], kept)
-        _join(client, leader, m, remote)
-        _poll(f"{m['name']} Ready and Reachable", _all_joined(leader, [m["name"]]), READY_S)
+        _join(client, leader, m, f"{action['advertise']}:2377")
+        _poll(f"{m['name']} Ready and Reachable", _all_joined(leader, [m["name"]]), READY_S, leaderless=True)
         joined.append(m["name"])
         rows = _rows(leader)
+
+
+def _rejoin(client: Any, action: dict[str, Any], say: Callable[[str], None]) -> str:
+    leader = client.containers.get(action["container"])
+    kept = Path(f"{action['lock']}.labels.json")
+    joined: list[str] = []
+    patience = LEADERLESS_S
+    for _ in range(ROUNDS):  # bounded: each round after the first starts by forcing a new cluster again
+        try:
+            _join_each(client, leader, action, kept, joined, say, patience)
+            break
+        except Leaderless as e:  # a join cost the quorum: the survivor is forced again at once
+            say(str(e))
+            patience = 0.0
+    else:
+        raise RejoinError(f"the group lost its leader in each of {ROUNDS} rounds of joins")
     names = [m["name"] for m in action["lost"]]
     _poll("every lost manager Ready and Reachable", _all_joined(leader, names), READY_S)
     for host, labels in _kept(kept).items():  # every time: a retry after a join still labels its node
