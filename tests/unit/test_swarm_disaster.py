@@ -72,6 +72,16 @@ class _Container:
             if text.startswith("docker node update"):
                 e.calls.append(("label", text.split()[-1], text.split()[4]))
                 return 0, b""
+            if text.startswith("ls /var/lib/docker/swarm/raft/snap-v3-encrypted"):
+                return 0, f"0000000000000002-{e.snapshot:016x}.snap".encode()
+            if "{{.Swarm.Cluster.Spec.Raft.SnapshotInterval}}" in text:
+                return 0, str(e.interval).encode()
+            if text.startswith("timeout 30 docker swarm update --snapshot-interval"):
+                # swarmkit reads the interval before applying the write: a snapshot only once it was 1
+                e.calls.append(("interval", text.split()[-1]))
+                e.snapshot += 100 if e.interval == 1 and e.snapshots_work else 0
+                e.interval = int(text.split()[-1])
+                return 0, b""
             raise AssertionError(text)
         if text.startswith("for i in $(seq 90)") and self.state == "inactive":
             return 0, b""
@@ -95,6 +105,7 @@ class _Engine:
     def __init__(self) -> None:
         self.calls: list[tuple[Any, ...]] = []
         self.leaderless = 0  # node ls answers "no leader" this many times
+        self.snapshot, self.interval, self.snapshots_work = 0x3B, 10000, True  # the leader's newest Raft snapshot
         self._c: dict[str, _Container] = {}
         self.containers, self.networks = self, self
         # force-new-cluster: m3 leads alone; m1 and m2 are stale entries (Down, no Raft status)
@@ -138,6 +149,9 @@ def test_deadman_restarts_each_lost_manager_cut_off_leaves_reconnects_then_joins
     # its old swarm, back at its own address, its stale entry removed, joined as a manager at its
     # address, its labels carried over
     assert engine.calls == [
+        # the survivor's fresh snapshot first: one write with the interval at 1, one more that swarmkit
+        # judges with it (snapshot), then the interval given back
+        ("interval", "1"), ("interval", "1"), ("interval", "10000"),
         ("disconnect", "m1", "lab-net"), ("start", "m1"), ("leave", "m1"), ("connect", "m1", "lab-net", "10.0.0.81"),
         ("rm", "old-m1"), ("join", "m1", "10.0.0.81", "10.0.0.83:2377"),
         ("disconnect", "m2", "lab-net"), ("start", "m2"), ("leave", "m2"), ("connect", "m2", "lab-net", "10.0.0.82"),
@@ -323,3 +337,49 @@ def test_default_drill_of_a_swarm_inventory_runs_the_five_swarm_scenarios() -> N
     ]  # fmt: skip
     assert not any(n.startswith("kube-") for n in names)  # they need a kubernetes cluster: listed as not run
     assert {n.experiment for n in plan.not_run} >= {"kube-kill-master.yaml", "kube-drain-worker-pdb.yaml"}
+
+
+def test_the_survivor_writes_a_fresh_snapshot_before_a_round_of_joins_and_gets_its_interval_back(
+    monkeypatch: Any, tmp_path: Path
+) -> None:
+    """A joiner restores the leader's newest snapshot and drops the members it does not list (the lab:
+    m2, re-joined by an earlier drill, forced, then dropped by m1's join: quorum lost). The survivor
+    snapshots before the first join of each round: after a forced retry, again; the interval it had
+    (5000 here) is given back each time."""
+    swarm_rejoin = _rejoin_env(monkeypatch)
+    engine = _Engine()
+    engine.interval = 5000
+    engine.rows = [["id3", "m3", "Ready", "Leader"], ["new-m1", "m1", "Ready", "Unreachable"], ["old-m2", "m2", "Down"]]
+    engine.get("m1").status = "running"
+    engine.leaderless = 1000  # forced again first: a second round, with its own snapshot
+    lock = tmp_path / "f.rejoin.lock"
+    action = {"container": "m3", "advertise": "10.0.0.83", "lost": _record().params["lost"], "lock": str(lock)}
+    said: list[str] = []
+    assert swarm_rejoin.rejoin(engine, action, said.append) == "swarm_rejoin: m1, m2 managers again (2 re-joined)"
+    kinds = [c[0] if c[0] != "interval" else f"interval {c[1]}" for c in engine.calls]
+    first_join = kinds.index("join")
+    assert kinds[:4] == ["force", "interval 1", "interval 1", "interval 5000"], kinds
+    assert "interval 1" not in kinds[first_join:], "one snapshot a round, before its first join"
+    # the write giving the interval back is judged with interval 1 too: a second snapshot, harmless
+    assert engine.interval == 5000 and engine.snapshot == 0x3B + 200
+    assert [s for s in said if "fresh Raft snapshot" in s] == [
+        "the survivor wrote a fresh Raft snapshot (0000000000000002-000000000000009f.snap)"
+    ]
+
+
+def test_no_fresh_snapshot_fails_before_any_join_and_the_interval_is_given_back(
+    monkeypatch: Any, tmp_path: Path
+) -> None:
+    swarm_rejoin = _rejoin_env(monkeypatch)
+    engine = _Engine()
+    engine.snapshots_work = False
+    lock = tmp_path / "f.rejoin.lock"
+    action = {"container": "m3", "advertise": "10.0.0.83", "lost": _record().params["lost"], "lock": str(lock)}
+    try:
+        swarm_rejoin.rejoin(engine, action)
+    except swarm_rejoin.RejoinError as e:
+        assert "no fresh Raft snapshot on the survivor after 5 writes" in str(e), e
+    else:
+        raise AssertionError("rejoined without a fresh snapshot")
+    assert [c for c in engine.calls if c[0] != "interval"] == []  # no node cut off, left or joined
+    assert engine.calls[-1] == ("interval", "10000") and engine.interval == 10000

@@ -9,6 +9,12 @@ Every step is decided from the new leader's view, so a retry from any point conv
   new member never came up: the procedure's own failure mode), the procedure is run again on it;
 - a lost manager the leader counts as a Raft member (Leader, Reachable, Unreachable) is never made to
   leave: in a two-member group that would cost the quorum;
+- before the first join of a round, the survivor takes a fresh Raft snapshot. A joining manager is
+  caught up from the leader's newest snapshot and, in Docker 20.10's swarmkit, drops every Raft member
+  that snapshot does not list: a survivor that itself joined after the snapshot was taken (a manager
+  re-joined by an earlier drill, the snapshot from an earlier key rotation) is dropped, the new member
+  cannot answer it ("sending message MsgAppResp to an unrecognized member ID") and the two-member group
+  loses its quorum at once. The snapshot interval is set to 1 for a write, then given back;
 - any other lost manager is restarted cut off from its networks (so it cannot meet the others with the
   old membership and elect a leader of the old swarm), leaves its old swarm, is connected again at its
   own addresses; its stale entries are removed (labels kept), it joins as a manager with a token read
@@ -64,6 +70,11 @@ _FORCE = (
     '--listen-addr "$HADRILL_ADDR:2377" >/dev/null'
 )
 _ROWS = "timeout 20 docker node ls --format '{{.ID}} {{.Hostname}} {{.Status}} {{.ManagerStatus}}'"
+# the newest Raft snapshot's file: %016x-%016x.snap (term-index), so the last in order is the newest
+_NEWEST_SNAPSHOT = "ls /var/lib/docker/swarm/raft/snap-v3-encrypted 2>/dev/null | grep '[.]snap$' | sort | tail -1"
+_SNAPSHOT_INTERVAL = "timeout 20 docker info --format '{{.Swarm.Cluster.Spec.Raft.SnapshotInterval}}'"
+DEFAULT_SNAPSHOT_INTERVAL = 10000  # swarmkit's, when the cluster spec says 0
+SNAPSHOT_WRITES = 5  # writes (a snapshot-interval update each) before a fresh snapshot must be on disk
 
 
 class RejoinError(RuntimeError):
@@ -157,6 +168,37 @@ def _leading(leader: Any, address: str, say: Callable[[str], None], patience: fl
 
     _poll("the survivor leading again", answers, 60.0)
     return rows
+
+
+def _fresh_snapshot(leader: Any, say: Callable[[str], None]) -> str:
+    """Have the survivor write a Raft snapshot that lists it (see the module's docstring); its file name.
+    swarmkit snapshots after applying a write when ``SnapshotInterval`` entries have passed since the
+    last one, reading the interval before the write: the interval is set to 1, then written again until
+    a new snapshot file is there (:data:`SNAPSHOT_WRITES` at most), then given back."""
+    before = _sh(leader, _NEWEST_SNAPSHOT)[1]
+    rc, out = _sh(leader, _SNAPSHOT_INTERVAL)
+    if rc != 0 or not out.isdigit():
+        raise RejoinError(f"the survivor's snapshot interval unread: {out[-200:]}")
+    interval = int(out) or DEFAULT_SNAPSHOT_INTERVAL
+    newest = before
+    try:
+        for _ in range(SNAPSHOT_WRITES):  # bounded
+            rc, out = _sh(leader, "timeout 30 docker swarm update --snapshot-interval 1")
+            if rc != 0:
+                raise RejoinError(f"docker swarm update --snapshot-interval 1: {out[-200:]}")
+            for _ in range(10):  # the snapshot is written in the background: 5 s at most
+                newest = _sh(leader, _NEWEST_SNAPSHOT)[1]
+                if newest and newest != before:
+                    say(f"the survivor wrote a fresh Raft snapshot ({newest})")
+                    return newest
+                time.sleep(0.5)
+    finally:
+        rc, out = _sh(leader, f"timeout 30 docker swarm update --snapshot-interval {interval}")
+        if rc != 0:
+            raise RejoinError(f"the snapshot interval not given back ({interval}): {out[-200:]}")
+    raise RejoinError(
+        f"no fresh Raft snapshot on the survivor after {SNAPSHOT_WRITES} writes (newest {newest or 'none'})"
+    )
 
 
 def _cut_off_and_leave(client: Any, m: dict[str, Any]) -> None:
@@ -270,9 +312,11 @@ def _join_each(
 ) -> None:  # fmt: skip
     """One round: the survivor leading, each lost manager that is no Raft member joined in turn."""
     rows = _leading(leader, action["advertise"], say, patience)
+    snapshot = ""
     for m in action["lost"]:
         if _member(rows, m["name"]):
             continue
+        snapshot = snapshot or _fresh_snapshot(leader, say)  # once a round, before its first join
         say(f"{m['name']}: restarted cut off, leaves its old swarm, joins as a manager")
         _cut_off_and_leave(client, m)
         _remove_stale(leader, m["name"], kept)
