@@ -181,9 +181,16 @@ def test_killing_the_store_node_loses_no_acknowledged_write_and_a_lost_one_is_co
     assert after != before and after in c.settings["workers"]  # the task moved; its data stayed on the volume
 
     # the oracle: the acknowledged files, hashed on a brick by sha256sum (not hadrill's verifier)
-    details = [s["detail"] for s in run["histories"]["swarm-store"]["samples"] if s["ok"]]
+    samples = run["histories"]["swarm-store"]["samples"]
+    details = [s["detail"] for s in samples if s["ok"]]
     acked = {d["key"]: d["sha256"] for d in details}
-    assert len(acked) > 100, len(acked)  # 100 ms writes over the ~30 s of the run
+    # the RPO was judged on writes on both sides of the outage: 2 s of 100 ms writes at least each (seen:
+    # 44 before, 32 after a 13 s outage in a 20.6 s window; the count depends on the outage, not fixed)
+    failed = [s["start"] for s in samples if not s["ok"]]
+    assert failed, "no write failed: the store node's death was not seen"
+    before_fault = [s for s in samples if s["ok"] and s["start"] < failed[0]]
+    after_heal = [s for s in samples if s["ok"] and s["start"] > failed[-1]]
+    assert len(before_fault) >= 20 and len(after_heal) >= 20, (len(before_fault), len(after_heal))
     brick = inv.cluster("gluster").members[0].node
     target(inv.node(brick).url).put_file("/tmp/acked.sha256", "".join(f"{h}  {k}\n" for k, h in sorted(acked.items())))
     checked = sh(inv, brick, "cd /bricks/b && sha256sum -c --quiet /tmp/acked.sha256; echo rc=$?", timeout=60)
@@ -553,11 +560,19 @@ def test_force_new_cluster_deadman_restores_three_managers_after_the_harness_is_
     all_nodes = sorted(n.name for n in swarm_nodes(inv))
     took = wait_until("the deadman alone made the swarm whole", whole, timeout=REJOIN_S, interval=2.0)
     assert time.time() - record.deadline < REJOIN_S, took
+    # the labels are the deadman's last step, after the nodes are whole: its log's last line says it is done
+    log = state_dir / "deadmen" / f"{record.id}.log"
+
+    def done() -> str | None:
+        last = log.read_text().strip().splitlines()[-1]
+        return None if "managers again" in last else last
+
+    wait_until("the deadman's re-join done", done, timeout=60, interval=1.0)
+    deadman_log = log.read_text()
+    assert deadman_log.strip().splitlines()[-1].endswith("managers again (2 re-joined)"), deadman_log
     for m in lost:  # a fresh node entry each (they left and joined), the lab's labels carried over
         labels = sh(inv, managers[0], f"docker node inspect {m['name']} --format '{{{{json .Spec.Labels}}}}'")
         assert json.loads(labels) == {"hadrill.zone": "control"}, (m["name"], labels)
-    deadman_log = (state_dir / "deadmen" / f"{record.id}.log").read_text()
-    assert deadman_log.strip().splitlines()[-1].endswith("managers again (2 re-joined)"), deadman_log
     tokens = [sh(inv, managers[0], f"docker swarm join-token -q {role}").strip() for role in ("manager", "worker")]
     written = [p for p in state_dir.rglob("*") if p.is_file()]
     assert not any(t in p.read_text(errors="replace") for p in written for t in tokens), "a join token was written"

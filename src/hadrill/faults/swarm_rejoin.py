@@ -265,7 +265,8 @@ def _join(client: Any, leader: Any, m: dict[str, Any], remote: str) -> None:
 
 
 def _label(leader: Any, host: str, labels: dict[str, str]) -> None:
-    """Carry the old entry's labels over; retried: a node update races the join's own ("out of sequence")."""
+    """Carry the old entry's labels over, and read them back: the revert says they were carried over only
+    once the node's spec shows them. Retried: a node update races the join's own ("out of sequence")."""
     if not labels:
         return
     adds = " ".join(f"--label-add '{k}={v}'" for k, v in sorted(labels.items()))
@@ -273,7 +274,15 @@ def _label(leader: Any, host: str, labels: dict[str, str]) -> None:
     for _ in range(10):  # bounded
         rc, out = _sh(leader, f"docker node update {adds} {host}")
         if rc == 0:
-            return
+            time.sleep(2.0)
+            rc, got = _sh(leader, f"docker node inspect --format '{{{{json .Spec.Labels}}}}' {host}")
+            try:
+                kept = json.loads(got) or {} if rc == 0 else {}
+            except ValueError:
+                kept = {}
+            if all(kept.get(k) == v for k, v in labels.items()):
+                return
+            out = f"updated, then read back without them: {got[-200:]}"
         time.sleep(2.0)
     raise RejoinError(f"labels of {host} not carried over: {out[-200:]}")
 
