@@ -99,3 +99,16 @@ def test_the_gate_may_write_only_its_two_report_configmaps() -> None:
             assert not any("secrets" in r.get("resources", []) for r in d["rules"])
     cluster_wide = [d["roleRef"]["name"] for d in docs if d["kind"] == "ClusterRoleBinding"]
     assert cluster_wide == ["hadrill-nightly-read"]  # delete pods: granted per namespace only
+
+
+def test_the_cronjob_runs_the_image_hadrill_lab_image_tags() -> None:
+    import tomllib
+
+    from hadrill.lab.hadrill_image import HADRILL_IMAGE, HADRILL_UID
+
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    [cron] = [d for d in _nightly() if d["kind"] == "CronJob"]
+    pod = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    assert container["image"] == f"{HADRILL_IMAGE}:{version}"
+    assert pod["securityContext"]["runAsUser"] == HADRILL_UID  # the image's own user
