@@ -128,7 +128,8 @@ def _check_structure(src: str, data: dict[str, Any]) -> None:
             continue
         requires = ext["requires"]
         if not isinstance(requires, list) or not all(isinstance(c, str) and c for c in requires):
-            raise ConfigError(src, f"extensions[{i}].requires", "a list of cluster names", requires)
+            wanted = "a list of cluster names (or CLUSTER:SETTING)"
+            raise ConfigError(src, f"extensions[{i}].requires", wanted, requires)
 
 
 def required_clusters(experiment: dict[str, Any]) -> list[str]:

@@ -301,8 +301,10 @@ class Inventory(_Strict):
     @property
     def provides(self) -> set[str]:
         """What an experiment may require (``extensions: [{name: hadrill, requires: [...]}]``): the
-        clusters' names, and ``monitoring`` when the inventory names the platform's monitoring."""
-        return {c.name for c in self.clusters} | ({"monitoring"} if self.monitoring is not None else set())
+        clusters' names, ``CLUSTER:SETTING`` for each setting a cluster gives (``kubernetes:app_url``: an
+        application to measure), and ``monitoring`` when the inventory names the platform's monitoring."""
+        given = {f"{c.name}:{k}" for c in self.clusters for k, v in c.settings.items() if v not in (None, "", [], {})}
+        return {c.name for c in self.clusters} | given | ({"monitoring"} if self.monitoring is not None else set())
 
     def cluster(self, name_or_type: str) -> Cluster:
         """The cluster with this name, else the only cluster of this type."""

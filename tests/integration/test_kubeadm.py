@@ -35,7 +35,7 @@ from hadrill.faults.base import injected
 from hadrill.faults.vip import Mode, fail_vip
 from hadrill.inventory import Inventory, load_inventory
 from hadrill.lab.gobuild import KUBE_NODE, kubernetes_binaries
-from hadrill.lab.kube_app import APP_NAMESPACE
+from hadrill.lab.kube_app import APP_NAMESPACE, app_problem
 from hadrill.lab.kube_backup import BACKUP_CRONJOB, BACKUP_DIR, BACKUP_SCHEDULE
 from hadrill.lab.kubeadm import KubeadmService
 from hadrill.lab.lab import Lab
@@ -89,6 +89,7 @@ def kubectl(inv: Inventory) -> Any:
         assert done.returncode == 0, f"kubectl {' '.join(args)}: {done.stderr}"
         return done.stdout
 
+    run.kubeconfig = kubeconfig  # type: ignore[attr-defined]
     return run
 
 
@@ -368,6 +369,133 @@ def test_kill_app_pod_experiment_meets_the_application_slo(lab: Lab, kubectl: An
     assert {"kubernetes-app max_outage", "kubernetes-app availability"} <= set(verdicts), sorted(verdicts)
     assert all(v["ok"] and v["measured"] is not None for v in verdicts.values()), verdicts
     print("kill an application pod: " + "; ".join(f"{n}: {v['detail']}" for n, v in verdicts.items()))
+
+
+# -- hadrill inside the cluster: the nightly gate (deploy/in-cluster/) ------------------------------------
+NIGHTLY = ROOT / "deploy" / "in-cluster" / "hadrill-nightly.yaml"
+SA = "system:serviceaccount:hadrill:hadrill"
+
+
+def _gate_job(kubectl: Any, name: str) -> dict[str, Any]:
+    """Run the CronJob once (a Job from its template) and wait for its end: the Job, ended."""
+    kubectl("-n", "hadrill", "create", "job", "--from=cronjob/hadrill-nightly", name)
+
+    def ended() -> str | None:
+        job = json.loads(kubectl("-n", "hadrill", "get", "job", name, "-o", "json"))
+        s = job.get("status", {})
+        return None if s.get("succeeded") or s.get("failed") else f"status {s}"
+
+    wait_until(f"job {name} ended", ended, timeout=600, interval=3.0)
+    job: dict[str, Any] = json.loads(kubectl("-n", "hadrill", "get", "job", name, "-o", "json"))
+    return job
+
+
+def _can_i(kubectl: Any, *args: str) -> str:
+    """kubectl auth can-i as the gate's ServiceAccount: "yes" or "no" (it exits 1 on no)."""
+    binary = next(b.path for b in kubernetes_binaries("v1.34.4", KUBE_NODE) if b.name == "kubectl")
+    done = subprocess.run([str(binary), "--kubeconfig", kubectl.kubeconfig, "auth", "can-i", *args, "--as", SA],
+                          capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    return done.stdout.strip()
+
+
+def _kept(kubectl: Any, name: str) -> dict[str, str]:
+    data: dict[str, str] = json.loads(kubectl("-n", "hadrill", "get", "configmap", name, "-o", "json"))["data"]
+    return data
+
+
+def test_in_cluster_nightly_gate_refuses_a_namespace_that_did_not_opt_in_then_passes(
+    lab: Lab, inv: Inventory, kubectl: Any, tmp_path: Path
+) -> None:
+    """hadrill's own image (Debian's Python and the project's wheel), imported into the workers, run by the
+    shipped CronJob under its least-privilege ServiceAccount in a namespace that enforces Pod Security
+    "restricted" (the API's own admission is the oracle that the pod meets it: it would not be created).
+    Without the namespace's opt-in label the drill is refused before any pod is deleted and the Job fails;
+    labelled, the Job passes: the compliance findings and the drill's report are in their ConfigMaps, and
+    exactly one application pod was replaced."""
+    from hadrill.lab.engine import docker_client
+    from hadrill.lab.hadrill_image import ensure_hadrill_image
+    from hadrill.lab.kubeadm_images import image_tar
+
+    client = docker_client()
+    ref = ensure_hadrill_image(client, ROOT)
+    tar = image_tar(client, ref)
+    for node in inv.cluster("kubernetes").settings["workers"]:  # where the Job's pod may run
+        rc, output = client.containers.get(node).exec_run(
+            ["ctr", "-n", "k8s.io", "images", "import", f"/opt/hadrill/images/{tar.name}"]
+        )
+        assert rc == 0, output[-500:]
+    # the lab's own namespaces are not the gate's: their findings are waived, with an owner and a date, as a
+    # team does (the application is the drill's target, not hardened; default has no NetworkPolicy)
+    docs = [d for d in yaml.safe_load_all(NIGHTLY.read_text()) if d]
+    [config] = [d for d in docs if d["kind"] == "ConfigMap"]
+    expires = time.strftime("%Y-%m-%d", time.gmtime(time.time() + 30 * 86400))
+    lab_only = {"owner": "hadrill tests", "reason": "the lab's own namespace, not the gate's", "expires": expires}
+    config["data"]["waivers.yaml"] = yaml.safe_dump({"api_version": "hadrill/v1", "kind": "Waivers", "waivers": [
+        {"check": "HD-*", "selector": {"namespace": APP_NAMESPACE}, **lab_only},
+        {"check": "HD-*", "selector": {"object": f"Namespace/{APP_NAMESPACE}"}, **lab_only},
+        {"check": "HD-*", "selector": {"object": "Namespace/default"}, **lab_only},
+    ]})  # fmt: skip
+    manifests = tmp_path / "hadrill-nightly.yaml"
+    manifests.write_text(yaml.safe_dump_all(docs))
+    kubectl("apply", "-f", str(manifests))
+
+    def pods() -> set[str]:
+        listed = json.loads(kubectl("get", "pods", "-n", APP_NAMESPACE, "-o", "json"))["items"]
+        return {p["metadata"]["name"] for p in listed if p["metadata"].get("deletionTimestamp") is None}
+
+    try:
+        # least privilege, asked of the API itself
+        can = {
+            args: _can_i(kubectl, *args)
+            for args in [("delete", "pods", "-n", APP_NAMESPACE), ("delete", "pods", "-n", "kube-system"),
+                         ("get", "secrets", "-n", APP_NAMESPACE), ("list", "secrets", "-A"),
+                         ("update", "configmaps/hadrill-nightly-drill", "-n", "hadrill"),
+                         ("update", "configmaps/hadrill-nightly", "-n", "hadrill")]
+        }  # fmt: skip
+        assert list(can.values()) == ["yes", "no", "no", "no", "yes", "no"], can
+
+        before = pods()
+        kubectl("label", "namespace", APP_NAMESPACE, "hadrill.io/chaos-", "--overwrite")
+        refused = _gate_job(kubectl, "gate-refused")
+        logs = kubectl("-n", "hadrill", "logs", "job/gate-refused")
+        assert refused["status"].get("failed"), (refused["status"], logs[-3000:])
+        assert "compliance exit 0, drill exit 1" in logs, logs[-3000:]
+        report = _kept(kubectl, "hadrill-nightly-drill")["report.md"]
+        assert "has not opted in" in report and "hadrill.io/chaos=enabled" in report, report[-2000:]
+        assert pods() == before, "a pod was deleted in a namespace that did not opt in"
+
+        kubectl("label", "namespace", APP_NAMESPACE, "hadrill.io/chaos=enabled", "--overwrite")
+        passed = _gate_job(kubectl, "gate-passed")
+        logs = kubectl("-n", "hadrill", "logs", "job/gate-passed")
+        findings = json.loads(_kept(kubectl, "hadrill-nightly-compliance")["findings.json"])["findings"]
+        failing = [(f["check_id"], f["target"]) for f in findings if f["status"] in ("fail", "error")]
+        assert passed["status"].get("succeeded"), (logs[-3000:], failing)
+        assert "compliance exit 0, drill exit 0" in logs, logs[-3000:]
+
+        def namespace(f: dict[str, Any]) -> str:  # a namespace's own findings have it as their target
+            return str(f.get("namespace") or f["target"])
+
+        # waived: only the lab's own namespaces, and listed as such; the gate's own namespace passes outright
+        waived = {namespace(f) for f in findings if f["status"] == "waived"}
+        assert waived and waived <= {APP_NAMESPACE, "default"}, waived
+        ours = [(f["check_id"], f["target"], f["status"]) for f in findings if namespace(f) == "hadrill"]
+        assert ours and all(status == "pass" for _, _, status in ours), ours
+        drill = json.loads(_kept(kubectl, "hadrill-nightly-drill")["report.json"])
+        [scenario] = drill["scenarios"]
+        assert scenario["status"] == "passed", scenario
+        verdicts = {v["name"]: v for v in scenario["verdicts"]}
+        assert {"kubernetes-app availability", "kubernetes-app max_outage"} <= set(verdicts), sorted(verdicts)
+        assert all(v["ok"] and v["measured"] is not None for v in verdicts.values()), verdicts
+        after = pods()
+        assert len(after) == 3 and len(before - after) == 1, (before, after)  # one pod killed, one replacement
+        suites = {f["suite"] for f in findings}
+        assert suites == {"pss", "workloads"}, suites
+        print("in-cluster gate: " + "; ".join(f"{n}: {v['detail']}" for n, v in verdicts.items()))
+    finally:
+        kubectl("label", "namespace", APP_NAMESPACE, "hadrill.io/chaos-", "--overwrite")
+        kubectl("delete", "-f", str(NIGHTLY), "--wait=true", "--timeout=120s")
+        api = kube_api(inv.cluster("kubernetes"), timeout=5.0)
+        wait_until("the application whole again", lambda: app_problem(api), timeout=120, interval=2.0)
 
 
 # -- a worker node running the application dies ---------------------------------------------------------

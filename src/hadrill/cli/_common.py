@@ -27,10 +27,12 @@ __all__ = [
     "INVENTORY_ENV",
     "check_keep_snapshot",
     "check_target_version",
+    "configmap_option",
     "err",
     "escape",
     "handle_errors",
     "inventory_option",
+    "keep_in_configmap",
     "keep_snapshot_option",
     "out",
     "plain",
@@ -130,3 +132,23 @@ def check_keep_snapshot(path: Path | None) -> Path | None:
     if not ok:
         raise ConfigError("command line", "--keep-snapshot", "a directory (or a path to create one at)", str(path))
     return path.absolute()
+
+
+def configmap_option(fn: F) -> F:
+    """``--configmap NAMESPACE/NAME``: the report files kept in a ConfigMap of the inventory's Kubernetes
+    cluster (the in-cluster nightly gate's results, :mod:`hadrill.report.configmap`)."""
+    return click.option(
+        "--configmap", metavar="NAMESPACE/NAME",
+        help="Also keep the report files in this ConfigMap of the inventory's Kubernetes cluster "
+        "(created or replaced; the in-cluster gate's results).",
+    )(fn)  # fmt: skip
+
+
+def keep_in_configmap(inventory: Path, ref: str, files: list[Path]) -> None:
+    """Write ``files`` to ConfigMap ``ref`` through the API of the inventory's Kubernetes cluster."""
+    from hadrill.clients.kube import kube_api
+    from hadrill.inventory import load_inventory
+    from hadrill.report.configmap import keep_in_configmap as keep
+
+    cluster = load_inventory(inventory).cluster("kubernetes")
+    err.print(plain(keep(kube_api(cluster, timeout=10.0), ref, [f for f in files if f.is_file()])), soft_wrap=True)

@@ -14,7 +14,18 @@ from typing import Any
 import click
 from rich.table import Table
 
-from hadrill.cli._common import INPUT_PATH, err, escape, handle_errors, inventory_option, out, plain, resolve_inventory
+from hadrill.cli._common import (
+    INPUT_PATH,
+    configmap_option,
+    err,
+    escape,
+    handle_errors,
+    inventory_option,
+    keep_in_configmap,
+    out,
+    plain,
+    resolve_inventory,
+)
 from hadrill.errors import ConfigError
 
 __all__ = ["check_cmd"]
@@ -58,15 +69,19 @@ def _manifest_files(paths: tuple[Path, ...]) -> list[Path]:
               "their owners (waivers-audit.json in --out); exit 1 when any has expired.")  # fmt: skip
 @click.option("--expiring-days", type=click.IntRange(min=0), default=30, show_default=True,
               help="With --audit-waivers: how soon an expiry is reported.")  # fmt: skip
-@click.option("--metrics-file", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also write the counts per suite and status as metrics here (a textfile-collector .prom file).")
+@click.option(
+    "--metrics-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the counts per suite and status as metrics here (a textfile-collector .prom file).",
+)
 @click.option("--push-gateway", metavar="URL", help="Also push those metrics to this Pushgateway.")
+@configmap_option
 @handle_errors
 def check_cmd(
     inventory: Path | None, suite: str, policy: Path | None, waivers: Path | None, baseline: Path | None,
     write_baseline: Path | None, manifests: tuple[Path, ...], pss_level: str, pss_version: str | None,
     out_dir: Path, show_all: bool, audit_waivers: bool, expiring_days: int, metrics_file: Path | None,
-    push_gateway: str | None,
+    push_gateway: str | None, configmap: str | None,
 ) -> None:  # fmt: skip
     """Check the platform's configuration (exit 0 compliant, 1 failing findings, 2 bad input, 3 infrastructure,
     4 a suite asked for matched no node).
@@ -85,6 +100,12 @@ def check_cmd(
     from hadrill.inventory import load_inventory
 
     manifests_only = bool(manifests) and not (inventory or suite or policy)
+    if configmap is not None:
+        from hadrill.report.configmap import parse_ref
+
+        parse_ref(configmap)
+        if manifests_only:
+            raise ConfigError("--configmap", "", "an inventory naming the Kubernetes cluster to keep the findings in")
     files = _manifest_files(manifests)
     waiver_list = load_waivers(waivers) if waivers else []
     known = load_baseline(baseline) if baseline else None
@@ -118,6 +139,8 @@ def check_cmd(
             "policy": str(policy) if policy else None, "pss_version": f"{version[0]}.{version[1]}"}  # fmt: skip
     paths = write_reports(findings, out_dir, meta, baseline_used=known is not None)
     _export_metrics(findings, out_dir, inv_path, metrics_file, push_gateway)
+    if configmap is not None and inv_path is not None:
+        keep_in_configmap(inv_path, configmap, [paths["json"], paths["junit"], out_dir / "metrics.prom"])
     _print_table(findings, show_all)
     s = summary(findings)
     out.print(

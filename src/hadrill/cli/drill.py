@@ -22,10 +22,12 @@ from hadrill.cli._common import (
     INPUT_PATH,
     check_keep_snapshot,
     check_target_version,
+    configmap_option,
     err,
     escape,
     handle_errors,
     inventory_option,
+    keep_in_configmap,
     keep_snapshot_option,
     out,
     resolve_inventory,
@@ -97,11 +99,12 @@ def _export_metrics(report_dir: Path, metrics_file: Path | None, push_gateway: s
 @click.option("--pdf", is_flag=True, help="Also print the report to report.pdf (headless Chromium).")
 @keep_snapshot_option
 @_metrics_options
+@configmap_option
 @handle_errors
 def drill_cmd(
     plan_path: Path | None, inventory: Path | None, out_dir: Path | None, experiments_dir: Path, interval: float,
     target_version: str | None, pdf: bool, keep_snapshot: Path | None, metrics_file: Path | None,
-    push_gateway: str | None,
+    push_gateway: str | None, configmap: str | None,
 ) -> None:  # fmt: skip
     """Run the exercise: every scenario of the plan in order, then (--target-version) the pre-upgrade
     validation, then the report; exits 1 if a scenario failed or the validation said no-go.
@@ -116,6 +119,10 @@ def drill_cmd(
     if target_version is not None:
         check_target_version(target_version)
     keep = check_keep_snapshot(keep_snapshot)
+    if configmap is not None:
+        from hadrill.report.configmap import parse_ref
+
+        parse_ref(configmap)  # bad input before the exercise, not after it
     inv = resolve_inventory(inventory)
     if plan_path is not None:
         plan = load_plan(plan_path)
@@ -149,6 +156,9 @@ def drill_cmd(
 
         err.print(f"report.pdf: {print_pdf(result.index)}")
     _export_metrics(result.index.parent, metrics_file, push_gateway)
+    if configmap is not None:
+        kept = ("report.md", "report.json", "junit.xml", "drill.json")
+        keep_in_configmap(inv, configmap, [result.index.parent / name for name in kept])
     click.echo(str(result.index))
     sys.exit(0 if result.ok else 1)
 

@@ -63,6 +63,28 @@ def lab_build(lab_file: Path | None, name: str | None, rebuild: bool) -> None:
         out.print(ref)
 
 
+@lab_group.command("image")
+@click.option(
+    "--source", type=click.Path(file_okay=False, path_type=Path),
+    help="The hadrill source tree to build from (default: the current directory, else this hadrill's checkout).",
+)  # fmt: skip
+@click.option("--save", type=click.Path(dir_okay=False, path_type=Path), help="Also write the image as a tar here.")
+@handle_errors
+def lab_image(source: Path | None, save: Path | None) -> None:
+    """Build hadrill's own image (the in-cluster nightly gate's, deploy/in-cluster/): Debian's Python and the
+    project's wheel. Prints its reference (hadrill.local/hadrill:VERSION)."""
+    from hadrill.lab.engine import docker_client
+    from hadrill.lab.hadrill_image import ensure_hadrill_image, source_root
+    from hadrill.lab.images import save_image
+    from hadrill.progress import Progress
+
+    client = docker_client()
+    ref = ensure_hadrill_image(client, source_root(source), progress=Progress())
+    if save is not None:
+        save_image(client, ref, save)
+    out.print(ref)
+
+
 @lab_group.command("up")
 @_lab_options
 @click.option("--rebuild", is_flag=True, help="Rebuild images even when their content hash is cached.")

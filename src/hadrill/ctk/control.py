@@ -39,12 +39,26 @@ def before_experiment_control(
 def before_activity_control(
     context: dict[str, Any], configuration: dict[str, Any] | None = None, **kwargs: Any
 ) -> None:
-    """A tripped guard aborts the experiment before its next step (the faults are already reverted)."""
+    """A tripped guard aborts the experiment before its next step (the faults are already reverted); so
+    does a Kubernetes action aimed at a namespace that has not opted in (:mod:`hadrill.ctk.opt_in`)."""
     from chaoslib.exceptions import InterruptExecution
+
+    from hadrill.ctk.opt_in import check_opt_in
+    from hadrill.errors import HadrillError
 
     run = active_run()
     if run is not None and run.stopped_by is not None:
         raise InterruptExecution(f"stopped by guard {run.stopped_by['guard']}: {run.stopped_by['why']}")
+    if run is None or not isinstance(context, dict):
+        return
+    try:
+        refused = check_opt_in(run.inventory, context)
+    except HadrillError as e:  # the namespace unreadable (RBAC, gone): not proven opted in
+        refused = f"namespace opt-in of {context.get('name', 'the action')} not checked: {e}"
+    if refused:
+        run.event("opt-in", refused, ok=False)
+        run.failed_activities.append(refused)
+        raise InterruptExecution(refused)
 
 
 def before_method_control(context: Any, configuration: dict[str, Any] | None = None, **kwargs: Any) -> None:

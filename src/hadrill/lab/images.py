@@ -27,7 +27,7 @@ from hadrill.errors import ImageBuildError
 from hadrill.paths import cache_dir
 from hadrill.progress import Progress
 
-__all__ = ["IMAGE_LABEL", "ImageSpec", "ensure_image"]
+__all__ = ["IMAGE_LABEL", "ImageSpec", "ensure_image", "save_image"]
 
 IMAGE_LABEL = "dev.hadrill.image"
 _RECIPE_VERSION = "1"  # bump when the build procedure itself changes
@@ -199,3 +199,17 @@ def ensure_image(
             finally:
                 tar.unlink(missing_ok=True)
         return spec.ref
+
+
+def save_image(client: docker.DockerClient, ref: str, path: Path) -> Path:
+    """``docker save ref`` to ``path`` (written whole, then renamed): for ``ctr images import`` on a node."""
+    part = path.with_name(path.name + ".part")
+    try:
+        with part.open("wb") as fh:
+            for chunk in client.api.get_image(ref):
+                fh.write(chunk)
+    except (APIError, OSError) as e:
+        part.unlink(missing_ok=True)
+        raise ImageBuildError(f"docker save {ref} to {path}: {e}") from e
+    part.replace(path)
+    return path

@@ -30,7 +30,7 @@ from docker.errors import APIError, BuildError, ImageNotFound
 
 from hadrill.errors import ImageBuildError
 from hadrill.lab.hosts import host_image
-from hadrill.lab.images import IMAGE_LABEL, ImageSpec, _digest, _lock
+from hadrill.lab.images import IMAGE_LABEL, ImageSpec, _digest, _lock, save_image
 from hadrill.paths import cache_dir
 
 __all__ = [
@@ -282,15 +282,7 @@ def image_tar(client: docker.DockerClient, ref: str) -> Path:
     with _lock(f"tar-{target.name}"):
         if target.is_file():
             return target
-        tmp = target.with_suffix(".part")
-        try:
-            with tmp.open("wb") as fh:
-                for chunk in client.api.get_image(ref):
-                    fh.write(chunk)
-        except APIError as e:
-            tmp.unlink(missing_ok=True)
-            raise ImageBuildError(f"docker save {ref} failed: {e}") from e
-        tmp.replace(target)
+        save_image(client, ref, target)
         for old in target.parent.glob(f"{name}-*.tar"):  # an older build of the same image
             if old != target:
                 old.unlink(missing_ok=True)
