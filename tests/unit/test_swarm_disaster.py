@@ -173,11 +173,17 @@ def test_deadman_restarts_each_lost_manager_cut_off_leaves_reconnects_then_joins
 
 
 def _rejoin_env(monkeypatch: Any) -> Any:
+    """The re-join module with its own fake clock (a second per reading, no sleeping). Only the module's
+    name ``time`` is replaced: patching the time module itself handed the fake clock to every thread of
+    the test process (a leftover writer thread of another test used it up)."""
+    import itertools
+    from types import SimpleNamespace
+
     from hadrill.faults import swarm_rejoin
 
-    monkeypatch.setattr(swarm_rejoin.time, "sleep", lambda s: None)
-    clock = iter(range(0, 100_000))
-    monkeypatch.setattr(swarm_rejoin.time, "monotonic", lambda: float(next(clock)))  # a second per look
+    clock = itertools.count()
+    fake = SimpleNamespace(sleep=lambda s: None, monotonic=lambda: float(next(clock)))
+    monkeypatch.setattr(swarm_rejoin, "time", fake)
     return swarm_rejoin
 
 
