@@ -172,6 +172,11 @@ def test_deadman_restarts_each_lost_manager_cut_off_leaves_reconnects_then_joins
     assert engine.calls == [("label", "m1", "'hadrill.zone=control'"), ("label", "m2", "'hadrill.zone=control'")]
 
 
+def _action(lock: Path, managers: int = 2) -> dict[str, Any]:
+    """The re-join of the first ``managers`` lost managers, m3 surviving, serialised by ``lock``."""
+    return {"container": "m3", "advertise": "10.0.0.83", "lost": _record().params["lost"][:managers], "lock": str(lock)}
+
+
 def _rejoin_env(monkeypatch: Any) -> Any:
     """The re-join module with its own fake clock (a second per reading, no sleeping). Only the module's
     name ``time`` is replaced: patching the time module itself handed the fake clock to every thread of
@@ -199,7 +204,7 @@ def test_a_survivor_left_without_a_leader_is_forced_again_and_a_stale_ready_memb
     engine.rows = [["id3", "m3", "Ready", "Leader"], ["new-m1", "m1", "Ready", "Unreachable"], ["old-m2", "m2", "Down"]]
     engine.get("m1").status = "running"
     engine.leaderless = 1000  # never answers until forced (after 20 s of looks, a second each)
-    action = {"container": "m3", "advertise": "10.0.0.83", "lost": _record().params["lost"], "lock": str(lock)}
+    action = _action(lock)
     assert swarm_rejoin.rejoin(engine, action) == "swarm_rejoin: m1, m2 managers again (2 re-joined)"
     assert engine.calls[0] == ("force", "10.0.0.83")
     assert ("rm", "new-m1") in engine.calls and ("join", "m1", "10.0.0.81", "10.0.0.83:2377") in engine.calls
@@ -217,7 +222,7 @@ def test_a_leader_answering_again_within_20_s_is_not_forced_and_a_raft_member_ne
     engine = _Engine()
     engine.rows = [["id3", "m3", "Ready", "Leader"], ["new-m1", "m1", "Ready", "Reachable"], ["old-m2", "m2", "Down"]]
     engine.leaderless = 5
-    action = {"container": "m3", "advertise": "10.0.0.83", "lost": _record().params["lost"], "lock": str(lock)}
+    action = _action(lock)
     assert swarm_rejoin.rejoin(engine, action) == "swarm_rejoin: m1, m2 managers again (1 re-joined)"
     assert not any(c[0] == "force" or c[1:2] == ("m1",) for c in engine.calls), engine.calls
 
@@ -228,7 +233,7 @@ def test_a_join_that_dockerd_says_goes_on_in_the_background_is_waited_for(monkey
     swarm_rejoin = _rejoin_env(monkeypatch)
     lock = tmp_path / "f.rejoin.lock"
     engine = _Engine()
-    action = {"container": "m3", "advertise": "10.0.0.83", "lost": _record().params["lost"][:1], "lock": str(lock)}
+    action = _action(lock, managers=1)
     real = _Container.exec_run
 
     def slow_join(self: _Container, cmd: list[str], environment: dict[str, str] | None = None) -> Any:
@@ -252,7 +257,7 @@ def test_a_join_that_costs_the_quorum_is_followed_by_forcing_again_at_once(monke
     swarm_rejoin = _rejoin_env(monkeypatch)
     lock = tmp_path / "f.rejoin.lock"
     engine = _Engine()
-    action = {"container": "m3", "advertise": "10.0.0.83", "lost": _record().params["lost"], "lock": str(lock)}
+    action = _action(lock)
     real = _Container.exec_run
     silent = []
 
@@ -283,7 +288,7 @@ def test_a_join_that_never_becomes_reachable_fails_naming_it(monkeypatch: Any, t
     swarm_rejoin = _rejoin_env(monkeypatch)
     lock = tmp_path / "f.rejoin.lock"
     engine = _Engine()
-    action = {"container": "m3", "advertise": "10.0.0.83", "lost": _record().params["lost"][:1], "lock": str(lock)}
+    action = _action(lock, managers=1)
     real = _Container.exec_run
 
     def join_stays_down(self: _Container, cmd: list[str], environment: dict[str, str] | None = None) -> Any:
@@ -319,7 +324,7 @@ def test_a_second_re_join_of_the_same_fault_waits_for_the_first(monkeypatch: Any
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
         engine = _Engine()
-        action = {"container": "m3", "advertise": "10.0.0.83", "lost": _record().params["lost"], "lock": str(lock)}
+        action = _action(lock)
         try:
             swarm_rejoin.rejoin(engine, action)
         except swarm_rejoin.RejoinError as e:
@@ -363,7 +368,7 @@ def test_the_survivor_writes_a_fresh_snapshot_before_a_round_of_joins_and_gets_i
     engine.get("m1").status = "running"
     engine.leaderless = 1000  # forced again first: a second round, with its own snapshot
     lock = tmp_path / "f.rejoin.lock"
-    action = {"container": "m3", "advertise": "10.0.0.83", "lost": _record().params["lost"], "lock": str(lock)}
+    action = _action(lock)
     said: list[str] = []
     assert swarm_rejoin.rejoin(engine, action, said.append) == "swarm_rejoin: m1, m2 managers again (2 re-joined)"
     kinds = [c[0] if c[0] != "interval" else f"interval {c[1]}" for c in engine.calls]
@@ -384,7 +389,7 @@ def test_no_fresh_snapshot_fails_before_any_join_and_the_interval_is_given_back(
     engine = _Engine()
     engine.snapshots_work = False
     lock = tmp_path / "f.rejoin.lock"
-    action = {"container": "m3", "advertise": "10.0.0.83", "lost": _record().params["lost"], "lock": str(lock)}
+    action = _action(lock)
     try:
         swarm_rejoin.rejoin(engine, action)
     except swarm_rejoin.RejoinError as e:
@@ -401,7 +406,7 @@ def test_labels_read_back_without_them_are_put_again(monkeypatch: Any, tmp_path:
     engine = _Engine()
     engine.labels_dropped = 1
     lock = tmp_path / "f.rejoin.lock"
-    action = {"container": "m3", "advertise": "10.0.0.83", "lost": _record().params["lost"], "lock": str(lock)}
+    action = _action(lock)
     assert swarm_rejoin.rejoin(engine, action) == "swarm_rejoin: m1, m2 managers again (2 re-joined)"
     labels = [c[1] for c in engine.calls if c[0] == "label"]
     assert labels == ["m1", "m1", "m2"], labels  # m1's read back empty once: labelled again
