@@ -3,10 +3,13 @@ across nodes, the application behind its Service, kill-a-master judged on the ap
 API behind two load balancers and a keepalived VIP, failed by the VIP faults and an experiment.
 
 One lab for the module (``hdt-<worker>-ka``: only ``kubernetes`` in kubeadm mode, 3 masters, 2 workers,
-2 load balancers). The oracles are kubectl (the cached v1.34.4 binary, run on this machine with the lab's
-kubeconfig), ``ip addr`` in the load balancers, and HTTP answers from nginx, which names the pod that
-served them. Traffic goes only to the lab's containers; every loop is bounded. A cold machine builds the
-Go binaries first.
+2 load balancers, every one a systemd host with sshd, ``transport: ssh``). Its two inventories split the
+tests: the restore drill, its deadman, the API VIP experiment and the backup compliance checks go through
+``ssh://`` (the real-fleet path: no engine), the rest through ``inventory-docker.yaml``. The oracles are
+kubectl (the cached v1.34.4 binary, run on this machine with the lab's kubeconfig), ``ip addr`` in the
+load balancers, ``systemctl`` and ``ls`` in the nodes (through the engine, not hadrill), and HTTP answers
+from nginx, which names the pod that served them. Traffic goes only to the lab's containers; every
+loop is bounded. A cold machine builds the Go binaries first.
 """
 
 from __future__ import annotations
@@ -38,14 +41,16 @@ from hadrill.lab.gobuild import KUBE_NODE, kubernetes_binaries
 from hadrill.lab.kube_app import APP_NAMESPACE, app_problem
 from hadrill.lab.kube_backup import BACKUP_CRONJOB, BACKUP_DIR, BACKUP_SCHEDULE
 from hadrill.lab.kubeadm import KubeadmService
-from hadrill.lab.lab import Lab
+from hadrill.lab.lab import Lab, docker_inventory_path
 from hadrill.lab.labfile import parse_lab_data
+from hadrill.lab.ssh import LabSsh
 from hadrill.recovery.nfs import rejoined_as_backup, vip_moved
 
 pytestmark = [pytest.mark.lab, pytest.mark.chaos, pytest.mark.timeout(3600)]
 
 WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
 LAB_NAME = f"hdt-{WORKER}-ka"
+DOCKER_INV = docker_inventory_path(LAB_NAME)
 ROOT = Path(__file__).resolve().parents[2]
 KILL_MASTER = ROOT / "experiments" / "kube-kill-master.yaml"
 FAIL_API_VIP = ROOT / "experiments" / "kube-fail-api-vip.yaml"
@@ -59,7 +64,13 @@ assert len(LAB_NAME) <= 24
 @pytest.fixture(scope="module")
 def lab(state_dir: Path) -> Iterator[Lab]:
     spec = parse_lab_data(
-        {"name": LAB_NAME, "etcd": None, "kubernetes": {"mode": "kubeadm", "workers": 2}, "monitoring": {}},
+        {
+            "name": LAB_NAME,
+            "etcd": None,
+            "kubernetes": {"mode": "kubeadm", "workers": 2},
+            "monitoring": {},
+            "transport": "ssh",
+        },
         "<test lab ka>",
     )
     lab = Lab(spec, owner="pytest", base_dir=ROOT)
@@ -73,6 +84,13 @@ def lab(state_dir: Path) -> Iterator[Lab]:
 
 @pytest.fixture(scope="module")
 def inv(lab: Lab) -> Inventory:
+    """The engine's view (``docker://``) of the lab's nodes."""
+    return load_inventory(DOCKER_INV)
+
+
+@pytest.fixture(scope="module")
+def ssh_inv(lab: Lab) -> Inventory:
+    """The real-fleet view: every node ``ssh://`` with the lab's key and pinned host keys."""
     return load_inventory(lab.inventory_path)
 
 
@@ -93,11 +111,11 @@ def kubectl(inv: Inventory) -> Any:
     return run
 
 
-def hadrill_run(lab: Lab, experiment: Path, journals: Path, timeout: float = 900) -> dict[str, Any]:
+def hadrill_run(experiment: Path, journals: Path, timeout: float = 900, inventory: Path = DOCKER_INV) -> dict[str, Any]:
     """``hadrill run`` of ``experiment`` on the lab in a child process; asserts it passed; its journal's
     hadrill part (faults, verdicts, histories)."""
     done = subprocess.run(
-        [str(BIN / "hadrill"), "run", "--inventory", str(lab.inventory_path), "--journal-dir", str(journals),
+        [str(BIN / "hadrill"), "run", "--inventory", str(inventory), "--journal-dir", str(journals),
          str(experiment)],
         capture_output=True, text=True, timeout=timeout, check=False,
     )  # fmt: skip
@@ -145,9 +163,7 @@ def test_prometheus_scrapes_every_kubelet_and_api_server_with_least_privilege(
     """Every node's kubelet (the addresses the API lists for the nodes) and every API server, scraped
     with the monitoring's certificate: a kubelet lets it read /metrics, not the pods it runs (/pods)."""
     nodes = json.loads(kubectl("get", "nodes", "-o", "json"))["items"]
-    kubelets = {
-        f"{a['address']}:10250" for n in nodes for a in n["status"]["addresses"] if a["type"] == "InternalIP"
-    }
+    kubelets = {f"{a['address']}:10250" for n in nodes for a in n["status"]["addresses"] if a["type"] == "InternalIP"}
     assert len(kubelets) == 5, kubelets
     assert_kube_scraped(
         inv, lab.name, "kubelet", kubelets, "kubelet_running_pods", allowed="/metrics", denied="/pods", ca=False
@@ -160,7 +176,7 @@ def test_prometheus_scrapes_every_kubelet_and_api_server_with_least_privilege(
 
 
 def test_etcd_backup_cronjob_runs_and_the_compliance_suite_passes_on_its_snapshot(
-    lab: Lab, inv: Inventory, kubectl: Any
+    lab: Lab, inv: Inventory, ssh_inv: Inventory, kubectl: Any
 ) -> None:
     """The backup CronJob ran on its own schedule (the CronJob controller's status says so, its Job's pod
     ran on the master the inventory names ``etcd-backup``), etcd itself reads the snapshot on that node
@@ -189,7 +205,9 @@ def test_etcd_backup_cronjob_runs_and_the_compliance_suite_passes_on_its_snapsho
     assert rc == 0 and status["revision"] > 0 and status["totalKey"] > 100, out[-300:]  # a real cluster's keys
     policy = EtcdBackupPolicy(cronjob=BACKUP_CRONJOB, schedule=BACKUP_SCHEDULE, max_age_hours=1)
     api = kube_api(inv.cluster("kubernetes"), timeout=10.0)
-    findings = check_etcd_backup_cronjob(api, policy) + check_etcd_backup(holder.url, policy, name=holder.name)
+    over_ssh = ssh_inv.node(holder.name).url  # the node check reads the file as on a real master: over SSH
+    assert over_ssh.startswith("ssh://"), over_ssh
+    findings = check_etcd_backup_cronjob(api, policy) + check_etcd_backup(over_ssh, policy, name=holder.name)
     assert {f.check_id: f.status for f in findings} == dict.fromkeys(
         ("HD-ETCD-BAK-001", "HD-ETCD-BAK-002", "HD-ETCD-BAK-003", "HD-ETCD-BAK-004"), "pass"
     ), [(f.check_id, f.status, f.message) for f in findings]
@@ -247,7 +265,7 @@ def test_coredns_resolves_services_for_pods(kubectl: Any) -> None:
 
 
 def test_kill_master_experiment_measures_the_application(lab: Lab, inv: Inventory, tmp_path: Path) -> None:
-    result = run_experiment_file(KILL_MASTER, inventory=lab.inventory_path, journal_dir=tmp_path)
+    result = run_experiment_file(KILL_MASTER, inventory=DOCKER_INV, journal_dir=tmp_path)
 
     assert result.ok, failure_report(result.journal)
     verdicts = {v["name"]: v for v in result.hadrill["verdicts"]}
@@ -299,6 +317,42 @@ def test_api_endpoint_is_a_vip_held_by_one_of_two_load_balancers(lab: Lab, inv: 
         assert rc == 0 and out.decode().strip() == "ok", (member.name, rc, out)
 
 
+def test_the_ssh_inventory_reaches_every_host_over_ssh_only(lab: Lab, ssh_inv: Inventory) -> None:
+    """Masters, workers and load balancers are ``ssh://`` with the lab's key and pinned host keys (by path:
+    no key material in the inventory); each answers over SSH with its own units active, and a node whose
+    host key is not the pinned one is refused (StrictHostKeyChecking)."""
+    from hadrill.clients.targets import target
+
+    text = lab.inventory_path.read_text()
+    assert "docker://" not in text and "PRIVATE KEY" not in text
+    units = {"control-plane": "kubelet.service", "worker": "kubelet.service", "load-balancer": "haproxy.service"}
+    for node in ssh_inv.nodes:
+        assert node.url.startswith("ssh://root@"), node.url
+        [role] = [r for r in node.roles if r in units]
+        res = target(node.url).run(
+            f"systemctl is-active {units[role]} keepalived.service containerd.service", timeout=30
+        )
+        states = res.stdout.split()
+        assert states[0] == "active", (node.name, res.stdout, res.stderr)
+        if role == "load-balancer":
+            assert states[1] == "active", (node.name, states)  # haproxy and keepalived are both units there
+        else:
+            assert states[2] == "active", (node.name, states)
+    ssh = LabSsh(LAB_NAME)
+    first, second = (ssh_inv.node(m.node).addresses for m in ssh_inv.cluster("kube-api-lb").members)
+    a, b = next(iter(first.values())), next(iter(second.values()))
+    pinned = dict(line.split(" ", 1) for line in ssh.known_hosts.read_text().splitlines() if line)
+    swapped = ssh.dir / "known_hosts.swapped"
+    swapped.write_text(f"{a} {pinned[b]}\n")  # the other balancer's key pinned for this one's address
+    done = subprocess.run(
+        ["ssh", "-F", str(ssh.config), "-o", f"UserKnownHostsFile={swapped}", "-o", "ControlMaster=no",
+         "-o", "ControlPath=none", f"root@{a}", "true"],
+        capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    swapped.unlink()
+    assert done.returncode == 255 and "host key" in done.stderr.lower(), (done.returncode, done.stderr)
+
+
 @pytest.mark.parametrize("mode", ["stop-service", "link-down"])
 def test_vip_faults_move_the_api_vip_and_revert(mode: Mode, lab: Lab, inv: Inventory) -> None:
     """The NFS pair's VIP faults against the load balancers (the kill is the experiment's, below): the VIP
@@ -333,7 +387,9 @@ def test_vip_faults_move_the_api_vip_and_revert(mode: Mode, lab: Lab, inv: Inven
     print(f"{mode}: {moved.detail}; {back.detail}")
 
 
-def test_fail_api_vip_experiment_through_the_pytest_plugin(lab: Lab, tmp_path: Path) -> None:
+def test_fail_api_vip_experiment_through_the_pytest_plugin(lab: Lab, ssh_inv: Inventory, tmp_path: Path) -> None:
+    """The experiment through ``ssh://`` load balancers: haproxy and keepalived are systemd units there."""
+    assert {ssh_inv.node(m.node).url[:6] for m in ssh_inv.cluster("kube-api-lb").members} == {"ssh://"}
     inventory = str(lab.inventory_path)
     journals = tmp_path / "journals"
     done = subprocess.run(
@@ -360,7 +416,7 @@ def test_kill_app_pod_experiment_meets_the_application_slo(lab: Lab, kubectl: An
 
     before = pods()
     assert len(before) == 3, before
-    result = run_experiment_file(KILL_APP_POD, inventory=lab.inventory_path, journal_dir=tmp_path)
+    result = run_experiment_file(KILL_APP_POD, inventory=DOCKER_INV, journal_dir=tmp_path)
 
     assert result.ok, failure_report(result.journal)
     after = pods()
@@ -522,7 +578,7 @@ def test_kill_worker_experiment_measures_rescheduling_and_the_application(
     assert sorted(per_node.values()) == [1, 2], per_node  # 3 replicas spread over the 2 workers
     expected = max(workers, key=lambda w: (per_node[w], -workers.index(w)))  # the most pods, then by name
 
-    hadrill = hadrill_run(lab, KILL_WORKER, tmp_path)
+    hadrill = hadrill_run(KILL_WORKER, tmp_path)
     [fault] = hadrill["faults"]
     assert fault["kind"] == "kube.worker_power_off" and fault["params"]["node"] == expected, (per_node, fault)
     verdicts = {v["name"]: v for v in hadrill["verdicts"]}
@@ -595,7 +651,7 @@ def test_drain_app_worker_experiment_honours_the_disruption_budget_and_the_appli
     worker with 2 of its 3 pods: the budget (minAvailable 2) refuses the second eviction at least once,
     the application keeps its SLO, the worker is schedulable again after the heal and its deadman
     timers are gone from every master (systemctl's own list)."""
-    hadrill = hadrill_run(lab, DRAIN_WORKER, tmp_path)
+    hadrill = hadrill_run(DRAIN_WORKER, tmp_path)
     [fault] = hadrill["faults"]
     p = fault["params"]
     assert fault["kind"] == "kube.drain_node" and sorted(p["app_pods"].values()) == [1, 2], p  # spread first
@@ -620,13 +676,18 @@ def test_drain_app_worker_experiment_honours_the_disruption_budget_and_the_appli
     )
 
 
-def test_etcd_restore_drill_on_static_pod_masters_under_hadrill_run(lab: Lab, inv: Inventory, tmp_path: Path) -> None:
-    """`hadrill run` of the restore experiment on kubeadm masters: the static-pod procedure (not the lab's
-    container one), the known answer met, the API and the application back, and on every master the
-    manifests in place, nothing parked, no snapshot, no timer left."""
+def test_etcd_restore_drill_on_static_pod_masters_under_hadrill_run(
+    lab: Lab, inv: Inventory, ssh_inv: Inventory, tmp_path: Path
+) -> None:
+    """`hadrill run` of the restore experiment on kubeadm masters reached over ``ssh://`` (a real cluster's
+    master-restore procedure, no engine): the static-pod procedure, the known answer met, the API and the
+    application back, and on every master the manifests in place, nothing parked, no snapshot, no timer left."""
     journals = tmp_path / "journals"
-    h = hadrill_run(lab, ETCD_RESTORE, journals, timeout=1200)
+    h = hadrill_run(ETCD_RESTORE, journals, timeout=1200, inventory=lab.inventory_path)
     assert [f["kind"] for f in h["faults"]] == ["etcd-restore-static"], h["faults"]  # not the container procedure
+    urls = {m.node: ssh_inv.node(m.node).url for m in ssh_inv.cluster("kubernetes").members}
+    assert all(u.startswith("ssh://") for u in urls.values()), urls
+    assert {f["target"] for f in h["faults"]} <= set(urls.values()), h["faults"]
     verdicts = {v["name"]: v for v in h["verdicts"]}
     known = verdicts["kube-restore loss accounting = known answer"]
     # 10 writes acknowledged after the snapshot (the experiment's writes_after), all above its revision
@@ -642,9 +703,12 @@ def test_etcd_restore_drill_on_static_pod_masters_under_hadrill_run(lab: Lab, in
     print("restore drill on static pods: " + "; ".join(f"{n}: {v['detail']}" for n, v in verdicts.items()))
 
 
-def test_etcd_restore_deadman_restores_the_masters_without_the_harness(lab: Lab, inv: Inventory) -> None:
-    """What a harness killed mid-drill leaves (control plane moved out, etcd data destroyed, no revert): the
-    masters' own systemd timers restore every member and put the manifests back at the deadline."""
+def test_etcd_restore_deadman_restores_the_masters_without_the_harness(
+    lab: Lab, inv: Inventory, ssh_inv: Inventory
+) -> None:
+    """What a harness killed mid-drill leaves (control plane moved out, etcd data destroyed, no revert), on
+    masters reached over ``ssh://``: their own systemd timers restore every member and put the manifests
+    back at the deadline."""
     from hadrill.clients.kube import kube_api
     from hadrill.faults.etcd_restore_static import StaticEtcdRestoreFault, save_snapshot, static_masters
     from hadrill.restore import wait_api
@@ -652,8 +716,8 @@ def test_etcd_restore_deadman_restores_the_masters_without_the_harness(lab: Lab,
     api = kube_api(inv.cluster("kubernetes"), timeout=5.0)
     key = f"deadman-{int(time.time())}"
     api.create("/api/v1/namespaces/default/configmaps", {"metadata": {"name": key}, "data": {"v": "1"}})
-    ms = static_masters(inv)
-    assert ms is not None and len(ms) == 3
+    ms = static_masters(ssh_inv)
+    assert ms is not None and len(ms) == 3 and all(m.url.startswith("ssh://") for m in ms), ms
     save_snapshot(ms[0], ms)  # the ConfigMap is in it
     fault = StaticEtcdRestoreFault(target=ms[0].url, time_limit=45, force=True, masters=tuple(ms))
     record = fault.record()

@@ -452,6 +452,27 @@ def test_host_nodes_refuse_parts_without_a_host_role() -> None:
     assert "kubernetes" in err.expected
 
 
+def test_a_kubeadm_lab_is_reached_over_ssh_without_nodes_host() -> None:
+    """kubeadm's nodes and load balancers are systemd hosts with sshd whatever ``nodes`` says."""
+    lab = parse_lab_file("name: k\netcd: null\nkubernetes: {mode: kubeadm}\ntransport: ssh\n", SOURCE)
+    assert (lab.nodes, lab.transport) == ("container", "ssh")
+    both = parse_lab_file("name: k\netcd: null\nnodes: host\ntransport: ssh\nkubernetes: {mode: kubeadm}\n", SOURCE)
+    assert (both.nodes, both.transport) == ("host", "ssh")
+
+
+def test_ssh_is_refused_when_a_part_beside_kubeadm_runs_in_containers() -> None:
+    # the default etcd part is there (no "etcd: null"): its container nodes run no sshd
+    err = _error("name: k\nkubernetes: {mode: kubeadm}\ntransport: ssh\n")
+    assert err.field == "transport" and "nodes is host" in err.expected
+
+
+def test_host_nodes_refuse_the_binaries_kubernetes_but_take_kubeadm() -> None:
+    err = _error("name: fleet\nnodes: host\nkubernetes: {mode: binaries}\n")
+    assert err.field == "nodes" and "binaries" in err.expected
+    lab = parse_lab_file("name: fleet\nnodes: host\netcd: null\nkubernetes: {mode: kubeadm}\n", SOURCE)
+    assert lab.kubernetes is not None and lab.kubernetes.mode == "kubeadm"
+
+
 def test_host_nodes_run_the_storage_parts() -> None:
     lab = parse_lab_file("name: fleet\nnodes: host\ntransport: ssh\nnfs: {}\ngluster: {}\n", SOURCE)
     assert (lab.nodes, lab.transport) == ("host", "ssh") and lab.nfs is not None and lab.gluster is not None

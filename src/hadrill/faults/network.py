@@ -23,7 +23,7 @@ from hadrill.faults.systemd_timer import arm_timer, disarm_timer, has_systemd
 
 __all__ = ["Partition", "dropped_packets", "revert_script"]
 
-_ATTEMPT_S = 0.1  # one connection attempt per peer: the DROP counters, not a timeout, are the proof
+_SETTLE_S = 0.02  # from the proof's connection attempts to reading the counters: their SYNs are sent by then
 
 
 _CHAIN = re.compile(r"^[A-Za-z0-9_-]{1,28}$")  # iptables chain names: at most 28 characters
@@ -48,6 +48,15 @@ def _peer(value: object) -> str:
     if not isinstance(value, str) or not _ADDRESS.match(value):
         raise InjectionFailed(f"partition: peer {value!r} is not an address or host name")
     return shlex.quote(value)
+
+
+_NONE_REACHABLE = 7  # the inject script's exit status when no peer answered before the rules
+
+
+def _attempt(peer: str, port: int, timeout_s: float) -> str:
+    """Shell that tries one TCP connection to ``peer`` in the background, printing ``reachable PEER``."""
+    connect = shlex.quote(f"</dev/tcp/{peer}/{port}")
+    return f"(timeout {timeout_s} bash -c {connect} 2>/dev/null && echo reachable {_peer(peer)}) &"
 
 
 def _match(port: int | None) -> list[str]:
@@ -152,51 +161,48 @@ class Partition(Fault):
             return time.time() > record.deadline
         return fired_in_target(t, record.id)
 
-    def _reachable(self, port: int) -> set[str]:
-        """The peers the target can connect to on ``port`` now (every peer at once: one timeout)."""
-        checks = " ".join(
-            f"(timeout 1 bash -c {shlex.quote(f'</dev/tcp/{p}/{port}')} 2>/dev/null && echo reachable {_peer(p)}) &"
-            for p in self.peers
-        )
-        out = target(self.target).run(f"{checks} wait", timeout=5).stdout
-        return {line.split()[1] for line in out.splitlines() if line.startswith("reachable ")}
-
     def inject(self, record: FaultRecord) -> None:
+        """One call: with a port to check, the peers reachable now (all at once, one connect each), and
+        the rules only if at least one is (the proof must show a change: reachable before, cut after)."""
         port = _port(self.check_port or self.port)
-        if port is not None:  # the proof must show a change: peers reachable before, cut after
-            before = self._reachable(port)
+        script = inject_script(record)
+        if port is not None:
+            checks = " ".join(_attempt(p, port, 1) for p in self.peers)
+            script = f'before=$({checks} wait); echo "$before"; [ -n "$before" ] || exit {_NONE_REACHABLE}; {script}'
+        try:
+            res = target(record.target).run(script, timeout=20)
+        except TargetError as e:
+            raise InjectionFailed(f"partition of {record.target}: {e}") from e
+        if port is not None:
+            before = {line.split()[1] for line in res.stdout.splitlines() if line.startswith("reachable ")}
             record.params["reachable_before"] = sorted(before)
-            if not before:
+            if res.rc == _NONE_REACHABLE:
                 raise InjectionFailed(
                     f"partition of {record.target}: no peer reachable on tcp/{port} before the fault, "
                     "so cutting them would prove nothing (is another fault holding them?)"
                 )
-        try:
-            target(record.target).check(inject_script(record), timeout=20)
-        except TargetError as e:
-            raise InjectionFailed(f"partition of {record.target}: {e}") from e
+        if not res.ok:
+            why = (res.stderr or res.stdout).strip()[-300:]
+            raise InjectionFailed(f"partition of {record.target}: exit {res.rc}: {why}")
 
     def prove(self, record: FaultRecord) -> str:
-        """The rules' own evidence, plus one short attempt per peer, all peers at once, in one call.
+        """The rules' own evidence, plus one attempt per peer, all peers at once, in one call.
 
         Proven when this fault's chains hold a DROP rule for every peer and, with a ``check_port``,
-        a connection to each peer fails within ``_ATTEMPT_S`` while this fault's OUTPUT rule for that
-        peer counts the packets it dropped (the peers answered before the fault: ``reachable_before``).
+        no connection to a peer succeeds while this fault's OUTPUT rule for each peer counts the packets
+        it dropped (the peers answered before the fault: ``reachable_before``).
         A peer that answers, or a failed attempt the rules did not drop (a slow peer is not a cut one),
         proves nothing: checked again until 5 s, then InjectionFailed. No client timeout is waited out.
         """
         t = target(record.target)
         cin, cout = _chains(record.id)
         port = _port(self.check_port or self.port)
-        attempts = ""
+        script = f"iptables -S {cin} >/dev/null && iptables -L {cout} -n -v -x"
         if port is not None:
-            attempts = " ".join(
-                f"(timeout {_ATTEMPT_S} bash -c {shlex.quote(f'</dev/tcp/{p}/{port}')} 2>/dev/null "
-                f"&& echo reachable {_peer(p)}) &"
-                for p in self.peers
-            )
-            attempts += " wait; "
-        script = f"{attempts}iptables -S {cin} >/dev/null && iptables -L {cout} -n -v -x"
+            # the attempts in the background: a dropped SYN is counted when sent, so the counters are read
+            # _SETTLE_S later and the attempts then stopped (a peer that answers does so well within it)
+            attempts = " ".join(f'{_attempt(p, port, 1)} a="$a $!";' for p in self.peers)
+            script = f"a=''; {attempts} sleep {_SETTLE_S}; {script}; rc=$?; kill $a 2>/dev/null; exit $rc"
         before = record.params.get("reachable_before") or []
 
         def cut() -> str | None:

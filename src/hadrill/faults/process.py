@@ -20,6 +20,7 @@ from hadrill.faults.ledger import FaultRecord
 __all__ = ["ProcessFault", "process_states"]
 
 Signal = Literal["KILL", "TERM", "STOP"]
+_STATS = "--stat--"  # separates the pids signalled from their /proc/PID/stat lines in inject's output
 
 
 def _revert_commands(params: dict[str, Any]) -> str:
@@ -93,11 +94,22 @@ class ProcessFault(Fault):
                 'all=1; for p in $pids; do s=$(cat /proc/$p/stat 2>/dev/null); s=${s##*") "}; '
                 '[ "${s%% *}" = T ] || all=0; done; [ $all = 1 ] && { echo $pids; exit 4; }; '
             )
+        # After the signal, the same call reads /proc/PID/stat until every pid shows the effect (stopped:
+        # state T; killed: gone), for at most ~0.2 s: prove() starts from that evidence, not a round trip.
+        effect = '[ "${s%% *}" = T ] || all=0' if self.signal == "STOP" else '[ -z "$s" ] || all=0'
+        settle = (
+            f'for i in $(seq 1 40); do all=1; for p in $pids; do s=$(cat /proc/$p/stat 2>/dev/null); s=${{s##*") "}}; '
+            f"{effect}; done; [ $all = 1 ] && break; sleep 0.005; done; "
+        )
         res = t.run(
-            f"pids=$(pgrep -x {name}) || exit 3; {frozen}kill -{self.signal} $pids; rc=$?; echo $pids; exit $rc",
+            f"pids=$(pgrep -x {name}) || exit 3; {frozen}kill -{self.signal} $pids; rc=$?; echo $pids; "
+            f"[ $rc = 0 ] && {{ {settle}echo {_STATS}; for p in $pids; do cat /proc/$p/stat 2>/dev/null; done; }}; "
+            "exit $rc",
             timeout=10,
         )
-        pids = [p for p in res.stdout.split() if p.isdigit()]
+        head, _, stats = res.stdout.partition(_STATS)
+        pids = [p for p in head.split() if p.isdigit()]
+        record.params["states_after_signal"] = process_states(stats)
         if res.rc == 3 or not pids:
             raise InjectionFailed(f"{record.target}: no process named {self.process!r} to {self.signal}")
         if res.rc == 4:
@@ -111,7 +123,10 @@ class ProcessFault(Fault):
         """Frozen: every signalled pid is in state T in /proc/PID/stat. Killed: none is left."""
         t = target(record.target)
         pids: list[str] = record.params["pids"]
+        seen: dict[str, str] = record.params.get("states_after_signal") or {}
         if self.signal == "STOP":
+            if sorted(seen) == sorted(pids) and all(v == "T" for v in seen.values()):
+                return f"{self.process} stopped (state T: pid {' '.join(pids)}, read right after the signal)"
             stat = " ".join(f"/proc/{p}/stat" for p in pids)
 
             def stopped() -> str | None:
@@ -120,6 +135,9 @@ class ProcessFault(Fault):
                 return f"{self.process} stopped (state T: pid {' '.join(pids)})" if frozen else None
 
             return wait_for(stopped, timeout=5, interval=0.02, what=f"{self.process} stopped")
+
+        if not seen and "states_after_signal" in record.params:
+            return f"{self.process} pid(s) {' '.join(pids)} gone (no /proc entry right after the signal)"
 
         def gone() -> str | None:
             alive = t.run(f"ps -o pid= -p {','.join(pids)}", timeout=5).stdout.split()

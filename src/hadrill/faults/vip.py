@@ -118,12 +118,14 @@ class FailVip(Fault):
             "restart_nfs": self.restart_nfs,
             "process": self.process,
         }
-        if t.container is None:  # a host: the service manager does it all (faults/vip_host.py)
-            if not has_systemd(t):
+        # A host: the service manager does it all (faults/vip_host.py). Reached as docker:// it is still
+        # one: a unit with Restart= would bring a pkill'd daemon back at once, so a stop goes through systemd.
+        if t.container is None or (self.mode != "kill" and has_systemd(t)):
+            if t.container is None and not has_systemd(t):
                 raise NotImplementedError(f"fail_vip on {self.target}: no container and no systemd to act through")
             params["host"] = True
             params["units"] = list(self.units)
-            if self.mode == "kill":
+            if self.mode == "kill":  # only on ssh:// (a container's kill is the engine's, below)
                 if not self.power_container:
                     raise InjectionFailed(
                         f"fail_vip kill on {self.target}: killing a host is a power cut, and no driver can power it "

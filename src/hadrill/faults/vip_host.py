@@ -4,7 +4,8 @@
   through the power driver the inventory has; the lab's engine in the lab). SIGKILLing the daemons is
   not the same fault on a host: a killed keepalived leaves the VIP on the interface, so both servers
   answer for it (measured: the VIP never left the old holder).
-- ``stop-service`` (``stop-nfs``): ``systemctl stop`` of nfs-ganesha; keepalived's track script gives the VIP up.
+- ``stop-service`` (``stop-nfs``): ``systemctl stop`` of the served unit (nfs-ganesha, haproxy: ``settings.units``);
+  keepalived's track script gives the VIP up.
 - ``link-down``: the interface carrying the VIP goes down, as in the container lab.
 
 The deadman is a transient systemd timer on the host (:mod:`hadrill.faults.systemd_timer`) for ``stop-nfs`` and
@@ -48,5 +49,5 @@ def back_check(params: dict[str, Any]) -> str:
     if params["mode"] == "kill":
         return f"systemctl is-active -q {nfs} && systemctl is-active -q {keepalived}"
     if params["mode"] in ("stop-service", "stop-nfs"):
-        return f"systemctl is-active -q {nfs} && pgrep -x ganesha.nfsd"
+        return f"systemctl is-active -q {nfs} && pgrep -x {shlex.quote(params.get('process', 'ganesha.nfsd'))}"
     return f"ip -o link show {shlex.quote(params['iface'])} | grep -q '[<,]UP[,>]'"

@@ -10,6 +10,7 @@ boot, as a freshly installed machine does, so the lab can pin them.
 
 from __future__ import annotations
 
+import base64
 import time
 from typing import Any
 
@@ -19,7 +20,10 @@ from docker.models.containers import Container
 from hadrill.errors import LabError
 from hadrill.lab.images import ImageSpec
 
-__all__ = ["HOST_PACKAGES", "host_image", "host_run_options", "wait_system_running"]
+__all__ = [
+    "HOST_PACKAGES", "host_image", "host_run_options", "interface_of", "run_on", "wait_system_running",
+    "write_if_changed",
+]  # fmt: skip
 
 HOST_PACKAGES = (
     "systemd",
@@ -119,3 +123,33 @@ def wait_system_running(c: Container, timeout: float = 90.0) -> str:
         time.sleep(0.3)
     _, jobs = _exec(c, ["systemctl", "list-jobs", "--no-legend", "--plain"])
     raise LabError(f"host {c.name}: systemd not running after {timeout:.0f} s (state {state!r}; jobs: {jobs[-300:]})")
+
+
+def run_on(c: Container, script: str, what: str) -> str:
+    """Provisioning through the engine (as cloud-init would on a real machine): ``script`` in a shell on
+    the node; its output, or a LabError saying what could not be done."""
+    rc, out = c.exec_run(["sh", "-c", script])
+    text = (out or b"").decode(errors="replace").strip()
+    if rc != 0:
+        raise LabError(f"host {c.name}: cannot {what}: {text[-300:]}")
+    return text
+
+
+def write_if_changed(path: str, text: str) -> str:
+    """Shell that replaces ``path`` only when its content changed (``up`` twice restarts nothing); it
+    prints ``changed`` when it wrote."""
+    encoded = base64.b64encode(text.encode()).decode()
+    return (
+        f"mkdir -p $(dirname {path}) && echo {encoded} | base64 -d > {path}.new && "
+        f"if cmp -s {path}.new {path}; then rm {path}.new; else mv {path}.new {path} && echo changed; fi"
+    )
+
+
+def interface_of(c: Container, ip: str) -> str:
+    """The node's interface carrying ``ip`` (bounded wait: the engine may add the address a moment late)."""
+    find = (
+        "for i in $(seq 1 100); do "
+        f"f=$(ip -o -4 addr show | awk -v ip={ip} '{{split($4, a, \"/\"); if (a[1] == ip) print $2}}' | head -1); "
+        '[ -n "$f" ] && { echo "$f"; exit 0; }; sleep 0.1; done; ip -o -4 addr show; exit 1'
+    )
+    return run_on(c, find, f"find the interface carrying {ip}")

@@ -35,13 +35,18 @@ from hadrill.lab.gobuild import KWOK_VERSION, ensure_binaries, etcd_binaries, ku
 from hadrill.lab.images import ImageSpec
 from hadrill.lab.kindconfig import load_kind_config
 from hadrill.lab.kube_pki import KubePKI, ensure_pki, scrape_dir, write_scrape_client
-from hadrill.lab.kubeadm_lb import LB_IMAGE
 from hadrill.lab.labfile import KubernetesPart
 from hadrill.lab.runtime import LabContext, StatusRow
 from hadrill.paths import state_dir
 from hadrill.progress import Progress
 
 __all__ = ["KIND_CLUSTER_LABEL", "KIND_ROLE_LABEL", "KubeService"]
+
+# kind's external load balancer: haproxy alone, its configuration mounted (the kubeadm mode's pair are
+# hosts running haproxy and keepalived as units: :mod:`hadrill.lab.kubeadm_lb`)
+LB_IMAGE = ImageSpec(
+    name="kube-lb", packages=("ca-certificates", "iproute2", "procps", "iptables", "netbase", "haproxy")
+)
 
 KIND_CLUSTER_LABEL = "io.x-k8s.kind.cluster"
 KIND_ROLE_LABEL = "io.x-k8s.kind.role"
@@ -142,7 +147,7 @@ class KubeService:
         supervisor = {"/usr/local/bin/kube-node": SUPERVISOR}
         return [
             ImageSpec(name="kube-node", packages=_BASE, files=supervisor, binaries=node),
-            LB_IMAGE,  # haproxy (and keepalived, which only the kubeadm mode runs: one image to build)
+            LB_IMAGE,
             ImageSpec(name="kwok", packages=_BASE, binaries={"/usr/local/bin/kwok": str(bins["kwok"])}),
         ]
 
@@ -405,8 +410,7 @@ backend kube-apiservers
         wait("worker Nodes Ready", workers_problem)
 
     # -- inventory and status ---------------------------------------------------------------------
-    @staticmethod
-    def _nodes(ctx: LabContext, names_ips: list[tuple[str, str]], *roles: str) -> list[Node]:
+    def _nodes(self, ctx: LabContext, names_ips: list[tuple[str, str]], *roles: str) -> list[Node]:
         """Inventory nodes for containers of the lab, with their address on its network."""
         net = ctx.network_name
         return [Node(name=n, url=f"docker://{n}", roles=list(roles), addresses={net: ip}) for n, ip in names_ips]

@@ -3,8 +3,8 @@
 ``kubernetes: {mode: kubeadm, workers: 2}`` in the lab file. The shape is the kind config's (3
 control-plane nodes for ``ha.yaml``, 1 for ``single.yaml``) with ``workers`` real worker nodes:
 
-- two haproxy load balancers in front of the API servers and a keepalived VIP between them
-  (:mod:`.kubeadm_lb`); kubeadm's ``controlPlaneEndpoint`` is the VIP;
+- two haproxy load balancers in front of the API servers and a keepalived VIP between them, hosts
+  running both as systemd units (:mod:`.kubeadm_lb`); kubeadm's ``controlPlaneEndpoint`` is the VIP;
 - ``kubeadm init`` on the first master (static-pod control plane and stacked etcd, certificates
   uploaded), ``kubeadm join --control-plane`` on the others one at a time, ``kubeadm join`` on the
   workers meanwhile. Nothing is pulled: every image is imported into each node's containerd
@@ -16,6 +16,10 @@ control-plane nodes for ``ha.yaml``, 1 for ``single.yaml``) with ``workers`` rea
 Each node's kubelet keeps its pods under its own cgroup root (``/kubelet-<node>``): the nodes share the
 host's cgroup namespace, and a kubelet removes the pod cgroups it does not know under its root.
 The admin kubeconfig kubeadm wrote is copied to ``state_dir()/labs/<lab>/kubeconfig``.
+
+Every node (masters, workers, load balancers) is a systemd host with sshd. With ``transport: ssh`` the
+lab installs its own key on each and pins their host keys (:mod:`.ssh`), and the inventory reaches them
+as ``ssh://root@ADDR``, as it would a real fleet; ``inventory-docker.yaml`` keeps the engine's view.
 """
 
 from __future__ import annotations
@@ -64,9 +68,11 @@ from hadrill.lab.kubeadm_images import (
     node_image,
     pause_binary,
 )
-from hadrill.lab.kubeadm_lb import LB_IMAGE, ApiLoadBalancers
+from hadrill.lab.kubeadm_lb import LB_HOST_IMAGE, LB_UNITS, ApiLoadBalancers
 from hadrill.lab.labfile import KubernetesPart
 from hadrill.lab.runtime import LabContext, StatusRow
+from hadrill.lab.ssh import LabSsh
+from hadrill.lab.storage_host import check_over_ssh
 from hadrill.progress import Progress
 
 __all__ = ["KubeadmService"]
@@ -128,8 +134,12 @@ class KubeadmService(KubeService):
 
     name = "kubernetes"
 
-    def __init__(self, part: KubernetesPart, base_dir: Path | None = None, progress: Progress | None = None) -> None:
+    def __init__(
+        self, part: KubernetesPart, base_dir: Path | None = None, progress: Progress | None = None,
+        transport: str = "docker",
+    ) -> None:  # fmt: skip
         super().__init__(part, base_dir, progress)
+        self.transport = transport
         self.worker_count = part.workers if isinstance(part.workers, int) else self.kind.workers
         self._bins: dict[str, Path] = {}
 
@@ -154,7 +164,7 @@ class KubeadmService(KubeService):
         bins = self.binaries()
         return [
             node_image(bins),
-            LB_IMAGE,
+            LB_HOST_IMAGE,
             kube_proxy_image(bins["kube-proxy"]),
             app_image(),
         ]  # fmt: skip
@@ -226,8 +236,8 @@ class KubeadmService(KubeService):
         lb_ip = self.lb(ctx)[1]  # the API VIP
         lbs = ApiLoadBalancers(ctx)
         t_lb = time.monotonic()
-        lbs.ensure(state, self._haproxy_cfg(ctx), self._kind_labels(ctx, "external-load-balancer"))
-        self.progress.info(f"  kubeadm: load balancers started in {time.monotonic() - t_lb:.1f} s")
+        balancers = lbs.ensure(self._image("host-kube-lb"), self._kind_labels(ctx, "external-load-balancer"))
+        haproxy_cfg = self._haproxy_cfg(ctx)
         image, tars = self._image("host-kubeadm-node"), control_tars[0].parent
         masters = {n for n, _ in self.control_planes(ctx)}
         containers: dict[str, Container] = {}
@@ -258,9 +268,18 @@ class KubeadmService(KubeService):
                     _run(c, script, f"import {tar} into containerd")
 
         t1 = time.monotonic()
-        with ThreadPoolExecutor(max_workers=len(containers)) as pool:
+        with ThreadPoolExecutor(max_workers=len(containers) + len(balancers)) as pool:
+            lb_done = [pool.submit(lbs.configure, c, haproxy_cfg) for c in balancers.values()]
             list(pool.map(prepare, containers))
-        self.progress.info(f"  kubeadm: nodes booted, images imported in {time.monotonic() - t1:.1f} s")
+            for future in lb_done:
+                future.result()
+        self.progress.info(
+            f"  kubeadm: nodes and load balancers booted, images imported in {time.monotonic() - t1:.1f} s"
+        )
+        if self.transport == "ssh":  # the lab's key on every host, their own host keys pinned
+            hosts = {**containers, **balancers}
+            addresses = dict([*self.nodes(ctx), *lbs.servers()])
+            LabSsh(ctx.name).provision(list(hosts.values()), [addresses[n] for n in hosts])
         t_vip = time.monotonic()
         holder = lbs.wait_vip()  # elected while the nodes booted: kubeadm init reaches the API through it
         self.progress.info(
@@ -445,10 +464,7 @@ class KubeadmService(KubeService):
         state = self.state(ctx)
         shutil.rmtree(self._pki_dir(ctx), ignore_errors=True)
         shutil.rmtree(scrape_dir(ctx.name), ignore_errors=True)
-        for f in ("kubeconfig", "haproxy.cfg"):
-            (state / f).unlink(missing_ok=True)
-        for name in ApiLoadBalancers(ctx).names():
-            (state / f"keepalived-{name}.conf").unlink(missing_ok=True)
+        (state / "kubeconfig").unlink(missing_ok=True)
         for name in [_kind_name(f"{ctx.name}-control-plane", i) for i in range(1, 8)] + [
             _kind_name(f"{ctx.name}-worker", i) for i in range(1, 8)
         ]:
@@ -469,6 +485,7 @@ class KubeadmService(KubeService):
         """etcd has a leader, /readyz answers through the LB and on every master, both leases are held,
         and every node is Ready."""
         wait = HealthWait(ctx.name, timeout)
+        wait("haproxy and keepalived active on both load balancers", ApiLoadBalancers(ctx).units_problem)
         self._wait_control_plane(ctx, wait)
         wait("controller-manager and scheduler leases held", lambda: self._leases_problem(ctx))
 
@@ -496,6 +513,20 @@ class KubeadmService(KubeService):
                 return None if r.status_code == 200 else f"GET {self.app_url(ctx)}: HTTP {r.status_code}"
 
             wait("the application answering through its Service", app_answers)
+        if self.transport == "ssh":  # healthy over SSH too: lab up fails here rather than the first experiment
+            lbs = ApiLoadBalancers(ctx)
+            check_over_ssh(ctx.name, [
+                *((n, ip, ("containerd.service", "kubelet.service")) for n, ip in self.nodes(ctx)),
+                *((n, ip, LB_UNITS) for n, ip in lbs.servers()),
+            ])  # fmt: skip
+
+    def _nodes(self, ctx: LabContext, names_ips: list[tuple[str, str]], *roles: str) -> list[Node]:
+        """Inventory nodes: ``ssh://`` with the lab's key and pinned host keys, or the engine's ``docker://``."""
+        nodes = super()._nodes(ctx, names_ips, *roles)
+        if self.transport != "ssh":
+            return nodes
+        ssh = LabSsh(ctx.name)
+        return [n.model_copy(update={"url": ssh.url(ip)}) for n, (_, ip) in zip(nodes, names_ips, strict=True)]
 
     # -- inventory and status ---------------------------------------------------------------------
     def inventory(self, ctx: LabContext) -> tuple[list[Node], list[Cluster]]:

@@ -6,74 +6,68 @@ keepalived (:mod:`hadrill.lab.keepalived`: VRRPv3 unicast, ``nopreempt``, a trac
 the VIP, .100, on one of them. kubeadm's ``controlPlaneEndpoint``, the kubelets, kube-proxy and the
 harness all reach the API at the VIP.
 
-Each container's main process is keepalived; its start script finds the interface by ``SELF``, fills it
-into the configuration the lab wrote (mounted read-only), removes the pid files a ``docker kill`` leaves,
-and starts haproxy daemonised (the command the ``stop-service`` fault's revert also runs). The pair is the
-inventory's ``kube-api-lb`` cluster (type ``keepalived``), which the VIP faults (:mod:`hadrill.faults.vip`)
-aim at as they aim at the NFS servers.
+Both are hosts as on a real site (:mod:`hadrill.lab.hosts`: systemd as PID 1, sshd): haproxy and keepalived
+are Debian's own units with the restart policies a production balancer carries (haproxy's packaged
+``Restart=always``; keepalived, which Debian ships with none, ``Restart=on-failure``). Provisioning
+writes ``/etc/haproxy/haproxy.cfg`` (haproxy's unit waits for it) and, once the node's interface is
+known, ``/etc/keepalived/keepalived.conf`` (Debian's keepalived unit skips an empty one), as
+configuration management would. The pair is the
+inventory's ``kube-api-lb`` cluster (type ``keepalived``, ``settings.units`` naming both units), which
+the VIP faults (:mod:`hadrill.faults.vip`, through the service manager on a host) aim at as they aim at
+the NFS servers.
 """
 
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 from docker.errors import APIError, NotFound
+from docker.models.containers import Container
 
 from hadrill.errors import LabError
 from hadrill.inventory import Cluster, Member
-from hadrill.lab.images import ImageSpec
+from hadrill.lab.hosts import host_image, host_run_options, interface_of, run_on, wait_system_running, write_if_changed
 from hadrill.lab.keepalived import NOTIFY_PATH, keepalived_conf, notify_script
 from hadrill.lab.runtime import LabContext
 
-__all__ = ["ADVERT_S", "LB_CLUSTER", "LB_IMAGE", "ApiLoadBalancers"]
+__all__ = ["ADVERT_S", "LB_CLUSTER", "LB_HOST_IMAGE", "LB_UNITS", "ApiLoadBalancers"]
 
 LB_CLUSTER = "kube-api-lb"
 ADVERT_S = 1.0  # VRRP advertisement interval: the backup declares the master dead after 3 of them + skew
+LB_UNITS = ("haproxy.service", "keepalived.service")  # (the served unit, keepalived's): settings.units
 _PRIORITIES = (110, 100)
 _VIP_OFFSET = 100  # where the single load balancer was: the API's address does not change
 _LB_OFFSETS = (108, 109)  # after the control planes (.101-.107), before the workers (.111...)
 _ROUTER_ID = 51  # the NFS pair is 50 (another lab network, but one id per pair keeps logs unambiguous)
 _STATE_FILE = "/run/hadrill-lb/vrrp.state"
-_CONF_IN = "/etc/hadrill/keepalived.conf.in"
 _HAPROXY_CFG = "/etc/haproxy/haproxy.cfg"
-HAPROXY_START = "/usr/local/bin/hadrill-haproxy-start"
-_START = "/usr/local/bin/hadrill-lb-start"
+_KEEPALIVED_CONF = "/etc/keepalived/keepalived.conf"
+_MARK = "/etc/hadrill/kube-lb"  # written by provisioning: haproxy starts once it has its configuration
+_KEEPALIVED_DROPIN = """\
+[Service]
+Restart=on-failure
+RestartSec=1
+"""
+# Debian's unit as shipped, but skipped until provisioning has written the configuration (a fresh node
+# boots to "running" with nothing failed), and its syslog socket bind optional (this haproxy logs nothing).
+_HAPROXY_DROPIN = f"""\
+[Unit]
+ConditionPathExists={_MARK}
 
-_HAPROXY_START_SH = f"""\
-#!/bin/sh
-# Starts haproxy (daemonised) once: the start script and the stop-service fault's revert both use it.
-pgrep -x haproxy >/dev/null && exit 0
-rm -f /run/haproxy.pid
-exec haproxy -D -p /run/haproxy.pid -f {_HAPROXY_CFG}
+[Service]
+BindReadOnlyPaths=
+BindReadOnlyPaths=-/dev/log:/var/lib/haproxy/dev/log
 """
 
-_START_SH = f"""\
-#!/bin/sh
-set -eu
-: "${{SELF:?}}"
-IFACE=""
-for _ in $(seq 1 50); do  # bounded: docker attaches the network before start, but be patient
-    IFACE=$(ip -o -4 addr show | awk -v ip="$SELF" '{{split($4, a, "/"); if (a[1] == ip) print $2}}' | head -1)
-    [ -n "$IFACE" ] && break
-    sleep 0.1
-done
-[ -n "$IFACE" ] || {{ echo "no interface with address $SELF" >&2; exit 1; }}
-mkdir -p /etc/keepalived
-sed "s/@IFACE@/$IFACE/g" {_CONF_IN} > /etc/keepalived/keepalived.conf
-# stale pid files survive 'docker kill' + 'docker start' and make the daemons refuse to start
-rm -f /run/keepalived.pid /run/vrrp.pid /run/checkers.pid {_STATE_FILE}
-{HAPROXY_START}
-exec keepalived --dont-fork --log-console
-"""
-
-# One load-balancer image for both Kubernetes modes (the binaries mode runs haproxy alone in it): a cold
-# machine builds one image, keepalived's few packages more.
-LB_IMAGE = ImageSpec(
-    name="kube-lb",
-    packages=("ca-certificates", "iproute2", "procps", "iptables", "netbase", "haproxy", "keepalived"),
-    files={_START: _START_SH, HAPROXY_START: _HAPROXY_START_SH, NOTIFY_PATH: notify_script(_STATE_FILE)},
-    dockerfile=(f'CMD ["{_START}"]',),
+LB_HOST_IMAGE = host_image(
+    "kube-lb",
+    packages=("haproxy", "keepalived"),
+    files={
+        NOTIFY_PATH: notify_script(_STATE_FILE),
+        "/etc/systemd/system/haproxy.service.d/hadrill.conf": _HAPROXY_DROPIN,
+        "/etc/systemd/system/keepalived.service.d/hadrill.conf": _KEEPALIVED_DROPIN,
+    },
+    dockerfile=(f"RUN chmod 0755 {NOTIFY_PATH} && rm -f {_KEEPALIVED_CONF} && systemctl enable {' '.join(LB_UNITS)}",),
 )
 
 
@@ -96,27 +90,48 @@ class ApiLoadBalancers:
         """(container, address) of each load balancer."""
         return [(n, self.ctx.ip(off)) for n, off in zip(self.names(), _LB_OFFSETS, strict=True)]
 
-    def ensure(self, state: Path, haproxy_cfg: str, labels: dict[str, str]) -> None:
-        """Write each one's haproxy and keepalived configuration under ``state`` and start the containers."""
+    def ensure(self, image: str, labels: dict[str, str]) -> dict[str, Container]:
+        """Create (or start) both hosts; they boot while the Kubernetes nodes do (:meth:`configure` next)."""
+        out = {}
+        for name, ip in self.servers():
+            out[name] = self.ctx.ensure_container(
+                name, image, "external-load-balancer", ip, labels=labels, **host_run_options()
+            )
+        return out
+
+    def configure(self, c: Container, haproxy_cfg: str) -> None:
+        """Boot to ``running``, write haproxy's and keepalived's configuration, (re)start what changed."""
+        servers = dict(self.servers())
+        names = list(servers)
+        i = names.index(c.name)
+        wait_system_running(c, timeout=120)
+        ip, peer = servers[c.name], servers[names[1 - i]]
         prefix = self.ctx.subnets[self.ctx.network_name].prefixlen
-        haproxy = state / "haproxy.cfg"
-        haproxy.write_text(haproxy_cfg)
-        servers = self.servers()
-        for i, (name, ip) in enumerate(servers):
-            conf = state / f"keepalived-{name}.conf"
-            peer, vip = servers[1 - i][1], f"{self.vip}/{prefix}"
-            text = keepalived_conf(
-                name, "@IFACE@", ip, peer, vip, _PRIORITIES[i], ADVERT_S, track="haproxy", instance="VI_KUBE_API",
-                router=_ROUTER_ID,
-            )  # fmt: skip
-            conf.write_text(text)
-            self.ctx.ensure_container(
-                name, LB_IMAGE.ref, "external-load-balancer", ip, init=True, cap_add=["NET_ADMIN"],
-                environment={"SELF": ip}, labels=labels,
-                volumes={
-                    str(haproxy): {"bind": _HAPROXY_CFG, "mode": "ro"}, str(conf): {"bind": _CONF_IN, "mode": "ro"},
-                },
-            )  # fmt: skip
+        conf = keepalived_conf(
+            c.name, interface_of(c, ip), ip, peer, f"{self.vip}/{prefix}", _PRIORITIES[i], ADVERT_S, track="haproxy",
+            instance="VI_KUBE_API", router=_ROUTER_ID,
+        )  # fmt: skip
+        haproxy, keepalived = LB_UNITS
+        script = (
+            f"mkdir -p /etc/hadrill && touch {_MARK} && "
+            f'if [ -n "$({write_if_changed(_HAPROXY_CFG, haproxy_cfg)})" ]; then systemctl restart {haproxy}; fi && '
+            f'if [ -n "$({write_if_changed(_KEEPALIVED_CONF, conf)})" ]; then systemctl restart {keepalived}; fi && '
+            f"systemctl start {haproxy} {keepalived}"
+        )
+        run_on(c, script, "configure haproxy and keepalived")
+
+    def units_problem(self) -> str | None:
+        """None when both units are active on both hosts, else which are not."""
+        bad = []
+        for name in self.names():
+            try:
+                res = self.ctx.client.containers.get(name).exec_run(["systemctl", "is-active", *LB_UNITS])
+            except (APIError, NotFound) as e:
+                bad.append(f"{name}: {e}")
+                continue
+            if res.exit_code != 0:
+                bad.append(f"{name}: {' '.join(res.output.decode(errors='replace').split())}")
+        return "; ".join(bad) or None
 
     def holders(self) -> list[str]:
         """The load balancers whose interfaces (up) carry the VIP."""
@@ -150,7 +165,7 @@ class ApiLoadBalancers:
         holders = self.holders()
         members = [Member(name=n, node=n, endpoints={"api": f"https://{ip}:6443"}) for n, ip in self.servers()]
         settings = {
-            "vip": self.vip, "advert_int": ADVERT_S, "process": "haproxy", "port": 6443, "restart": HAPROXY_START,
+            "vip": self.vip, "advert_int": ADVERT_S, "process": "haproxy", "port": 6443, "units": list(LB_UNITS),
             "state_file": _STATE_FILE, "holder": holders[0] if len(holders) == 1 else None,
         }  # fmt: skip
         return Cluster(name=LB_CLUSTER, type="keepalived", members=members, failure_budget=1, settings=settings)

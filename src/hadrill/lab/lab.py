@@ -106,7 +106,10 @@ class Lab:
         if spec.kubernetes is not None and spec.kubernetes.mode == "kubeadm":
             from hadrill.lab.kubeadm import KubeadmService
 
-            self.services.append(KubeadmService(spec.kubernetes, base_dir=self.base_dir, progress=self.progress))
+            kubeadm = KubeadmService(
+                spec.kubernetes, base_dir=self.base_dir, progress=self.progress, transport=spec.transport
+            )
+            self.services.append(kubeadm)
         elif spec.kubernetes is not None:
             from hadrill.lab.kube import KubeService
 

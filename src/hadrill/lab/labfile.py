@@ -48,11 +48,13 @@ Format (YAML; every field but ``name`` has a default)::
       replicas: 3                # the HTTP service's replicas, at most one per node
     nodes: container             # container: one process per container (the default), or host:
                                  # systemd hosts (sshd, services as units with Restart=on-failure);
-                                 # the etcd, nfs and gluster parts have host nodes so far
-                                 # (monitoring runs as a container beside them)
+                                 # the etcd, nfs and gluster parts have host nodes so far; kubeadm's
+                                 # nodes and load balancers are always hosts (monitoring runs as a
+                                 # container beside them)
     transport: docker            # how the inventory reaches nodes: docker (docker://name) or ssh
                                  # (ssh://root@ADDR with the lab's own key and pinned host keys;
-                                 # needs nodes: host). With ssh, inventory-docker.yaml is written too
+                                 # needs nodes: host, or a kubeadm lab with no etcd, nfs or gluster
+                                 # part). With ssh, inventory-docker.yaml is written too
 
 The default lab file ships inside the package (``hadrill/lab/default-lab.yaml``).
 """
@@ -214,21 +216,24 @@ class LabFile(_Strict):
     @field_validator("nodes")
     @classmethod
     def _host_parts(cls, v: str, info: ValidationInfo) -> str:
-        if v == "host":
-            others = [p for p in ("kubernetes",) if info.data.get(p) is not None]
-            if others:
-                raise ValueError(
-                    f"container while the lab has {', '.join(others)} (host nodes run etcd, nfs and gluster so far;"
-                    " monitoring runs beside them)"
-                )
+        kube = info.data.get("kubernetes")
+        if v == "host" and kube is not None and kube.mode != "kubeadm":
+            raise ValueError(
+                f"container while the lab has kubernetes in {kube.mode} mode (host nodes run etcd, nfs, gluster and "
+                "kubeadm's Kubernetes; monitoring runs beside them)"
+            )
         return v
 
     @field_validator("transport")
     @classmethod
     def _ssh_needs_hosts(cls, v: str, info: ValidationInfo) -> str:
-        if v == "ssh" and info.data.get("nodes") != "host":
-            raise ValueError("docker unless nodes is host (only host nodes run sshd)")
-        return v
+        if v != "ssh" or info.data.get("nodes") == "host":
+            return v
+        kube = info.data.get("kubernetes")
+        others = [p for p in ("etcd", "nfs", "gluster") if info.data.get(p) is not None]
+        if kube is not None and kube.mode == "kubeadm" and not others:
+            return v  # kubeadm's nodes are hosts (systemd, sshd) whatever ``nodes`` says
+        raise ValueError("docker unless nodes is host (only host nodes run sshd)")
 
     def with_transport(self, transport: str, source: str = "--transport") -> LabFile:
         """The same lab reached over ``transport``; ``ssh`` makes its nodes hosts (only they run sshd).

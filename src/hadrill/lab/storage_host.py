@@ -14,14 +14,12 @@ provisioning, once the node's storage interface is known (Debian's unit skips an
 
 from __future__ import annotations
 
-import base64
-
 from docker.models.containers import Container
 
 from hadrill.clients.targets import target
 from hadrill.errors import LabError
 from hadrill.lab.exporter_files import EXPORTER, EXPORTER_PATH, EXPORTER_UNIT, exporter_unit
-from hadrill.lab.hosts import host_image
+from hadrill.lab.hosts import host_image, interface_of, run_on, write_if_changed
 from hadrill.lab.keepalived import NOTIFY_PATH, keepalived_conf
 from hadrill.lab.nfs_files import GANESHA_CONF, NOTIFY
 from hadrill.lab.ssh import LabSsh
@@ -93,38 +91,15 @@ STORAGE_HOST_IMAGE = host_image(
 )  # fmt: skip
 
 
-def _sh(c: Container, script: str, what: str) -> str:
-    rc, out = c.exec_run(["sh", "-c", script])
-    text = (out or b"").decode(errors="replace").strip()
-    if rc != 0:
-        raise LabError(f"host {c.name}: cannot {what}: {text[-300:]}")
-    return text
-
-
-def _write(path: str, text: str) -> str:
-    """Shell that replaces ``path`` only when its content changed (``up`` twice restarts nothing)."""
-    encoded = base64.b64encode(text.encode()).decode()
-    return (
-        f"mkdir -p $(dirname {path}) && echo {encoded} | base64 -d > {path}.new && "
-        f"if cmp -s {path}.new {path}; then rm {path}.new; else mv {path}.new {path}; fi"
-    )
-
-
 def configure_nfs_server(c: Container, *, self_ip: str, peer_ip: str, vip: str, priority: int, advert: float) -> None:
     """Find the storage interface by its address, write keepalived's config, start the NFS units."""
-    # bounded wait, as in the container lab's start script: the engine may add the address a moment late
-    find = (
-        "for i in $(seq 1 100); do "
-        f"f=$(ip -o -4 addr show | awk -v ip={self_ip} '{{split($4, a, \"/\"); if (a[1] == ip) print $2}}' | head -1); "
-        '[ -n "$f" ] && { echo "$f"; exit 0; }; sleep 0.1; done; ip -o -4 addr show; exit 1'
-    )
-    iface = _sh(c, find, f"find the interface carrying {self_ip}")
+    iface = interface_of(c, self_ip)
     conf = keepalived_conf(c.name, iface, self_ip, peer_ip, vip, priority, advert)
     script = (
-        f"{_write('/etc/keepalived/keepalived.conf', conf)} && mkdir -p /etc/hadrill && touch {NFS_MARK} && "
+        f"{write_if_changed('/etc/keepalived/keepalived.conf', conf)} && mkdir -p /etc/hadrill && touch {NFS_MARK} && "
         f"systemctl start --no-block rpcbind.service {' '.join(NFS_UNITS)}"
     )
-    _sh(c, script, "configure nfs-ganesha and keepalived")
+    run_on(c, script, "configure nfs-ganesha and keepalived")
 
 
 def install_exporter(c: Container, checks: dict[str, str], after: tuple[str, ...]) -> None:
@@ -134,15 +109,15 @@ def install_exporter(c: Container, checks: dict[str, str], after: tuple[str, ...
     unit = f"/etc/systemd/system/{EXPORTER_UNIT}"
     text = exporter_unit(checks, after)
     script = (
-        f"{_write(EXPORTER_PATH, EXPORTER)} && chmod 0755 {EXPORTER_PATH} && {_write(unit, text)}"
+        f"{write_if_changed(EXPORTER_PATH, EXPORTER)} && chmod 0755 {EXPORTER_PATH} && {write_if_changed(unit, text)}"
         f" && systemctl daemon-reload && systemctl enable {EXPORTER_UNIT} && systemctl restart {EXPORTER_UNIT}"
     )
-    _sh(c, script, "install the lab exporter")
+    run_on(c, script, "install the lab exporter")
 
 
 def start_glusterd(c: Container) -> None:
     """Mark the node a Gluster server and start glusterd (its state is on the node's own volume)."""
-    _sh(c, f"mkdir -p /etc/hadrill && touch {GLUSTER_MARK} && systemctl start {GLUSTER_UNIT}", "start glusterd")
+    run_on(c, f"mkdir -p /etc/hadrill && touch {GLUSTER_MARK} && systemctl start {GLUSTER_UNIT}", "start glusterd")
 
 
 def check_over_ssh(lab: str, nodes: list[tuple[str, str, tuple[str, ...]]]) -> None:
