@@ -10,9 +10,16 @@ after ``fall`` checks). The notify script keeps the VRRP state in a file for the
 
 from __future__ import annotations
 
-__all__ = ["NOTIFY_PATH", "keepalived_conf", "notify_script"]
+__all__ = ["KEEPALIVED_DROPIN", "KEEPALIVED_DROPIN_PATH", "NOTIFY_PATH", "keepalived_conf", "notify_script"]
 
 NOTIFY_PATH = "/usr/local/bin/hadrill-vrrp-notify"
+# On a systemd host: Debian ships keepalived's unit with no restart policy; a production host gives it one.
+KEEPALIVED_DROPIN_PATH = "/etc/systemd/system/keepalived.service.d/hadrill.conf"
+KEEPALIVED_DROPIN = """\
+[Service]
+Restart=on-failure
+RestartSec=1
+"""
 
 
 def notify_script(state_file: str) -> str:

@@ -27,7 +27,13 @@ from docker.models.containers import Container
 from hadrill.errors import LabError
 from hadrill.inventory import Cluster, Member
 from hadrill.lab.hosts import host_image, host_run_options, interface_of, run_on, wait_system_running, write_if_changed
-from hadrill.lab.keepalived import NOTIFY_PATH, keepalived_conf, notify_script
+from hadrill.lab.keepalived import (
+    KEEPALIVED_DROPIN,
+    KEEPALIVED_DROPIN_PATH,
+    NOTIFY_PATH,
+    keepalived_conf,
+    notify_script,
+)
 from hadrill.lab.runtime import LabContext
 
 __all__ = ["ADVERT_S", "LB_CLUSTER", "LB_HOST_IMAGE", "LB_UNITS", "ApiLoadBalancers"]
@@ -43,11 +49,6 @@ _STATE_FILE = "/run/hadrill-lb/vrrp.state"
 _HAPROXY_CFG = "/etc/haproxy/haproxy.cfg"
 _KEEPALIVED_CONF = "/etc/keepalived/keepalived.conf"
 _MARK = "/etc/hadrill/kube-lb"  # written by provisioning: haproxy starts once it has its configuration
-_KEEPALIVED_DROPIN = """\
-[Service]
-Restart=on-failure
-RestartSec=1
-"""
 # Debian's unit as shipped, but skipped until provisioning has written the configuration (a fresh node
 # boots to "running" with nothing failed), and its syslog socket bind optional (this haproxy logs nothing).
 _HAPROXY_DROPIN = f"""\
@@ -65,7 +66,7 @@ LB_HOST_IMAGE = host_image(
     files={
         NOTIFY_PATH: notify_script(_STATE_FILE),
         "/etc/systemd/system/haproxy.service.d/hadrill.conf": _HAPROXY_DROPIN,
-        "/etc/systemd/system/keepalived.service.d/hadrill.conf": _KEEPALIVED_DROPIN,
+        KEEPALIVED_DROPIN_PATH: KEEPALIVED_DROPIN,
     },
     dockerfile=(f"RUN chmod 0755 {NOTIFY_PATH} && rm -f {_KEEPALIVED_CONF} && systemctl enable {' '.join(LB_UNITS)}",),
 )

@@ -20,7 +20,7 @@ from hadrill.clients.targets import target
 from hadrill.errors import LabError
 from hadrill.lab.exporter_files import EXPORTER, EXPORTER_PATH, EXPORTER_UNIT, exporter_unit
 from hadrill.lab.hosts import host_image, interface_of, run_on, write_if_changed
-from hadrill.lab.keepalived import NOTIFY_PATH, keepalived_conf
+from hadrill.lab.keepalived import KEEPALIVED_DROPIN, KEEPALIVED_DROPIN_PATH, NOTIFY_PATH, keepalived_conf
 from hadrill.lab.nfs_files import GANESHA_CONF, NOTIFY
 from hadrill.lab.ssh import LabSsh
 
@@ -54,11 +54,6 @@ ExecStartPre=/bin/mkdir -p /var/log/ganesha /var/lib/nfs/ganesha
 Restart=on-failure
 RestartSec=1
 """
-_KEEPALIVED_DROPIN = """\
-[Service]
-Restart=on-failure
-RestartSec=1
-"""
 _GLUSTERD_DROPIN = f"""\
 [Unit]
 ConditionPathExists={GLUSTER_MARK}
@@ -74,7 +69,7 @@ STORAGE_HOST_IMAGE = host_image(
         "/etc/ganesha/ganesha.conf": GANESHA_CONF,
         NOTIFY_PATH: NOTIFY,
         "/etc/systemd/system/nfs-ganesha.service.d/hadrill.conf": _GANESHA_DROPIN,
-        "/etc/systemd/system/keepalived.service.d/hadrill.conf": _KEEPALIVED_DROPIN,
+        KEEPALIVED_DROPIN_PATH: KEEPALIVED_DROPIN,
         f"/etc/systemd/system/{GLUSTER_UNIT}.d/hadrill.conf": _GLUSTERD_DROPIN,
     },
     # NLM is off in ganesha.conf, so its lock unit (no ExecStart of its own) and the kernel NFS client's
