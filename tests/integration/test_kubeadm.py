@@ -50,7 +50,6 @@ pytestmark = [pytest.mark.lab, pytest.mark.chaos, pytest.mark.timeout(3600)]
 
 WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
 LAB_NAME = f"hdt-{WORKER}-ka"
-DOCKER_INV = docker_inventory_path(LAB_NAME)
 ROOT = Path(__file__).resolve().parents[2]
 KILL_MASTER = ROOT / "experiments" / "kube-kill-master.yaml"
 FAIL_API_VIP = ROOT / "experiments" / "kube-fail-api-vip.yaml"
@@ -85,7 +84,7 @@ def lab(state_dir: Path) -> Iterator[Lab]:
 @pytest.fixture(scope="module")
 def inv(lab: Lab) -> Inventory:
     """The engine's view (``docker://``) of the lab's nodes."""
-    return load_inventory(DOCKER_INV)
+    return load_inventory(docker_inventory_path(LAB_NAME))
 
 
 @pytest.fixture(scope="module")
@@ -111,11 +110,14 @@ def kubectl(inv: Inventory) -> Any:
     return run
 
 
-def hadrill_run(experiment: Path, journals: Path, timeout: float = 900, inventory: Path = DOCKER_INV) -> dict[str, Any]:
+def hadrill_run(
+    experiment: Path, journals: Path, timeout: float = 900, inventory: Path | None = None
+) -> dict[str, Any]:
     """``hadrill run`` of ``experiment`` on the lab in a child process; asserts it passed; its journal's
     hadrill part (faults, verdicts, histories)."""
     done = subprocess.run(
-        [str(BIN / "hadrill"), "run", "--inventory", str(inventory), "--journal-dir", str(journals),
+        [str(BIN / "hadrill"), "run", "--inventory", str(inventory or docker_inventory_path(LAB_NAME)),
+         "--journal-dir", str(journals),
          str(experiment)],
         capture_output=True, text=True, timeout=timeout, check=False,
     )  # fmt: skip
@@ -265,7 +267,7 @@ def test_coredns_resolves_services_for_pods(kubectl: Any) -> None:
 
 
 def test_kill_master_experiment_measures_the_application(lab: Lab, inv: Inventory, tmp_path: Path) -> None:
-    result = run_experiment_file(KILL_MASTER, inventory=DOCKER_INV, journal_dir=tmp_path)
+    result = run_experiment_file(KILL_MASTER, inventory=docker_inventory_path(LAB_NAME), journal_dir=tmp_path)
 
     assert result.ok, failure_report(result.journal)
     verdicts = {v["name"]: v for v in result.hadrill["verdicts"]}
@@ -416,7 +418,7 @@ def test_kill_app_pod_experiment_meets_the_application_slo(lab: Lab, kubectl: An
 
     before = pods()
     assert len(before) == 3, before
-    result = run_experiment_file(KILL_APP_POD, inventory=DOCKER_INV, journal_dir=tmp_path)
+    result = run_experiment_file(KILL_APP_POD, inventory=docker_inventory_path(LAB_NAME), journal_dir=tmp_path)
 
     assert result.ok, failure_report(result.journal)
     after = pods()
