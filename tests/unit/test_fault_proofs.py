@@ -11,9 +11,13 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
+from hadrill.errors import InjectionFailed
 from hadrill.faults.gluster import _find_brick, clear_stale_pidfiles
-from hadrill.faults.network import dropped_packets
-from hadrill.faults.process import process_states
+from hadrill.faults.ledger import FaultRecord
+from hadrill.faults.network import Partition, dropped_packets
+from hadrill.faults.process import ProcessFault, process_states
 
 LISTING = """\
 Chain HDO-0f3a (1 references)
@@ -35,6 +39,33 @@ def test_an_empty_or_foreign_chain_counts_nothing() -> None:
     accept = "       9      540 ACCEPT     0    --  *      *       0.0.0.0/0            172.28.0.3\n"
     assert dropped_packets(accept) == {}  # only DROP rules are this fault's evidence
     assert dropped_packets("iptables: No chain/target/match by that name.\n") == {}
+
+
+def _partition(peers: tuple[str, ...] = ("172.28.0.3", "172.28.0.4")) -> tuple[Partition, FaultRecord]:
+    fault = Partition(target="local://", peers=peers, check_port=2380, time_limit=30)
+    record = fault.record(None)
+    record.params["reachable_before"] = list(peers)
+    return fault, record
+
+
+def test_the_partition_is_proven_only_by_drops_counted_for_every_peer() -> None:
+    fault, record = _partition()
+    both = LISTING.replace("       0        0 DROP       6    --  *      *       0.0.0.0/0            172.28.0.4"
+                           "           tcp dpt:2380", "       1       60 DROP       6    --  *      *       "
+                           "0.0.0.0/0            172.28.0.4           tcp dpt:2380")  # fmt: skip
+    seen = fault._judge(record, 2380, 0, both)
+    assert seen is not None and "172.28.0.3: 3, 172.28.0.4: 1" in seen, seen
+    assert fault._judge(record, 2380, 0, LISTING) is None  # 172.28.0.4: its rule dropped nothing: not shown cut
+    assert fault._judge(record, 2380, 0, both + "reachable 172.28.0.4\n") is None  # a peer answered
+    assert fault._judge(record, 2380, 1, both) is None  # the chain is gone (iptables -S failed)
+    other, rec = _partition(("172.28.0.3", "172.28.0.9"))
+    assert other._judge(rec, 2380, 0, both) is None  # no rule at all for .9
+
+
+def test_the_partition_proof_without_a_port_needs_a_rule_per_peer() -> None:
+    fault, record = _partition()
+    assert fault._judge(record, None, 0, LISTING) is not None  # both peers have DROP rules
+    assert fault._judge(record, None, 0, LISTING.split("       0        0")[0]) is None  # .4's rules missing
 
 
 def test_process_states_reads_the_field_after_the_name() -> None:
@@ -99,3 +130,14 @@ def test_stale_brick_pidfiles_are_removed_and_a_running_bricks_is_kept(tmp_path:
     assert res.returncode == 0 and res.stderr == ""
     assert sorted(p.name for p in vols.iterdir()) == ["live.pid"]
     assert sorted(Path(line).name for line in res.stdout.split()) == ["dead.pid", "empty.pid", "reused.pid"]
+
+
+def test_a_freeze_is_proven_from_the_states_read_right_after_the_signal_and_only_when_all_are_t() -> None:
+    fault = ProcessFault(target="local://", process="etcd", signal="STOP", time_limit=30)
+    record = fault.record(None)
+    gone = "4194399"  # above Linux's largest pid_max: no such process, so the fallback reads nothing
+    record.params.update(pids=[gone], states_after_signal={gone: "T"})
+    assert "read right after the signal" in fault.prove(record)
+    record.params["states_after_signal"] = {gone: "S"}  # signalled but still running when read: not proof
+    with pytest.raises(InjectionFailed, match="etcd stopped"):
+        fault.prove(record)  # the fallback reads /proc again: nothing there, never a false "stopped"

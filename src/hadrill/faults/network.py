@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import shlex
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from hadrill.clients import docker
@@ -51,12 +51,21 @@ def _peer(value: object) -> str:
 
 
 _NONE_REACHABLE = 7  # the inject script's exit status when no peer answered before the rules
+_PROOF = "--proof--"  # in inject's output: the reachability check above, the proof's evidence below
 
 
 def _attempt(peer: str, port: int, timeout_s: float) -> str:
     """Shell that tries one TCP connection to ``peer`` in the background, printing ``reachable PEER``."""
     connect = shlex.quote(f"</dev/tcp/{peer}/{port}")
     return f"(timeout {timeout_s} bash -c {connect} 2>/dev/null && echo reachable {_peer(peer)}) &"
+
+
+def _detached_attempt(peer: str, port: int, found: str) -> str:
+    """Like :func:`_attempt`, but ``reachable PEER`` goes to the file ``found`` and nothing holds the
+    command's output open: the call returns without waiting for an attempt the rules hold (``$!`` is
+    ``timeout`` itself, which passes a kill on to the attempt)."""
+    inner = f"</dev/tcp/{peer}/{port} 2>/dev/null && echo reachable {peer} >>{found}"
+    return f"timeout 1 bash -c {shlex.quote(inner)} >/dev/null 2>&1 &"
 
 
 def _match(port: int | None) -> list[str]:
@@ -130,6 +139,7 @@ class Partition(Fault):
     port: int | None = None
     check_port: int | None = None
     kind: ClassVar[str] = "network.partition"
+    _evidence: str | None = field(default=None, init=False, repr=False, compare=False)  # read by inject()
 
     def params(self) -> dict[str, Any]:
         if not self.peers:
@@ -161,20 +171,55 @@ class Partition(Fault):
             return time.time() > record.deadline
         return fired_in_target(t, record.id)
 
+    def _proof_script(self, record: FaultRecord, port: int | None) -> str:
+        """Shell printing this fault's evidence: its chains' OUTPUT counters and, with a port, any peer
+        that still answers. The attempts run in the background: a dropped SYN is counted when sent, so
+        the counters are read _SETTLE_S later and the attempts then stopped (a peer that answers does so
+        well within it)."""
+        cin, cout = _chains(record.id)
+        script = f"iptables -S {cin} >/dev/null && iptables -L {cout} -n -v -x"
+        if port is None:
+            return script
+        found = f"/tmp/hadrill-prove-{record.id}"  # the id is a chain name: no space, quote or slash
+        attempts = " ".join(f'{_detached_attempt(_peer(p), port, found)} a="$a $!";' for p in self.peers)
+        return (
+            f"a=''; : >{found}; {attempts} sleep {_SETTLE_S}; {script}; rc=$?; kill $a 2>/dev/null; "
+            f"cat {found}; rm -f {found}; exit $rc"
+        )
+
+    def _judge(self, record: FaultRecord, port: int | None, rc: int, out: str) -> str | None:
+        """What the evidence proves, or None: a rule missing, a peer answering, nothing dropped."""
+        if rc != 0 or "reachable" in out:
+            return None
+        dropped = dropped_packets(out)
+        if not all(p in dropped for p in self.peers):
+            return None  # a rule is missing: no partition
+        cin, cout = _chains(record.id)
+        if port is None:
+            return f"DROP rules for {len(self.peers)} peer(s) in {cin} and {cout}"
+        if not all(dropped[p] > 0 for p in self.peers):
+            return None
+        counts = ", ".join(f"{p}: {dropped[p]}" for p in self.peers)
+        before = record.params.get("reachable_before") or []
+        return f"tcp/{port} to {', '.join(before)}: reachable before, cut now; packets dropped by {cout} ({counts})"
+
     def inject(self, record: FaultRecord) -> None:
-        """One call: with a port to check, the peers reachable now (all at once, one connect each), and
-        the rules only if at least one is (the proof must show a change: reachable before, cut after)."""
+        """One call: with a port to check, the peers reachable now (all at once, one connect each), the
+        rules only if at least one is (the proof must show a change: reachable before, cut after), then
+        the proof's evidence at once (:meth:`prove` judges it, and asks again only if it falls short)."""
         port = _port(self.check_port or self.port)
-        script = inject_script(record)
+        script = f"{inject_script(record)} || exit $?; echo {_PROOF}; {self._proof_script(record, port)}; true"
         if port is not None:
             checks = " ".join(_attempt(p, port, 1) for p in self.peers)
-            script = f'before=$({checks} wait); echo "$before"; [ -n "$before" ] || exit {_NONE_REACHABLE}; {script}'
+            # "$( (": with no space, "$((" would open an arithmetic expansion
+            script = f'before=$( {checks} wait); echo "$before"; [ -n "$before" ] || exit {_NONE_REACHABLE}; {script}'
         try:
             res = target(record.target).run(script, timeout=20)
         except TargetError as e:
             raise InjectionFailed(f"partition of {record.target}: {e}") from e
+        head, _, evidence = res.stdout.partition(f"{_PROOF}\n")
         if port is not None:
-            before = {line.split()[1] for line in res.stdout.splitlines() if line.startswith("reachable ")}
+            before = {line.split()[1] for line in head.splitlines() if line.startswith("reachable ")}
             record.params["reachable_before"] = sorted(before)
             if res.rc == _NONE_REACHABLE:
                 raise InjectionFailed(
@@ -184,6 +229,7 @@ class Partition(Fault):
         if not res.ok:
             why = (res.stderr or res.stdout).strip()[-300:]
             raise InjectionFailed(f"partition of {record.target}: exit {res.rc}: {why}")
+        self._evidence = evidence
 
     def prove(self, record: FaultRecord) -> str:
         """The rules' own evidence, plus one attempt per peer, all peers at once, in one call.
@@ -193,31 +239,20 @@ class Partition(Fault):
         it dropped (the peers answered before the fault: ``reachable_before``).
         A peer that answers, or a failed attempt the rules did not drop (a slow peer is not a cut one),
         proves nothing: checked again until 5 s, then InjectionFailed. No client timeout is waited out.
+        The first evidence is the one :meth:`inject` read right after the rules went in.
         """
         t = target(record.target)
-        cin, cout = _chains(record.id)
         port = _port(self.check_port or self.port)
-        script = f"iptables -S {cin} >/dev/null && iptables -L {cout} -n -v -x"
-        if port is not None:
-            # the attempts in the background: a dropped SYN is counted when sent, so the counters are read
-            # _SETTLE_S later and the attempts then stopped (a peer that answers does so well within it)
-            attempts = " ".join(f'{_attempt(p, port, 1)} a="$a $!";' for p in self.peers)
-            script = f"a=''; {attempts} sleep {_SETTLE_S}; {script}; rc=$?; kill $a 2>/dev/null; exit $rc"
-        before = record.params.get("reachable_before") or []
+        evidence, self._evidence = self._evidence, None
+        if evidence is not None:
+            seen = self._judge(record, port, 0, evidence)
+            if seen is not None:
+                return seen
+        script = self._proof_script(record, port)
 
         def cut() -> str | None:
             res = t.run(script, timeout=5)
-            if not res.ok or "reachable" in res.stdout:
-                return None
-            dropped = dropped_packets(res.stdout)
-            if not all(p in dropped for p in self.peers):
-                return None  # a rule is missing: no partition
-            if port is None:
-                return f"DROP rules for {len(self.peers)} peer(s) in {cin} and {cout}"
-            if not all(dropped[p] > 0 for p in self.peers):
-                return None
-            counts = ", ".join(f"{p}: {dropped[p]}" for p in self.peers)
-            return f"tcp/{port} to {', '.join(before)}: reachable before, cut now; packets dropped by {cout} ({counts})"
+            return self._judge(record, port, res.rc, res.stdout)
 
         where = f" on tcp/{port}" if port else ""
         return wait_for(cut, timeout=5, interval=0.05, what=f"{record.target} cut from {', '.join(self.peers)}{where}")

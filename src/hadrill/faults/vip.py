@@ -85,6 +85,7 @@ class FailVip(Fault):
     restart_nfs: str = RESTART_NFS  # the served process's start command (ganesha's on NFS servers)
     process: str = NFS_PROCESS  # the process keepalived's track script watches
     units: tuple[str, str] = DEFAULT_UNITS  # (nfs, keepalived) units on a systemd host
+    systemd_units: bool = False  # the inventory names the units (settings.units): the servers are systemd hosts
     power_container: str = ""  # a host's power-on driver: the lab's container (kill on a host is a power cut)
     move_timeout: float = 30.0  # seconds the VIP may take to move before the injection counts as failed
     kind: ClassVar[str] = "nfs.fail_vip"
@@ -118,9 +119,10 @@ class FailVip(Fault):
             "restart_nfs": self.restart_nfs,
             "process": self.process,
         }
-        # A host: the service manager does it all (faults/vip_host.py). Reached as docker:// it is still
-        # one: a unit with Restart= would bring a pkill'd daemon back at once, so a stop goes through systemd.
-        if t.container is None or (self.mode != "kill" and has_systemd(t)):
+        # A host: the service manager does it all (faults/vip_host.py). Reached as docker:// it is still one
+        # when the inventory says its services are units (``settings.units``): a unit with Restart= would
+        # bring a pkill'd daemon back at once, so a stop goes through systemd.
+        if t.container is None or (self.mode != "kill" and self.systemd_units):
             if t.container is None and not has_systemd(t):
                 raise NotImplementedError(f"fail_vip on {self.target}: no container and no systemd to act through")
             params["host"] = True
@@ -317,6 +319,7 @@ def fail_vip(
         restart_nfs=str(cluster.settings.get("restart", cluster.settings.get("restart_nfs", RESTART_NFS))),
         process=process,
         units=_host_units(cluster),
+        systemd_units="units" in cluster.settings,
         power_container=holder.node if inv.source == "lab" else "",
         move_timeout=max(15.0, 10 * advert + 5),
         time_limit=time_limit,
