@@ -160,6 +160,20 @@ def test_default_plan_lists_what_it_left_out() -> None:
     assert default_plan(EXPERIMENTS, platform="lab:x").title.endswith("(default plan: every experiment)")
 
 
+def test_default_plan_on_a_kubeadm_inventory_leaves_out_the_standalone_etcd_nfs_and_gluster_experiments() -> None:
+    # the kubeadm lab's clusters: its stacked etcd is k8s-etcd (static pods), never the "etcd" these
+    # experiments kill as a unit or a container; no NFS or Gluster at all (a drill there once ran them)
+    clusters = {"kubernetes", "k8s-etcd", "kube-api-lb", "monitoring", "kubernetes:app_url"}
+    plan = default_plan(EXPERIMENTS, platform="lab:k", clusters=clusters)
+    left = {n.experiment: n.reason for n in plan.not_run}
+    for name, needs in (("etcd-kill-leader.yaml", "etcd"), ("etcd-partition-member.yaml", "etcd"),
+                        ("nfs-fail-vip.yaml", "nfs"), ("gluster-stop-brick.yaml", "gluster"),
+                        ("gluster-lose-quorum.yaml", "gluster")):  # fmt: skip
+        assert left[name] == f"not run: needs cluster(s) {needs}", (name, left.get(name))
+    ran = {Path(s.experiment).name for s in plan.scenarios}
+    assert {"kube-kill-master.yaml", "kube-etcd-restore.yaml", "kube-fail-api-vip.yaml"} <= ran, ran
+
+
 def test_default_plan_needs_experiments(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="at least one experiment file"):
         default_plan(tmp_path)
