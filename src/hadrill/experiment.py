@@ -124,31 +124,39 @@ def _check_structure(src: str, data: dict[str, Any]) -> None:
     for i, ext in enumerate(extensions):
         if not isinstance(ext, dict) or not isinstance(ext.get("name"), str):
             raise ConfigError(src, f"extensions[{i}]", "a mapping with a name", ext)
-        if ext["name"] != "hadrill" or ext.get("requires") is None:
+        if ext["name"] != "hadrill":
             continue
-        requires = ext["requires"]
-        if not isinstance(requires, list) or not all(isinstance(c, str) and c for c in requires):
-            wanted = "a list of cluster names (or CLUSTER:SETTING)"
-            raise ConfigError(src, f"extensions[{i}].requires", wanted, requires)
+        for key in ("requires", "excludes"):
+            names = ext.get(key)
+            if names is not None and not (isinstance(names, list) and all(isinstance(c, str) and c for c in names)):
+                raise ConfigError(src, f"extensions[{i}].{key}", "a list of cluster names (or CLUSTER:SETTING)", names)
 
 
-def required_clusters(experiment: dict[str, Any]) -> list[str]:
-    """The inventory clusters an experiment declares it needs, in Chaos Toolkit's ``extensions`` block::
+def required_clusters(experiment: dict[str, Any], key: str = "requires") -> list[str]:
+    """The inventory clusters an experiment declares it needs (``excludes``: where it does not apply), in
+    Chaos Toolkit's ``extensions`` block::
 
     extensions:
       - name: hadrill
         requires: [kubernetes, k8s-etcd]
+        excludes: [kubernetes:app_url]
     """
     out: list[str] = []
     for ext in experiment.get("extensions") or []:
         if isinstance(ext, dict) and ext.get("name") == "hadrill":
-            out += [str(c) for c in ext.get("requires") or []]
+            out += [str(c) for c in ext.get(key) or []]
     return out
 
 
 def missing_clusters(path: Path, clusters: set[str]) -> list[str]:
     """The clusters experiment ``path`` requires that are not among ``clusters`` (an inventory's names)."""
     return [c for c in required_clusters(load_experiment_file(path)) if c not in clusters]
+
+
+def excluding_clusters(path: Path, clusters: set[str]) -> list[str]:
+    """What ``clusters`` (an inventory's :attr:`~hadrill.inventory.Inventory.provides`) has that experiment
+    ``path`` excludes: it is not run there (its file says why)."""
+    return [c for c in required_clusters(load_experiment_file(path), "excludes") if c in clusters]
 
 
 class ExperimentResult:

@@ -245,13 +245,16 @@ def default_plan(
         raise ConfigError(str(experiments_dir), "", "a directory of experiment files (or a plan: --plan PLAN)") from e
     not_run: list[dict[str, str]] = []
     if clusters is not None:
-        from hadrill.experiment import missing_clusters
+        from hadrill.experiment import excluding_clusters, missing_clusters
 
         kept = []
         for p in files:
-            missing = missing_clusters(p, clusters)
+            missing, excluding = missing_clusters(p, clusters), excluding_clusters(p, clusters)
             if missing:
                 not_run.append({"experiment": p.name, "reason": f"not run: needs cluster(s) {', '.join(missing)}"})
+            elif excluding:
+                reason = f"not run: excludes {', '.join(excluding)}, which the inventory has (see its file)"
+                not_run.append({"experiment": p.name, "reason": reason})
             else:
                 kept.append(p)
         files = kept

@@ -124,6 +124,12 @@ class _Platform:
                 return lacking
         return missing_clusters(experiment, load_inventory(self.inventory_path()).provides)
 
+    def excluding(self, experiment: Path) -> list[str]:
+        """What the platform has that ``experiment`` excludes."""
+        from hadrill.experiment import excluding_clusters
+
+        return excluding_clusters(experiment, load_inventory(self.inventory_path()).provides)
+
     def close(self) -> None:
         if self.lab is not None and not self.config.getoption("--hadrill-keep-lab"):
             self.lab.down()
@@ -181,6 +187,9 @@ class ExperimentItem(pytest.Item):
                 f"needs cluster(s) {', '.join(missing)} in the inventory "
                 f"(a lab file with {', '.join(p + ': {}' for p in parts)})"
             )
+        excluding = platform.excluding(self.path)
+        if excluding:
+            pytest.skip(f"excludes {', '.join(excluding)}, which the inventory has (see the experiment's file)")
         result = run_experiment_file(
             self.path,
             inventory=platform.inventory_path(),

@@ -22,7 +22,7 @@ from labtools import Harness, fresh_lab, wait_until
 
 from hadrill.clients.etcd import EtcdClient
 from hadrill.clients.targets import Target
-from hadrill.errors import TargetError
+from hadrill.errors import InjectionFailed, TargetError
 from hadrill.experiment import failure_report, run_experiment_file
 from hadrill.faults.base import injected, recover
 from hadrill.faults.etcd import kill_member, partition_member, pick_member
@@ -218,6 +218,20 @@ def test_kill_lets_restart_policy_bring_the_unit_back(inv: Inventory, ledger: Le
     assert int(engine_exec(node.name, "systemctl show -p NRestarts --value etcd.service")) >= 1
 
 
+def test_refused_service_fault_leaves_nothing_open(inv: Inventory, ledger: Ledger) -> None:
+    """A unit the host does not have is refused; its record closes, so later faults are not held."""
+    node = inv.member_node(inv.cluster("etcd"), follower(inv))
+    fault = ServiceFault(target=node.url, unit="no-such-hadrill.service", action="stop", time_limit=60)
+    refused = pytest.raises(InjectionFailed, match=r"no-such-hadrill\.service is not-found")
+    with refused, injected(fault, ledger=ledger):
+        pytest.fail("a unit the host lacks was injected")
+    assert [e.step for e in fault.events] == ["inject", "revert_start", "revert"]
+    assert not ledger.open_faults()
+    timer = f"hadrill-deadman-{fault.events[0].fault}"
+    assert timer not in engine_exec(node.name, "systemctl list-timers --all --no-legend")
+    assert engine_exec(node.name, "systemctl is-active etcd.service") == "active"
+
+
 def test_sigkilled_harness_fault_is_reverted_by_the_hosts_timer(
     inv: Inventory, state_dir: Path, tmp_path: Path
 ) -> None:
@@ -256,7 +270,8 @@ def test_partition_on_a_host_is_guarded_by_the_hosts_timer(inv: Inventory, ledge
         assert "HDI-" in engine_exec(node.name, "iptables -S")
         assert f"hadrill-deadman-{record.id}.timer" in engine_exec(node.name, "systemctl list-timers --all --no-legend")
     assert "HDI-" not in engine_exec(node.name, "iptables -S")
-    assert "hadrill-deadman" not in engine_exec(node.name, "systemctl list-timers --all --no-legend")
+    timer = f"hadrill-deadman-{fault.events[0].fault}"
+    assert timer not in engine_exec(node.name, "systemctl list-timers --all --no-legend")
 
 
 def test_kill_member_asks_the_node_and_picks_the_service_fault(inv: Inventory) -> None:

@@ -266,10 +266,14 @@ def test_coredns_resolves_services_for_pods(kubectl: Any) -> None:
         assert out.split()[0] == ip, (name, out, ip)
 
 
-def test_kill_master_experiment_measures_the_application(lab: Lab, inv: Inventory, tmp_path: Path) -> None:
-    result = run_experiment_file(KILL_MASTER, inventory=docker_inventory_path(LAB_NAME), journal_dir=tmp_path)
+def test_kill_master_experiment_measures_the_application(lab: Lab, ssh_inv: Inventory, tmp_path: Path) -> None:
+    """Over ``ssh://`` (the default lab kills a master's container): the kill is a power cut of the host."""
+    result = run_experiment_file(KILL_MASTER, inventory=lab.inventory_path, journal_dir=tmp_path)
 
     assert result.ok, failure_report(result.journal)
+    [fault] = result.hadrill["faults"]
+    assert fault["kind"] == "kube.control_plane_power_off" and fault["target"].startswith("ssh://"), fault
+    assert fault["params"]["off"] == "ssh" and fault["params"]["on"] == "lab", fault["params"]
     verdicts = {v["name"]: v for v in result.hadrill["verdicts"]}
     assert verdicts["kubernetes-app max_outage"]["ok"], verdicts["kubernetes-app max_outage"]
     assert verdicts["kubernetes-app max_outage"]["measured"] is not None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import multiprocessing
@@ -109,6 +110,22 @@ def test_revert_failed_keeps_the_fault_open(tmp_path: Path) -> None:
     ]
     ledger.close(record.id, "recovered")
     assert ledger.open_faults() == []
+
+
+def test_faults_on_removed_hosts_are_discarded_and_no_others(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path / "ledger.jsonl")
+    on_container = _record()  # docker://lab-etcd-1, no nodes
+    over_ssh = dataclasses.replace(_record(), target="ssh://root@10.0.0.2", params={"nodes": ["lab-etcd-2"]})
+    spanning = dataclasses.replace(_record(), target="ssh://root@10.0.0.2", params={"nodes": ["lab-etcd-2", "other-1"]})
+    elsewhere = dataclasses.replace(_record(), target="docker://other-lab-etcd-1", params={})
+    api = dataclasses.replace(_record(), target="https://10.0.0.9:6443", params={"nodes": []})
+    for rec in (on_container, over_ssh, spanning, elsewhere, api):
+        ledger.open(rec)
+    gone = ledger.discard_on({"lab-etcd-1", "lab-etcd-2", "lab-etcd-3"})
+    assert [r.id for r in gone] == [on_container.id, over_ssh.id]
+    assert _ids(ledger) == [spanning.id, elsewhere.id, api.id]  # a node outside the lab still holds it
+    assert [e["how"] for e in ledger.history() if e["event"] == "closed"] == ["discarded", "discarded"]
+    assert Ledger(ledger.path).open_faults() == [spanning, elsewhere, api]  # the closing events replay
 
 
 def test_closing_twice_or_unknown_is_harmless(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hadrill.errors import ConfigError
+from hadrill.experiment import load_experiment_file
 from hadrill.plan import Plan, default_plan, load_plan, parse_plan
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -172,6 +173,21 @@ def test_default_plan_on_a_kubeadm_inventory_leaves_out_the_standalone_etcd_nfs_
         assert left[name] == f"not run: needs cluster(s) {needs}", (name, left.get(name))
     ran = {Path(s.experiment).name for s in plan.scenarios}
     assert {"kube-kill-master.yaml", "kube-etcd-restore.yaml", "kube-fail-api-vip.yaml"} <= ran, ran
+    # chaosk8s's one-shot drain would meet the application's own budget there: excluded, with why
+    assert left["kube-drain-worker-pdb.yaml"] == (
+        "not run: excludes kubernetes:app_url, which the inventory has (see its file)"
+    )
+    # the default lab's Kubernetes (kwok workers, no application): it runs
+    kwok = default_plan(EXPERIMENTS, platform="lab:d", clusters={"kubernetes", "k8s-etcd", "kubernetes:api"})
+    assert "kube-drain-worker-pdb.yaml" in {Path(s.experiment).name for s in kwok.scenarios}
+
+
+def test_excludes_must_be_a_list_of_names(tmp_path: Path) -> None:
+    text = (EXPERIMENTS / "kube-drain-worker-pdb.yaml").read_text()
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text.replace("excludes: [kubernetes:app_url]", "excludes: kubernetes:app_url"))
+    with pytest.raises(ConfigError, match=r"extensions\[0\]\.excludes.*a list of cluster names"):
+        load_experiment_file(bad)
 
 
 def test_default_plan_needs_experiments(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ The VRRP state is read from the file the lab's keepalived notify script writes
 from __future__ import annotations
 
 import shlex
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from hadrill.clients.targets import target
@@ -39,10 +40,16 @@ def holds_vip(url: str, vip: str) -> bool:
     return res.ok and f" {vip}/" in res.stdout
 
 
-def vip_holders(inv: Inventory, cluster: Cluster) -> list[Member]:
-    """Every server whose interfaces carry the VIP right now (more than one is a split brain)."""
+def vip_holders(inv: Inventory, cluster: Cluster, *, but: str | None = None) -> list[Member]:
+    """Every server (but the member ``but``) whose interfaces carry the VIP right now (more than one is a
+    split brain)."""
     vip = str(cluster.settings["vip"])
-    return [m for m in cluster.members if holds_vip(inv.member_node(cluster, m.name).url, vip)]
+    members = [m for m in cluster.members if m.name != but]
+    urls = [inv.member_node(cluster, m.name).url for m in members]
+    # asked at once: a host that just lost its power holds an SSH call to its timeout, not the others too
+    with ThreadPoolExecutor(max_workers=len(urls) or 1) as pool:
+        held = list(pool.map(lambda url: holds_vip(url, vip), urls))
+    return [m for m, h in zip(members, held, strict=True) if h]
 
 
 def vip_holder(inv: Inventory, cluster: Cluster) -> Member | None:

@@ -1,14 +1,18 @@
 """Reaching a node of the platform by URL: ``docker://name``, ``ssh://root@host``, ``local://``.
 
 Backends are testinfra's: hadrill adds only what a fault needs on top of them: a bounded command
-(``timeout`` runs on the node, so a hung node cannot hang the harness forever) and a detached
-command that outlives the harness (the deadman).
+(``timeout`` runs on the node, and over SSH the harness gives up a few seconds later, so a host that
+lost its power, or a connection multiplexed over one that died with it, cannot hang the harness) and
+a detached command that outlives the harness (the deadman).
 """
 
 from __future__ import annotations
 
 import base64
+import os
 import shlex
+import signal
+import subprocess
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -21,6 +25,8 @@ from hadrill.errors import TargetError
 from hadrill.inventory import KNOWN_SCHEMES
 
 __all__ = ["KNOWN_SCHEMES", "Result", "Target", "target"]
+
+_SSH_GRACE_S = 3.0  # beyond the command's own timeout: connection set-up, and the node's `timeout -k 2`
 
 
 @dataclass(frozen=True)
@@ -63,6 +69,8 @@ class Target:
         wrapped = f"timeout -k 2 {timeout:g} sh -c {shlex.quote(command)}"
         if self.scheme == "docker":
             return self._docker_run(wrapped, timeout)
+        if self.scheme == "ssh" and hasattr(self._host.backend, "_build_ssh_command"):
+            return self._ssh_run(wrapped, timeout)
         try:
             out = self._host.run(wrapped)
         except Exception as e:
@@ -70,6 +78,27 @@ class Target:
         return Result(
             int(out.rc), out.stdout_bytes.decode("utf-8", "replace"), out.stderr_bytes.decode("utf-8", "replace")
         )
+
+    def _ssh_run(self, wrapped: str, timeout: float) -> Result:
+        """testinfra's ssh command line, run with a deadline here too: ``timeout`` on the node bounds the
+        command, not an ssh client waiting on a host gone silent (its keep-alives may never be set)."""
+        backend = self._host.backend
+        argv, args = backend._build_ssh_command(backend.get_command(wrapped))
+        line = backend.quote(" ".join(argv), *args)
+        proc = subprocess.Popen(
+            line, shell=True, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            start_new_session=True,  # its own group: the shell and ssh are killed together
+        )  # fmt: skip
+        try:
+            out, err = proc.communicate(timeout=timeout + _SSH_GRACE_S)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            raise TargetError(f"{self.url}: no answer within {timeout + _SSH_GRACE_S:g} s") from None
+        if proc.returncode == 255:  # ssh's own failure (the remote command's status otherwise)
+            detail = err.decode("utf-8", "replace").strip()[-300:]
+            raise TargetError(f"{self.url}: cannot run {wrapped!r}: ssh exited 255: {detail}")
+        return Result(proc.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"))
 
     def _docker_run(self, wrapped: str, timeout: float) -> Result:
         """``docker exec`` through the engine's API (testinfra starts the docker CLI per command, which

@@ -177,8 +177,10 @@ def writes_fail_without_quorum(
 
 def _kube_fault(run: Run) -> FaultRecord:
     """The run's latest control-plane fault."""
+    from hadrill.faults.kube import CONTROL_PLANE_KINDS
+
     for _, record in reversed(run.faults):
-        if record.kind == "kube.control_plane":
+        if record.kind in CONTROL_PLANE_KINDS:
             return record
     raise ConfigError("experiment", "method", "a kill_control_plane_node action before this check")
 

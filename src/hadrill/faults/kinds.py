@@ -24,6 +24,7 @@ KINDS: dict[str, str] = {
     "etcd-restore-static.objects": "hadrill.faults.etcd_restore_static:StaticDrillObjects",
     "gluster.stop_brick": "hadrill.faults.gluster:StopBrick",
     "kube.control_plane": "hadrill.faults.kube:ControlPlaneFault",
+    "kube.control_plane_power_off": "hadrill.faults.kube:ControlPlanePowerOff",
     "kube.worker_power_off": "hadrill.faults.kube_worker:WorkerPowerOff",
     "kube.drain_node": "hadrill.faults.kube_drain:WorkerDrain",
     "network.partition": "hadrill.faults.network:Partition",

@@ -2,15 +2,19 @@
 
 ``which`` picks the node: ``etcd-leader`` (the master whose stacked etcd member leads, read from the
 inventory's ``k8s-etcd`` cluster), ``controller-manager`` or ``scheduler`` (the holder of that lease),
-``random``, or a node/member name. The fault is a :class:`ContainerFault` on the node (the lab and kind
-run masters as containers); its revert starts the container again and waits, bounded, until the
-node's etcd member answers with a leader and its API server's ``/readyz`` is ``ok``.
+``random``, or a node/member name. On a master reached as ``docker://`` (the lab, kind) the fault is a
+:class:`ContainerFault` on its container; on any other host (``ssh://``, a BMC) a kill is a power cut
+(:class:`ControlPlanePowerOff`, through :func:`~hadrill.faults.power.power_off`'s drivers). Either
+revert starts the node again and waits, bounded, until its etcd member answers with a leader and its
+API server's ``/readyz`` is ``ok``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import time
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from hadrill.clients.etcd import etcd_leader
@@ -20,10 +24,13 @@ from hadrill.faults.base import DEFAULT_TIME_LIMIT, wait_back
 from hadrill.faults.container import Action, ContainerFault
 from hadrill.faults.ledger import FaultRecord, Ledger
 from hadrill.faults.picking import free_members, gate
+from hadrill.faults.power import PowerOff, power_off
 from hadrill.inventory import Cluster, Inventory, Member
 
 __all__ = [
+    "CONTROL_PLANE_KINDS",
     "ControlPlaneFault",
+    "ControlPlanePowerOff",
     "etcd_cluster_of",
     "kill_control_plane_node",
     "pick_control_plane",
@@ -66,6 +73,15 @@ def pick_control_plane(inv: Inventory, cluster: Cluster, which: str, *, ledger: 
         ) from None
 
 
+def _wait_node_back(record: FaultRecord) -> None:
+    p = record.params
+    p["rejoined_at"] = wait_back(
+        lambda: node_problem(p),
+        timeout=float(p.get("revert_timeout", REVERT_TIMEOUT)),
+        what=f"{record.description}: node not back",
+    )
+
+
 class ControlPlaneFault(ContainerFault):
     """A container fault on a master whose revert waits until its etcd member and API server are back."""
 
@@ -80,11 +96,28 @@ class ControlPlaneFault(ContainerFault):
         p = record.params
         p["restarted_at"] = time.time()
         ContainerFault.revert(record)
-        p["rejoined_at"] = wait_back(
-            lambda: node_problem(p),
-            timeout=float(p.get("revert_timeout", REVERT_TIMEOUT)),
-            what=f"{record.description}: node not back",
-        )
+        _wait_node_back(record)
+
+
+@dataclass
+class ControlPlanePowerOff(PowerOff):
+    """A master's power cut (a host with no container to kill) whose revert powers it on and then waits,
+    as :class:`ControlPlaneFault`'s does, until its etcd member and API server are back."""
+
+    checks: dict[str, Any] | None = None  # set by kill_control_plane_node: endpoints and TLS paths
+    kind: ClassVar[str] = "kube.control_plane_power_off"
+
+    def params(self) -> dict[str, Any]:
+        return {**super().params(), **(self.checks or {})}
+
+    @classmethod
+    def revert(cls, record: FaultRecord) -> None:
+        record.params["restarted_at"] = time.time()
+        PowerOff.revert(record)
+        _wait_node_back(record)
+
+
+CONTROL_PLANE_KINDS = (ControlPlaneFault.kind, ControlPlanePowerOff.kind)  # what the probes of a master kill read
 
 
 def kill_control_plane_node(
@@ -97,8 +130,9 @@ def kill_control_plane_node(
     force: bool = False,
     revert_timeout: float = REVERT_TIMEOUT,
     ledger: Ledger | None = None,
-) -> ControlPlaneFault:
-    """Kill (or stop, pause, restart) the container of one control-plane node (see :func:`pick_control_plane`)."""
+) -> ControlPlaneFault | ControlPlanePowerOff:
+    """Kill (or stop, pause, restart) the container of one control-plane node (see :func:`pick_control_plane`);
+    on a host that is no container, power it off (``kill`` only)."""
     c = inv.cluster(cluster)
     member = pick_control_plane(inv, c, which, ledger=ledger)
     node = inv.member_node(c, member.name)
@@ -109,6 +143,16 @@ def kill_control_plane_node(
         checks.update(api=member.endpoints["api"], **reference)
     if member.endpoints.get("etcd") and etcd is not None and etcd.tls is not None:
         checks.update(etcd=member.endpoints["etcd"], etcd_tls=etcd.tls.model_dump())
+    if not node.url.startswith("docker://"):
+        if action != "kill":
+            raise ConfigError(
+                "experiment", "action", f"kill (a power cut) for master {node.name} at {node.url.split('?', 1)[0]}: "
+                f"{action} acts on a container", action,
+            )  # fmt: skip
+        cut = power_off(inv, node.name, time_limit=time_limit, force=force)
+        fields = {f.name: getattr(cut, f.name) for f in dataclasses.fields(cut) if f.init}
+        fields |= gate(inv, c, [member], force=force)  # its members are the Kubernetes cluster's
+        return ControlPlanePowerOff(**fields, checks=checks)
     fault = ControlPlaneFault(
         target=node.url,
         action=action,

@@ -37,7 +37,7 @@ __all__ = ["CloseHow", "FaultRecord", "Ledger", "check_private", "default_ledger
 
 _log = logging.getLogger(__name__)
 
-CloseHow = Literal["reverted", "recovered", "expired"]
+CloseHow = Literal["reverted", "recovered", "expired", "discarded"]  # discarded: its hosts were destroyed
 _HOWS: tuple[str, ...] = get_args(CloseHow)
 _TORN = object()
 
@@ -193,6 +193,20 @@ class Ledger:
         if how not in _HOWS:
             raise ValueError(f"how must be one of {', '.join(_HOWS)}, got {how!r}")
         self._append({"event": "closed", "id": fault_id, "at": time.time(), "how": how})
+
+    def discard_on(self, nodes: set[str]) -> list[FaultRecord]:
+        """Close as ``discarded`` the open faults held only on ``nodes`` (container names, the lab's node
+        names), whose hosts are being destroyed: nothing is left to revert, and an open record would
+        make every later recover fail and hold a new lab's node of the same name. Returns them."""
+        gone = []
+        with self.guard():
+            for rec in self.open_faults():
+                held = set(rec.params.get("nodes") or [])
+                on_container = rec.target.startswith("docker://") and rec.target[len("docker://") :] in nodes
+                if on_container or (held and held <= nodes):
+                    self.close(rec.id, "discarded")
+                    gone.append(rec)
+        return gone
 
     def revert_failed(self, fault_id: str, error: str | BaseException) -> None:
         """Note a failed revert; the fault stays open so ``hadrill recover`` tries again."""

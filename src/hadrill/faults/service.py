@@ -137,6 +137,12 @@ class ServiceFault(Fault):
         t = target(record.target)
         unit = record.params["unit"]
         try:  # the timer is disarmed after the revert is verified (Fault.disarm)
+            if unit_state(t, unit).get("LoadState") == "not-found":
+                if "pid" in record.params:  # this process saw it loaded and acted on it
+                    raise RevertFailed(f"{unit} on {record.target} was loaded at inject and is now not found")
+                # the injection was refused before any change (no such unit), or it was uninstalled since:
+                # there is nothing to start, and an open record would refuse every later fault on the host
+                return
             t.check(revert_commands(record.params), timeout=90)
             if record.params["action"] == "freeze":
                 return

@@ -14,7 +14,6 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from hadrill.clients.etcd import EtcdClient
-from hadrill.clients.targets import target
 from hadrill.errors import LabError, TargetError
 from hadrill.inventory import Cluster, Member, Node
 from hadrill.lab.etcd_host import ETCD_HOST_IMAGE, ETCD_UNIT, configure_member, member_env
@@ -81,14 +80,9 @@ class EtcdService:
         ]
         with ThreadPoolExecutor(max_workers=len(nodes)) as pool:
             list(pool.map(wait_system_running, nodes))
-        ssh = LabSsh(ctx.name)
-        public = ssh.ensure_key()
-        keys = {}
+        LabSsh(ctx.name).provision(nodes, [ip for _, ip in members])
         for c, (name, ip) in zip(nodes, members, strict=True):
-            ssh.authorize(c, public)
-            keys[ip] = ssh.host_key(c)
             configure_member(c, member_env(name, ip, initial, f"{ctx.name}-etcd", CLIENT_PORT, PEER_PORT))
-        ssh.pin(keys)
 
     def metrics_targets(self, ctx: LabContext) -> list[tuple[str, str]]:
         """etcd serves Prometheus metrics at /metrics on its client port."""
@@ -110,23 +104,14 @@ class EtcdService:
                 leaders = {s.leader for s in statuses}
                 if len(leaders) == 1 and "0" not in leaders and "" not in leaders:
                     next(iter(self.clients(ctx).values())).put("/hadrill/lab/ready", str(time.time()))
-                    if self.transport == "ssh":
-                        self._check_ssh(ctx)
+                    if self.transport == "ssh":  # the key is accepted, the pinned host key matches
+                        LabSsh(ctx.name).check_hosts([(n, ip, (ETCD_UNIT,)) for n, ip in self._members(ctx)])
                     return
                 problem = f"members disagree on the leader: {sorted(leaders)}"
             except TargetError as e:
                 problem = str(e)
             time.sleep(0.5)
         raise LabError(f"etcd cluster of lab {ctx.name} not healthy after {timeout:.0f} s: {problem}")
-
-    def _check_ssh(self, ctx: LabContext) -> None:
-        """Healthy over SSH too: the key is accepted, the pinned host key matches, the unit is active."""
-        for name, ip in self._members(ctx):
-            state = target(self.node_url(ctx, name, ip)).run(f"systemctl is-active {ETCD_UNIT}", timeout=15)
-            if state.stdout.strip() != "active":
-                raise LabError(
-                    f"etcd host {name} over ssh: {ETCD_UNIT} is {state.stdout.strip() or state.stderr.strip()}"
-                )
 
     def inventory(self, ctx: LabContext) -> tuple[list[Node], list[Cluster]]:
         nodes, members = [], []

@@ -31,7 +31,6 @@ from hadrill.lab.storage_host import (
     BOOT_TIMEOUT,
     GLUSTER_UNIT,
     STORAGE_HOST_IMAGE,
-    check_over_ssh,
     install_exporter,
     start_glusterd,
 )
@@ -250,7 +249,7 @@ class GlusterService:
             if problem is None:
                 if self.transport == "ssh":
                     servers = [(n, ip, (GLUSTER_UNIT,)) for n, ip, _ in self.servers(ctx)]
-                    check_over_ssh(ctx.name, [*servers, (self.client(ctx)[0], self.client(ctx)[1], ())])
+                    LabSsh(ctx.name).check_hosts([*servers, (self.client(ctx)[0], self.client(ctx)[1], ())])
                 return
             if time.monotonic() >= deadline:
                 break

@@ -72,7 +72,6 @@ from hadrill.lab.kubeadm_lb import LB_HOST_IMAGE, LB_UNITS, ApiLoadBalancers
 from hadrill.lab.labfile import KubernetesPart
 from hadrill.lab.runtime import LabContext, StatusRow
 from hadrill.lab.ssh import LabSsh
-from hadrill.lab.storage_host import check_over_ssh
 from hadrill.progress import Progress
 
 __all__ = ["KubeadmService"]
@@ -515,7 +514,7 @@ class KubeadmService(KubeService):
             wait("the application answering through its Service", app_answers)
         if self.transport == "ssh":  # healthy over SSH too: lab up fails here rather than the first experiment
             lbs = ApiLoadBalancers(ctx)
-            check_over_ssh(ctx.name, [
+            LabSsh(ctx.name).check_hosts([
                 *((n, ip, ("containerd.service", "kubelet.service")) for n, ip in self.nodes(ctx)),
                 *((n, ip, LB_UNITS) for n, ip in lbs.servers()),
             ])  # fmt: skip

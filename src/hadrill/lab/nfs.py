@@ -33,7 +33,6 @@ from hadrill.lab.storage_host import (
     BOOT_TIMEOUT,
     NFS_UNITS,
     STORAGE_HOST_IMAGE,
-    check_over_ssh,
     configure_nfs_server,
     install_exporter,
 )
@@ -206,7 +205,7 @@ class NfsService:
                 if problem is None:
                     if self.transport == "ssh":
                         servers = [(n, ip, NFS_UNITS) for n, ip, _ in self.servers(ctx)]
-                        check_over_ssh(ctx.name, [*servers, (self.client(ctx)[0], self.client(ctx)[1], ())])
+                        LabSsh(ctx.name).check_hosts([*servers, (self.client(ctx)[0], self.client(ctx)[1], ())])
                     return
             if time.monotonic() >= deadline:
                 break

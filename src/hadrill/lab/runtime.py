@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,10 +17,13 @@ import docker
 from docker.errors import APIError, NotFound
 from docker.models.containers import Container
 
-from hadrill.errors import LabError
+from hadrill.errors import HadrillError, LabError
 from hadrill.faults.deadman import disarm_for_containers
+from hadrill.faults.ledger import Ledger
 from hadrill.lab.labfile import LabFile
 from hadrill.progress import Progress
+
+_log = logging.getLogger(__name__)
 
 __all__ = ["LAB_LABEL", "OWNER_LABEL", "LabContext", "StatusRow", "labs_owned_by", "remove_lab", "used_subnets"]
 
@@ -220,12 +224,27 @@ class LabContext:
             self.client.volumes.create(name, labels=self.labels())
 
 
+def discard_faults_on(names: set[str]) -> int:
+    """Close the default ledger's open faults on these containers (their lab is being removed); how many."""
+    try:
+        gone = Ledger().discard_on(names)
+    except (HadrillError, OSError) as e:  # lab down must not fail over a ledger it cannot write
+        _log.warning("open faults on %s not discarded from the ledger: %s", ", ".join(sorted(names)), e)
+        return 0
+    for rec in gone:
+        _log.warning("fault %s (%s on %s) discarded: its host was removed", rec.id, rec.kind, rec.target)
+    return len(gone)
+
+
 def remove_lab(client: docker.DockerClient, lab: str) -> dict[str, int]:
     """Remove every container, volume and network carrying the lab's label; count them."""
     flt = {"label": [f"{LAB_LABEL}={lab}"]}
     counts = {"containers": 0, "volumes": 0, "networks": 0}
     containers = client.containers.list(all=True, filters=flt, ignore_removed=True)
-    disarm_for_containers({c.name for c in containers})  # an old fault's deadman must not act on a new lab
+    names = {c.name for c in containers}
+    disarm_for_containers(names)  # an old fault's deadman must not act on a new lab
+    if discarded := discard_faults_on(names):
+        counts["open faults"] = discarded  # closed as discarded in the ledger
     for c in containers:
         try:
             c.remove(force=True, v=True)

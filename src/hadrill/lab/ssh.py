@@ -70,6 +70,17 @@ class LabSsh:
             keys[address] = self.host_key(c)
         self.pin(keys)
 
+    def check_hosts(self, nodes: Sequence[tuple[str, str, Sequence[str]]]) -> None:
+        """Healthy over SSH too: each (name, address, units) answers with the lab's key and its pinned host
+        key, and its units are active (``lab up`` fails here rather than the first experiment)."""
+        from hadrill.clients.targets import target
+
+        for name, address, units in nodes:
+            command = f"systemctl is-active {' '.join(units)}" if units else "true"
+            res = target(self.url(address)).run(command, timeout=15)
+            if not res.ok:
+                raise LabError(f"host {name} over ssh: {command}: {(res.stdout + res.stderr).strip()[-200:]}")
+
     def _ensure_key(self) -> str:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.dir.chmod(0o700)

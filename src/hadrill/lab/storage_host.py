@@ -16,13 +16,10 @@ from __future__ import annotations
 
 from docker.models.containers import Container
 
-from hadrill.clients.targets import target
-from hadrill.errors import LabError
 from hadrill.lab.exporter_files import EXPORTER, EXPORTER_PATH, EXPORTER_UNIT, exporter_unit
 from hadrill.lab.hosts import host_image, interface_of, run_on, write_if_changed
 from hadrill.lab.keepalived import KEEPALIVED_DROPIN, KEEPALIVED_DROPIN_PATH, NOTIFY_PATH, keepalived_conf
 from hadrill.lab.nfs_files import GANESHA_CONF, NOTIFY
-from hadrill.lab.ssh import LabSsh
 
 BOOT_TIMEOUT = 180.0  # seconds for systemd to reach "running": a host node boots slowly on a loaded machine
 
@@ -33,7 +30,6 @@ __all__ = [
     "NFS_MARK",
     "NFS_UNITS",
     "STORAGE_HOST_IMAGE",
-    "check_over_ssh",
     "configure_nfs_server",
     "install_exporter",
     "keepalived_conf",
@@ -113,14 +109,3 @@ def install_exporter(c: Container, checks: dict[str, str], after: tuple[str, ...
 def start_glusterd(c: Container) -> None:
     """Mark the node a Gluster server and start glusterd (its state is on the node's own volume)."""
     run_on(c, f"mkdir -p /etc/hadrill && touch {GLUSTER_MARK} && systemctl start {GLUSTER_UNIT}", "start glusterd")
-
-
-def check_over_ssh(lab: str, nodes: list[tuple[str, str, tuple[str, ...]]]) -> None:
-    """Healthy over SSH too: each (name, address, units) answers with the lab's key and its pinned host
-    key, and its units are active (``lab up`` fails here rather than the first experiment)."""
-    ssh = LabSsh(lab)
-    for name, address, units in nodes:
-        command = f"systemctl is-active {' '.join(units)}" if units else "true"
-        res = target(ssh.url(address)).run(command, timeout=15)
-        if not res.ok:
-            raise LabError(f"host {name} over ssh: {command}: {(res.stdout + res.stderr).strip()[-200:]}")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from hadrill.clients.nfs import server_state, vip_holders
+from hadrill.clients.nfs import holds_vip, server_state, vip_holders
 from hadrill.inventory import Cluster, Inventory
 from hadrill.slo import Verdict
 
@@ -25,13 +25,17 @@ def vip_moved(
     """
     wait = max(limit, objective_s)
     deadline = time.monotonic() + wait
-    holders = vip_holders(inv, cluster)
+    holders = []
     seen_at = None
     for _ in range(int(wait / 0.05) + 2):
-        holders = vip_holders(inv, cluster)
-        if len(holders) == 1 and holders[0].name != former:
+        # The others first: asking the failed server (maybe powered off: an SSH call waits out its timeout)
+        # only once the VIP is seen elsewhere, to tell a move from a split brain.
+        holders = vip_holders(inv, cluster, but=former)
+        if len(holders) == 1:
             seen_at = time.time()
-            break
+            if not holds_vip(inv.member_node(cluster, former).url, str(cluster.settings["vip"])):
+                break
+            holders, seen_at = [*holders, cluster.member(former)], None
         if time.monotonic() >= deadline:
             break
         time.sleep(0.05)
