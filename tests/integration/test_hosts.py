@@ -173,6 +173,26 @@ def test_every_node_is_reached_over_ssh_with_a_pinned_host_key(lab: Lab, inv: In
         Target(first.url.replace(str(ssh.config), str(config))).check("true", timeout=15)
 
 
+def test_a_host_gone_silent_costs_the_timeout_not_a_hang(inv: Inventory) -> None:
+    """A frozen host (the engine pauses it: TCP stays up, nothing answers) behind a warm multiplexed SSH
+    connection: the command gives up at its timeout plus the harness's grace, named, instead of waiting
+    on SSH's keep-alives."""
+    node = inv.member_node(inv.cluster("etcd"), follower(inv))
+    t = Target(node.url)
+    t.check("true", timeout=10)  # the master connection is up
+    container = docker.from_env().containers.get(node.name)
+    container.pause()
+    try:
+        start = time.monotonic()
+        with pytest.raises(TargetError, match="no answer within 5 s"):
+            t.run("true", timeout=2)
+        took = time.monotonic() - start
+    finally:
+        container.unpause()
+    assert 4.5 <= took < 7, took
+    wait_until("the host answers again", lambda: None if t.run("true", timeout=5).ok else "not yet", timeout=30)
+
+
 # -- service faults ----------------------------------------------------------------------------------
 def test_kill_masked_service_fault_is_injected_proven_and_reverted(inv: Inventory, ledger: Ledger) -> None:
     member = follower(inv)

@@ -93,7 +93,12 @@ class Target:
             out, err = proc.communicate(timeout=timeout + _SSH_GRACE_S)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
+            proc.wait()
+            # not read to their end: a multiplexed client passed these pipes to its master connection,
+            # which holds them until its own keep-alives give up
+            for pipe in (proc.stdout, proc.stderr):
+                if pipe is not None:
+                    pipe.close()
             raise TargetError(f"{self.url}: no answer within {timeout + _SSH_GRACE_S:g} s") from None
         if proc.returncode == 255:  # ssh's own failure (the remote command's status otherwise)
             detail = err.decode("utf-8", "replace").strip()[-300:]
