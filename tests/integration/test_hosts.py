@@ -264,7 +264,9 @@ def test_sigkilled_harness_fault_is_reverted_by_the_hosts_timer(
     harness.kill()
     # SSH dies too: every sshd on the node is SIGKILLed (systemd restarts the listener, not sessions).
     engine_exec(node.name, "pkill -KILL -x sshd; true")
-    assert engine_exec(node.name, "systemctl is-active etcd.service") in ("failed", "inactive")
+    # down and masked: "activating" (auto-restart) until its RestartSec passes, then "failed" (refused)
+    assert engine_exec(node.name, "systemctl is-active etcd.service") in ("failed", "inactive", "activating")
+    assert engine_exec(node.name, "systemctl show -p LoadState --value etcd.service") == "masked"
     assert f"hadrill-deadman-{fault_id}.timer" in engine_exec(node.name, "systemctl list-timers --all --no-legend")
 
     left = deadline - time.time() + DEADMAN_GRACE

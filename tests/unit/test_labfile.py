@@ -466,6 +466,18 @@ def test_ssh_is_refused_when_a_part_beside_kubeadm_runs_in_containers() -> None:
     assert err.field == "transport" and "nodes is host" in err.expected
 
 
+def test_a_swarm_lab_is_reached_over_ssh_without_nodes_host() -> None:
+    """Swarm's nodes are systemd hosts running dockerd and sshd whatever ``nodes`` says."""
+    lab = parse_lab_file("name: s\netcd: null\nswarm: {}\ntransport: ssh\n", SOURCE)
+    assert (lab.nodes, lab.transport) == ("container", "ssh") and lab.swarm is not None
+    kubeadm = parse_lab_file("name: s\netcd: null\nswarm: {}\nkubernetes: {mode: kubeadm}\ntransport: ssh\n", SOURCE)
+    assert kubeadm.transport == "ssh"
+    # beside a part whose nodes are containers (no sshd): refused; etcd's part is there unless "etcd: null"
+    for beside in ("etcd: {}", "etcd: null\ngluster: {}", "etcd: null\nkubernetes: {mode: binaries}"):
+        err = _error(f"name: s\nswarm: {{}}\n{beside}\ntransport: ssh\n")
+        assert err.field == "transport" and "nodes is host" in err.expected, beside
+
+
 def test_host_nodes_refuse_the_binaries_kubernetes_but_take_kubeadm() -> None:
     err = _error("name: fleet\nnodes: host\nkubernetes: {mode: binaries}\n")
     assert err.field == "nodes" and "binaries" in err.expected

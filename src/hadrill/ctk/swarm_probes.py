@@ -10,6 +10,7 @@ from hadrill.ctk import current_run
 from hadrill.errors import ConfigError, TargetError
 from hadrill.faults.container import ContainerFault
 from hadrill.faults.ledger import FaultRecord
+from hadrill.faults.power import PowerOff
 from hadrill.faults.swarm import DrainNode, swarm_view
 from hadrill.inventory import Cluster
 from hadrill.probes.swarm import manager_urls
@@ -27,12 +28,12 @@ __all__ = [
 
 
 def _swarm_faults(run: Run, cluster: str) -> list[tuple[FaultRecord, float]]:
-    """The run's container and drain faults on this swarm's nodes, with their windows' start."""
+    """The run's container, power and drain faults on this swarm's nodes, with their windows' start."""
     names = {m.node for m in run.inventory.cluster(cluster).members}
     starts = {w["fault"]: float(w["start"]) for w in run.windows}
     found = [
         (r, starts[r.id]) for _, r in run.faults
-        if r.kind in (ContainerFault.kind, DrainNode.kind) and set(r.params.get("nodes", ())) & names
+        if r.kind in (ContainerFault.kind, PowerOff.kind, DrainNode.kind) and set(r.params.get("nodes", ())) & names
     ]  # fmt: skip
     if not found:
         raise ConfigError(

@@ -23,12 +23,11 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from hadrill.clients.kube import KubeApiError, api_reference, kube_api, member_api
-from hadrill.clients.targets import target
 from hadrill.errors import ConfigError, InjectionFailed, RevertFailed, TargetError
 from hadrill.faults.base import DEFAULT_TIME_LIMIT, Fault, held_nodes
 from hadrill.faults.kube_worker import app_pods_by_worker, pick_app_worker
 from hadrill.faults.ledger import FaultRecord, Ledger
-from hadrill.faults.systemd_timer import arm_timer, disarm_timer
+from hadrill.faults.systemd_timer import arm_timers, disarm_timers
 from hadrill.inventory import Inventory
 
 __all__ = ["ADMIN_CONF", "EVICT_TIMEOUT", "WorkerDrain", "drain_app_worker", "drain_candidates"]
@@ -105,21 +104,11 @@ class WorkerDrain(Fault):
     def arm_deadman(cls, record: FaultRecord) -> None:
         p = record.params
         uncordon = f"kubectl --kubeconfig {ADMIN_CONF} --request-timeout=20s uncordon {shlex.quote(p['node'])}"
-        retried = f"for i in 1 2 3 4 5 6; do {uncordon} && break; sleep 10; done"
-        lines = []
-        for url in p["masters"]:
-            try:
-                lines.append(arm_timer(target(url), record, retried))
-            except TargetError as e:  # a master down now: the others' timers do it
-                lines.append(f"{url}: not armed ({str(e)[-120:]})")
-        if not any("not armed" not in line for line in lines):
-            raise InjectionFailed(f"drain of {p['node']}: no master took the deadman's timer: {'; '.join(lines)}")
-        p["deadman"] = "; ".join(lines)
+        p["deadman"] = arm_timers(p["masters"], record, uncordon, f"drain of {p['node']}")
 
     @classmethod
     def disarm(cls, record: FaultRecord) -> None:
-        for url in record.params["masters"]:
-            disarm_timer(target(url), record.id)
+        disarm_timers(record.params["masters"], record.id)
 
     @classmethod
     def fired(cls, record: FaultRecord) -> bool:

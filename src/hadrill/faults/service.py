@@ -118,17 +118,22 @@ class ServiceFault(Fault):
 
         def down() -> str | None:
             now = unit_state(t, self.unit)
-            if now.get("ActiveState") not in ("inactive", "failed") or t.run(f"kill -0 {pid}", timeout=5).ok:
+            state = f"{now.get('ActiveState')}/{now.get('SubState')}"
+            # With Restart= set, a killed unit sits in "activating (auto-restart)" until systemd tries to
+            # start it again: a masked one is held down from then on (that start is refused: "failed").
+            pending = state == "activating/auto-restart" and self.action in _MASKING
+            if not (now.get("ActiveState") in ("inactive", "failed") or pending):
+                return None
+            if t.run(f"kill -0 {pid}", timeout=5).ok:
                 return None
             if self.action in _MASKING and now.get("LoadState") != "masked":
                 raise InjectionFailed(
                     f"{self.unit} on {record.target} is not masked (its unit file {now.get('FragmentPath')} "
                     "outranks a runtime mask)"
                 )
-            return f"{self.unit} {now.get('ActiveState')} ({now.get('LoadState')}), pid {pid} gone"
+            held = ", its restart refused by the mask" if pending else ""
+            return f"{self.unit} {state} ({now.get('LoadState')}{held}), pid {pid} gone"
 
-        # With Restart= set, a killed unit sits in "activating (auto-restart)" until systemd tries to
-        # start it again; "failed" after that means the masked unit's restart was refused: held down.
         seen = wait_for(down, timeout=30, what=f"{self.unit} down")
         return seen + deadman
 

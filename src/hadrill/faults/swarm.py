@@ -3,20 +3,24 @@
 ``which`` picks the node: ``leader`` (the Raft leader, as a manager that answers reports it),
 ``manager`` (a manager that is not the leader), ``worker`` (a worker running a task of the cluster's
 service; none running one is an error), ``store`` (the node running the task of the stateful service,
-``settings.store``), ``random``, or a node/member name. The fault is the container machinery's
-:class:`ContainerFault` (ledger, host deadman, proof of effect, verified revert): the lab's Swarm
-nodes are containers; a node of a real swarm needs a power driver, which says so.
+``settings.store``), ``random``, or a node/member name. A node reached as ``docker://`` is killed by
+the container machinery's :class:`ContainerFault` (ledger, host deadman, proof of effect, verified
+revert); a host (``ssh://``) loses its power (:class:`~hadrill.faults.power.PowerOff`: off over SSH
+or its BMC, on by the lab's engine or its BMC).
 
 :class:`DrainNode` is the maintenance rehearsal: ``docker node update --availability drain NODE`` on
 a manager, proven when the node says Drain and runs no task; its revert sets it Active again through
-the first manager that answers. Its deadman runs on this host and tries every manager in turn, so a
-dead manager does not leave the node drained past the time limit.
+the first manager that answers. Its deadman tries every manager: from this host when they are
+containers, from a systemd timer on each when they are hosts, so a dead manager does not leave the
+node drained past the time limit.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import shlex
+import time
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -28,6 +32,8 @@ from hadrill.faults.container import Action, ContainerFault
 from hadrill.faults.deadman import OnHostDeadman, arm_on_host
 from hadrill.faults.ledger import FaultRecord, Ledger
 from hadrill.faults.picking import free_members, gate
+from hadrill.faults.power import PowerOff, power_off
+from hadrill.faults.systemd_timer import arm_timers, disarm_timers
 from hadrill.inventory import Cluster, Inventory, Member
 
 __all__ = ["PICKS", "DrainNode", "drain_swarm_node", "kill_swarm_node", "pick_swarm_nodes", "swarm_view"]
@@ -123,12 +129,19 @@ def kill_swarm_node(
     time_limit: float = DEFAULT_TIME_LIMIT,
     force: bool = False,
     chosen_by: str = "",
-) -> ContainerFault:
-    """Kill (or stop, pause) the container of one Swarm node."""
-    url = inv.member_node(cluster, member.name).url
-    if target(url).container is None:
-        raise NotImplementedError(f"{action} of swarm node {member.name}: {url} is no container (needs a power driver)")
+) -> ContainerFault | PowerOff:
+    """Kill (or stop, pause) the container of one Swarm node; a node that is a host (``ssh://``) loses its
+    power instead (:func:`~hadrill.faults.power.power_off`'s drivers; ``kill`` only)."""
+    node = inv.member_node(cluster, member.name)
+    url = node.url
     why = f" ({chosen_by})" if chosen_by and chosen_by != member.name else ""
+    if target(url).container is None:
+        if action != "kill":
+            where = f"kill (a power cut) for swarm node {member.name} at {url.split('?', 1)[0]}"
+            raise ConfigError("experiment", "action", where, action)
+        cut = power_off(inv, node.name, time_limit=time_limit, force=force)
+        cut.description = f"power off swarm node {member.name}{why} ({cut.off} off, {cut.on} on)"
+        return dataclasses.replace(cut, **gate(inv, cluster, [member], force=force))
     return ContainerFault(
         target=url,
         action=action,
@@ -164,8 +177,18 @@ class DrainNode(OnHostDeadman, Fault):
     def params(self) -> dict[str, Any]:
         return {**super().params(), "node": self.node, "managers": list(self.managers), "service": self.service}
 
+    @staticmethod
+    def _on_hosts(p: dict[str, Any]) -> bool:
+        """No manager is a container: the deadman is a timer on each manager host, not on this one."""
+        return all(target(url).container is None for url in p["managers"])
+
     @classmethod
     def arm_deadman(cls, record: FaultRecord) -> None:
+        p = record.params
+        if cls._on_hosts(p):
+            active = f"docker node update --availability active {shlex.quote(p['node'])}"
+            p["deadman"] = arm_timers(p["managers"], record, active, f"drain of {p['node']}")
+            return
         cmd = ["docker", "node", "update", "--availability", "active", record.params["node"]]
         actions = [
             {"op": "exec", "container": target(url).container, "cmd": cmd}
@@ -175,6 +198,19 @@ class DrainNode(OnHostDeadman, Fault):
         if not actions:
             raise InjectionFailed(f"drain of {record.params['node']}: no manager is a container the deadman can reach")
         arm_on_host(record, actions)
+
+    @classmethod
+    def disarm(cls, record: FaultRecord) -> None:
+        if cls._on_hosts(record.params):
+            disarm_timers(record.params["managers"], record.id)
+        else:
+            super().disarm(record)
+
+    @classmethod
+    def fired(cls, record: FaultRecord) -> bool:
+        if cls._on_hosts(record.params):
+            return time.time() > record.deadline  # a timer leaves no marker: it fires at the deadline
+        return super().fired(record)
 
     def inject(self, record: FaultRecord) -> None:
         try:

@@ -14,11 +14,11 @@ import math
 import shlex
 import time
 
-from hadrill.clients.targets import Target
-from hadrill.errors import InjectionFailed
+from hadrill.clients.targets import Target, target
+from hadrill.errors import InjectionFailed, TargetError
 from hadrill.faults.ledger import FaultRecord
 
-__all__ = ["arm_timer", "disarm_timer", "has_systemd", "timer_unit"]
+__all__ = ["arm_timer", "arm_timers", "disarm_timer", "disarm_timers", "has_systemd", "timer_unit"]
 
 
 _SCRIPTS = "/run/hadrill"  # gone at reboot, like the runtime masks the faults leave
@@ -62,3 +62,24 @@ def disarm_timer(t: Target, record_id: str) -> None:
     unit = timer_unit(record_id)
     stop = f"systemctl stop {unit}.timer {unit}.service 2>/dev/null"
     t.run(f"{stop}; systemctl reset-failed {unit}.service 2>/dev/null; rm -f {_script_path(record_id)}", timeout=30)
+
+
+def arm_timers(urls: list[str], record: FaultRecord, command: str, what: str) -> str:
+    """The same deadman on several hosts (a cluster's managers or masters, any of which can undo the fault):
+    ``command`` retried 6 times 10 s apart. A host down now is noted and skipped; InjectionFailed when
+    none took it. Returns each host's ``list-timers`` line (or why not)."""
+    retried = f"for i in 1 2 3 4 5 6; do {command} && break; sleep 10; done"
+    lines = []
+    for url in urls:
+        try:
+            lines.append(arm_timer(target(url), record, retried))
+        except TargetError as e:  # down now: the others' timers do it
+            lines.append(f"{url.split('?', 1)[0]}: not armed ({str(e)[-120:]})")
+    if not any("not armed" not in line for line in lines):
+        raise InjectionFailed(f"{what}: no host took the deadman's timer: {'; '.join(lines)}")
+    return "; ".join(lines)
+
+
+def disarm_timers(urls: list[str], record_id: str) -> None:
+    for url in urls:
+        disarm_timer(target(url), record_id)

@@ -102,7 +102,7 @@ class Lab:
         if spec.swarm is not None:
             from hadrill.lab.swarm import SwarmService
 
-            self.services.append(SwarmService(spec.swarm, spec.gluster))
+            self.services.append(SwarmService(spec.swarm, spec.gluster, transport=spec.transport))
         if spec.kubernetes is not None and spec.kubernetes.mode == "kubeadm":
             from hadrill.lab.kubeadm import KubeadmService
 

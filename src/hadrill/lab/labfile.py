@@ -231,8 +231,9 @@ class LabFile(_Strict):
             return v
         kube = info.data.get("kubernetes")
         others = [p for p in ("etcd", "nfs", "gluster") if info.data.get(p) is not None]
-        if kube is not None and kube.mode == "kubeadm" and not others:
-            return v  # kubeadm's nodes are hosts (systemd, sshd) whatever ``nodes`` says
+        hosts_anyway = (kube is not None and kube.mode == "kubeadm") or info.data.get("swarm") is not None
+        if hosts_anyway and not others and (kube is None or kube.mode == "kubeadm"):
+            return v  # kubeadm's and Swarm's nodes are hosts (systemd, sshd) whatever ``nodes`` says
         raise ValueError("docker unless nodes is host (only host nodes run sshd)")
 
     def with_transport(self, transport: str, source: str = "--transport") -> LabFile:

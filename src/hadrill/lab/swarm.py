@@ -3,7 +3,9 @@
 Each node is a systemd host (:mod:`hadrill.lab.hosts`) with Debian's ``docker.io``, ``/var/lib/docker``
 on a labelled volume (overlay2 cannot sit on the container's own overlay root) and a fixed address.
 ``docker.service`` gets a drop-in that makes ``/proc/sys`` writable and ``/`` shared before dockerd
-starts, as LAB-NOTES found it needs. ``swarm init`` runs on the first manager, the others join with
+starts, as LAB-NOTES found it needs. With ``transport: ssh`` the inventory reaches them as
+``ssh://root@ADDR`` (the lab's key, pinned host keys); the lab itself is built through the engine.
+``swarm init`` runs on the first manager, the others join with
 tokens read from it and handed to ``docker exec`` in the environment: they are never written to the
 inventory, the journal, a log or an error message.
 
@@ -34,6 +36,7 @@ from hadrill.lab.hosts import host_image, host_run_options, wait_system_running
 from hadrill.lab.images import ImageSpec
 from hadrill.lab.labfile import GlusterPart, SwarmPart
 from hadrill.lab.runtime import LabContext, StatusRow
+from hadrill.lab.ssh import LabSsh
 from hadrill.lab.swarm_store import (
     STORE_APP,
     STORE_APP_PATH,
@@ -95,9 +98,10 @@ class SwarmService:
 
     name = "swarm"
 
-    def __init__(self, part: SwarmPart, gluster: GlusterPart | None = None) -> None:
+    def __init__(self, part: SwarmPart, gluster: GlusterPart | None = None, *, transport: str = "docker") -> None:
         self.part = part
         self.gluster = gluster  # the lab's Gluster part: the stateful service's data lives on its volume
+        self.transport = transport  # how the inventory reaches the nodes (the lab builds them through the engine)
 
     @property
     def mount(self) -> str:
@@ -142,6 +146,8 @@ class SwarmService:
             containers.append(ctx.ensure_container(name, SWARM_NODE_IMAGE.ref, role, ip, volumes=volumes, **opts))
         with ThreadPoolExecutor(max_workers=len(containers)) as pool:
             list(pool.map(lambda c: wait_system_running(c, 120.0), containers))
+        if self.transport == "ssh":  # the lab's key on every host, their own host keys pinned
+            LabSsh(ctx.name).provision(containers, [ip for _, ip in self.nodes(ctx)])
         names = [n for n, _ in self.nodes(ctx)]
         _wait("dockerd answers on every node", lambda: all(self._engine_up(n) for n in names), 90.0)
         with ThreadPoolExecutor(max_workers=len(names)) as pool:
@@ -254,6 +260,8 @@ class SwarmService:
         for _ in range(int(timeout) + 2):
             problem = self.problem(ctx)
             if problem is None:
+                if self.transport == "ssh":  # and over SSH: lab up fails here rather than the first experiment
+                    LabSsh(ctx.name).check_hosts([(n, ip, ("docker.service",)) for n, ip in self.nodes(ctx)])
                 return
             if time.monotonic() >= deadline:
                 break
@@ -267,7 +275,8 @@ class SwarmService:
         managers, workers = self.managers(ctx), self.workers(ctx)
         for group, role in ((managers, "swarm-manager"), (workers, "swarm-worker")):
             for name, ip in group:
-                nodes.append(Node(name=name, url=f"docker://{name}", roles=[role], addresses={main: ip}))
+                url = LabSsh(ctx.name).url(ip) if self.transport == "ssh" else f"docker://{name}"
+                nodes.append(Node(name=name, url=url, roles=[role], addresses={main: ip}))
                 endpoints = {"http": f"http://{ip}:{APP_PORT}"}
                 if self.gluster:
                     endpoints["store"] = f"http://{ip}:{STORE_PORT}"

@@ -127,7 +127,9 @@ class SwarmControlProbe:
     def sample(self) -> dict[str, Any] | None:
         errors = []
         deadline = time.monotonic() + self.timeout
-        for url in self.urls:
+        with self._lock:
+            order = list(self.urls)
+        for url in order:
             left = deadline - time.monotonic()
             if left <= 0.2:
                 break
@@ -135,9 +137,19 @@ class SwarmControlProbe:
                 SwarmCli(url, timeout=left).check(self.command())
             except TargetError as e:
                 errors.append(str(e)[-160:])
+                self._last(url)
                 continue
             return {"manager": url}
         raise ProbeFailed("control plane refused or did not answer: " + " | ".join(errors[-2:]))
+
+    def _last(self, url: str) -> None:
+        """Ask a manager that failed after the others next time: a host that lost its power takes a call's
+        whole budget to not answer over SSH (a stopped container refuses at once), and the others would
+        never be asked."""
+        with self._lock:
+            if url in self.urls:
+                self.urls.remove(url)
+                self.urls.append(url)
 
 
 class SwarmStoreProbe(SwarmHttpProbe):
