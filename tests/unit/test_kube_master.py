@@ -1,5 +1,6 @@
 """Killing a master: a container fault where the master is a container, a power cut where it is a host
-(``ssh://``), with the same checks recorded for the revert. Inventories are written by hand."""
+(``ssh://``), with the same checks recorded for the revert; and what such a mixed inventory provides to
+experiments' requirements. Inventories are written by hand."""
 
 from __future__ import annotations
 
@@ -49,3 +50,14 @@ def test_a_master_container_is_still_a_container_fault() -> None:
 def test_only_a_kill_is_a_power_cut(action: str) -> None:
     with pytest.raises(ConfigError, match=f"kill \\(a power cut\\) for master cp1 at ssh://root@10.0.0.11: {action}"):
         kill_control_plane_node(cluster_of_two(), which="cp1", action=action)  # type: ignore[arg-type]
+
+
+def test_a_cluster_is_containers_only_when_every_member_node_is_docker() -> None:
+    """``CLUSTER:containers`` (what Swarm's forced re-join needs) follows the members' node URLs."""
+    inv = cluster_of_two()  # cp1 over ssh, cp2 a container
+    assert "kubernetes:containers" not in inv.provides and "k8s-etcd:containers" not in inv.provides
+    docker_only = inv.model_copy(
+        update={"nodes": [n.model_copy(update={"url": f"docker://{n.name}"}) for n in inv.nodes]}
+    )
+    assert {"kubernetes:containers", "k8s-etcd:containers"} <= docker_only.provides
+    assert "kubernetes" in inv.provides and "kubernetes:api" in inv.provides
