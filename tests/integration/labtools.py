@@ -12,12 +12,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import docker
 import pytest
 
 from hadrill.lab.lab import Lab
 from hadrill.lab.labfile import LabFile
 
-__all__ = ["Harness", "assert_kube_scraped", "fresh_lab", "wait_until"]
+__all__ = ["Harness", "assert_kube_scraped", "engine_exec", "fresh_lab", "wait_until"]
 
 
 def fresh_lab(spec: LabFile) -> Iterator[Lab]:
@@ -30,6 +31,12 @@ def fresh_lab(spec: LabFile) -> Iterator[Lab]:
         yield lab
     finally:
         lab.down()
+
+
+def engine_exec(node: str, command: str) -> str:
+    """What a node says through the engine (``docker exec``): the oracle, independent of SSH."""
+    _, out = docker.from_env().containers.get(node).exec_run(["sh", "-c", command])
+    return str(out.decode(errors="replace").strip())
 
 
 def wait_until(what: str, problem: Callable[[], str | None], *, timeout: float, interval: float = 0.3) -> float:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import docker
 import pytest
-from labtools import Harness, fresh_lab, wait_until
+from labtools import Harness, engine_exec, fresh_lab, wait_until
 
 from hadrill.clients.etcd import EtcdClient
 from hadrill.clients.targets import Target
@@ -112,11 +112,6 @@ def clean_after(request: pytest.FixtureRequest, state_dir: Path) -> Iterator[Non
     wait_until("cluster healthy after the test", lambda: unhealthy(inv), timeout=60)
     assert not leftovers, f"the test left faults open: {[(r.id, o) for r, o in leftovers]}"
 
-
-def engine_exec(node: str, command: str) -> str:
-    """What the node says through the engine: the oracle, independent of SSH."""
-    _, out = docker.from_env().containers.get(node).exec_run(["sh", "-c", command])
-    return str(out.decode(errors="replace").strip())
 
 
 def unhealthy(inv: Inventory) -> str | None:

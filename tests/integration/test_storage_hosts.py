@@ -20,7 +20,7 @@ from pathlib import Path
 
 import docker
 import pytest
-from labtools import fresh_lab, wait_until
+from labtools import engine_exec, fresh_lab, wait_until
 
 from hadrill.clients.prometheus import PrometheusClient
 from hadrill.clients.targets import Target, target
@@ -54,11 +54,6 @@ def lab(state_dir: Path) -> Iterator[Lab]:
 def inv(lab: Lab) -> Inventory:
     return load_inventory(lab.inventory_path)
 
-
-def engine_exec(node: str, command: str) -> str:
-    """What the node says through the engine: the oracle, independent of SSH."""
-    _, out = docker.from_env().containers.get(node).exec_run(["sh", "-c", command])
-    return str(out.decode(errors="replace").strip())
 
 
 def running(node: str) -> bool:

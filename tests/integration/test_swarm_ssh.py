@@ -13,9 +13,8 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-import docker
 import pytest
-from labtools import fresh_lab
+from labtools import engine_exec, fresh_lab
 
 from hadrill.experiment import failure_report, run_experiment_file
 from hadrill.inventory import Inventory, load_inventory
@@ -38,10 +37,6 @@ def lab(state_dir: Path) -> Iterator[Lab]:
 def inv(lab: Lab) -> Inventory:
     return load_inventory(lab.inventory_path)
 
-
-def engine_exec(node: str, command: str) -> str:
-    _, out = docker.from_env().containers.get(node).exec_run(["sh", "-c", command])
-    return str(out.decode(errors="replace").strip())
 
 
 def test_every_swarm_node_is_reached_over_ssh_and_the_engines_view_stays(lab: Lab, inv: Inventory) -> None:
