@@ -345,13 +345,20 @@ def test_default_drill_of_a_swarm_inventory_runs_the_five_swarm_scenarios() -> N
     from hadrill.plan import default_plan
 
     folder = Path(__file__).resolve().parents[2] / "experiments"
-    plan = default_plan(folder, clusters={"swarm"})
+    plan = default_plan(folder, clusters={"swarm", "swarm:containers"})  # the lab's, its nodes docker://
     names = [Path(str(s.experiment)).stem for s in plan.scenarios]
     assert [n for n in names if n.startswith("swarm-")] == [
         "swarm-drain-node", "swarm-force-new-cluster", "swarm-kill-leader", "swarm-kill-worker", "swarm-lose-quorum",
     ]  # fmt: skip
     assert not any(n.startswith("kube-") for n in names)  # they need a kubernetes cluster: listed as not run
     assert {n.experiment for n in plan.not_run} >= {"kube-kill-master.yaml", "kube-drain-worker-pdb.yaml"}
+    # over ssh:// the forced re-join (through the engine) is left out, with why; the other four run
+    over_ssh = default_plan(folder, clusters={"swarm"})
+    assert [Path(str(s.experiment)).stem for s in over_ssh.scenarios] == [
+        "swarm-drain-node", "swarm-kill-leader", "swarm-kill-worker", "swarm-lose-quorum",
+    ]  # fmt: skip
+    reasons = {n.experiment: n.reason for n in over_ssh.not_run}
+    assert reasons["swarm-force-new-cluster.yaml"] == "not run: needs cluster(s) swarm:containers"
 
 
 def test_the_survivor_writes_a_fresh_snapshot_before_a_round_of_joins_and_gets_its_interval_back(
