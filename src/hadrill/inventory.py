@@ -302,17 +302,10 @@ class Inventory(_Strict):
     def provides(self) -> set[str]:
         """What an experiment may require (``extensions: [{name: hadrill, requires: [...]}]``): the
         clusters' names, ``CLUSTER:SETTING`` for each setting a cluster gives (``kubernetes:app_url``: an
-        application to measure), ``CLUSTER:containers`` when every member's node is a ``docker://``
-        container (what the engine can re-wire: Swarm's forced re-join), and ``monitoring`` when the
-        inventory names the platform's monitoring."""
+        application to measure), and ``monitoring`` when the inventory names the platform's monitoring."""
         given = {f"{c.name}:{k}" for c in self.clusters for k, v in c.settings.items() if v not in (None, "", [], {})}
-        urls = {n.name: n.url for n in self.nodes}
-        engine = {
-            f"{c.name}:containers" for c in self.clusters
-            if c.members and all(urls.get(m.node, "").startswith("docker://") for m in c.members)
-        }  # fmt: skip
         monitoring = {"monitoring"} if self.monitoring is not None else set()
-        return {c.name for c in self.clusters} | given | engine | monitoring
+        return {c.name for c in self.clusters} | given | monitoring
 
     def cluster(self, name_or_type: str) -> Cluster:
         """The cluster with this name, else the only cluster of this type."""

@@ -52,12 +52,3 @@ def test_only_a_kill_is_a_power_cut(action: str) -> None:
         kill_control_plane_node(cluster_of_two(), which="cp1", action=action)  # type: ignore[arg-type]
 
 
-def test_a_cluster_is_containers_only_when_every_member_node_is_docker() -> None:
-    """``CLUSTER:containers`` (what Swarm's forced re-join needs) follows the members' node URLs."""
-    inv = cluster_of_two()  # cp1 over ssh, cp2 a container
-    assert "kubernetes:containers" not in inv.provides and "k8s-etcd:containers" not in inv.provides
-    docker_only = inv.model_copy(
-        update={"nodes": [n.model_copy(update={"url": f"docker://{n.name}"}) for n in inv.nodes]}
-    )
-    assert {"kubernetes:containers", "k8s-etcd:containers"} <= docker_only.provides
-    assert "kubernetes" in inv.provides and "kubernetes:api" in inv.provides

@@ -345,20 +345,13 @@ def test_default_drill_of_a_swarm_inventory_runs_the_five_swarm_scenarios() -> N
     from hadrill.plan import default_plan
 
     folder = Path(__file__).resolve().parents[2] / "experiments"
-    plan = default_plan(folder, clusters={"swarm", "swarm:containers"})  # the lab's, its nodes docker://
+    plan = default_plan(folder, clusters={"swarm"})  # over docker:// or ssh:// alike
     names = [Path(str(s.experiment)).stem for s in plan.scenarios]
     assert [n for n in names if n.startswith("swarm-")] == [
         "swarm-drain-node", "swarm-force-new-cluster", "swarm-kill-leader", "swarm-kill-worker", "swarm-lose-quorum",
     ]  # fmt: skip
     assert not any(n.startswith("kube-") for n in names)  # they need a kubernetes cluster: listed as not run
     assert {n.experiment for n in plan.not_run} >= {"kube-kill-master.yaml", "kube-drain-worker-pdb.yaml"}
-    # over ssh:// the forced re-join (through the engine) is left out, with why; the other four run
-    over_ssh = default_plan(folder, clusters={"swarm"})
-    assert [Path(str(s.experiment)).stem for s in over_ssh.scenarios] == [
-        "swarm-drain-node", "swarm-kill-leader", "swarm-kill-worker", "swarm-lose-quorum",
-    ]  # fmt: skip
-    reasons = {n.experiment: n.reason for n in over_ssh.not_run}
-    assert reasons["swarm-force-new-cluster.yaml"] == "not run: needs cluster(s) swarm:containers"
 
 
 def test_the_survivor_writes_a_fresh_snapshot_before_a_round_of_joins_and_gets_its_interval_back(
@@ -417,3 +410,128 @@ def test_labels_read_back_without_them_are_put_again(monkeypatch: Any, tmp_path:
     assert swarm_rejoin.rejoin(engine, action) == "swarm_rejoin: m1, m2 managers again (2 re-joined)"
     labels = [c[1] for c in engine.calls if c[0] == "label"]
     assert labels == ["m1", "m1", "m2"], labels  # m1's read back empty once: labelled again
+
+
+# -- lost managers that are hosts (ssh://): powered on by their cut's driver, cut off by iptables ----------
+def test_ssh_argv_reads_the_inventory_url_and_never_multiplexes() -> None:
+    from hadrill.faults.swarm_rejoin import ssh_argv
+
+    url = "ssh://root@10.0.0.81:2222?ssh_config=/var/lib/hadrill/labs/a%20b/ssh/config&ssh_identity_file=/k/id"
+    argv = ssh_argv(url)
+    assert argv[0] == "ssh" and argv[-1] == "root@10.0.0.81"
+    assert "ControlPath=none" in argv and "BatchMode=yes" in argv
+    flags = dict(zip(argv[1:-1:2], argv[2:-1:2], strict=True))  # flag → value, in pairs
+    assert (flags["-F"], flags["-i"], flags["-p"]) == ("/var/lib/hadrill/labs/a b/ssh/config", "/k/id", "2222")
+    assert ssh_argv("ssh://node7")[-1] == "node7" and "-F" not in ssh_argv("ssh://node7")
+
+
+def test_a_host_command_gets_its_environment_on_stdin_never_on_a_command_line(
+    monkeypatch: Any, tmp_path: Path
+) -> None:
+    """An ``ssh`` on PATH that records its arguments and runs the remote command here: the token reaches
+    the command's environment and appears in no argument."""
+    import os
+
+    from hadrill.faults.swarm_rejoin import _Host
+
+    fake = tmp_path / "bin" / "ssh"
+    fake.parent.mkdir()
+    fake.write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" >> {tmp_path}/argv\nfor last; do :; done\nexec sh -c "$last"\n')
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}:{os.environ['PATH']}")
+    host = _Host("m1", "ssh://root@10.0.0.81")
+    rc, out = host.sh('echo "got ${#HADRILL_JOIN_TOKEN} chars"; [ "$HADRILL_JOIN_TOKEN" = "$X" ]', {
+        "HADRILL_JOIN_TOKEN": TOKEN, "X": TOKEN,
+    })  # fmt: skip
+    assert (rc, out) == (0, f"got {len(TOKEN)} chars")
+    assert TOKEN not in (tmp_path / "argv").read_text()
+    assert host.sh("exit 3") == (3, "")
+
+
+class _FakeHosts:
+    """Lost managers that are hosts: off until powered on, then answering the re-join's commands."""
+
+    def __init__(self, engine: _Engine) -> None:
+        self.engine, self.on, self.cut, self.state = engine, set[str](), set[str](), {"m1": "active", "m2": "active"}
+
+    def power_on(self, op: dict[str, Any]) -> str:
+        self.engine.calls.append(("power-on", op["container"]))
+        self.on.add(op["container"])
+        return "started"
+
+    def sh(self, host: Any, cmd: str, env: dict[str, str] | None = None) -> tuple[int, str]:
+        from hadrill.faults import swarm_rejoin
+
+        name, calls = host.name, self.engine.calls
+        if name not in self.on:
+            return 255, "ssh: connect to host: No route to host"
+        if cmd == "true":
+            return 0, ""
+        if cmd == swarm_rejoin._CUT:
+            calls.append(("cut", name))
+            self.cut.add(name)
+            return 0, ""
+        if cmd.startswith(swarm_rejoin._UNCUT):
+            calls.append(("uncut", name))
+            self.cut.discard(name)
+            return 0, ""
+        if cmd == swarm_rejoin._LEAVE:
+            assert name in self.cut, "left while connected"
+            calls.append(("leave", name))
+            self.state[name] = "inactive"
+            return 0, ""
+        if cmd == "docker info --format '{{.Swarm.LocalNodeState}}'":
+            return 0, self.state[name]
+        if "docker swarm join" in cmd:
+            assert name not in self.cut and (env or {})["HADRILL_JOIN_TOKEN"] == TOKEN
+            calls.append(("join", name, (env or {})["HADRILL_ADDR"]))
+            self.engine.rows.append([f"new-{name}", name, "Ready", "Reachable"])
+            return 0, ""
+        raise AssertionError(cmd)
+
+
+def test_each_lost_host_is_powered_on_by_its_cut_s_driver_cut_off_left_reconnected_and_joined_in_turn(
+    monkeypatch: Any, tmp_path: Path
+) -> None:
+    """The order that keeps the old membership from electing: one host at a time, the next still off,
+    and the join only once its rules are lifted (the survivor here a lab container: the steps are the
+    same whichever way a node is reached)."""
+    swarm_rejoin = _rejoin_env(monkeypatch)
+    engine = _Engine()
+    hosts = _FakeHosts(engine)
+    monkeypatch.setattr(swarm_rejoin._Host, "sh", lambda self, cmd, env=None: hosts.sh(self, cmd, env))
+    lost = [
+        {"name": f"m{i}", "address": f"10.0.0.8{i}", "ssh": f"ssh://root@10.0.0.8{i}",
+         "power": {"op": "start", "container": f"m{i}"}}
+        for i in (1, 2)
+    ]  # fmt: skip
+    action = {"container": "m3", "advertise": "10.0.0.83", "lost": lost, "lock": str(tmp_path / "f.lock")}
+    assert swarm_rejoin.needs_engine(action) and not swarm_rejoin.needs_engine(
+        {"ssh": "ssh://m3", "lost": [{**lost[0], "power": {"op": "bmc-on", "bmc": {}}}]}
+    )
+    done = swarm_rejoin.rejoin(engine, action, power_on=hosts.power_on)
+    assert done == "swarm_rejoin: m1, m2 managers again (2 re-joined)"
+    steps = [c for c in engine.calls if c[0] not in ("interval", "label")]
+    assert steps == [
+        ("power-on", "m1"), ("cut", "m1"), ("leave", "m1"), ("uncut", "m1"), ("rm", "old-m1"),
+        ("join", "m1", "10.0.0.81"),
+        ("power-on", "m2"), ("cut", "m2"), ("leave", "m2"), ("uncut", "m2"), ("rm", "old-m2"),
+        ("join", "m2", "10.0.0.82"),
+    ]  # fmt: skip
+
+
+def test_a_lost_host_that_does_not_answer_and_has_no_power_action_fails_naming_it(
+    monkeypatch: Any, tmp_path: Path
+) -> None:
+    swarm_rejoin = _rejoin_env(monkeypatch)
+    engine = _Engine()
+    hosts = _FakeHosts(engine)
+    monkeypatch.setattr(swarm_rejoin._Host, "sh", lambda self, cmd, env=None: hosts.sh(self, cmd, env))
+    lost = [{"name": "m1", "address": "10.0.0.81", "ssh": "ssh://root@10.0.0.81"}]
+    action = {"container": "m3", "advertise": "10.0.0.83", "lost": lost, "lock": str(tmp_path / "f.lock")}
+    try:
+        swarm_rejoin.rejoin(engine, action, power_on=hosts.power_on)
+    except swarm_rejoin.RejoinError as e:
+        assert str(e) == "m1 does not answer over ssh and no power action can start it", e
+    else:
+        raise AssertionError("a host that is off was called re-joined")

@@ -7,9 +7,10 @@ from __future__ import annotations
 from typing import Any
 
 from hadrill.ctk import current_run
-from hadrill.ctk.swarm_probes import _faulted_nodes
+from hadrill.ctk.swarm_probes import _faulted_nodes, _swarm_faults
 from hadrill.errors import ConfigError, TargetError
 from hadrill.faults.picking import gate
+from hadrill.faults.power import PowerOff, power_on_action
 from hadrill.faults.swarm_disaster import ForceNewCluster, lost_manager
 
 __all__ = ["force_new_swarm_cluster"]
@@ -39,12 +40,15 @@ def force_new_swarm_cluster(
     node = run.inventory.member_node(c, survivor)
     member = c.member(survivor)
     advertise = _address(member.endpoints.get("swarm", ""), node.address())
+    # a lost host comes back by the driver that cut its power (its fault's record)
+    cuts = [r.params for r, _ in _swarm_faults(run, cluster) if r.kind == PowerOff.kind]
+    powers = {p["node"]: power_on_action(p) for p in cuts}
     try:
-        described = [
-            lost_manager(m, run.inventory.member_node(c, m).url,
-                         _address(c.member(m).endpoints.get("swarm", ""), run.inventory.member_node(c, m).address()))
-            for m in lost
-        ]  # fmt: skip
+        described = []
+        for m in lost:
+            at = run.inventory.member_node(c, m)
+            address = _address(c.member(m).endpoints.get("swarm", ""), at.address())
+            described.append(lost_manager(m, at.url, address, powers.get(at.name)))
     except TargetError as e:
         raise TargetError(f"force-new-cluster: cannot describe the lost managers: {e}") from e
     run.event("pick", f"survivor {survivor}; lost managers {', '.join(lost)}")

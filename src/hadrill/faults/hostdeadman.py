@@ -15,7 +15,7 @@ runs ``ACTIONS``, a JSON list of ``{"op": "start"|"unpause", "container": name}`
 "container": name, "network": net, "ip": address}`` (a node restarted cut off from the others, then
 connected again at its fixed address), ``{"op": "bmc-on", "bmc": {...}}`` (power a machine on through
 its BMC, :mod:`hadrill.clients.bmc` loaded by path: no Docker engine needed for it) and ``{"op":
-"swarm_rejoin", "container": survivor, ...}`` (see :func:`swarm_rejoin`), each attempted even if an
+"swarm_rejoin", "container"|"ssh": survivor, ...}`` (see :func:`swarm_rejoin`), each attempted even if an
 earlier one failed. Its output is the log ``DIR/<id>.log``. ``TAG`` (``hadrill-deadman-<id>``) lets
 disarm find it.
 """
@@ -49,10 +49,41 @@ def _bmc_module() -> Any:
     return _load("clients/bmc.py", "hadrill_deadman_bmc")
 
 
+def _rejoin_module() -> Any:
+    return _load("faults/swarm_rejoin.py", "hadrill_deadman_swarm_rejoin")
+
+
 def swarm_rejoin(client: Any, action: dict[str, Any]) -> str:
-    """ForceNewCluster's revert (:mod:`hadrill.faults.swarm_rejoin`, the harness's own), from this host."""
-    module = _load("faults/swarm_rejoin.py", "hadrill_deadman_swarm_rejoin")
-    return str(module.rejoin(client, action, say=lambda s: print(f"{time.strftime('%H:%M:%S')} {s}", flush=True)))
+    """ForceNewCluster's revert (:mod:`hadrill.faults.swarm_rejoin`, the harness's own), from this host;
+    a lost host is powered on with :func:`power_on`."""
+    return str(
+        _rejoin_module().rejoin(
+            client, action, say=lambda s: print(f"{time.strftime('%H:%M:%S')} {s}", flush=True),
+            power_on=lambda op: power_on(client, op),
+        )
+    )  # fmt: skip
+
+
+def power_on(client: Any, op: dict[str, Any]) -> str:
+    """A ``start`` (the lab's engine starts the node's container) or ``bmc-on`` action; what was done.
+    Raises on failure."""
+    if op["op"] == "bmc-on":
+        return _bmc_on(op["bmc"])
+    c = client.containers.get(op["container"])
+    c.reload()
+    was = c.status
+    if was == "paused":
+        c.unpause()
+    elif was != "running":
+        c.start()
+    return f"{op['op']} {op['container']}: was {was}, now running"
+
+
+def needs_engine(action: dict[str, Any]) -> bool:
+    """Whether an action reaches the Docker engine (a BMC one does not)."""
+    if action["op"] == "swarm_rejoin":
+        return bool(_rejoin_module().needs_engine(action))
+    return "container" in action
 
 
 def _bmc_on(bmc: dict[str, Any]) -> str:
@@ -68,11 +99,11 @@ def fire(client: Any, actions: list[dict[str, Any]]) -> list[str]:
     out = []
     for a in actions:
         try:
-            if a["op"] == "bmc-on":
-                out.append(_bmc_on(a["bmc"]))
-                continue
             if a["op"] == "swarm_rejoin":
                 out.append(swarm_rejoin(client, a))
+                continue
+            if a["op"] in ("start", "unpause", "bmc-on"):
+                out.append(power_on(client, a))
                 continue
             c = client.containers.get(a["container"])
             if a["op"] == "exec":
@@ -87,12 +118,7 @@ def fire(client: Any, actions: list[dict[str, Any]]) -> list[str]:
                     net.connect(c, ipv4_address=a.get("ip") or None)
                 out.append(f"{a['op']} {a['container']} {a['network']}: done")
                 continue
-            c.reload()
-            if c.status == "paused":
-                c.unpause()
-            elif c.status != "running":
-                c.start()
-            out.append(f"{a['op']} {a['container']}: was {c.status}, now running")
+            raise ValueError(f"unknown deadman action {a['op']!r}")
         except Exception as e:  # one failed action must not stop the others
             out.append(f"{a['op']} {a.get('container') or ''}: FAILED {type(e).__name__}: {e}")
     return out
@@ -133,7 +159,7 @@ def main(argv: list[str]) -> int:
     tag, deadline_s, directory, ready, actions_json = argv
     actions = json.loads(actions_json)
     record_id = tag.removeprefix("hadrill-deadman-")
-    engine = any("container" in a for a in actions)
+    engine = any(needs_engine(a) for a in actions)
     client: Any = None
     path = unix_socket(os.environ.get("DOCKER_HOST"))
     if not engine:

@@ -49,6 +49,7 @@ __all__ = [
     "PowerOff",
     "lab_powered_off_at",
     "power_off",
+    "power_on_action",
     "ssh_power_off",
     "wait_answers",
 ]
@@ -158,11 +159,7 @@ class PowerOff(OnHostDeadman, Fault):
     @classmethod
     def arm_deadman(cls, record: FaultRecord) -> None:
         # Both the lab's engine and a BMC are reached from this host, which outlives the node.
-        p = record.params
-        if p["on"] == "lab":
-            arm_on_host(record, [{"op": "start", "container": p["container"]}])
-        else:
-            arm_on_host(record, [{"op": "bmc-on", "bmc": p["bmc"]}])
+        arm_on_host(record, [power_on_action(record.params)])
 
     def inject(self, record: FaultRecord) -> None:
         p = record.params
@@ -218,6 +215,14 @@ class PowerOff(OnHostDeadman, Fault):
             except _bmc.BmcError as e:
                 raise RevertFailed(f"power on {p['node']} by its BMC: {e}") from e
         wait_answers(record.target, p["node"])
+
+
+def power_on_action(params: dict[str, Any]) -> dict[str, Any]:
+    """The host deadman's action (:mod:`hadrill.faults.hostdeadman`) that powers on the node a
+    :class:`PowerOff` with these params cut: the lab's engine starts its container, or its BMC."""
+    if params["on"] == "lab":
+        return {"op": "start", "container": params["container"]}
+    return {"op": "bmc-on", "bmc": params["bmc"]}
 
 
 def _bmc_call(fn: Any, *args: Any) -> Any:

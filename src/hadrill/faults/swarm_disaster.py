@@ -11,11 +11,12 @@ they join again as managers with a token read from the new leader ("Troubleshoot
 :class:`ForceNewCluster` injects the procedure (it is what the drill measures) and its revert restores
 the three-manager swarm. A lost manager restarted while still connected could meet the other with
 the old membership, 2 of 3, and elect a leader of the old swarm beside the new one: the revert (and
-its deadman, on this host) therefore starts each one disconnected from the lab's networks, has it
+its deadman, on this host) therefore starts each one in turn cut off (a lab container off the lab's
+networks; a host powered on by the driver that cut it, then Swarm's ports dropped by iptables), has it
 leave, and only then connects it again at its own address. The deadman does the whole revert (a harness
 killed mid-drill leaves a whole swarm): it reads a join token from the survivor when it fires, never
 before, so none is stored. Join tokens travel only in a ``docker exec`` environment, never in a command
-line, a record, a log or an error message.
+line, a record, a log or an error message (over SSH: in the script on ssh's standard input).
 """
 
 from __future__ import annotations
@@ -33,17 +34,21 @@ from hadrill.clients.targets import target
 from hadrill.errors import InjectionFailed, RevertFailed
 from hadrill.faults.base import Fault, wait_for
 from hadrill.faults.deadman import OnHostDeadman, arm_on_host, deadman_dir
+from hadrill.faults.hostdeadman import power_on
 from hadrill.faults.ledger import FaultRecord
-from hadrill.faults.swarm_rejoin import CLIENT_TIMEOUT_S, RejoinError, rejoin
+from hadrill.faults.swarm_rejoin import CLIENT_TIMEOUT_S, RejoinError, needs_engine, rejoin
 
 __all__ = ["ForceNewCluster", "lost_manager"]
 
 
-def lost_manager(name: str, url: str, address: str) -> dict[str, Any]:
-    """What the revert needs of one lost manager: its container and its address on each network."""
+def lost_manager(name: str, url: str, address: str, power: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What the revert needs of one lost manager: its container and its address on each network; for a
+    host (``ssh://``), its URL and ``power``, the action that powers it on (the power cut's driver)."""
     name_in_engine = target(url).container
     if name_in_engine is None:
-        raise NotImplementedError(f"re-join of swarm manager {name}: {url} is no container (needs a power driver)")
+        if power is None:
+            raise InjectionFailed(f"re-join of swarm manager {name} at {url.split('?', 1)[0]}: no power cut to undo")
+        return {"name": name, "url": url, "ssh": url, "address": address, "power": power}
     c = container(name_in_engine)
     networks = c.attrs.get("NetworkSettings", {}).get("Networks", {}) or {}
     nets = {
@@ -111,24 +116,27 @@ class ForceNewCluster(OnHostDeadman, Fault):
     def revert(cls, record: FaultRecord) -> None:
         """The lost managers re-join (:func:`hadrill.faults.swarm_rejoin.rejoin`, the deadman's own):
         idempotent and safe to retry from any point, every step decided from the leader's view."""
-        client = docker.from_env(timeout=CLIENT_TIMEOUT_S)
+        action = _action(record)
+        client: Any = None
         try:
-            rejoin(client, _action(record))
+            client = docker.from_env(timeout=CLIENT_TIMEOUT_S) if needs_engine(action) else None
+            rejoin(client, action, power_on=lambda op: power_on(client, op))
         except (RejoinError, DockerException) as e:
             raise RevertFailed(f"re-join of the lost managers: {type(e).__name__}: {e}") from e
+        except Exception as e:  # a power-on's own (the BMC's, the engine's start): the re-join stopped there
+            raise RevertFailed(f"re-join of the lost managers: power on: {type(e).__name__}: {e}") from e
         finally:
-            client.close()
+            if client is not None:
+                client.close()
 
 
 def _action(record: FaultRecord) -> dict[str, Any]:
-    """What :func:`~hadrill.faults.swarm_rejoin.rejoin` needs, from the record: containers, addresses."""
+    """What :func:`~hadrill.faults.swarm_rejoin.rejoin` needs, from the record: containers or SSH URLs,
+    addresses, power-on actions."""
     p = record.params
     survivor = target(p["survivor_url"]).container
-    if survivor is None:
-        raise InjectionFailed(f"force-new-cluster on {p['survivor']}: no container the deadman reaches")
-    lost = [
-        {"name": m["name"], "container": m["container"], "address": m["address"], "networks": m["networks"]}
-        for m in p["lost"]
-    ]
+    node = {"container": survivor} if survivor is not None else {"ssh": p["survivor_url"]}
+    keys = ("name", "address", "container", "networks", "ssh", "power")
+    lost = [{k: m[k] for k in keys if k in m} for m in p["lost"]]
     lock = str(deadman_dir() / f"{record.id}.rejoin.lock")  # shared with the deadmen: one re-join at a time
-    return {"op": "swarm_rejoin", "container": survivor, "advertise": p["advertise"], "lost": lost, "lock": lock}
+    return {"op": "swarm_rejoin", **node, "advertise": p["advertise"], "lost": lost, "lock": lock}
