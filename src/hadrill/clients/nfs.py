@@ -21,9 +21,11 @@ __all__ = [
     "STATE_FILE",
     "ServerState",
     "holds_vip",
+    "iface_carrying",
     "server_state",
     "vip_holder",
     "vip_holders",
+    "vip_iface",
 ]
 
 STATE_FILE = "/run/hadrill-nfs/vrrp.state"
@@ -33,11 +35,26 @@ NFS_PORT = 2049
 
 def holds_vip(url: str, vip: str) -> bool:
     """Whether the node's interfaces that are up carry ``vip`` (a stopped node holds nothing)."""
+    return vip_iface(url, vip) is not None
+
+
+def vip_iface(url: str, vip: str) -> str | None:
+    """The interface that is up and carries ``vip`` on the node, None when none does (or the node does
+    not answer)."""
     try:
         res = target(url).run("ip -o -4 addr show up", timeout=5)
     except TargetError:
-        return False
-    return res.ok and f" {vip}/" in res.stdout
+        return None
+    return iface_carrying(res.stdout, vip) if res.ok else None
+
+
+def iface_carrying(ip_o_addr: str, vip: str) -> str | None:
+    """The interface of ``ip -o -4 addr`` output whose address is ``vip``, else None."""
+    for line in ip_o_addr.splitlines():
+        fields = line.split()
+        if len(fields) > 3 and fields[2] == "inet" and fields[3].startswith(f"{vip}/"):
+            return fields[1]
+    return None
 
 
 def vip_holders(inv: Inventory, cluster: Cluster, *, but: str | None = None) -> list[Member]:

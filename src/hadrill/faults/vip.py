@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 from hadrill.clients.docker import container as _container
-from hadrill.clients.nfs import NFS_PROCESS, holds_vip, vip_holder
+from hadrill.clients.nfs import NFS_PROCESS, holds_vip, vip_holder, vip_iface
 from hadrill.clients.targets import target
 from hadrill.errors import ConfigError, InjectionFailed, RevertFailed, TargetError
 from hadrill.faults.base import DEFAULT_TIME_LIMIT, Fault, wait_for
@@ -90,11 +90,12 @@ class FailVip(Fault):
     move_timeout: float = 30.0  # seconds the VIP may take to move before the injection counts as failed
     kind: ClassVar[str] = "nfs.fail_vip"
 
-    def _holders(self) -> list[str]:
-        """The servers holding the VIP, asked at once (one round trip, not one per server)."""
+    def _holders(self) -> dict[str, str]:
+        """The servers holding the VIP and the interface that carries it on each, asked at once (one
+        round trip, not one per server)."""
         with ThreadPoolExecutor(max_workers=len(self.servers) or 1) as pool:
-            held = list(pool.map(lambda server: holds_vip(server[1], self.vip), self.servers))
-        return [name for (name, _), yes in zip(self.servers, held, strict=True) if yes]
+            ifaces = list(pool.map(lambda server: vip_iface(server[1], self.vip), self.servers))
+        return {name: iface for (name, _), iface in zip(self.servers, ifaces, strict=True) if iface is not None}
 
     def params(self) -> dict[str, Any]:
         if self.mode not in (*MODES, "stop-nfs"):
@@ -104,9 +105,9 @@ class FailVip(Fault):
         except ValueError as e:
             raise InjectionFailed(f"fail_vip: vip {self.vip!r} is not an IP address") from e
         holders = self._holders()
-        if holders != list(self.members):
+        if list(holders) != list(self.members):
             raise InjectionFailed(
-                f"VIP {self.vip} is held by {holders or 'no server'}, not by {', '.join(self.members)} "
+                f"VIP {self.vip} is held by {list(holders) or 'no server'}, not by {', '.join(self.members)} "
                 "as when the fault was planned: plan it again"
             )
         t = target(self.target)
@@ -134,12 +135,8 @@ class FailVip(Fault):
                         "on again (the lab's engine can; a real fleet needs a BMC driver): use stop-nfs or link-down"
                     )
                 params["container"] = self.power_container
-        if self.mode == "link-down":
-            find = f"ip -o -4 addr show up | awk '$4 ~ /^{self.vip}\\// {{print $2}}' | head -1"
-            iface = target(self.target).check(find, timeout=10).strip()
-            if not iface:
-                raise InjectionFailed(f"{self.target}: no interface carries the VIP {self.vip}")
-            params["iface"] = iface
+        if self.mode == "link-down":  # the interface the holders check saw carrying the VIP
+            params["iface"] = holders[self.members[0]]
         return params
 
     @classmethod
