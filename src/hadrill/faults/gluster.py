@@ -154,14 +154,17 @@ class StopBrick(Fault):
         p = record.params
         if p["mode"] == "kill-brick":
             # the brick process found on its own server by its --brick-name (one per path on a host)
-            # and killed in the same call: no CLI round trip through glusterd (a second or more)
-            finds = {b: target(u).run(_find_brick(b), timeout=10) for b, u in zip(p["bricks"], p["urls"], strict=True)}
-            lost = [b for b, res in finds.items() if not res.ok or not res.stdout.strip().isdigit()]
-            if lost:
-                raise InjectionFailed(f"brick(s) {', '.join(lost)} of {p['volume']} not running: nothing to kill")
-            p["pids"] = {b: int(res.stdout.strip()) for b, res in finds.items()}
+            # and killed in the same call: no CLI round trip through glusterd (a second or more), and
+            # one command per server (its pid printed, then killed)
+            p["pids"] = {}
             for brick, url in zip(p["bricks"], p["urls"], strict=True):
-                target(url).check(f"kill -9 {p['pids'][brick]}", timeout=10)
+                res = target(url).run(f"{_find_brick(brick)} && kill -9 $p", timeout=10)
+                pid = res.stdout.strip()
+                if not pid.isdigit():
+                    raise InjectionFailed(f"brick {brick} of {p['volume']} not running: nothing to kill")
+                p["pids"][brick] = int(pid)
+                if not res.ok:
+                    raise InjectionFailed(f"kill -9 {pid} (brick {brick}) on {url}: {res.stderr.strip()[-200:]}")
             return
         if p.get("host"):
             for url in p["urls"]:
