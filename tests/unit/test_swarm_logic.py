@@ -269,3 +269,42 @@ def test_inventory_from_swarm_names_nodes_like_their_manager() -> None:
     assert _subnet_of(["10.213.7.81", "10.213.7.87"]) == "10.213.7.0/24"  # inside one /24: that /24
     assert _subnet_of(["10.1.0.5", "10.1.3.9"]) == "10.1.0.0/22"  # 0..3 in the third octet: a /22
     assert _subnet_of(["10.0.0.1", "192.168.0.1"]) is None  # no /16 or smaller holds both
+
+
+# -- the refusal of changes without quorum ---------------------------------------------------------
+# dockerd's own answer to a change when Raft has no leader (moby daemon/cluster/errors.go, errNoLeader),
+# as the CLI prints it: its last 120 characters begin after "does", the marker's first word
+NO_LEADER_ANSWER = (
+    "Error response from daemon: rpc error: code = Unknown desc = The swarm does not have a leader. It's "
+    "possible that too few managers are online. Make sure more than half of the managers are online.\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("rc", "stderr", "ok", "said"),
+    [
+        (1, NO_LEADER_ANSWER, True, "changes refused without quorum: m1 ("),
+        (124, "", True, "changes refused without quorum: m1 (no answer within 10 s)"),
+        (0, "", False, "m1 ACCEPTED a service update without quorum"),
+        (1, "Error response from daemon: service web not found\n", False, "not measured: m1 failed the update"),
+    ],
+)
+def test_a_refusal_is_read_from_the_whole_answer(
+    rc: int, stderr: str, ok: bool, said: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hadrill.clients.targets import Result
+    from hadrill.inventory import Cluster, Inventory, Member, Node
+    from hadrill.recovery import swarm as recovery
+
+    class Cli:
+        def __init__(self, url: str, timeout: float) -> None: ...
+
+        def run(self, command: str) -> Result:
+            return Result(rc, "", stderr)
+
+    monkeypatch.setattr(recovery, "SwarmCli", Cli)
+    members = [Member(name="m1", node="m1")]
+    swarm = Cluster(name="swarm", type="swarm", members=members, failure_budget=0, settings={"service": "web"})
+    inv = Inventory(platform="lab:s", source="lab", nodes=[Node(name="m1", url="docker://m1")], clusters=[swarm])
+    verdict = recovery.control_plane_refuses_changes(inv, swarm, ["m1"], bound_s=10)
+    assert (verdict.ok, verdict.detail.startswith(said)) == (ok, True), verdict.detail

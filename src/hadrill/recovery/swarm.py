@@ -110,10 +110,11 @@ def control_plane_refuses_changes(
                 "control_plane_refuses_changes", 1, 0, "bool", False,
                 f"{name} ACCEPTED a service update without quorum ({took:.2f} s)",
             )  # fmt: skip
-        said = ((res.stderr or res.stdout).strip().splitlines() or ["?"])[-1][-120:]
+        text = (res.stderr or res.stdout).strip()
+        said = (text.splitlines() or ["?"])[-1][-120:]  # for the report; the markers are looked for in all of it
         if res.rc in (124, 137):
             refused.append(f"{name} (no answer within {bound_s:g} s)")
-        elif any(marker in said for marker in NO_LEADER):
+        elif any(marker in text for marker in NO_LEADER):
             refused.append(f"{name} ({said}, {took:.1f} s)")
         else:
             return Verdict(
