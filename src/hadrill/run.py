@@ -40,6 +40,8 @@ OBJECTIVE_KEYS = {
 PROBE_OBJECTIVE_KEYS = ("max_outage_s", "availability", "steady_state_s", "recovery_window_s", "latency_threshold_s")
 # Availability is judged from the injection to this long after the revert started, unless declared.
 DEFAULT_RECOVERY_WINDOW_S = 5.0
+MAX_RECOVERY_WINDOW_S = 300.0  # the longest a run keeps sampling after the revert started, whatever is asked
+WINDOW_TAIL_S = 0.5  # a window counts as sampled to its end when its last sample started this close to it
 _UNITS = {"max_outage_s": "s", "availability": "ratio", "acked_writes_lost": "writes", "steady_state_s": "s"}
 _NAMES = {
     "max_outage_s": "max_outage",
@@ -133,6 +135,8 @@ class Run:
         self.lost: dict[str, list[str]] = {}
         self.healed_at: float | None = None  # when the last revert ended
         self.revert_started: float | None = None  # when the last heal's revert began: recovery is timed from it
+        # the longest recovery window the objectives ask (availability is judged to it): probes sample to its end
+        self.recovery_window_s = DEFAULT_RECOVERY_WINDOW_S
         self.method_started = False  # set once the experiment's method (or any probe or fault) began
         self.failed_activities: list[str] = []  # method activities that failed (from the Chaos Toolkit control)
         self.alerts: AlertWatcher | None = None  # polls the inventory's monitoring from the first step on
@@ -271,6 +275,7 @@ class Run:
         than cut off; one still open after that (or while a fault is still on) fails the run."""
         if settle > 0 and any(s.running for s in self.samplers.values()):
             time.sleep(settle)
+        self._sample_recovery_window()
         healed = self.healed_at is not None and all("end" in w for w in self.windows)
         running = {name for name, sampler in self.samplers.items() if sampler.running}
         if healed and until_answered_s > 0:
@@ -279,6 +284,16 @@ class Run:
             if name in running:
                 sampler.stop()
                 self.event("probe", f"probe {name} stopped ({len(sampler.history)} samples)")
+
+    def _sample_recovery_window(self) -> None:
+        """Keep sampling to the end of the recovery window (``recovery_window_s`` after the revert
+        started): availability is judged over it, and a window not sampled to its end is not measured."""
+        if self.revert_started is None or not any(s.running for s in self.samplers.values()):
+            return
+        left = self.revert_started + self.recovery_window_s - time.time()
+        if left > 0:
+            self.event("probe", f"sampling {left:.1f} s more: to {self.recovery_window_s:g} s after the revert started")
+            time.sleep(min(left, MAX_RECOVERY_WINDOW_S))
 
     def _sample_until_answered(self, bound_s: float) -> None:
         """Keep the probes whose last sample was not good running until each answers well once, within
@@ -466,12 +481,19 @@ class Run:
             where = "over the whole sampling (no fault was injected through hadrill: no fault window)"
             return slo.check_availability(samples, objective, threshold=threshold, window_name=where)
         start = min(float(w["start"]) for w in self.windows)
+        last = max((s.start for s in samples), default=start)
         if self.revert_started is None:
-            end = max((s.start for s in samples), default=start) + 1e-9
+            end = last + 1e-9
             where = "from the injection to the end of sampling (the fault was never reverted)"
         else:
             end = self.revert_started + recovery_s
             where = f"from the injection to {recovery_s:g} s after the revert started"
+            if last < end - WINDOW_TAIL_S:  # what was not sampled may hold an outage: no figure for it
+                why = (
+                    f"the probe stopped {last - self.revert_started:.1f} s after the revert started, before the end of "
+                    f"its {recovery_s:g} s recovery window (availability is judged to it): sample to its end"
+                )
+                return slo.not_measured("availability", objective, "ratio", why)
         return slo.check_availability(samples, objective, window=(start, end), threshold=threshold, window_name=where)
 
     def _writes_lost(self, objective: int, fault_start: float | None) -> list[slo.Verdict]:

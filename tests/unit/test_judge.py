@@ -214,8 +214,11 @@ class _Switch:
             raise ProbeFailed("down")
 
 
-def _sampling(tmp_path: Path, *, healed: bool) -> tuple[Run, _Switch]:
+def _sampling(tmp_path: Path, *, healed: bool, recovery_window_s: float = 0.0) -> tuple[Run, _Switch]:
+    """A run sampling a switchable service; no recovery window unless asked (the tests of sampling until
+    the service answers look at that alone)."""
     run = _run(tmp_path)
+    run.recovery_window_s = recovery_window_s
     switch = _Switch()
     run.add_probe("svc", Sampler(switch, interval=0.1, timeout=1.0, threshold=0.1).start())
     window = {"fault": "f1", "description": "d", "start": time.time()}
@@ -271,3 +274,45 @@ def test_slow_answers_after_the_heal_are_not_the_end_of_sampling(tmp_path: Path)
     samples = run.samplers["svc"].history.samples()
     assert samples[-1].ok and samples[-1].latency <= 0.1, samples[-1]
     assert any(s.ok and s.latency > 0.25 for s in samples)  # the slow answers were sampled
+
+
+def test_probes_sample_to_the_end_of_the_recovery_window(tmp_path: Path) -> None:
+    """The revert started 0.3 s ago and the window is 2 s: stop_probes samples 1.7 s more, and the
+    availability is judged over the whole window (2.3 s at 10 samples a second: at least 20 samples)."""
+    run, switch = _sampling(tmp_path, healed=True, recovery_window_s=2.0)
+    switch.up.set()
+    started = time.monotonic()
+    run.stop_probes()
+    assert 1.5 < time.monotonic() - started < 2.5
+    assert run.revert_started is not None
+    assert run.samplers["svc"].history.samples()[-1].start >= run.revert_started + 2.0 - 0.5
+    verdict = {v.name: v for v in run.evaluate({"availability": 0.5, "recovery_window_s": 2.0})}["svc availability"]
+    assert verdict.measured is not None and "to 2 s after the revert started" in verdict.detail, verdict
+
+
+def test_a_recovery_window_not_sampled_to_its_end_is_not_measured(tmp_path: Path) -> None:
+    """Sampling stopped 0.3 s after the revert started, and a 5 s window is asked: 4.7 s were never
+    sampled, so no availability figure is given for it (an outage there would go unseen)."""
+    run, switch = _sampling(tmp_path, healed=True)
+    switch.up.set()
+    run.stop_probes()
+    verdict = {v.name: v for v in run.evaluate({"availability": 0.5, "recovery_window_s": 5.0})}["svc availability"]
+    assert not verdict.ok and verdict.measured is None
+    assert "before the end of its 5 s recovery window" in verdict.detail, verdict.detail
+
+
+def test_the_recovery_window_a_run_samples_to_is_read_from_the_experiment() -> None:
+    """kube-kill-worker declares 10 s (its file says so), etcd-partition-member 5 s; a probe's own one
+    counts too; an experiment without one leaves the default."""
+    import yaml
+
+    from hadrill.ctk.control import declared_recovery_windows
+
+    folder = Path(__file__).resolve().parents[2] / "experiments"
+    load = lambda name: yaml.safe_load((folder / name).read_text(encoding="utf-8"))  # noqa: E731
+    assert declared_recovery_windows(load("kube-kill-worker.yaml")) == [10.0]
+    assert declared_recovery_windows(load("etcd-partition-member.yaml")) == [5.0]
+    assert declared_recovery_windows(load("kube-kill-master.yaml")) == []
+    per_probe = {"steady-state-hypothesis": {"probes": [{"provider": {"func": "objectives_met", "arguments": {
+        "objectives": {"recovery_window_s": 2, "probes": {"api": {"recovery_window_s": 7.5}}}}}}]}}  # fmt: skip
+    assert sorted(declared_recovery_windows(per_probe)) == [2.0, 7.5]

@@ -35,6 +35,7 @@ class _SometimesSlow:
 
 def _healed_run(tmp_path: Path) -> Run:
     run = Run(Inventory(platform="unit"), title="unit", journal_dir=tmp_path, interval=0.1)
+    run.recovery_window_s = 0.0  # no recovery window to sample first: the stop alone is looked at
     run.add_probe("svc", Sampler(_SometimesSlow(), interval=0.1, timeout=1.0, threshold=0.1).start())
     now = time.time()
     run.windows.append({"fault": "f1", "description": "d", "start": now, "revert_start": now, "end": now})
@@ -63,6 +64,7 @@ def test_a_service_that_never_answers_well_with_nothing_in_flight_is_still_bound
         def sample(self) -> None:
             time.sleep(0.25)
 
+    run.recovery_window_s = 0.0  # no recovery window to sample first: the bounded wait alone is timed
     run.add_probe("svc", Sampler(_AlwaysSlow(), interval=0.1, timeout=1.0, threshold=0.1).start())
     now = time.time()
     run.windows.append({"fault": "f1", "description": "d", "start": now, "revert_start": now, "end": now})
