@@ -15,7 +15,8 @@ from hadrill.faults.deadman import disarm_for_containers
 
 def _fake_deadman(tmp_path: Path, actions: list[dict[str, object]]) -> subprocess.Popen[bytes]:
     script = tmp_path / "hostdeadman.py"
-    script.write_text("import time\ntime.sleep(60)\n")
+    if not script.exists():  # written once: rewriting it could hand an empty file to a python still starting
+        script.write_text("import time\ntime.sleep(60)\n")
     ready = str(tmp_path / "ready")
     argv = [sys.executable, str(script), "hadrill-deadman-x", "0", str(tmp_path), ready, json.dumps(actions)]
     return subprocess.Popen(argv)
