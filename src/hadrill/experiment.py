@@ -18,6 +18,7 @@ from hadrill.judge import Judgement, judge
 
 __all__ = [
     "ExperimentResult",
+    "cluster_fit",
     "failure_report",
     "load_experiment_file",
     "looks_like_experiment",
@@ -148,15 +149,25 @@ def required_clusters(experiment: dict[str, Any], key: str = "requires") -> list
     return out
 
 
+def cluster_fit(path: Path, clusters: set[str]) -> tuple[list[str], list[str]]:
+    """(missing, excluding), from one read of experiment ``path``: what it requires that ``clusters`` (an
+    inventory's :attr:`~hadrill.inventory.Inventory.provides`) lacks, and what ``clusters`` has that it
+    excludes (it is not run there: its file says why)."""
+    experiment = load_experiment_file(path)
+    return (
+        [c for c in required_clusters(experiment) if c not in clusters],
+        [c for c in required_clusters(experiment, "excludes") if c in clusters],
+    )
+
+
 def missing_clusters(path: Path, clusters: set[str]) -> list[str]:
     """The clusters experiment ``path`` requires that are not among ``clusters`` (an inventory's names)."""
-    return [c for c in required_clusters(load_experiment_file(path)) if c not in clusters]
+    return cluster_fit(path, clusters)[0]
 
 
 def excluding_clusters(path: Path, clusters: set[str]) -> list[str]:
-    """What ``clusters`` (an inventory's :attr:`~hadrill.inventory.Inventory.provides`) has that experiment
-    ``path`` excludes: it is not run there (its file says why)."""
-    return [c for c in required_clusters(load_experiment_file(path), "excludes") if c in clusters]
+    """What ``clusters`` has that experiment ``path`` excludes (:func:`cluster_fit`)."""
+    return cluster_fit(path, clusters)[1]
 
 
 class ExperimentResult:

@@ -245,11 +245,11 @@ def default_plan(
         raise ConfigError(str(experiments_dir), "", "a directory of experiment files (or a plan: --plan PLAN)") from e
     not_run: list[dict[str, str]] = []
     if clusters is not None:
-        from hadrill.experiment import excluding_clusters, missing_clusters
+        from hadrill.experiment import cluster_fit
 
         kept = []
         for p in files:
-            missing, excluding = missing_clusters(p, clusters), excluding_clusters(p, clusters)
+            missing, excluding = cluster_fit(p, clusters)
             if missing:
                 not_run.append({"experiment": p.name, "reason": f"not run: needs cluster(s) {', '.join(missing)}"})
             elif excluding:

@@ -428,9 +428,14 @@ def test_second_kill_picks_a_member_the_first_did_not_stop(inv: Inventory, ledge
         with pytest.raises(InjectionFailed, match="exited before the fault"), injected(again, ledger=ledger):
             pytest.fail("a kill of an already stopped container was taken as proven")
         forced = kill_member(inv, cluster, second, action="kill", time_limit=60, force=True)
+        name = container_name(inv, second.name)
+        pid = docker.from_env().containers.get(name).attrs["State"]["Pid"]
         with injected(forced, ledger=ledger):
+            # proven from its first process's death, which the engine's "exited" follows
             effect = [e.detail for e in forced.events if e.step == "effect"]
-            assert effect == [f"container {container_name(inv, second.name)} running -> exited"], effect
+            assert effect == [f"container {name}'s first process (pid {pid}) dead, and every process with it"], effect
+            wait_until("the engine says exited", lambda: None if container_status(name) == "exited" else "not yet",
+                       timeout=10)  # fmt: skip
             third = next(m for m in cluster.members if m.name not in (leader.name, second.name))
             assert [pick_member(inv, cluster, "random", ledger=ledger).name for _ in range(5)] == [third.name] * 5
 

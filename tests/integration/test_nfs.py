@@ -173,7 +173,7 @@ def test_fail_vip_moves_the_vip_and_reverts(mode: Mode, inv: Inventory, ledger: 
         with run.fault(fault) as rec:
             assert [r.id for r in ledger.open_faults()] == [rec.id]
             effect = [e.detail for e in fault.events if e.step == "effect"]
-            said = {"kill": "running -> exited", "stop-service": "gone on", "link-down": "down on"}[mode]
+            said = {"kill": "first process (pid ", "stop-service": "gone on", "link-down": "down on"}[mode]
             assert effect and said in effect[0] and "must move off" in effect[0], fault.events
             watched = rec.params.get
             moved = run.check(

@@ -39,7 +39,7 @@ from hadrill.clients.gluster import GlusterCli
 from hadrill.clients.targets import target
 from hadrill.errors import ConfigError, InjectionFailed, RevertFailed, TargetError
 from hadrill.faults.base import DEFAULT_TIME_LIMIT, Fault, wait_for
-from hadrill.faults.container import start_container
+from hadrill.faults.container import kill_witness, killed, start_container
 from hadrill.faults.deadman import (
     arm_in_target,
     arm_on_host,
@@ -170,6 +170,8 @@ class StopBrick(Fault):
             for url in p["urls"]:
                 target(url).check(inject_command(p["mode"], p["unit"]), timeout=30)
             return
+        if p["mode"] == "kill-node":
+            p["witness"] = {name: kill_witness(_container(name)) for name in p["containers"]}
         for name in p["containers"]:
             _stop_container(name, p["mode"])
 
@@ -210,16 +212,22 @@ class StopBrick(Fault):
                 return f"brick process(es) gone ({pids})"
 
             return wait_for(gone, timeout=_PROVE_S, what=f"brick(s) {', '.join(p['bricks'])} killed", interval=0.02)
-        want = ("paused",) if p["mode"] == "pause-node" else ("exited", "dead")
+        if p["mode"] == "kill-node":
+
+            def dead() -> str | None:
+                seen = [killed(n, p["witness"][n]) for n in p["containers"]]
+                return "; ".join(s for s in seen if s) if all(seen) else None
+
+            seen = wait_for(dead, timeout=_PROVE_S, what=f"{', '.join(p['containers'])} killed", interval=0.02)
+            return f"{seen}: bricks {', '.join(p['bricks'])} gone with their servers"
+        want = ("paused",)
 
         def stopped() -> str | None:
             states = [_container(n).status for n in p["containers"]]
             return f"{', '.join(p['containers'])} {states[0]}" if all(s in want for s in states) else None
 
         seen = wait_for(stopped, timeout=_PROVE_S, what=f"{', '.join(p['containers'])} {want[0]}", interval=0.02)
-        if p["mode"] == "pause-node":
-            return f"{seen}: bricks frozen (clients give up on them after network.ping-timeout)"
-        return f"{seen}: bricks {', '.join(p['bricks'])} gone with their servers"
+        return f"{seen}: bricks frozen (clients give up on them after network.ping-timeout)"
 
     @classmethod
     def revert(cls, record: FaultRecord) -> None:
@@ -235,7 +243,7 @@ class StopBrick(Fault):
                 for url in p["urls"]:
                     target(url).check(revert_command(p["mode"], p["unit"]), timeout=90)
             else:
-                if not _containers_back(p["containers"]):
+                if not _containers_back(p["containers"], p.get("witness") or {}):
                     return  # the platform itself is gone: nothing left to revert
             _wait_online(cli, p["volume"], p["bricks"], [GlusterCli(u, timeout=5) for u in p["urls"]])
             cli.trigger_heal(p["volume"])
@@ -293,11 +301,12 @@ def _exists(name: str) -> bool:
     return True
 
 
-def _containers_back(names: Sequence[str]) -> bool:
-    """Start or unpause the containers; False when one no longer exists."""
+def _containers_back(names: Sequence[str], witness: dict[str, dict[str, Any]]) -> bool:
+    """Start or unpause the containers (``witness``: of those killed); False when one no longer exists."""
     for name in names:
         try:
-            start_container(name)  # verified running; a race lost to the deadman is fine
+            # verified running; a race lost to the deadman is fine
+            start_container(name, killed_instance=(witness.get(name) or {}).get("started_at"))
         except TargetError as e:
             if NO_SUCH_CONTAINER in str(e):
                 return False

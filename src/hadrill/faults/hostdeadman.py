@@ -22,6 +22,7 @@ disarm find it.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import os
@@ -34,8 +35,10 @@ from typing import Any
 __all__ = ["fire", "main", "swarm_rejoin"]
 
 
+@functools.cache
 def _load(relative: str, name: str) -> Any:
-    """A hadrill module that imports only the standard library, loaded by path (not through the package)."""
+    """A hadrill module that imports only the standard library, loaded by path (not through the package),
+    once per process."""
     path = Path(__file__).resolve().parents[1] / relative
     spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None, path

@@ -149,10 +149,9 @@ def kill_control_plane_node(
                 "experiment", "action", f"kill (a power cut) for master {node.name} at {node.url.split('?', 1)[0]}: "
                 f"{action} acts on a container", action,
             )  # fmt: skip
-        cut = power_off(inv, node.name, time_limit=time_limit, force=force)
-        fields = {f.name: getattr(cut, f.name) for f in dataclasses.fields(cut) if f.init}
-        fields |= gate(inv, c, [member], force=force)  # its members are the Kubernetes cluster's
-        return ControlPlanePowerOff(**fields, checks=checks)
+        cut = power_off(inv, node.name, time_limit=time_limit, force=force, cls=ControlPlanePowerOff)
+        # its members are the Kubernetes cluster's
+        return dataclasses.replace(cut, checks=checks, **gate(inv, c, [member], force=force))
     fault = ControlPlaneFault(
         target=node.url,
         action=action,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from hadrill.clients.kube import api_reference, kube_api, member_api
@@ -124,8 +124,7 @@ def kill_app_worker(
     reference = api_reference(c)
     if not reference or not c.settings.get("api"):
         raise ConfigError("inventory", f"clusters[{c.name}].settings", "api and a kubeconfig or TLS files")
-    base = power_off(inv, node, time_limit=time_limit, force=force)
-    fault = WorkerPowerOff(**{f.name: getattr(base, f.name) for f in fields(base) if f.init})
+    fault = power_off(inv, node, time_limit=time_limit, force=force, cls=WorkerPowerOff)
     fault.nodes = fault.nodes or (node,)  # a worker is no cluster's member: the ledger holds it by node
     fault.description = f"power off worker {node} (runs {app_pods_by_worker(pods, workers)[node]} pods of the app)"
     fault.checks = {

@@ -26,7 +26,7 @@ import re
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, TypeVar
 
 from docker.errors import APIError
 
@@ -202,7 +202,7 @@ class PowerOff(OnHostDeadman, Fault):
         p = record.params
         if p["on"] == "lab":
             try:
-                start_container(p["container"])
+                start_container(p["container"], killed_instance=p.get("started_at"))
             except TargetError as e:
                 if NO_SUCH_CONTAINER in str(e):
                     return  # the platform itself is gone: nothing left to revert
@@ -247,6 +247,9 @@ def wait_answers(url: str, node: str, check: str = "true") -> None:
         raise RevertFailed(f"node {node} powered on but {e}") from e
 
 
+P = TypeVar("P", bound=PowerOff)
+
+
 def power_off(
     inv: Inventory,
     node: str,
@@ -255,7 +258,8 @@ def power_off(
     on: Driver | None = None,
     time_limit: float = DEFAULT_TIME_LIMIT,
     force: bool = False,
-) -> PowerOff:
+    cls: type[P] = PowerOff,  # type: ignore[assignment]  # a subclass that proves more (a worker, a master)
+) -> P:
     """Plan a power cut of ``node``. Defaults: the node's BMC (``bmc`` in the inventory) both ways; else
     ``ssh`` off for an ``ssh://`` node, else ``lab``; ``lab`` on for a lab's inventory (its nodes are
     containers named like the node), else none (refused).
@@ -272,7 +276,7 @@ def power_off(
     clusters = [(c, [m for m in c.members if m.node == node]) for c in inv.clusters]
     hit = [(c, ms) for c, ms in clusters if ms]
     gated: dict[str, Any] = gate(inv, hit[0][0], hit[0][1], force=force) if hit else {}
-    return PowerOff(
+    return cls(
         target=n.url,
         off=off,
         on=on,

@@ -139,7 +139,7 @@ def kill_swarm_node(
         if action != "kill":
             where = f"kill (a power cut) for swarm node {member.name} at {url.split('?', 1)[0]}"
             raise ConfigError("experiment", "action", where, action)
-        cut = power_off(inv, node.name, time_limit=time_limit, force=force)
+        cut: PowerOff = power_off(inv, node.name, time_limit=time_limit, force=force)
         cut.description = f"power off swarm node {member.name}{why} ({cut.off} off, {cut.on} on)"
         return dataclasses.replace(cut, **gate(inv, cluster, [member], force=force))
     return ContainerFault(

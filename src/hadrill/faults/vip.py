@@ -36,7 +36,7 @@ from hadrill.clients.nfs import NFS_PROCESS, holds_vip, vip_holder, vip_iface
 from hadrill.clients.targets import target
 from hadrill.errors import ConfigError, InjectionFailed, RevertFailed, TargetError
 from hadrill.faults.base import DEFAULT_TIME_LIMIT, Fault, wait_for
-from hadrill.faults.container import ContainerFault
+from hadrill.faults.container import ContainerFault, kill_witness, killed
 from hadrill.faults.deadman import (
     arm_in_target,
     arm_on_host,
@@ -177,7 +177,9 @@ class FailVip(Fault):
             elif record.params.get("host"):
                 target(record.target).check(inject_command(record.params), timeout=30)
             elif self.mode == "kill":
-                _container(record.params["container"]).kill()
+                c = _container(record.params["container"])
+                record.params["witness"] = kill_witness(c)
+                c.kill()
             elif self.mode in _STOPS:
                 target(record.target).check(_stop_command(self.process), timeout=15)
             else:
@@ -193,8 +195,7 @@ class FailVip(Fault):
         if self.mode == "kill":
 
             def down() -> str | None:
-                status = _container(p["container"]).status
-                return f"container {p['container']} running -> {status}" if status in ("exited", "dead") else None
+                return killed(p["container"], p["witness"])
 
         else:
             t = target(record.target)
