@@ -10,14 +10,15 @@ every fault kind is injected N times through :func:`hadrill.faults.base.injected
 
 * on a follower of the etcd cluster: ``network.partition`` (cut from its peers by iptables, proven by
   the rule's own DROP counters and one short connect per peer), ``container kill|pause|stop`` (its
-  container, proven by the engine's state), ``process STOP`` (SIGSTOP, proven by state ``T``);
-* ``nfs.fail_vip kill|stop-nfs|link-down`` on the VIP holder, proven on it (container exited, no
-  ganesha process, link not UP); the VIP's move itself is timed separately and printed for
+  container, a kill proven by its first process's death in /proc, pause and stop by the engine's
+  state), ``process STOP`` (SIGSTOP, proven by state ``T``);
+* ``nfs.fail_vip kill|stop-nfs|link-down`` on the VIP holder, proven on it (the container's first
+  process dead, no ganesha process, link not UP); the VIP's move itself is timed separately and printed for
   information (it is keepalived's failover, ~3 x advert_int, judged by ``vip_moved``);
 * ``gluster.stop_brick kill-brick|kill-node|pause-node`` on one server, proven by the brick pid gone
-  from /proc or the container's state;
-* ``kube.control_plane kill`` on a random control-plane node (``--kubernetes``), proven by its
-  container's state; without ``--kubernetes`` its row says it was not measured.
+  from /proc, the container's first process dead, or the container's state (paused);
+* ``kube.control_plane kill`` on a random control-plane node (``--kubernetes``), proven as a container
+  kill; without ``--kubernetes`` its row says it was not measured.
 
 Timed, with ``perf_counter``:
 
