@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,8 @@ import pytest
 from labtools import wait_until
 
 from hadrill.clients.docker import container, engine
-from hadrill.faults.container import kill_witness, killed, start_container
+from hadrill.faults.container import start_container
+from hadrill.faults.container_kill import kill, kill_witness, killed
 from hadrill.inventory import load_inventory
 
 pytestmark = [pytest.mark.lab]
@@ -58,14 +60,30 @@ def test_a_running_container_is_not_proven_killed(running: str) -> None:
     assert killed(running, witness) is None
 
 
-def test_a_kill_is_proven_then_reverted(running: str) -> None:
-    witness = kill_witness(container(running))
-    subprocess.run(["docker", "kill", running], capture_output=True, timeout=30, check=True)
+def _events(name: str, since: float, until: float) -> list[str]:
+    """The engine's events for the container between two moments (the CLI's view)."""
+    out = subprocess.run(
+        ["docker", "events", "--since", f"{since:.3f}", "--until", f"{until:.3f}", "--filter", f"container={name}",
+         "--format", "{{.Action}}"],
+        capture_output=True, text=True, timeout=30, check=True,
+    ).stdout  # fmt: skip
+    return out.split()
+
+
+def test_a_kill_goes_to_the_first_process_and_is_proven(running: str) -> None:
+    """Signalled here, not by the engine (no "kill" event), proven, and reverted to a new instance."""
+    since = time.time()
+    c = container(running)
+    witness = kill_witness(c)
+    kill(c, witness)
     wait_until("proven", lambda: None if killed(running, witness) else "not yet", timeout=5, interval=0.02)
     assert killed(running, witness) == (
         f"container {running}'s first process (pid {witness['pid']}) dead, and every process with it"
     )
     wait_until("exited", lambda: None if _inspect(running, "{{.State.Status}}") == "exited" else "not yet", timeout=10)
+    actions = _events(running, since, time.time())
+    assert "die" in actions and "kill" not in actions, actions
+    assert _inspect(running, "{{.State.ExitCode}}") == "137"
     start_container(running, killed_instance=witness["started_at"])
     assert _inspect(running, "{{.State.Status}}") == "running"
     assert _inspect(running, "{{.State.StartedAt}}") != witness["started_at"]
@@ -75,10 +93,25 @@ def test_a_revert_right_after_the_kill_waits_for_the_teardown(running: str) -> N
     """Started at once, the engine still shows the killed instance running: that is no container back."""
     c = container(running)
     witness = kill_witness(c)
-    c.kill()
+    kill(c, witness)
     start_container(running, killed_instance=witness["started_at"])
     assert _inspect(running, "{{.State.Status}}") == "running"
     assert _inspect(running, "{{.State.StartedAt}}") != witness["started_at"]
+
+
+def test_a_container_with_a_restart_policy_is_killed_by_the_engine(running: str) -> None:
+    """Killed here, the engine would take the exit for a crash and restart it: the engine kills it."""
+    image = container(running).attrs["Config"]["Image"]
+    c = engine().containers.run(image, entrypoint=["sleep", "120"], restart_policy={"Name": "on-failure"}, detach=True)
+    try:
+        c.reload()
+        since = time.time()
+        kill(c, kill_witness(c))
+        time.sleep(2.0)  # an engine restarting it would have done so by now
+        assert _inspect(c.id, "{{.State.Status}}") == "exited"
+        assert "kill" in _events(c.id, since, time.time())
+    finally:
+        c.remove(force=True)
 
 
 def test_a_pid_that_is_now_another_process_is_a_dead_first_process(running: str) -> None:

@@ -6,31 +6,30 @@ A fault must change something: a container already stopped (or paused) is refuse
 effect ("running -> exited") is never a state that was there before. The revert succeeds when the
 container runs again, whoever started it (the deadman may have won the race: a 409 on unpause).
 
-A kill is proven from the container's first process as soon as it is dead (:func:`kill_witness`,
-:func:`killed`), not from the engine's "exited": the engine sets that only after tearing the container
-down (its network, its mounts), a few tenths of a second for a node running systemd. A revert that
-comes before the teardown waits for it rather than take the killed instance for a container back.
+A kill goes to the container's first process and is proven from its death when this machine sees the
+engine's processes (:mod:`hadrill.faults.container_kill`); the engine says "exited" only after tearing
+the container down, so a revert that comes before that waits for it rather than take the killed
+instance for a container back.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from docker.errors import APIError
-from docker.models.containers import Container
 
 from hadrill.clients.docker import NO_SUCH_CONTAINER
 from hadrill.clients.docker import container as _container
 from hadrill.clients.targets import target
 from hadrill.errors import InjectionFailed, RevertFailed, TargetError
 from hadrill.faults.base import Fault, wait_for
+from hadrill.faults.container_kill import kill, kill_witness, killed
 from hadrill.faults.deadman import OnHostDeadman, arm_on_host
 from hadrill.faults.ledger import FaultRecord
 
-__all__ = ["ContainerFault", "kill_witness", "killed", "start_container"]
+__all__ = ["ContainerFault", "start_container"]
 
 Action = Literal["kill", "stop", "pause", "restart"]
 _EXPECTED = {"kill": "exited", "stop": "exited", "pause": "paused", "restart": "running"}
@@ -71,7 +70,7 @@ class ContainerFault(OnHostDeadman, Fault):
             )
         try:
             if self.action == "kill":
-                c.kill()
+                kill(c, record.params["witness"])
             elif self.action == "stop":
                 c.stop(timeout=10)
             elif self.action == "pause":
@@ -106,56 +105,6 @@ class ContainerFault(OnHostDeadman, Fault):
             if NO_SUCH_CONTAINER in str(e):
                 return  # the platform itself is gone: nothing left to revert
             raise RevertFailed(str(e)) from e
-
-
-def kill_witness(c: Container) -> dict[str, Any]:
-    """What a kill of ``c`` is proven against, read just before it: the instance's StartedAt and its
-    first process as this machine's /proc shows it (pid, start time in clock ticks since boot).
-
-    The pid only when this machine sees the engine's processes (that pid's cgroup names the container)
-    and the container has a pid namespace of its own (its processes die with their first one); else
-    None (a remote engine, a harness in a container of its own): the engine's state is the witness."""
-    state = c.attrs["State"]
-    witness: dict[str, Any] = {"started_at": state.get("StartedAt", ""), "pid": None, "start": None}
-    pid = int(state.get("Pid") or 0)
-    if pid <= 0 or c.attrs.get("HostConfig", {}).get("PidMode"):
-        return witness
-    try:
-        cgroup = Path(f"/proc/{pid}/cgroup").read_text()
-        start = _start_time(Path(f"/proc/{pid}/stat").read_text())
-    except (OSError, IndexError):
-        return witness
-    if c.id in cgroup:
-        witness["pid"], witness["start"] = pid, start
-    return witness
-
-
-def _start_time(stat: str) -> str:
-    """Field 22 of /proc/PID/stat (the name in parentheses may hold spaces)."""
-    return stat.rpartition(") ")[2].split()[19]
-
-
-def _first_process_dead(witness: dict[str, Any]) -> bool:
-    """Whether the witnessed process is dead: gone, a zombie, or its pid now another process's."""
-    pid = witness.get("pid")
-    if not pid:
-        return False
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError):
-        return True
-    except OSError:
-        return False
-    return stat.rpartition(") ")[2].split()[0] in ("Z", "X") or _start_time(stat) != witness["start"]
-
-
-def killed(name: str, witness: dict[str, Any]) -> str | None:
-    """Evidence that the killed container's processes are dead, or None: its first process dead (the
-    kernel kills a pid namespace's processes with it), else the engine's own "exited"."""
-    if _first_process_dead(witness):
-        return f"container {name}'s first process (pid {witness['pid']}) dead, and every process with it"
-    status = _container(name).status
-    return f"container {name} running -> {status}" if status in ("exited", "dead") else None
 
 
 def start_container(name: str, *, timeout: float = 30.0, killed_instance: str | None = None) -> None:

@@ -39,7 +39,8 @@ from hadrill.clients.gluster import GlusterCli
 from hadrill.clients.targets import target
 from hadrill.errors import ConfigError, InjectionFailed, RevertFailed, TargetError
 from hadrill.faults.base import DEFAULT_TIME_LIMIT, Fault, wait_for
-from hadrill.faults.container import kill_witness, killed, start_container
+from hadrill.faults.container import start_container
+from hadrill.faults.container_kill import kill, kill_witness, killed
 from hadrill.faults.deadman import (
     arm_in_target,
     arm_on_host,
@@ -171,9 +172,9 @@ class StopBrick(Fault):
                 target(url).check(inject_command(p["mode"], p["unit"]), timeout=30)
             return
         if p["mode"] == "kill-node":
-            p["witness"] = {name: kill_witness(_container(name)) for name in p["containers"]}
+            p["witness"] = {}
         for name in p["containers"]:
-            _stop_container(name, p["mode"])
+            _stop_container(name, p["mode"], p.get("witness"))
 
     def prove(self, record: FaultRecord) -> str:
         """Seen where the effect is: the killed brick processes gone (or zombies) in /proc of their
@@ -274,16 +275,19 @@ def _find_brick(brick: str) -> str:
     return f'p=$(pgrep -f {shlex.quote(pattern)}); [ "$(echo $p | wc -w)" = 1 ] && echo $p'
 
 
-def _stop_container(name: str, mode: str, attempts: int = 5) -> None:
-    """Kill or pause a container; a pause is retried, since the freezer gives up while a task is in
-    uninterruptible I/O (a brick in fsync) and runc then thaws the container again."""
+def _stop_container(name: str, mode: str, witness: dict[str, Any] | None, attempts: int = 5) -> None:
+    """Kill (its witness recorded in ``witness`` first) or pause a container; a pause is retried, since the
+    freezer gives up while a task is in uninterruptible I/O (a brick in fsync) and runc then thaws the
+    container again."""
     for attempt in range(1, attempts + 1):
         c = _container(name)
         try:
             if mode == "pause-node":
                 c.pause()
             else:
-                c.kill()
+                assert witness is not None, "a kill records its witness"
+                witness[name] = kill_witness(c)
+                kill(c, witness[name])
             return
         except APIError as e:
             if mode != "pause-node" or "unable to freeze" not in str(e) or attempt == attempts:

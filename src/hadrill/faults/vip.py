@@ -36,7 +36,8 @@ from hadrill.clients.nfs import NFS_PROCESS, holds_vip, vip_holder, vip_iface
 from hadrill.clients.targets import target
 from hadrill.errors import ConfigError, InjectionFailed, RevertFailed, TargetError
 from hadrill.faults.base import DEFAULT_TIME_LIMIT, Fault, wait_for
-from hadrill.faults.container import ContainerFault, kill_witness, killed
+from hadrill.faults.container import ContainerFault
+from hadrill.faults.container_kill import kill, kill_witness, killed
 from hadrill.faults.deadman import (
     arm_in_target,
     arm_on_host,
@@ -179,7 +180,7 @@ class FailVip(Fault):
             elif self.mode == "kill":
                 c = _container(record.params["container"])
                 record.params["witness"] = kill_witness(c)
-                c.kill()
+                kill(c, record.params["witness"])
             elif self.mode in _STOPS:
                 target(record.target).check(_stop_command(self.process), timeout=15)
             else:
