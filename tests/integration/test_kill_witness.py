@@ -1,5 +1,5 @@
-"""A container kill proven from its first process (:func:`hadrill.faults.container.kill_witness`,
-:func:`~hadrill.faults.container.killed`) and a revert that waits for the engine's teardown, against a
+"""A container kill or stop sent to its first process and proven from its death
+(:mod:`hadrill.faults.container_kill`), and a revert that waits for the engine's teardown, against a
 real one: a one-member etcd lab (``hdt-<worker>-kw``).
 
 Oracles: the ``docker`` CLI (kill, inspect: state, pid, StartedAt) and this machine's /proc.
@@ -18,8 +18,9 @@ import pytest
 from labtools import wait_until
 
 from hadrill.clients.docker import container, engine
+from hadrill.faults import container_kill
 from hadrill.faults.container import start_container
-from hadrill.faults.container_kill import kill, kill_witness, killed
+from hadrill.faults.container_kill import kill, kill_witness, killed, stop, stopped
 from hadrill.inventory import load_inventory
 
 pytestmark = [pytest.mark.lab]
@@ -130,5 +131,43 @@ def test_no_process_witness_without_a_pid_namespace_of_its_own(running: str) -> 
         witness = kill_witness(c)
         assert witness["pid"] is None and witness["started_at"] == c.attrs["State"]["StartedAt"]
         assert killed(c.name, witness) is None
+    finally:
+        c.remove(force=True)
+
+
+def test_a_stop_sends_the_stop_signal_to_the_first_process(running: str) -> None:
+    since = time.time()
+    c = container(running)
+    witness = kill_witness(c)
+    stop(c, witness)
+    wait_until("proven", lambda: None if stopped(running, witness) else "not yet", timeout=5, interval=0.02)
+    assert stopped(running, witness) == (
+        f"container {running}'s first process (pid {witness['pid']}) dead after SIGTERM, and every process with it"
+    )
+    wait_until("exited", lambda: None if _inspect(running, "{{.State.Status}}") == "exited" else "not yet", timeout=10)
+    actions = _events(running, since, time.time())
+    assert "die" in actions and "kill" not in actions and "stop" not in actions, actions
+    assert _inspect(running, "{{.State.ExitCode}}") != "137"  # it exited on SIGTERM, not SIGKILL
+
+
+def test_a_stop_signal_ignored_gets_the_sigkill_after_the_grace(running: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(container_kill, "STOP_GRACE_S", 1.0)
+    image = container(running).attrs["Config"]["Image"]
+    c = engine().containers.run(
+        image, entrypoint=["sh", "-c", "trap '' TERM; while :; do sleep 0.2; done"], detach=True
+    )
+    try:
+        c.reload()
+        witness = kill_witness(c)
+        stop(c, witness)
+        time.sleep(0.5)
+        assert stopped(c.name, witness) is None  # still alive within the grace
+        wait_until("proven", lambda: None if stopped(c.name, witness) else "not yet", timeout=5, interval=0.02)
+        assert stopped(c.name, witness) == (
+            f"container {c.name}'s first process (pid {witness['pid']}) dead after SIGTERM, SIGKILL 1 s later, "
+            "and every process with it"
+        )
+        wait_until("exited", lambda: None if _inspect(c.id, "{{.State.Status}}") == "exited" else "-", timeout=10)
+        assert _inspect(c.id, "{{.State.ExitCode}}") == "137"
     finally:
         c.remove(force=True)

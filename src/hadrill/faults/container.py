@@ -25,7 +25,7 @@ from hadrill.clients.docker import container as _container
 from hadrill.clients.targets import target
 from hadrill.errors import InjectionFailed, RevertFailed, TargetError
 from hadrill.faults.base import Fault, wait_for
-from hadrill.faults.container_kill import kill, kill_witness, killed
+from hadrill.faults.container_kill import kill, kill_witness, stop, stopped
 from hadrill.faults.deadman import OnHostDeadman, arm_on_host
 from hadrill.faults.ledger import FaultRecord
 
@@ -61,7 +61,7 @@ class ContainerFault(OnHostDeadman, Fault):
         c = _container(record.params["container"])
         record.params["started_at"] = c.attrs["State"].get("StartedAt", "")
         record.params["status_before"] = c.status
-        if self.action == "kill":
+        if self.action in ("kill", "stop"):
             record.params["witness"] = kill_witness(c)
         if c.status != "running":
             raise InjectionFailed(
@@ -72,7 +72,7 @@ class ContainerFault(OnHostDeadman, Fault):
             if self.action == "kill":
                 kill(c, record.params["witness"])
             elif self.action == "stop":
-                c.stop(timeout=10)
+                stop(c, record.params["witness"])
             elif self.action == "pause":
                 c.pause()
             else:
@@ -85,8 +85,8 @@ class ContainerFault(OnHostDeadman, Fault):
         name = record.params["container"]
 
         def seen() -> str | None:
-            if self.action == "kill":
-                return killed(name, record.params["witness"])
+            if self.action in ("kill", "stop"):
+                return stopped(name, record.params["witness"])
             c = _container(name)
             if c.status != want:
                 return None
@@ -94,7 +94,7 @@ class ContainerFault(OnHostDeadman, Fault):
                 return None
             return f"container {name} {record.params.get('status_before', '?')} -> {c.status}"
 
-        return wait_for(seen, timeout=15, what=f"container {name} {want}")
+        return wait_for(seen, timeout=15, what=f"container {name} {want}", interval=0.02)
 
     @classmethod
     def revert(cls, record: FaultRecord) -> None:
