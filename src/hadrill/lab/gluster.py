@@ -44,9 +44,14 @@ GLUSTER_IMAGE = ImageSpec(
     ),
     files={EXPORTER_PATH: EXPORTER},
 )  # fmt: skip
-# glusterd in the foreground, after the lab exporter (one brick per server: "brick" = a glusterfsd runs)
+# glusterd in the foreground, after the lab exporter (one brick per server: "brick" = a glusterfsd runs).
+# The brick pidfiles go first, as a host's boot clears its /run (a tmpfs): a container keeps its /run
+# across a restart, and a pidfile left there names a pid that may now be another process's, so glusterd
+# would take the brick for running and never start it.
 _EXPORTER_CHECKS = {"brick": "proc:glusterfsd"}
-_SERVER_COMMAND = ["sh", "-c", f"{exporter_command(_EXPORTER_CHECKS)} exec glusterd -N"]
+_SERVER_COMMAND = [
+    "sh", "-c", f"rm -f /run/gluster/vols/*/*.pid; {exporter_command(_EXPORTER_CHECKS)} exec glusterd -N"
+]  # fmt: skip
 BRICK = "/bricks/b"
 _SERVER_OFFSET = 60  # servers at .61-.63 of both lab networks
 _CLIENT_OFFSET = 69
