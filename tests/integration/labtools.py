@@ -18,7 +18,7 @@ import pytest
 from hadrill.lab.lab import Lab
 from hadrill.lab.labfile import LabFile
 
-__all__ = ["Harness", "assert_kube_scraped", "engine_exec", "fresh_lab", "wait_until"]
+__all__ = ["Harness", "assert_kube_scraped", "engine_exec", "fresh_lab", "one_node_lab", "wait_until"]
 
 
 def fresh_lab(spec: LabFile) -> Iterator[Lab]:
@@ -31,6 +31,16 @@ def fresh_lab(spec: LabFile) -> Iterator[Lab]:
         yield lab
     finally:
         lab.down()
+
+
+def one_node_lab(factory: Any, purpose: str) -> str:
+    """A module's one-member etcd lab (``module_lab_factory``), brought up: its node's container name."""
+    from hadrill.inventory import load_inventory
+
+    lab = factory.make(purpose, members=1)
+    factory.up(lab)
+    [url] = [n.url for n in load_inventory(lab.inventory_path).nodes]
+    return str(url.removeprefix("docker://"))
 
 
 def engine_exec(node: str, command: str) -> str:

@@ -10,26 +10,21 @@ from __future__ import annotations
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from labtools import wait_until
+from labtools import one_node_lab, wait_until
 
 from hadrill.clients.docker import engine
 from hadrill.clients.targets import Target
-from hadrill.inventory import load_inventory
 
 pytestmark = [pytest.mark.lab]
 
 
 @pytest.fixture(scope="module")
-def node(module_lab_factory: Any, state_dir: Path) -> Iterator[str]:
-    lab = module_lab_factory.make("sess", members=1)
-    module_lab_factory.up(lab)
-    [url] = [n.url for n in load_inventory(lab.inventory_path).nodes]
-    yield url.removeprefix("docker://")
+def node(module_lab_factory: Any, state_dir: Path) -> str:
+    return one_node_lab(module_lab_factory, "sess")
 
 
 def _cli(name: str, command: str) -> tuple[int, str, str]:
@@ -47,7 +42,7 @@ def _cli(name: str, command: str) -> tuple[int, str, str]:
         "for i in 1 2 3; do\n  echo line $i\ndone",
         "head -c 200000 /dev/zero | tr '\\0' x",
         "cat; echo read $?",  # standard input is empty, as with an exec without one
-        "echo \"quotes ' and \\\" and $((6 * 7))\"",
+        'echo "quotes \' and \\" and $((6 * 7))"',
     ],
 )
 def test_a_command_answers_as_docker_exec_does(node: str, command: str) -> None:

@@ -15,23 +15,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from labtools import wait_until
+from labtools import one_node_lab, wait_until
 
 from hadrill.clients.docker import container, engine
 from hadrill.faults import container_kill
 from hadrill.faults.container import start_container
 from hadrill.faults.container_kill import kill, kill_witness, killed, stop, stopped
-from hadrill.inventory import load_inventory
 
 pytestmark = [pytest.mark.lab]
 
 
 @pytest.fixture(scope="module")
-def node(module_lab_factory: Any, state_dir: Path) -> Iterator[str]:
-    lab = module_lab_factory.make("kw", members=1)
-    module_lab_factory.up(lab)
-    [url] = [n.url for n in load_inventory(lab.inventory_path).nodes]
-    yield url.removeprefix("docker://")
+def node(module_lab_factory: Any, state_dir: Path) -> str:
+    return one_node_lab(module_lab_factory, "kw")
 
 
 def _inspect(name: str, fmt: str) -> str:
@@ -71,20 +67,23 @@ def _events(name: str, since: float, until: float) -> list[str]:
     return out.split()
 
 
-def test_a_kill_goes_to_the_first_process_and_is_proven(running: str) -> None:
-    """Signalled here, not by the engine (no "kill" event), proven, and reverted to a new instance."""
+@pytest.mark.parametrize(("action", "how"), [("kill", ""), ("stop", " after SIGTERM")])
+def test_a_kill_or_stop_goes_to_the_first_process_and_is_proven(running: str, action: str, how: str) -> None:
+    """Signalled here, not by the engine (no "kill" or "stop" event), proven, and reverted to a new instance."""
+    send, proof = (kill, killed) if action == "kill" else (stop, stopped)
     since = time.time()
     c = container(running)
     witness = kill_witness(c)
-    kill(c, witness)
-    wait_until("proven", lambda: None if killed(running, witness) else "not yet", timeout=5, interval=0.02)
-    assert killed(running, witness) == (
-        f"container {running}'s first process (pid {witness['pid']}) dead, and every process with it"
+    send(c, witness)
+    wait_until("proven", lambda: None if proof(running, witness) else "not yet", timeout=5, interval=0.02)
+    assert proof(running, witness) == (
+        f"container {running}'s first process (pid {witness['pid']}) dead{how}, and every process with it"
     )
     wait_until("exited", lambda: None if _inspect(running, "{{.State.Status}}") == "exited" else "not yet", timeout=10)
     actions = _events(running, since, time.time())
-    assert "die" in actions and "kill" not in actions, actions
-    assert _inspect(running, "{{.State.ExitCode}}") == "137"
+    assert "die" in actions and "kill" not in actions and "stop" not in actions, actions
+    # SIGKILL's 137, or etcd's own exit on SIGTERM
+    assert (_inspect(running, "{{.State.ExitCode}}") == "137") == (action == "kill")
     start_container(running, killed_instance=witness["started_at"])
     assert _inspect(running, "{{.State.Status}}") == "running"
     assert _inspect(running, "{{.State.StartedAt}}") != witness["started_at"]
@@ -133,21 +132,6 @@ def test_no_process_witness_without_a_pid_namespace_of_its_own(running: str) -> 
         assert killed(c.name, witness) is None
     finally:
         c.remove(force=True)
-
-
-def test_a_stop_sends_the_stop_signal_to_the_first_process(running: str) -> None:
-    since = time.time()
-    c = container(running)
-    witness = kill_witness(c)
-    stop(c, witness)
-    wait_until("proven", lambda: None if stopped(running, witness) else "not yet", timeout=5, interval=0.02)
-    assert stopped(running, witness) == (
-        f"container {running}'s first process (pid {witness['pid']}) dead after SIGTERM, and every process with it"
-    )
-    wait_until("exited", lambda: None if _inspect(running, "{{.State.Status}}") == "exited" else "not yet", timeout=10)
-    actions = _events(running, since, time.time())
-    assert "die" in actions and "kill" not in actions and "stop" not in actions, actions
-    assert _inspect(running, "{{.State.ExitCode}}") != "137"  # it exited on SIGTERM, not SIGKILL
 
 
 def test_a_stop_signal_ignored_gets_the_sigkill_after_the_grace(running: str, monkeypatch: pytest.MonkeyPatch) -> None:
