@@ -19,12 +19,14 @@ import pytest
 from labtools import Harness, fresh_lab, wait_until
 
 from hadrill import slo
+from hadrill.clients.docker import container
 from hadrill.clients.gluster import GlusterCli
 from hadrill.clients.targets import target
 from hadrill.errors import InjectionFailed, SafetyRefused
 from hadrill.experiment import failure_report, run_experiment_file
 from hadrill.faults import gluster as gluster_faults
 from hadrill.faults.base import injected, recover
+from hadrill.faults.container_kill import kill_witness
 from hadrill.faults.gluster import Mode, stop_brick
 from hadrill.faults.ledger import Ledger
 from hadrill.inventory import Inventory, load_inventory
@@ -215,6 +217,8 @@ def test_stop_brick_proof_fails_when_nothing_was_stopped(
         volume = record.params["volume"]
         record.params["pids"] = {b: cli.volume_status(volume, b)[b].pid for b in record.params["bricks"]}
         assert all(record.params["pids"].values())
+    if mode == "kill-node":  # what the inject reads just before its kill
+        record.params["witness"] = {n: kill_witness(container(n)) for n in record.params["containers"]}
     with pytest.raises(InjectionFailed, match="not observed within 1 s"):
         fault.prove(record)
 

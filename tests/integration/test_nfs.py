@@ -18,11 +18,13 @@ from pathlib import Path
 import pytest
 from labtools import fresh_lab, wait_until
 
+from hadrill.clients.docker import container
 from hadrill.clients.nfs import server_state, vip_holder, vip_holders
 from hadrill.errors import InjectionFailed, SafetyRefused
 from hadrill.experiment import failure_report, run_experiment_file
 from hadrill.faults import vip as vip_faults
 from hadrill.faults.base import injected, recover
+from hadrill.faults.container_kill import kill_witness
 from hadrill.faults.ledger import Ledger
 from hadrill.faults.vip import MODES, Mode, fail_vip
 from hadrill.inventory import Inventory, load_inventory
@@ -218,6 +220,8 @@ def test_fail_vip_proof_fails_when_the_holder_is_not_down(
     fault = fail_vip(inv, inv.cluster("nfs"), mode=mode, time_limit=30)
     record = fault.record(None)
     record.params["injected_at"] = time.time()
+    if mode == "kill":  # what the inject reads just before its kill
+        record.params["witness"] = kill_witness(container(record.params["container"]))
     with pytest.raises(InjectionFailed, match=f"{mode} of {fault.members[0]} not observed"):
         fault.prove(record)
     time.sleep(0.2)
