@@ -15,9 +15,10 @@ with the offending field paths (``spec.template.spec.containers[0].securityConte
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,26 @@ from hadrill.compliance.pss_versions import LATEST, Version, evaluate_pod_at
 from hadrill.compliance.registry import CHECKS, Check, Finding, Severity, register
 from hadrill.config import load_yaml_all, read_text
 
-__all__ = ["PSS_CHECK_IDS", "PodRef", "pod_refs", "scan_manifest_files", "scan_manifest_text", "scan_objects"]
+__all__ = ["NATIVE", "PSS_CHECK_IDS", "PodRef", "pod_refs", "scan_manifest_files", "scan_manifest_text", "scan_objects"]
+
+# (psa_id, offending field paths, detail) per violated control, in evaluate_pod_at's order
+Hits = tuple[tuple[str, dict[str, Any], str], ...]
+# (template metadata, template spec, spec path, metadata path) -> the screen's set or the C evaluator's hits;
+# None: a shape it does not judge (the shape check then runs, and the Python controls)
+Judge = Callable[[Any, Any, str, str], Any]
+
+
+def _load_native() -> Callable[[bool, bool, Any, Any, str, str], Hits | None] | None:
+    """The C evaluator (policy 1.34), when it was built (``setup.py``: optional, needs a C compiler)."""
+    try:
+        from hadrill.compliance._pss_native import evaluate
+    except ImportError:
+        return None
+    return evaluate
+
+
+_native_evaluate = _load_native()
+NATIVE: bool = _native_evaluate is not None  # scans at policy 1.34 run in C (the Python controls otherwise)
 
 SUITE = "pss"
 _TEMPLATE_PATHS: dict[str, tuple[str, ...]] = {
@@ -149,12 +169,19 @@ _TEMPLATES: dict[str, tuple[tuple[str, ...], str, str, str]] = {
            f"{'.'.join(path)}.metadata" if path else "metadata")
     for kind, path in _TEMPLATE_PATHS.items()
 }  # fmt: skip
-# (kind, object metadata, template metadata, template spec, spec path, metadata path, problems, screen)
-_Template = tuple[str, dict[str, Any], dict[str, Any], dict[str, Any], str, str, tuple[str, ...], "set[str] | None"]
+# (kind, object metadata, template metadata, template spec, spec path, metadata path, problems, judged)
+_Template = tuple[str, dict[str, Any], dict[str, Any], dict[str, Any], str, str, tuple[str, ...], Any]
 
 
-def _templates(objects: Iterable[Any]) -> Iterator[_Template]:
-    """pod_refs' walk as plain tuples: scan_objects makes no PodRef per pod (they cost as much as a screen)."""
+def _screen(meta: Any, spec: Any, spec_path: str, meta_path: str) -> set[str] | None:
+    return may_violate(meta, spec)
+
+
+def _templates(objects: Iterable[Any], judge: Judge = _screen) -> Iterator[_Template]:
+    """pod_refs' walk as plain tuples: scan_objects makes no PodRef per pod (they cost as much as a screen).
+
+    ``judge``'s answer (the screen's flags, or the C evaluator's hits) is the last item; None: the shape
+    check ran, and the pod's problems are the one before it."""
     for obj in objects:
         if type(obj) is not dict and not isinstance(obj, dict):
             continue
@@ -169,7 +196,8 @@ def _templates(objects: Iterable[Any]) -> Iterator[_Template]:
             elif kind == "List" or (kind.endswith("List") and isinstance(obj.get("items"), list)):
                 item_kind = kind[:-4] if kind != "List" else ""
                 yield from _templates(
-                    {**i, "kind": i.get("kind") or item_kind} for i in obj.get("items") or [] if isinstance(i, dict)
+                    ({**i, "kind": i.get("kind") or item_kind} for i in obj.get("items") or [] if isinstance(i, dict)),
+                    judge,
                 )
             continue
         path, prefix, spec_path, meta_path = row
@@ -178,7 +206,7 @@ def _templates(objects: Iterable[Any]) -> Iterator[_Template]:
             meta, spec = holder.get("metadata"), holder.get("spec")
             # one pass for both: a pod the screen judges is well formed (the screen is stricter than
             # the shape check), so the shape check only runs on the pods it gives up on
-            screened = may_violate(meta, spec)
+            screened = judge(meta, spec, spec_path, meta_path)
             found = () if screened is not None else tuple(problems(spec, spec_path, meta, meta_path))
             meta = meta if type(meta) is dict else _dict(meta)
             spec = spec if type(spec) is dict else _dict(spec)
@@ -207,14 +235,15 @@ def pod_refs(objects: Iterable[Any]) -> Iterator[PodRef]:
 
 
 def _finding(chk: Check, pod: PodRef, hit: Hit, file: str | None) -> Finding:
-    return _fail(chk, pod.ref, f"{pod.kind}/{pod.name}", pod.namespace, hit, file)
+    return _fail(chk, pod.ref, f"{pod.kind}/{pod.name}", pod.namespace, hit.paths, hit.detail, file)
 
 
-def _fail(chk: Check, ref: str, obj: str, namespace: str | None, hit: Hit, file: str | None) -> Finding:
-    paths = hit.paths
+def _fail(
+    chk: Check, ref: str, obj: str, namespace: str | None, paths: dict[str, Any], detail: str, file: str | None
+) -> Finding:
     shown = ", ".join(paths) if len(paths) <= 4 else ", ".join(list(paths)[:4]) + f" and {len(paths) - 4} more"
     return Finding.failed(
-        chk.id, ref, paths, chk.title, f"{ref}: {hit.detail} (at {shown})", obj, namespace, chk.severity, SUITE, file
+        chk.id, ref, paths, chk.title, f"{ref}: {detail} (at {shown})", obj, namespace, chk.severity, SUITE, file
     )
 
 
@@ -243,21 +272,33 @@ def scan_objects(
         return _scan(objects, level, file, relax_userns, version)
 
 
-def _scan(objects: Iterable[Any], level: str, file: str | None, relax_userns: bool, version: Version) -> list[Finding]:
+def _scan(
+    objects: Iterable[Any], level: str, file: str | None, relax_userns: bool, version: Version, native: bool = NATIVE
+) -> list[Finding]:
     findings: list[Finding] = []
-    screen = version == LATEST  # the screen knows policy 1.34 only
+    screen = version == LATEST  # the screen (and the C evaluator) know policy 1.34 only
+    judge: Judge = _screen
+    if native and screen and _native_evaluate is not None and level in ("baseline", "restricted"):
+        judge = partial(_native_evaluate, level == "restricted", relax_userns)
+    else:
+        native = False
     checks = _CHECK_OF_PSA
-    for kind, md, meta, spec, spec_path, meta_path, found, screened in _templates(objects):
+    for kind, md, meta, spec, spec_path, meta_path, found, judged in _templates(objects, judge):
         if not found:
-            # the screen's answer, made by _templates; None: an odd shape, run every control
-            if screen and screened is not None and not screened:
-                continue  # compliant: the common case costs no names, refs or allocation
-            hits = evaluate_pod_at(
-                meta, spec, level, version, spec_path=spec_path, meta_path=meta_path, relax_userns=relax_userns,
-                only=screened if screen else None,
-            )  # fmt: skip
-            if not hits:
-                continue
+            if native and judged is not None:  # the C evaluator's hits: () when compliant
+                if not judged:
+                    continue
+                hits: Hits = judged
+            else:  # the screen's answer; None: an odd shape, run every control
+                if screen and judged is not None and not judged:
+                    continue  # compliant: the common case costs no names, refs or allocation
+                pairs = evaluate_pod_at(
+                    meta, spec, level, version, spec_path=spec_path, meta_path=meta_path, relax_userns=relax_userns,
+                    only=judged if screen else None,
+                )  # fmt: skip
+                if not pairs:
+                    continue
+                hits = tuple((c.psa_id, hit.paths, hit.detail) for c, hit in pairs)
         name = str(md.get("name") or md.get("generateName") or "?")
         ns = md.get("namespace")
         namespace = str(ns) if ns else None
@@ -269,7 +310,7 @@ def _scan(objects: Iterable[Any], level: str, file: str | None, relax_userns: bo
             error = CHECKS[READABLE_ID].error(ref, f"{ref}: cannot be judged: {shown}", object=obj)
             findings.append(error.with_(namespace=namespace, file=file, observed=list(found)))
             continue
-        findings += [_fail(checks[c.psa_id], ref, obj, namespace, hit, file) for c, hit in hits]
+        findings += [_fail(checks[psa], ref, obj, namespace, paths, detail, file) for psa, paths, detail in hits]
     return findings
 
 
