@@ -275,14 +275,50 @@ def scan_objects(
 def _scan(
     objects: Iterable[Any], level: str, file: str | None, relax_userns: bool, version: Version, native: bool = NATIVE
 ) -> list[Finding]:
+    if native and version == LATEST and _native_evaluate is not None and level in ("baseline", "restricted"):
+        return _scan_native(objects, level, file, relax_userns, _native_evaluate)
+    return _scan_templates(objects, level, file, relax_userns, version, _screen, False)
+
+
+def _scan_native(
+    objects: Iterable[Any], level: str, file: str | None, relax: bool,
+    evaluate: Callable[[bool, bool, Any, Any, str, str], Hits | None],
+) -> list[Finding]:  # fmt: skip
+    """The C evaluator straight on each object that holds its template where its kind says (most do).
+
+    Lists, odd shapes and the pods it gives up on take _templates' walk, one object at a time, so the
+    findings keep the objects' order. This loop is _templates' without the tuples, the generator and the
+    normalised copies: together they cost as much as the evaluation in C."""
+    findings: list[Finding] = []
+    restricted = level == "restricted"
+    judge: Judge = partial(evaluate, restricted, relax)
+    templates = _TEMPLATES
+    for obj in objects:
+        if type(obj) is dict:
+            kind = obj.get("kind")
+            row = templates.get(kind) if type(kind) is str else None
+            if row is not None:
+                holder = obj
+                for key in row[0]:
+                    holder = holder.get(key) if type(holder) is dict else None
+                if type(holder) is dict:
+                    hits = evaluate(restricted, relax, holder.get("metadata"), holder.get("spec"), row[2], row[3])
+                    if hits is not None:
+                        if hits:
+                            md = obj.get("metadata")
+                            findings += _pod_findings(kind, md if type(md) is dict else _dict(md), hits, file)
+                        continue
+        findings += _scan_templates((obj,), level, file, relax, LATEST, judge, True)
+    return findings
+
+
+def _scan_templates(
+    objects: Iterable[Any], level: str, file: str | None, relax_userns: bool, version: Version, judge: Judge,
+    native: bool,
+) -> list[Finding]:  # fmt: skip
+    """Every template through _templates; ``native``: ``judge`` is the C evaluator (its hits, or None)."""
     findings: list[Finding] = []
     screen = version == LATEST  # the screen (and the C evaluator) know policy 1.34 only
-    judge: Judge = _screen
-    if native and screen and _native_evaluate is not None and level in ("baseline", "restricted"):
-        judge = partial(_native_evaluate, level == "restricted", relax_userns)
-    else:
-        native = False
-    checks = _CHECK_OF_PSA
     for kind, md, meta, spec, spec_path, meta_path, found, judged in _templates(objects, judge):
         if not found:
             if native and judged is not None:  # the C evaluator's hits: () when compliant
@@ -299,19 +335,28 @@ def _scan(
                 if not pairs:
                     continue
                 hits = tuple((c.psa_id, hit.paths, hit.detail) for c, hit in pairs)
+            findings += _pod_findings(kind, md, hits, file)
+            continue
         name = str(md.get("name") or md.get("generateName") or "?")
         ns = md.get("namespace")
         namespace = str(ns) if ns else None
         ref = f"{kind}/{namespace}/{name}" if namespace else f"{kind}/{name}"
-        obj = f"{kind}/{name}"
-        if found:
-            more = len(found) - 3
-            shown = "; ".join(found[:3]) + (f" and {more} more" if more > 0 else "")
-            error = CHECKS[READABLE_ID].error(ref, f"{ref}: cannot be judged: {shown}", object=obj)
-            findings.append(error.with_(namespace=namespace, file=file, observed=list(found)))
-            continue
-        findings += [_fail(checks[psa], ref, obj, namespace, paths, detail, file) for psa, paths, detail in hits]
+        more = len(found) - 3
+        shown = "; ".join(found[:3]) + (f" and {more} more" if more > 0 else "")
+        error = CHECKS[READABLE_ID].error(ref, f"{ref}: cannot be judged: {shown}", object=f"{kind}/{name}")
+        findings.append(error.with_(namespace=namespace, file=file, observed=list(found)))
     return findings
+
+
+def _pod_findings(kind: str, md: dict[str, Any], hits: Hits, file: str | None) -> list[Finding]:
+    """One fail finding per hit of one pod template (``md``: the metadata of the object that holds it)."""
+    name = str(md.get("name") or md.get("generateName") or "?")
+    ns = md.get("namespace")
+    namespace = str(ns) if ns else None
+    ref = f"{kind}/{namespace}/{name}" if namespace else f"{kind}/{name}"
+    obj = f"{kind}/{name}"
+    checks = _CHECK_OF_PSA
+    return [_fail(checks[psa], ref, obj, namespace, paths, detail, file) for psa, paths, detail in hits]
 
 
 def scan_manifest_text(
