@@ -171,7 +171,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(refs):,} pod templates (seed {args.seed}), level {args.level}, policy 1.34, best of {args.repeat}; "
           f"upstream k8s.io/pod-security-admission {args.psa_version} "
           f"({'cached' if built < 5 else f'built in {built:.0f} s'})")  # fmt: skip
-    print(f"hadrill evaluator: {'C (hadrill.compliance._pss_native)' if NATIVE else 'Python (the C extension is not built)'}")
+    evaluator = "C (hadrill.compliance._pss_native)" if NATIVE else "Python (the C extension is not built)"
+    print(f"hadrill evaluator: {evaluator}")
     bad = compare("objects", ours, go_obj["verdicts"]) + compare("objects (scan)", ours_scan, go_obj["verdicts"])
     bad += compare("manifests", ours_man, go_man["verdicts"])
     forbidden = sum(1 for v in ours if v)

@@ -9,6 +9,7 @@ the Python controls raise (a volume with a key that is not a string).
 
 from __future__ import annotations
 
+import itertools
 import os
 import random
 import resource
@@ -36,13 +37,14 @@ needs_native = pytest.mark.skipif(
     evaluate is None, reason="the C extension is not built (python setup.py build_ext --inplace)"
 )
 MANY = settings(max_examples=300, deadline=None)
+_SPEC_KEYS = ["securityContext", "containers", "initContainers", "volumes", "hostNetwork", "os", "hostUsers"]
 _BENCH = Path(__file__).resolve().parents[2] / "bench"
 
 
 def test_the_extension_is_there_when_required() -> None:
     if os.environ.get("HADRILL_REQUIRE_NATIVE") == "1":
         assert evaluate is not None, "HADRILL_REQUIRE_NATIVE=1 but hadrill.compliance._pss_native is not built"
-    assert pss_scan.NATIVE == (evaluate is not None)
+    assert (evaluate is not None) == pss_scan.NATIVE
 
 
 def _python(meta: Any, spec: Any, level: str, relax: bool, sp: str, mp: str) -> Any:
@@ -105,8 +107,7 @@ def test_odd_values_anywhere(meta: dict[str, Any], spec: dict[str, Any], data: s
 
 @needs_native
 @MANY
-@given(st.dictionaries(st.sampled_from(["securityContext", "containers", "initContainers", "volumes",
-                                        "hostNetwork", "os", "hostUsers"]), _json, max_size=5), _json)
+@given(st.dictionaries(st.sampled_from(_SPEC_KEYS), _json, max_size=5), _json)
 def test_arbitrary_json(spec: Any, meta: Any) -> None:
     _agree(meta, spec)
 
@@ -119,7 +120,7 @@ def test_a_wrong_type_anywhere_the_shape_check_reads() -> None:
         for odd in ("x", 1, True, False, 0, [], {}, [None], 1.5, None):
             spec: Any = {}
             node = spec
-            for here, nxt in zip(path, path[1:], strict=False):
+            for here, nxt in itertools.pairwise(path):
                 child: Any = [] if isinstance(nxt, int) else {}
                 if isinstance(node, list):
                     node.append(child)
@@ -158,8 +159,15 @@ _ODD_PODS: list[tuple[Any, Any]] = [
     ({}, {"hostUsers": False, "containers": [{"name": "a", "securityContext": {"procMount": "Unmasked"}}]}),
     ({}, {"hostUsers": 0, "containers": []}),
     ({}, {"containers": [{"name": "a", "lifecycle": {"postStart": {"httpGet": {"host": "h"}}, "preStop": "x"}}]}),
-    ({}, {"containers": [{"name": "a", "lifecycle": {"postStart": {"tcpSocket": {"host": "h"}},
-                                                       "preStop": {"httpGet": {"host": 5}}}}]}),  # fmt: skip
+    ({}, {"containers": [{"name": "a", "lifecycle": {"postStart": {"tcpSocket": {"host": "h"}}, "preStop": 5}}]}),
+    (
+        {},
+        {
+            "containers": [
+                {"lifecycle": {"postStart": {"tcpSocket": {"host": "h"}}, "preStop": {"httpGet": {"host": 5}}}}
+            ]
+        },
+    ),
     ({}, {"containers": [{"name": "a", "readinessProbe": {"httpGet": {"host": "h"}, "tcpSocket": "bad"}}]}),
     ({}, {"containers": [{"name": "a", "securityContext": {"capabilities": {"drop": ["all"], "add": ["ALL"]}}}]}),
     ({}, {"containers": [{"name": "a", "securityContext": {"capabilities": {"drop": "ALL"}}}]}),
@@ -251,8 +259,13 @@ def test_memory_stays_flat() -> None:
             evaluate(i % 2 == 0, i % 3 == 0, meta, spec, "spec.template.spec", "spec.template.metadata")
 
     run(20_000)
+    watched = [None, True, False, 0, *(x for pod in pods for x in pod)]
+    counts = [sys.getrefcount(x) for x in watched]
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     run(200_000)
     grown_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
     print(f"peak RSS grew by {grown_kb} kB over 200,000 calls")
     assert grown_kb < 4096
+    # a reference leaked (or dropped) on None, a bool or an input would move its count by thousands
+    drift = [abs(sys.getrefcount(x) - n) for x, n in zip(watched, counts, strict=True)]
+    assert max(drift) < 100, drift

@@ -296,9 +296,8 @@ def _scan_native(
     for obj in objects:
         if type(obj) is dict:
             kind = obj.get("kind")
-            row = templates.get(kind) if type(kind) is str else None
-            if row is not None:
-                holder = obj
+            if type(kind) is str and (row := templates.get(kind)) is not None:
+                holder: Any = obj
                 for key in row[0]:
                     holder = holder.get(key) if type(holder) is dict else None
                 if type(holder) is dict:
