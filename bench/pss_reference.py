@@ -31,7 +31,6 @@ goal is missed, 3 when verdicts differ or the reference cannot be built or run.
 from __future__ import annotations
 
 import argparse
-import gc
 import hashlib
 import json
 import subprocess
@@ -93,13 +92,13 @@ def run_reference(binary: Path, mode: str, file: Path, level: str, repeat: int) 
 
 
 def best(fn: Any, repeat: int) -> tuple[float, float, Any]:
-    """Best of ``repeat`` runs, each started with the previous run's result freed and collected, as the Go
-    reference starts each run after ``runtime.GC()``: freeing 26,000 findings (15-25 ms) was counted in
-    the next run."""
+    """Best of ``repeat`` runs, each started with the previous run's result freed, as the Go reference
+    starts each run after ``runtime.GC()``: freeing 26,000 findings (15-25 ms) was counted in the next
+    run. Reference counting frees it all (findings hold no cycles); gc.collect() would also empty
+    CPython's free lists, and the next run paid for that in page faults."""
     wall, cpu, result = float("inf"), float("inf"), None
     for _ in range(repeat):
         result = None
-        gc.collect()
         t0, c0 = time.perf_counter(), time.process_time()
         result = fn()
         wall, cpu = min(wall, time.perf_counter() - t0), min(cpu, time.process_time() - c0)
