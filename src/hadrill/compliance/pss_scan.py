@@ -15,20 +15,40 @@ with the offending field paths (``spec.template.spec.containers[0].securityConte
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from hadrill.compliance.pss import CONTROLS, Hit
+from hadrill.compliance.pss import CONTROLS
 from hadrill.compliance.pss_screen import may_violate
 from hadrill.compliance.pss_shape import problems
 from hadrill.compliance.pss_versions import LATEST, Version, evaluate_pod_at
 from hadrill.compliance.registry import CHECKS, Check, Finding, Severity, register
 from hadrill.config import load_yaml_all, read_text
 
-__all__ = ["PSS_CHECK_IDS", "PodRef", "pod_refs", "scan_manifest_files", "scan_manifest_text", "scan_objects"]
+__all__ = ["NATIVE", "PSS_CHECK_IDS", "PodRef", "pod_refs", "scan_manifest_files", "scan_manifest_text", "scan_objects"]
+
+# (psa_id, offending field paths, detail) per violated control, in evaluate_pod_at's order
+Hits = tuple[tuple[str, dict[str, Any], str], ...]
+# (template metadata, template spec, spec path, metadata path) -> the screen's set or the C evaluator's hits;
+# None: a shape it does not judge (the shape check then runs, and the Python controls)
+Judge = Callable[[Any, Any, str, str], Any]
+
+
+def _load_native() -> Callable[[bool, bool, Any, Any, str, str], Hits | None] | None:
+    """The C evaluator (policy 1.34), when it was built (``setup.py``: optional, needs a C compiler)."""
+    try:
+        from hadrill.compliance._pss_native import evaluate
+    except ImportError:
+        return None
+    return evaluate
+
+
+_native_evaluate = _load_native()
+NATIVE: bool = _native_evaluate is not None  # scans at policy 1.34 run in C (the Python controls otherwise)
 
 SUITE = "pss"
 _TEMPLATE_PATHS: dict[str, tuple[str, ...]] = {
@@ -97,6 +117,8 @@ for _psa, (_id, _sev, _title, _fix) in _RULES.items():
     )(CONTROLS[_psa].fn)  # fmt: skip
 PSS_CHECK_IDS = {psa: rule[0] for psa, rule in _RULES.items()}
 _CHECK_OF_PSA = {psa: CHECKS[hd] for psa, hd in PSS_CHECK_IDS.items()}
+_RULE_OF_PSA = {psa: (chk.id, chk.title, chk.severity) for psa, chk in _CHECK_OF_PSA.items()}
+_new = object.__new__
 READABLE_ID = "HD-PSS-000"
 
 
@@ -149,12 +171,19 @@ _TEMPLATES: dict[str, tuple[tuple[str, ...], str, str, str]] = {
            f"{'.'.join(path)}.metadata" if path else "metadata")
     for kind, path in _TEMPLATE_PATHS.items()
 }  # fmt: skip
-# (kind, object metadata, template metadata, template spec, spec path, metadata path, problems, screen)
-_Template = tuple[str, dict[str, Any], dict[str, Any], dict[str, Any], str, str, tuple[str, ...], "set[str] | None"]
+# (kind, object metadata, template metadata, template spec, spec path, metadata path, problems, judged)
+_Template = tuple[str, dict[str, Any], dict[str, Any], dict[str, Any], str, str, tuple[str, ...], Any]
 
 
-def _templates(objects: Iterable[Any]) -> Iterator[_Template]:
-    """pod_refs' walk as plain tuples: scan_objects makes no PodRef per pod (they cost as much as a screen)."""
+def _screen(meta: Any, spec: Any, spec_path: str, meta_path: str) -> set[str] | None:
+    return may_violate(meta, spec)
+
+
+def _templates(objects: Iterable[Any], judge: Judge = _screen) -> Iterator[_Template]:
+    """pod_refs' walk as plain tuples: scan_objects makes no PodRef per pod (they cost as much as a screen).
+
+    ``judge``'s answer (the screen's flags, or the C evaluator's hits) is the last item; None: the shape
+    check ran, and the pod's problems are the one before it."""
     for obj in objects:
         if type(obj) is not dict and not isinstance(obj, dict):
             continue
@@ -169,7 +198,8 @@ def _templates(objects: Iterable[Any]) -> Iterator[_Template]:
             elif kind == "List" or (kind.endswith("List") and isinstance(obj.get("items"), list)):
                 item_kind = kind[:-4] if kind != "List" else ""
                 yield from _templates(
-                    {**i, "kind": i.get("kind") or item_kind} for i in obj.get("items") or [] if isinstance(i, dict)
+                    ({**i, "kind": i.get("kind") or item_kind} for i in obj.get("items") or [] if isinstance(i, dict)),
+                    judge,
                 )
             continue
         path, prefix, spec_path, meta_path = row
@@ -178,7 +208,7 @@ def _templates(objects: Iterable[Any]) -> Iterator[_Template]:
             meta, spec = holder.get("metadata"), holder.get("spec")
             # one pass for both: a pod the screen judges is well formed (the screen is stricter than
             # the shape check), so the shape check only runs on the pods it gives up on
-            screened = may_violate(meta, spec)
+            screened = judge(meta, spec, spec_path, meta_path)
             found = () if screened is not None else tuple(problems(spec, spec_path, meta, meta_path))
             meta = meta if type(meta) is dict else _dict(meta)
             spec = spec if type(spec) is dict else _dict(spec)
@@ -206,15 +236,12 @@ def pod_refs(objects: Iterable[Any]) -> Iterator[PodRef]:
         )
 
 
-def _finding(chk: Check, pod: PodRef, hit: Hit, file: str | None) -> Finding:
-    return _fail(chk, pod.ref, f"{pod.kind}/{pod.name}", pod.namespace, hit, file)
-
-
-def _fail(chk: Check, ref: str, obj: str, namespace: str | None, hit: Hit, file: str | None) -> Finding:
-    paths = hit.paths
+def _fail(
+    chk: Check, ref: str, obj: str, namespace: str | None, paths: dict[str, Any], detail: str, file: str | None
+) -> Finding:
     shown = ", ".join(paths) if len(paths) <= 4 else ", ".join(list(paths)[:4]) + f" and {len(paths) - 4} more"
     return Finding.failed(
-        chk.id, ref, paths, chk.title, f"{ref}: {hit.detail} (at {shown})", obj, namespace, chk.severity, SUITE, file
+        chk.id, ref, paths, chk.title, f"{ref}: {detail} (at {shown})", obj, namespace, chk.severity, SUITE, file
     )
 
 
@@ -243,34 +270,116 @@ def scan_objects(
         return _scan(objects, level, file, relax_userns, version)
 
 
-def _scan(objects: Iterable[Any], level: str, file: str | None, relax_userns: bool, version: Version) -> list[Finding]:
+def _scan(
+    objects: Iterable[Any], level: str, file: str | None, relax_userns: bool, version: Version, native: bool = NATIVE
+) -> list[Finding]:
+    if native and version == LATEST and _native_evaluate is not None and level in ("baseline", "restricted"):
+        return _scan_native(objects, level, file, relax_userns, _native_evaluate)
+    return _scan_templates(objects, level, file, relax_userns, version, _screen, False)
+
+
+def _scan_native(
+    objects: Iterable[Any], level: str, file: str | None, relax: bool,
+    evaluate: Callable[[bool, bool, Any, Any, str, str], Hits | None],
+) -> list[Finding]:  # fmt: skip
+    """The C evaluator straight on each object that holds its template where its kind says (most do).
+
+    Lists, odd shapes and the pods it gives up on take _templates' walk, one object at a time, so the
+    findings keep the objects' order. This loop is _templates' without the tuples, the generator and the
+    normalised copies: together they cost as much as the evaluation in C."""
     findings: list[Finding] = []
-    screen = version == LATEST  # the screen knows policy 1.34 only
-    checks = _CHECK_OF_PSA
-    for kind, md, meta, spec, spec_path, meta_path, found, screened in _templates(objects):
+    restricted = level == "restricted"
+    judge: Judge = partial(evaluate, restricted, relax)
+    templates = _TEMPLATES
+    for obj in objects:
+        if type(obj) is dict:
+            kind = obj.get("kind")
+            if type(kind) is str and (row := templates.get(kind)) is not None:
+                holder: Any = obj
+                for key in row[0]:
+                    holder = holder.get(key) if type(holder) is dict else None
+                if type(holder) is dict:
+                    hits = evaluate(restricted, relax, holder.get("metadata"), holder.get("spec"), row[2], row[3])
+                    if hits is not None:
+                        if hits:
+                            md = obj.get("metadata")
+                            findings += _pod_findings(kind, md if type(md) is dict else _dict(md), hits, file)
+                        continue
+        findings += _scan_templates((obj,), level, file, relax, LATEST, judge, True)
+    return findings
+
+
+def _scan_templates(
+    objects: Iterable[Any], level: str, file: str | None, relax_userns: bool, version: Version, judge: Judge,
+    native: bool,
+) -> list[Finding]:  # fmt: skip
+    """Every template through _templates; ``native``: ``judge`` is the C evaluator (its hits, or None)."""
+    findings: list[Finding] = []
+    screen = version == LATEST  # the screen (and the C evaluator) know policy 1.34 only
+    for kind, md, meta, spec, spec_path, meta_path, found, judged in _templates(objects, judge):
         if not found:
-            # the screen's answer, made by _templates; None: an odd shape, run every control
-            if screen and screened is not None and not screened:
-                continue  # compliant: the common case costs no names, refs or allocation
-            hits = evaluate_pod_at(
-                meta, spec, level, version, spec_path=spec_path, meta_path=meta_path, relax_userns=relax_userns,
-                only=screened if screen else None,
-            )  # fmt: skip
-            if not hits:
-                continue
+            if native and judged is not None:  # the C evaluator's hits: () when compliant
+                if not judged:
+                    continue
+                hits: Hits = judged
+            else:  # the screen's answer; None: an odd shape, run every control
+                if screen and judged is not None and not judged:
+                    continue  # compliant: the common case costs no names, refs or allocation
+                pairs = evaluate_pod_at(
+                    meta, spec, level, version, spec_path=spec_path, meta_path=meta_path, relax_userns=relax_userns,
+                    only=judged if screen else None,
+                )  # fmt: skip
+                if not pairs:
+                    continue
+                hits = tuple((c.psa_id, hit.paths, hit.detail) for c, hit in pairs)
+            findings += _pod_findings(kind, md, hits, file)
+            continue
         name = str(md.get("name") or md.get("generateName") or "?")
         ns = md.get("namespace")
         namespace = str(ns) if ns else None
         ref = f"{kind}/{namespace}/{name}" if namespace else f"{kind}/{name}"
-        obj = f"{kind}/{name}"
-        if found:
-            more = len(found) - 3
-            shown = "; ".join(found[:3]) + (f" and {more} more" if more > 0 else "")
-            error = CHECKS[READABLE_ID].error(ref, f"{ref}: cannot be judged: {shown}", object=obj)
-            findings.append(error.with_(namespace=namespace, file=file, observed=list(found)))
-            continue
-        findings += [_fail(checks[c.psa_id], ref, obj, namespace, hit, file) for c, hit in hits]
+        more = len(found) - 3
+        shown = "; ".join(found[:3]) + (f" and {more} more" if more > 0 else "")
+        error = CHECKS[READABLE_ID].error(ref, f"{ref}: cannot be judged: {shown}", object=f"{kind}/{name}")
+        findings.append(error.with_(namespace=namespace, file=file, observed=list(found)))
     return findings
+
+
+def _pod_findings(kind: str, md: dict[str, Any], hits: Hits, file: str | None) -> list[Finding]:
+    """One fail finding per hit of one pod template (``md``: the metadata of the object that holds it)."""
+    name = str(md.get("name") or md.get("generateName") or "?")
+    ns = md.get("namespace")
+    namespace = str(ns) if ns else None
+    ref = f"{kind}/{namespace}/{name}" if namespace else f"{kind}/{name}"
+    obj = f"{kind}/{name}"
+    return _fails(ref, obj, namespace, hits, file)
+
+
+def _fails(ref: str, obj: str, namespace: str | None, hits: Hits, file: str | None) -> list[Finding]:
+    """``_fail`` for each hit, with ``Finding.failed`` inlined: the two calls a finding were a sixth of a
+    scan's Python time. tests/unit/test_pss_native.py checks it against _fail, field for field."""
+    out = []
+    rules = _RULE_OF_PSA
+    for psa, paths, detail in hits:
+        check_id, title, severity = rules[psa]
+        shown = ", ".join(paths) if len(paths) <= 4 else ", ".join(list(paths)[:4]) + f" and {len(paths) - 4} more"
+        finding = _new(Finding)
+        d = finding.__dict__  # key by key, in field order, as Finding.failed does
+        d["check_id"] = check_id
+        d["target"] = ref
+        d["status"] = "fail"
+        d["observed"] = paths
+        d["expected"] = title
+        d["message"] = f"{ref}: {detail} (at {shown})"
+        d["object"] = obj
+        d["namespace"] = namespace
+        d["severity"] = severity
+        d["suite"] = SUITE
+        d["file"] = file
+        d["waiver"] = None
+        d["baselined"] = False
+        out.append(finding)
+    return out
 
 
 def scan_manifest_text(

@@ -29,7 +29,7 @@ __all__ = ["may_violate"]
 _GOOD_PROFILES = ("RuntimeDefault", "Localhost")
 _ALLOWED_VOLUMES = frozenset(RESTRICTED_VOLUMES_ALLOWED)
 _PROBES = ("livenessProbe", "readinessProbe", "startupProbe")
-_HANDLER_KEYS = frozenset(("httpGet", "tcpSocket"))
+_HANDLER_KEYS = ("httpGet", "tcpSocket")
 _SELINUX_KEYS = ("type", "user", "role", "level")
 _SC_KEYS = frozenset(
     (
@@ -81,12 +81,15 @@ def _string_list(value: Any) -> list[str]:
 
 
 def _handler_has_host(handler: Any) -> bool:
+    """Both actions are checked before answering: stopping at the first host made the answer depend on
+    the set's iteration order (string hashing differs per process) when the other action was odd."""
     if handler is None:
         return False
     if type(handler) is not dict:
         raise _Unknown
-    for key in _HANDLER_KEYS & handler.keys():
-        action = handler[key]
+    found = False
+    for key in _HANDLER_KEYS:
+        action = handler.get(key)
         if action is None:
             continue
         if type(action) is not dict:
@@ -95,9 +98,8 @@ def _handler_has_host(handler: Any) -> bool:
         if host is not None:
             if type(host) is not str:
                 raise _Unknown
-            if host:
-                return True
-    return False
+            found = found or host != ""
+    return found
 
 
 def _container(c: Any, flags: set[str]) -> tuple[bool, bool]:
