@@ -178,9 +178,11 @@ def test_stop_brick_is_proven_reverted_and_healed(
             if mode == "pause-node":
                 assert container_status(victim) == "paused" and "paused" in effect[0], effect
             else:
-                said = "brick process(es) gone" if mode == "kill-brick" else "exited"
+                said = "brick process(es) gone" if mode == "kill-brick" else "first process (pid "
                 assert said in effect[0], effect
-                wait_until(  # glusterd's view follows (the proof reads the process and the engine)
+                if mode == "kill-node":  # the engine's view follows
+                    wait_until("exited", lambda: None if container_status(victim) == "exited" else "no", timeout=10)
+                wait_until(  # glusterd's view follows (the proof reads the processes)
                     "brick offline for glusterd",
                     lambda: None if brick_online(inv, victim) is False else "online",
                     timeout=5,
