@@ -9,7 +9,6 @@ the Python controls raise (a volume with a key that is not a string).
 
 from __future__ import annotations
 
-import copy
 import itertools
 import os
 import random
@@ -22,7 +21,7 @@ import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_pss_screen import _META, _SHAPE_FIELDS, _SPEC, _json, _locations
+from test_pss_screen import _META, _SPEC, _json, _locations, odd_pod
 
 from hadrill.compliance import pss_scan
 from hadrill.compliance.pss_scan import pod_refs
@@ -84,29 +83,7 @@ def test_well_formed_pods(meta: dict[str, Any], spec: dict[str, Any]) -> None:
 @MANY
 @given(_META, _SPEC, st.data())
 def test_odd_values_anywhere(meta: dict[str, Any], spec: dict[str, Any], data: st.DataObject) -> None:
-    # a copy: sampled_from hands out its own dicts, and an odd value put in one would reach later draws
-    # (test_pss_screen's well-formed pods among them)
-    meta, spec = copy.deepcopy(meta), copy.deepcopy(spec)
-    if data.draw(st.booleans()):
-        meta = {**meta, "annotations": data.draw(_json)}
-    target: Any = spec
-    path = data.draw(st.lists(st.sampled_from(["containers", 0, "securityContext", "capabilities", "ports",
-                                               "volumes", "drop", "add", "livenessProbe", "httpGet", "lifecycle",
-                                               "postStart", "preStop", "seccompProfile", "sysctls", "os"]),
-                              max_size=4))  # fmt: skip
-    for key in path:
-        if isinstance(target, dict) and isinstance(key, str):
-            nxt = target.get(key)
-        elif isinstance(target, list) and isinstance(key, int) and key < len(target):
-            nxt = target[key]
-        else:
-            nxt = None
-        if not isinstance(nxt, (dict, list)):
-            break
-        target = nxt
-    if isinstance(target, dict):
-        target[data.draw(st.sampled_from(_SHAPE_FIELDS))] = data.draw(_json)
-    _agree(meta, spec)
+    _agree(*odd_pod(meta, spec, data))
 
 
 @needs_native
