@@ -86,7 +86,7 @@ class ContainerFault(OnHostDeadman, Fault):
 
         def seen() -> str | None:
             if self.action in ("kill", "stop"):
-                return stopped(name, record.params["witness"])
+                return stopped(name, record.params.get("witness") or {})
             c = _container(name)
             if c.status != want:
                 return None

@@ -195,8 +195,8 @@ class FailVip(Fault):
         former = self.members[0]
         if self.mode == "kill":
 
-            def down() -> str | None:
-                return killed(p["container"], p["witness"])
+            def down() -> str | None:  # a host's power cut has no process witness: the engine's state
+                return killed(p["container"], p.get("witness") or {})
 
         else:
             t = target(record.target)
