@@ -147,6 +147,7 @@ class MonitoringService:
             _get_json(f"{urls['alertmanager']}/api/v2/status")
             data = _get_json(f"{urls['prometheus']}/api/v1/targets?state=active")
             rules = _get_json(f"{urls['prometheus']}/api/v1/rules")
+            up = _get_json(f"{urls['prometheus']}/api/v1/query?query=up%3D%3D1")
         except (OSError, urllib.error.URLError, ValueError) as e:
             return f"not answering: {e}"
         active = data.get("data", {}).get("activeTargets", []) if isinstance(data, dict) else []
@@ -158,7 +159,12 @@ class MonitoringService:
             (t.get("labels", {}).get("job"), t.get("labels", {}).get("instance")): t.get("health")
             for t in active if isinstance(t, dict)
         }  # fmt: skip
-        missing = sorted(f"{a} ({job})" for job, a in wanted if seen.get((job, a)) != "up")
+        # A target reads "up" as soon as its scrape answers, before the scrape's samples are committed:
+        # the ``up`` series the rules and the tests query must be there too.
+        series = up.get("data", {}).get("result", []) if isinstance(up, dict) else []
+        metrics = [r.get("metric", {}) for r in series if isinstance(r, dict)]
+        queried = {(m.get("job"), m.get("instance")) for m in metrics}
+        missing = sorted(f"{a} ({job})" for job, a in wanted if seen.get((job, a)) != "up" or (job, a) not in queried)
         groups = rules.get("data", {}).get("groups", []) if isinstance(rules, dict) else []
         if not groups:
             return "no rule group loaded"
