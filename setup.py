@@ -12,7 +12,7 @@ setup(
     ext_modules=[
         Extension(
             "hadrill.compliance._pss_native",
-            [f"{_DIR}/_pss_native.c", f"{_DIR}/_pss_controls.c"],
+            [f"{_DIR}/_pss_native.c", f"{_DIR}/_pss_controls.c", f"{_DIR}/_pss_findings.c"],
             depends=[f"{_DIR}/_pss_native.h"],
             extra_compile_args=["-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-missing-field-initializers"],
             optional=True,

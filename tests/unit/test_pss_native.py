@@ -9,6 +9,7 @@ the Python controls raise (a volume with a key that is not a string).
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import os
 import random
@@ -24,9 +25,10 @@ from hypothesis import strategies as st
 from test_pss_screen import _META, _SPEC, _json, _locations, odd_pod
 
 from hadrill.compliance import pss_scan
-from hadrill.compliance.pss_scan import pod_refs
+from hadrill.compliance.pss_scan import PSS_CHECK_IDS, pod_refs
 from hadrill.compliance.pss_screen import may_violate
 from hadrill.compliance.pss_versions import LATEST, evaluate_pod_at
+from hadrill.compliance.registry import CHECKS, Finding
 
 try:
     from hadrill.compliance._pss_native import evaluate
@@ -224,21 +226,64 @@ def test_scans_with_and_without_it_agree(level: str, relax: bool) -> None:
     assert repr(native) == repr(python)
 
 
-def test_the_inlined_findings_are_fail_s() -> None:
-    """pss_scan._fails (Finding.failed inlined) builds what _fail builds, field for field and in order."""
+def _by_hand(kind: str, md: Any, hits: Any, file: str | None) -> list[tuple[Any, ...]]:
+    """The findings a pod's hits make, worked out here from the rules' own words (not pss_scan's code)."""
+    md = md if isinstance(md, dict) else {}
+    name = str(md.get("name") or md.get("generateName") or "?")
+    namespace = str(md["namespace"]) if md.get("namespace") else None
+    ref = f"{kind}/{namespace}/{name}" if namespace else f"{kind}/{name}"
+    out = []
+    for psa, paths, detail in hits:
+        chk = CHECKS[PSS_CHECK_IDS[psa]]
+        keys = list(paths)
+        shown = ", ".join(keys[:4]) + (f" and {len(keys) - 4} more" if len(keys) > 4 else "")
+        out.append((chk.id, ref, "fail", paths, chk.title, f"{ref}: {detail} (at {shown})", f"{kind}/{name}",
+                    namespace, chk.severity, "pss", file, None, False))  # fmt: skip
+    return out
+
+
+# metadata the C scan reads for a finding's names: odd but legal values, non-ASCII text, many paths
+_METADATAS: list[Any] = [
+    {"name": "p", "namespace": "ns"}, {"name": "p"}, {"generateName": "web-"}, {}, None, "not a mapping",
+    {"name": "", "generateName": "g-", "namespace": ""}, {"name": 7, "namespace": 5},
+    {"name": "café", "namespace": "ünï"},
+    {"name": ["x"], "namespace": {"a": 1}},
+]  # fmt: skip
+_MANY_PATHS = {
+    "hostNetwork": True, "hostPID": True,
+    "containers": [{"name": f"c{i}", "securityContext": {"privileged": True}, "ports": [{"hostPort": 80 + i}]}
+                   for i in range(6)],
+}  # fmt: skip
+
+
+@needs_native
+@pytest.mark.parametrize("file", [None, "m.yaml"])
+def test_the_c_scan_builds_each_finding_field_for_field(file: str | None) -> None:
+    """Every slot of every finding the C scan builds, against the same finding written out by hand."""
     sys.path.insert(0, str(_BENCH))
     from scan_pods import make_object
 
     rng = random.Random(9)
-    for ref in pod_refs(make_object(rng, i) for i in range(200)):
-        for level in ("baseline", "restricted"):
-            hits = _python(ref.meta, ref.spec, level, False, ref.spec_path, ref.meta_path)
-            for namespace, file in ((ref.namespace, None), (None, "m.yaml")):
-                fast = pss_scan._fails(ref.ref, ref.kind, namespace, hits, file)
-                slow = [pss_scan._fail(pss_scan._CHECK_OF_PSA[psa], ref.ref, ref.kind, namespace, paths, detail, file)
-                        for psa, paths, detail in hits]  # fmt: skip
-                assert fast == slow and repr(fast) == repr(slow)
-                assert [list(vars(f).items()) for f in fast] == [list(vars(f).items()) for f in slow]
+    objects = [make_object(rng, i) for i in range(200)]
+    objects += [{"kind": "Deployment", "metadata": md, "spec": {"template": {"spec": _MANY_PATHS}}}
+                for md in _METADATAS]  # fmt: skip
+    names = [f.name for f in dataclasses.fields(Finding)]
+    for level in ("baseline", "restricted"):
+        seen = 0
+        for obj in objects:
+            ref = next(pod_refs([obj]))
+            want = _by_hand(ref.kind, obj.get("metadata"), _python(ref.meta, ref.spec, level, False, ref.spec_path,
+                                                                   ref.meta_path), file)  # fmt: skip
+            got = pss_scan._scan([obj], level, file, False, LATEST, native=True)
+            assert [tuple(getattr(f, n) for n in names) for f in got] == want
+            assert repr([tuple(getattr(f, n) for n in names) for f in got]) == repr(want)
+            seen += len(want)
+        assert seen > 200
+    odd_metadata = objects[200:]
+    many = pss_scan._scan(odd_metadata, "baseline", file, False, LATEST, native=True)
+    assert {f.message.rsplit(" and ", 1)[-1] for f in many if f.check_id == "HD-PSS-006"} == {"2 more)"}
+    assert {f.target for f in many if f.check_id == "HD-PSS-002"} >= {"Deployment/ünï/café", "Deployment/5/7",
+                                                                     "Deployment/g-", "Deployment/?"}  # fmt: skip
 
 
 @needs_native

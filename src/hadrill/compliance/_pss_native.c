@@ -28,6 +28,35 @@ static const uint32_t RESTRICTED_SET =
 
 /* -- the screen: pss_screen.may_violate, field by field ----------------------------------------------- */
 
+/* d.get(keys[i]) for each i, None when unset. A dict smaller than the list (most securityContexts hold
+ * two or three of the ten keys the screen reads) is read in one pass over its items, which touches less
+ * memory than a lookup per key; a larger one, or one with a key that is not an exact str (whose __eq__
+ * could match ours), by lookups. Both give what dict.get gives. */
+static int fetch(PyObject *d, PyObject *const *keys, int n, PyObject **out)
+{
+    PyObject *k, *v;
+    Py_ssize_t pos = 0;
+    for (int i = 0; i < n; i++)
+        out[i] = Py_None;
+    if (PyDict_GET_SIZE(d) < n) {
+        while (PyDict_Next(d, &pos, &k, &v)) {
+            Py_hash_t h = PyUnicode_CheckExact(k) ? ((PyASCIIObject *)k)->hash : -1;
+            if (h == -1)
+                goto lookups;
+            for (int i = 0; i < n; i++)
+                if (k == keys[i] || (h == ((PyASCIIObject *)keys[i])->hash && pss_str_eq(k, keys[i]))) {
+                    out[i] = v;
+                    break;
+                }
+        }
+        return PSS_OK;
+    }
+lookups:
+    for (int i = 0; i < n; i++)
+        GET(out[i], d, keys[i]);
+    return PSS_OK;
+}
+
 /* _profile_ok: a seccomp or AppArmor profile that passes; ODD on a bad shape */
 static int profile_ok(PyObject *p, int *ok)
 {
@@ -160,82 +189,81 @@ static int screen_caps(PyObject *caps, uint32_t *flags)
     return PSS_OK;
 }
 
-/* _container_security */
-static int screen_security(PyObject *sc, uint32_t *flags)
+/* _container_security; sets whether runAsNonRoot and seccompProfile are unset */
+static int screen_security(PyObject *sc, uint32_t *flags, int *no_non_root, int *no_seccomp)
 {
-    PyObject *v;
+    enum { PRIV, APE, NONROOT, USER, PROC, SECCOMP, APPARMOR, SELINUX, WINDOWS, CAPS, N };
+    PyObject *keys[N] = {k_privileged, k_allowPrivilegeEscalation, k_runAsNonRoot, k_runAsUser, k_procMount,
+                         k_seccompProfile, k_appArmorProfile, k_seLinuxOptions, k_windowsOptions, k_capabilities};
+    PyObject *f[N], *v;
     int ok;
-    GET(v, sc, k_privileged);
-    if (v != Py_None) {
+    TRY(fetch(sc, keys, N, f));
+    *no_non_root = f[NONROOT] == Py_None;
+    *no_seccomp = f[SECCOMP] == Py_None;
+    if ((v = f[PRIV]) != Py_None) {
         if (!PyBool_Check(v))
             return PSS_ODD;
         if (v == Py_True)
             *flags |= FLAG(C_PRIV);
     }
-    GET(v, sc, k_allowPrivilegeEscalation);
+    v = f[APE];
     if (v != Py_None && !PyBool_Check(v))
         return PSS_ODD;
     if (v != Py_False)
         *flags |= FLAG(C_APE);
-    GET(v, sc, k_runAsNonRoot);
-    if (v != Py_None) {
+    if ((v = f[NONROOT]) != Py_None) {
         if (!PyBool_Check(v))
             return PSS_ODD;
         if (v == Py_False)
             *flags |= FLAG(C_NONROOT);
     }
-    GET(v, sc, k_runAsUser);
-    if (v != Py_None) {
+    if ((v = f[USER]) != Py_None) {
         if (!PyLong_CheckExact(v))
             return PSS_ODD;
         if (int_is_zero(v))
             *flags |= FLAG(C_RUNASUSER);
     }
-    GET(v, sc, k_procMount);
-    if (v != Py_None) {
+    if ((v = f[PROC]) != Py_None) {
         if (!PyUnicode_CheckExact(v))
             return PSS_ODD;
         if (!pss_str_eq(v, k_Default))
             *flags |= FLAG(C_PROCMOUNT);
     }
-    GET(v, sc, k_seccompProfile);
-    if (v != Py_None) {
+    if ((v = f[SECCOMP]) != Py_None) {
         TRY(profile_ok(v, &ok));
         if (!ok)
             *flags |= FLAG(C_SECCOMP_B) | FLAG(C_SECCOMP_R);
     }
-    GET(v, sc, k_appArmorProfile);
-    if (v != Py_None) {
+    if ((v = f[APPARMOR]) != Py_None) {
         TRY(profile_ok(v, &ok));
         if (!ok)
             *flags |= FLAG(C_APPARMOR);
     }
-    GET(v, sc, k_seLinuxOptions);
-    if (v != Py_None) {
+    if ((v = f[SELINUX]) != Py_None) {
         TRY(selinux_ok(v));
         *flags |= FLAG(C_SELINUX);
     }
-    GET(v, sc, k_windowsOptions);
-    if (v != Py_None) {
+    if ((v = f[WINDOWS]) != Py_None) {
         TRY(windows_ok(v));
         *flags |= FLAG(C_WHP);
     }
-    GET(v, sc, k_capabilities);
-    return screen_caps(v, flags);
+    return screen_caps(f[CAPS], flags);
 }
 
 /* _container: flags, and whether runAsNonRoot and seccompProfile are unset */
 static int screen_container(PyObject *c, Ctr *out, uint32_t *flags, int *no_non_root, int *no_seccomp)
 {
-    PyObject *v, *probes[3] = {k_livenessProbe, k_readinessProbe, k_startupProbe};
+    enum { NAME, PORTS, LIVENESS, READINESS, STARTUP, LIFECYCLE, SC, N };
+    PyObject *keys[N] = {k_name, k_ports, k_livenessProbe, k_readinessProbe, k_startupProbe, k_lifecycle,
+                         k_securityContext};
+    PyObject *f[N], *v;
     int has = 0;
     if (!PyDict_CheckExact(c))
         return PSS_ODD;
-    GET(v, c, k_name);
-    if (v != Py_None && !PyUnicode_CheckExact(v))
+    TRY(fetch(c, keys, N, f));
+    if ((v = f[NAME]) != Py_None && !PyUnicode_CheckExact(v))
         return PSS_ODD;
-    GET(v, c, k_ports);
-    if (v != Py_None) {
+    if ((v = f[PORTS]) != Py_None) {
         if (!PyList_CheckExact(v))
             return PSS_ODD;
         for (Py_ssize_t i = 0; i < PyList_GET_SIZE(v); i++) {
@@ -251,12 +279,9 @@ static int screen_container(PyObject *c, Ctr *out, uint32_t *flags, int *no_non_
                 *flags |= FLAG(C_HOSTPORTS);
         }
     }
-    for (int i = 0; i < 3; i++) {
-        GET(v, c, probes[i]);
-        TRY(handler_has_host(v, &has));
-    }
-    GET(v, c, k_lifecycle);
-    if (v != Py_None) {
+    for (int i = LIVENESS; i <= STARTUP; i++)
+        TRY(handler_has_host(f[i], &has));
+    if ((v = f[LIFECYCLE]) != Py_None) {
         PyObject *h;
         if (!PyDict_CheckExact(v))
             return PSS_ODD;
@@ -273,8 +298,7 @@ static int screen_container(PyObject *c, Ctr *out, uint32_t *flags, int *no_non_
         *flags |= FLAG(C_PROBES);
     out->c = c;
     out->sc = NULL;
-    GET(v, c, k_securityContext);
-    if (v == Py_None) {
+    if ((v = f[SC]) == Py_None) {
         *flags |= FLAG(C_APE) | FLAG(C_CAPS_R);
         *no_non_root = *no_seccomp = 1;
         return PSS_OK;
@@ -282,35 +306,84 @@ static int screen_container(PyObject *c, Ctr *out, uint32_t *flags, int *no_non_
     if (!PyDict_CheckExact(v))
         return PSS_ODD;
     out->sc = v;
-    TRY(screen_security(v, flags));
-    PyObject *x;
-    GET(x, v, k_runAsNonRoot);
-    *no_non_root = x == Py_None;
-    GET(x, v, k_seccompProfile);
-    *no_seccomp = x == Py_None;
+    return screen_security(v, flags, no_non_root, no_seccomp);
+}
+
+/* _pod's securityContext part; sets whether it says runAsNonRoot=true and a passing seccompProfile */
+static int screen_pod_security(PyObject *psc, uint32_t *flags, int *non_root, int *seccomp_ok)
+{
+    enum { NONROOT, USER, SECCOMP, APPARMOR, SELINUX, WINDOWS, SYSCTLS, N };
+    PyObject *keys[N] = {k_runAsNonRoot, k_runAsUser, k_seccompProfile, k_appArmorProfile, k_seLinuxOptions,
+                         k_windowsOptions, k_sysctls};
+    PyObject *f[N], *v;
+    int ok;
+    TRY(fetch(psc, keys, N, f));
+    if ((v = f[NONROOT]) != Py_None) {
+        if (!PyBool_Check(v))
+            return PSS_ODD;
+        if (v == Py_False)
+            *flags |= FLAG(C_NONROOT);
+        *non_root = v == Py_True;
+    }
+    if ((v = f[USER]) != Py_None) {
+        if (!PyLong_CheckExact(v))
+            return PSS_ODD;
+        if (int_is_zero(v))
+            *flags |= FLAG(C_RUNASUSER);
+    }
+    if ((v = f[SECCOMP]) != Py_None) {
+        TRY(profile_ok(v, &ok));
+        *seccomp_ok = ok;
+        if (!ok)
+            *flags |= FLAG(C_SECCOMP_B) | FLAG(C_SECCOMP_R);
+    }
+    if ((v = f[APPARMOR]) != Py_None) {
+        TRY(profile_ok(v, &ok));
+        if (!ok)
+            *flags |= FLAG(C_APPARMOR);
+    }
+    if ((v = f[SELINUX]) != Py_None) {
+        TRY(selinux_ok(v));
+        *flags |= FLAG(C_SELINUX);
+    }
+    if ((v = f[WINDOWS]) != Py_None) {
+        TRY(windows_ok(v));
+        *flags |= FLAG(C_WHP);
+    }
+    if ((v = f[SYSCTLS]) != Py_None) {
+        if (!PyList_CheckExact(v))
+            return PSS_ODD;
+        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(v); i++)
+            TRY(strings_ok(PyList_GET_ITEM(v, i), &k_name, 1));
+        if (PyList_GET_SIZE(v))
+            *flags |= FLAG(C_SYSCTLS);
+    }
     return PSS_OK;
 }
 
 /* _pod: the pod-level fields; sets whether the pod sets runAsNonRoot=true and a passing seccompProfile */
-static int screen_pod(Pod *pod, int *non_root, int *seccomp_ok)
+static int screen_pod(Pod *pod, int *non_root, int *seccomp_ok, PyObject **ctrs)
 {
-    PyObject *spec = pod->spec, *v, *ns[3] = {k_hostNetwork, k_hostPID, k_hostIPC};
+    enum { NET, PID, IPC, USERS, OS, VOLUMES, SC, INIT, CTRS, EPHEMERAL, N };
+    PyObject *keys[N] = {k_hostNetwork, k_hostPID, k_hostIPC, k_hostUsers, k_os, k_volumes, k_securityContext,
+                         k_initContainers, k_containers, k_ephemeralContainers};
+    PyObject *f[N], *v;
     uint32_t *flags = &pod->flags;
     *non_root = *seccomp_ok = 0;
-    for (int i = 0; i < 3; i++) {
-        GET(v, spec, ns[i]);
-        if (v == Py_None)
+    TRY(fetch(pod->spec, keys, N, f));
+    for (int k = 0; k < 3; k++)
+        ctrs[k] = f[INIT + k];
+    for (int i = NET; i <= IPC; i++) {
+        if ((v = f[i]) == Py_None)
             continue;
         if (!PyBool_Check(v))
             return PSS_ODD;
         if (v == Py_True)
             *flags |= FLAG(C_HOSTNS);
     }
-    GET(v, spec, k_hostUsers);
-    if (v != Py_None && !PyBool_Check(v))
+    if ((v = f[USERS]) != Py_None && !PyBool_Check(v))
         return PSS_ODD;
-    GET(v, spec, k_os);
-    if (v != Py_None)
+    if ((v = f[OS]) != Py_None)
         TRY(strings_ok(v, &k_name, 1));
     if (pod->meta) {
         GET(v, pod->meta, k_annotations);
@@ -332,8 +405,7 @@ static int screen_pod(Pod *pod, int *non_root, int *seccomp_ok)
             }
         }
     }
-    GET(v, spec, k_volumes);
-    if (v != Py_None) {
+    if ((v = f[VOLUMES]) != Py_None) {
         if (!PyList_CheckExact(v))
             return PSS_ODD;
         for (Py_ssize_t i = 0; i < PyList_GET_SIZE(v); i++) {
@@ -358,72 +430,21 @@ static int screen_pod(Pod *pod, int *non_root, int *seccomp_ok)
                 *flags |= FLAG(C_RVOL);
         }
     }
-    GET(v, spec, k_securityContext);
-    if (v == Py_None)
+    if ((v = f[SC]) == Py_None)
         return PSS_OK;
     if (!PyDict_CheckExact(v))
         return PSS_ODD;
     pod->psc = v;
-    PyObject *psc = v;
-    int ok;
-    GET(v, psc, k_runAsNonRoot);
-    if (v != Py_None) {
-        if (!PyBool_Check(v))
-            return PSS_ODD;
-        if (v == Py_False)
-            *flags |= FLAG(C_NONROOT);
-        *non_root = v == Py_True;
-    }
-    GET(v, psc, k_runAsUser);
-    if (v != Py_None) {
-        if (!PyLong_CheckExact(v))
-            return PSS_ODD;
-        if (int_is_zero(v))
-            *flags |= FLAG(C_RUNASUSER);
-    }
-    GET(v, psc, k_seccompProfile);
-    if (v != Py_None) {
-        TRY(profile_ok(v, &ok));
-        *seccomp_ok = ok;
-        if (!ok)
-            *flags |= FLAG(C_SECCOMP_B) | FLAG(C_SECCOMP_R);
-    }
-    GET(v, psc, k_appArmorProfile);
-    if (v != Py_None) {
-        TRY(profile_ok(v, &ok));
-        if (!ok)
-            *flags |= FLAG(C_APPARMOR);
-    }
-    GET(v, psc, k_seLinuxOptions);
-    if (v != Py_None) {
-        TRY(selinux_ok(v));
-        *flags |= FLAG(C_SELINUX);
-    }
-    GET(v, psc, k_windowsOptions);
-    if (v != Py_None) {
-        TRY(windows_ok(v));
-        *flags |= FLAG(C_WHP);
-    }
-    GET(v, psc, k_sysctls);
-    if (v != Py_None) {
-        if (!PyList_CheckExact(v))
-            return PSS_ODD;
-        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(v); i++)
-            TRY(strings_ok(PyList_GET_ITEM(v, i), &k_name, 1));
-        if (PyList_GET_SIZE(v))
-            *flags |= FLAG(C_SYSCTLS);
-    }
-    return PSS_OK;
+    return screen_pod_security(v, flags, non_root, seccomp_ok);
 }
 
 static int screen(Pod *pod)
 {
-    PyObject *kinds[3] = {k_initContainers, k_containers, k_ephemeralContainers}, *ctrs;
+    PyObject *lists[3], *ctrs;
     int pod_non_root, pod_seccomp, unset_non_root = 0, unset_seccomp = 0;
-    TRY(screen_pod(pod, &pod_non_root, &pod_seccomp));
+    TRY(screen_pod(pod, &pod_non_root, &pod_seccomp, lists));
     for (int k = 0; k < 3; k++) {
-        GET(ctrs, pod->spec, kinds[k]);
-        if (ctrs == Py_None)
+        if ((ctrs = lists[k]) == Py_None)
             continue;
         if (!PyList_CheckExact(ctrs))
             return PSS_ODD;
@@ -530,11 +551,15 @@ static PyObject *evaluate(PyObject *self, PyObject *const *args, Py_ssize_t narg
         PyErr_SetString(PyExc_TypeError, "evaluate(): spec_path and meta_path must be str");
         return NULL;
     }
-    PyObject *meta = args[2], *spec = args[3];
+    return pss_evaluate(restricted, relax, args[2], args[3], args[4], args[5]);
+}
+
+PyObject *pss_evaluate(int restricted, int relax, PyObject *meta, PyObject *spec, PyObject *sp, PyObject *mp)
+{
     if (!PyDict_CheckExact(spec) || (meta != Py_None && !PyDict_CheckExact(meta)))
         Py_RETURN_NONE;
     Ctr local[8];
-    Pod pod = {meta == Py_None ? NULL : meta, spec, NULL, args[4], args[5], relax, local, 0, 8, 0};
+    Pod pod = {meta == Py_None ? NULL : meta, spec, NULL, sp, mp, relax, local, 0, 8, 0};
     PyObject *out = judge(&pod, restricted ? RESTRICTED_SET : BASELINE_SET);
     if (pod.ctrs != local)
         PyMem_Free(pod.ctrs);
@@ -543,6 +568,8 @@ static PyObject *evaluate(PyObject *self, PyObject *const *args, Py_ssize_t narg
 
 static PyMethodDef methods[] = {
     {"evaluate", (PyCFunction)(void (*)(void))evaluate, METH_FASTCALL, evaluate_doc},
+    {"bind_finding", (PyCFunction)(void (*)(void))pss_bind_finding, METH_FASTCALL, pss_bind_finding_doc},
+    {"scan", (PyCFunction)(void (*)(void))pss_scan, METH_FASTCALL, pss_scan_doc},
     {NULL, NULL, 0, NULL},
 };
 

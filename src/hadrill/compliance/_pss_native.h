@@ -76,6 +76,14 @@ static inline int pss_str_eq(PyObject *a, PyObject *b)
     return a == b || (PyUnicode_GET_LENGTH(a) == PyUnicode_GET_LENGTH(b) && PyUnicode_Compare(a, b) == 0);
 }
 
+/* evaluate() without its argument checks: the hits, () when compliant, None for the Python path */
+PyObject *pss_evaluate(int restricted, int relax, PyObject *meta, PyObject *spec, PyObject *sp, PyObject *mp);
+
+/* _pss_findings.c: the scan loop and the findings it builds */
+PyObject *pss_bind_finding(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
+PyObject *pss_scan(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
+extern const char pss_bind_finding_doc[], pss_scan_doc[];
+
 typedef int (*pss_control_fn)(Pod *pod, PyObject *paths, PyObject **detail);
 extern const pss_control_fn PSS_CONTROLS[N_CONTROLS];
 

@@ -17,8 +17,7 @@ from __future__ import annotations
 import gc
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from functools import partial
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,7 @@ from hadrill.compliance.pss import CONTROLS
 from hadrill.compliance.pss_screen import may_violate
 from hadrill.compliance.pss_shape import problems
 from hadrill.compliance.pss_versions import LATEST, Version, evaluate_pod_at
-from hadrill.compliance.registry import CHECKS, Check, Finding, Severity, register
+from hadrill.compliance.registry import CHECKS, Finding, Severity, register
 from hadrill.config import load_yaml_all, read_text
 
 __all__ = ["NATIVE", "PSS_CHECK_IDS", "PodRef", "pod_refs", "scan_manifest_files", "scan_manifest_text", "scan_objects"]
@@ -38,17 +37,23 @@ Hits = tuple[tuple[str, dict[str, Any], str], ...]
 Judge = Callable[[Any, Any, str, str], Any]
 
 
-def _load_native() -> Callable[[bool, bool, Any, Any, str, str], Hits | None] | None:
+# _pss_native.scan: (objects, restricted, relax_userns, file, suite, templates, rules, other) -> findings
+_NativeScan = Callable[[Iterable[Any], bool, bool, str | None, str, Any, Any, Callable[[Any], list[Finding]]],
+                       list[Finding]]  # fmt: skip
+
+
+def _load_native() -> _NativeScan | None:
     """The C evaluator (policy 1.34), when it was built (``setup.py``: optional, needs a C compiler)."""
     try:
-        from hadrill.compliance._pss_native import evaluate
+        from hadrill.compliance._pss_native import bind_finding, scan
     except ImportError:
         return None
-    return evaluate
+    bind_finding(Finding, tuple(f.name for f in fields(Finding)))  # refuses a Finding it would fill wrong
+    return scan
 
 
-_native_evaluate = _load_native()
-NATIVE: bool = _native_evaluate is not None  # scans at policy 1.34 run in C (the Python controls otherwise)
+_native_scan = _load_native()
+NATIVE: bool = _native_scan is not None  # scans at policy 1.34 run in C (the Python controls otherwise)
 
 SUITE = "pss"
 _TEMPLATE_PATHS: dict[str, tuple[str, ...]] = {
@@ -118,7 +123,6 @@ for _psa, (_id, _sev, _title, _fix) in _RULES.items():
 PSS_CHECK_IDS = {psa: rule[0] for psa, rule in _RULES.items()}
 _CHECK_OF_PSA = {psa: CHECKS[hd] for psa, hd in PSS_CHECK_IDS.items()}
 _RULE_OF_PSA = {psa: (chk.id, chk.title, chk.severity) for psa, chk in _CHECK_OF_PSA.items()}
-_new = object.__new__
 READABLE_ID = "HD-PSS-000"
 
 
@@ -236,15 +240,6 @@ def pod_refs(objects: Iterable[Any]) -> Iterator[PodRef]:
         )
 
 
-def _fail(
-    chk: Check, ref: str, obj: str, namespace: str | None, paths: dict[str, Any], detail: str, file: str | None
-) -> Finding:
-    shown = ", ".join(paths) if len(paths) <= 4 else ", ".join(list(paths)[:4]) + f" and {len(paths) - 4} more"
-    return Finding.failed(
-        chk.id, ref, paths, chk.title, f"{ref}: {detail} (at {shown})", obj, namespace, chk.severity, SUITE, file
-    )
-
-
 @contextmanager
 def _acyclic() -> Iterator[None]:
     """The cycle collector paused while a scan allocates (findings, paths, messages: none in a cycle).
@@ -273,40 +268,26 @@ def scan_objects(
 def _scan(
     objects: Iterable[Any], level: str, file: str | None, relax_userns: bool, version: Version, native: bool = NATIVE
 ) -> list[Finding]:
-    if native and version == LATEST and _native_evaluate is not None and level in ("baseline", "restricted"):
-        return _scan_native(objects, level, file, relax_userns, _native_evaluate)
+    if native and version == LATEST and _native_scan is not None and level in ("baseline", "restricted"):
+        return _scan_native(objects, level, file, relax_userns, _native_scan)
     return _scan_templates(objects, level, file, relax_userns, version, _screen, False)
 
 
-def _scan_native(
-    objects: Iterable[Any], level: str, file: str | None, relax: bool,
-    evaluate: Callable[[bool, bool, Any, Any, str, str], Hits | None],
-) -> list[Finding]:  # fmt: skip
-    """The C evaluator straight on each object that holds its template where its kind says (most do).
+def _scan_native(objects: Iterable[Any], level: str, file: str | None, relax: bool, scan: _NativeScan) -> list[Finding]:
+    """The C scan (``_pss_findings.c``): each object that holds its template where its kind says (most do)
+    is judged and its findings made in C; lists, odd shapes and the pods the C screen gives up on come
+    back here one object at a time (``_scan_templates``), so the findings keep the objects' order."""
+    from hadrill.compliance._pss_native import evaluate
 
-    Lists, odd shapes and the pods it gives up on take _templates' walk, one object at a time, so the
-    findings keep the objects' order. This loop is _templates' without the tuples, the generator and the
-    normalised copies: together they cost as much as the evaluation in C."""
-    findings: list[Finding] = []
     restricted = level == "restricted"
-    judge: Judge = partial(evaluate, restricted, relax)
-    templates = _TEMPLATES
-    for obj in objects:
-        if type(obj) is dict:
-            kind = obj.get("kind")
-            if type(kind) is str and (row := templates.get(kind)) is not None:
-                holder: Any = obj
-                for key in row[0]:
-                    holder = holder.get(key) if type(holder) is dict else None
-                if type(holder) is dict:
-                    hits = evaluate(restricted, relax, holder.get("metadata"), holder.get("spec"), row[2], row[3])
-                    if hits is not None:
-                        if hits:
-                            md = obj.get("metadata")
-                            findings += _pod_findings(kind, md if type(md) is dict else _dict(md), hits, file)
-                        continue
-        findings += _scan_templates((obj,), level, file, relax, LATEST, judge, True)
-    return findings
+
+    def judge(meta: Any, spec: Any, spec_path: str, meta_path: str) -> Hits | None:
+        return evaluate(restricted, relax, meta, spec, spec_path, meta_path)
+
+    def other(obj: Any) -> list[Finding]:
+        return _scan_templates((obj,), level, file, relax, LATEST, judge, True)
+
+    return scan(objects, restricted, relax, file, SUITE, _TEMPLATES, _RULE_OF_PSA, other)
 
 
 def _scan_templates(
@@ -356,29 +337,13 @@ def _pod_findings(kind: str, md: dict[str, Any], hits: Hits, file: str | None) -
 
 
 def _fails(ref: str, obj: str, namespace: str | None, hits: Hits, file: str | None) -> list[Finding]:
-    """``_fail`` for each hit, with ``Finding.failed`` inlined: the two calls a finding were a sixth of a
-    scan's Python time. tests/unit/test_pss_native.py checks it against _fail, field for field."""
+    """One fail finding per hit (``_pss_findings.c`` builds the same in C)."""
     out = []
-    rules = _RULE_OF_PSA
     for psa, paths, detail in hits:
-        check_id, title, severity = rules[psa]
+        check_id, title, severity = _RULE_OF_PSA[psa]
         shown = ", ".join(paths) if len(paths) <= 4 else ", ".join(list(paths)[:4]) + f" and {len(paths) - 4} more"
-        finding = _new(Finding)
-        d = finding.__dict__  # key by key, in field order, as Finding.failed does
-        d["check_id"] = check_id
-        d["target"] = ref
-        d["status"] = "fail"
-        d["observed"] = paths
-        d["expected"] = title
-        d["message"] = f"{ref}: {detail} (at {shown})"
-        d["object"] = obj
-        d["namespace"] = namespace
-        d["severity"] = severity
-        d["suite"] = SUITE
-        d["file"] = file
-        d["waiver"] = None
-        d["baselined"] = False
-        out.append(finding)
+        message = f"{ref}: {detail} (at {shown})"
+        out.append(Finding(check_id, ref, "fail", paths, title, message, obj, namespace, severity, SUITE, file))
     return out
 
 

@@ -37,7 +37,6 @@ Status = Literal["pass", "fail", "error", "waived"]
 TargetKind = Literal["host", "network", "pod", "file"]
 SEVERITIES: tuple[Severity, ...] = ("critical", "high", "medium", "low")
 F = TypeVar("F", bound=Callable[..., Any])
-_new = object.__new__
 
 
 @dataclass(frozen=True)
@@ -52,9 +51,12 @@ class Verdict:
     namespace: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Finding:
-    """One check's result for one host or object, ready for waivers, baselines and reports."""
+    """One check's result for one host or object, ready for waivers, baselines and reports.
+
+    ``slots``: a Pod Security scan of 10,000 objects makes tens of thousands of findings; a finding with
+    a ``__dict__`` took twice the memory, and the C scan (``_pss_findings.c``) fills the slots directly."""
 
     check_id: str
     target: str  # a node name, a network name, or a Kubernetes object / manifest file
@@ -80,36 +82,6 @@ class Finding:
         """Stable identity across runs (not the observed value, which drifts: days to expiry...)."""
         key = "\x1f".join((self.check_id, self.target, self.namespace or "", self.object or ""))
         return hashlib.sha256(key.encode()).hexdigest()[:32]
-
-    @classmethod
-    def failed(
-        cls, check_id: str, target: str, observed: Any, expected: Any, message: str, obj: str | None,
-        namespace: str | None, severity: Severity, suite: str, file: str | None,
-    ) -> Finding:  # fmt: skip
-        """A ``fail`` finding, equal to ``Finding(...)`` with these fields, built several times faster.
-
-        A frozen dataclass's ``__init__`` sets each of the 13 fields through ``object.__setattr__``; a Pod
-        Security scan of 10,000 objects makes tens of thousands of findings, and that was a fifth of
-        its CPU. Every field is set here (tests/unit/test_compliance_pss.py compares the two).
-        """
-        finding = _new(cls)
-        # key by key, in field order: the instance keeps the class's shared keys (256 bytes a finding; an
-        # update() from keyword arguments copies a whole table, 528 bytes, and page faults showed in scans)
-        d = finding.__dict__
-        d["check_id"] = check_id
-        d["target"] = target
-        d["status"] = "fail"
-        d["observed"] = observed
-        d["expected"] = expected
-        d["message"] = message
-        d["object"] = obj
-        d["namespace"] = namespace
-        d["severity"] = severity
-        d["suite"] = suite
-        d["file"] = file
-        d["waiver"] = None
-        d["baselined"] = False
-        return finding
 
     def with_(self, **changes: Any) -> Finding:
         return replace(self, **changes)
