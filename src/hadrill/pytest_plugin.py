@@ -16,6 +16,7 @@ worker), so workers never fault each other's platform; the fault ledger is share
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -152,6 +153,29 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     platform = config.stash.get(_platform_key, None)
     if platform is not None:
         platform.close()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Leave Hypothesis unimported when the session never used it.
+
+    Hypothesis's pytest plugin (installed with hadrill) takes care not to import Hypothesis unless a test
+    uses it, except in its terminal summary, which imports it (about 0.6 s of a 2-core machine's CPU,
+    a sixth of a short chaos test's wall time) only to print what Hypothesis tests left. When Hypothesis
+    was never imported here and no report carries its statistics or failing examples (under xdist they
+    come from the workers), that summary has nothing to print, and its plugin is unregistered before
+    the summary runs. Its other hooks have all run by now.
+    """
+    manager = session.config.pluginmanager
+    plugin = manager.get_plugin("hypothesispytest")
+    if plugin is None or "hypothesis" in sys.modules:
+        return
+    reporter = manager.get_plugin("terminalreporter")
+    keys = ("_hypothesis_stats", "_hypothesis_failing_examples")
+    reports = (r for rs in getattr(reporter, "stats", {}).values() for r in rs)
+    if any(k in getattr(r, "__dict__", {}) for r in reports for k in keys):
+        return
+    manager.unregister(plugin)
 
 
 # -- experiment files --------------------------------------------------------------------------------
