@@ -30,25 +30,18 @@ static PyObject *s_fail, *s_colon, *s_at, *s_close, *s_slash, *s_question, *s_se
 
 static int intern(void)
 {
-    if (s_fail)
-        return 0;
-    s_fail = PyUnicode_InternFromString("fail");
-    s_colon = PyUnicode_InternFromString(": ");
-    s_at = PyUnicode_InternFromString(" (at ");
-    s_close = PyUnicode_InternFromString(")");
-    s_slash = PyUnicode_InternFromString("/");
-    s_question = PyUnicode_InternFromString("?");
-    s_sep = PyUnicode_InternFromString(", ");
-    k_kind = PyUnicode_InternFromString("kind");
-    k_metadata = PyUnicode_InternFromString("metadata");
-    k_spec = PyUnicode_InternFromString("spec");
-    k_name_ = PyUnicode_InternFromString("name");
-    k_generateName = PyUnicode_InternFromString("generateName");
-    k_namespace = PyUnicode_InternFromString("namespace");
-    return s_fail && s_colon && s_at && s_close && s_slash && s_question && s_sep && k_kind && k_metadata &&
-                   k_spec && k_name_ && k_generateName && k_namespace
-               ? 0
-               : -1;
+    const struct {
+        PyObject **slot;
+        const char *text;
+    } table[] = {
+        {&s_fail, "fail"}, {&s_colon, ": "}, {&s_at, " (at "}, {&s_close, ")"}, {&s_slash, "/"},
+        {&s_question, "?"}, {&s_sep, ", "}, {&k_kind, "kind"}, {&k_metadata, "metadata"}, {&k_spec, "spec"},
+        {&k_name_, "name"}, {&k_generateName, "generateName"}, {&k_namespace, "namespace"},
+    };
+    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
+        if (!*table[i].slot && !(*table[i].slot = PyUnicode_InternFromString(table[i].text)))
+            return -1;
+    return 0;
 }
 
 const char pss_bind_finding_doc[] =

@@ -189,17 +189,52 @@ static int screen_caps(PyObject *caps, uint32_t *flags)
     return PSS_OK;
 }
 
-/* _container_security; sets whether runAsNonRoot and seccompProfile are unset */
+/* What pod and container securityContexts share, from f[0]: runAsUser, seccompProfile, appArmorProfile,
+ * seLinuxOptions, windowsOptions; sets whether the seccompProfile is set and passes */
+static int screen_shared(PyObject *const *f, uint32_t *flags, int *seccomp_ok)
+{
+    PyObject *v;
+    int ok;
+    if ((v = f[0]) != Py_None) {
+        if (!PyLong_CheckExact(v))
+            return PSS_ODD;
+        if (int_is_zero(v))
+            *flags |= FLAG(C_RUNASUSER);
+    }
+    if ((v = f[1]) != Py_None) {
+        TRY(profile_ok(v, &ok));
+        *seccomp_ok = ok;
+        if (!ok)
+            *flags |= FLAG(C_SECCOMP_B) | FLAG(C_SECCOMP_R);
+    }
+    if ((v = f[2]) != Py_None) {
+        TRY(profile_ok(v, &ok));
+        if (!ok)
+            *flags |= FLAG(C_APPARMOR);
+    }
+    if ((v = f[3]) != Py_None) {
+        TRY(selinux_ok(v));
+        *flags |= FLAG(C_SELINUX);
+    }
+    if ((v = f[4]) != Py_None) {
+        TRY(windows_ok(v));
+        *flags |= FLAG(C_WHP);
+    }
+    return PSS_OK;
+}
+
+/* _container_security; sets whether runAsNonRoot and seccompProfile are unset. A shape the screen gives
+ * up on anywhere gives up on the pod, so the order of these checks does not change the answer. */
 static int screen_security(PyObject *sc, uint32_t *flags, int *no_non_root, int *no_seccomp)
 {
-    enum { PRIV, APE, NONROOT, USER, PROC, SECCOMP, APPARMOR, SELINUX, WINDOWS, CAPS, N };
-    PyObject *keys[N] = {k_privileged, k_allowPrivilegeEscalation, k_runAsNonRoot, k_runAsUser, k_procMount,
-                         k_seccompProfile, k_appArmorProfile, k_seLinuxOptions, k_windowsOptions, k_capabilities};
+    enum { PRIV, APE, NONROOT, PROC, CAPS, SHARED, N = SHARED + 5 };
+    PyObject *keys[N] = {k_privileged, k_allowPrivilegeEscalation, k_runAsNonRoot, k_procMount, k_capabilities,
+                         k_runAsUser, k_seccompProfile, k_appArmorProfile, k_seLinuxOptions, k_windowsOptions};
     PyObject *f[N], *v;
-    int ok;
+    int seccomp_ok = 0;
     TRY(fetch(sc, keys, N, f));
     *no_non_root = f[NONROOT] == Py_None;
-    *no_seccomp = f[SECCOMP] == Py_None;
+    *no_seccomp = f[SHARED + 1] == Py_None;
     if ((v = f[PRIV]) != Py_None) {
         if (!PyBool_Check(v))
             return PSS_ODD;
@@ -217,36 +252,13 @@ static int screen_security(PyObject *sc, uint32_t *flags, int *no_non_root, int 
         if (v == Py_False)
             *flags |= FLAG(C_NONROOT);
     }
-    if ((v = f[USER]) != Py_None) {
-        if (!PyLong_CheckExact(v))
-            return PSS_ODD;
-        if (int_is_zero(v))
-            *flags |= FLAG(C_RUNASUSER);
-    }
     if ((v = f[PROC]) != Py_None) {
         if (!PyUnicode_CheckExact(v))
             return PSS_ODD;
         if (!pss_str_eq(v, k_Default))
             *flags |= FLAG(C_PROCMOUNT);
     }
-    if ((v = f[SECCOMP]) != Py_None) {
-        TRY(profile_ok(v, &ok));
-        if (!ok)
-            *flags |= FLAG(C_SECCOMP_B) | FLAG(C_SECCOMP_R);
-    }
-    if ((v = f[APPARMOR]) != Py_None) {
-        TRY(profile_ok(v, &ok));
-        if (!ok)
-            *flags |= FLAG(C_APPARMOR);
-    }
-    if ((v = f[SELINUX]) != Py_None) {
-        TRY(selinux_ok(v));
-        *flags |= FLAG(C_SELINUX);
-    }
-    if ((v = f[WINDOWS]) != Py_None) {
-        TRY(windows_ok(v));
-        *flags |= FLAG(C_WHP);
-    }
+    TRY(screen_shared(f + SHARED, flags, &seccomp_ok));
     return screen_caps(f[CAPS], flags);
 }
 
@@ -312,11 +324,10 @@ static int screen_container(PyObject *c, Ctr *out, uint32_t *flags, int *no_non_
 /* _pod's securityContext part; sets whether it says runAsNonRoot=true and a passing seccompProfile */
 static int screen_pod_security(PyObject *psc, uint32_t *flags, int *non_root, int *seccomp_ok)
 {
-    enum { NONROOT, USER, SECCOMP, APPARMOR, SELINUX, WINDOWS, SYSCTLS, N };
-    PyObject *keys[N] = {k_runAsNonRoot, k_runAsUser, k_seccompProfile, k_appArmorProfile, k_seLinuxOptions,
-                         k_windowsOptions, k_sysctls};
+    enum { NONROOT, SYSCTLS, SHARED, N = SHARED + 5 };
+    PyObject *keys[N] = {k_runAsNonRoot, k_sysctls, k_runAsUser, k_seccompProfile, k_appArmorProfile,
+                         k_seLinuxOptions, k_windowsOptions};
     PyObject *f[N], *v;
-    int ok;
     TRY(fetch(psc, keys, N, f));
     if ((v = f[NONROOT]) != Py_None) {
         if (!PyBool_Check(v))
@@ -325,31 +336,7 @@ static int screen_pod_security(PyObject *psc, uint32_t *flags, int *non_root, in
             *flags |= FLAG(C_NONROOT);
         *non_root = v == Py_True;
     }
-    if ((v = f[USER]) != Py_None) {
-        if (!PyLong_CheckExact(v))
-            return PSS_ODD;
-        if (int_is_zero(v))
-            *flags |= FLAG(C_RUNASUSER);
-    }
-    if ((v = f[SECCOMP]) != Py_None) {
-        TRY(profile_ok(v, &ok));
-        *seccomp_ok = ok;
-        if (!ok)
-            *flags |= FLAG(C_SECCOMP_B) | FLAG(C_SECCOMP_R);
-    }
-    if ((v = f[APPARMOR]) != Py_None) {
-        TRY(profile_ok(v, &ok));
-        if (!ok)
-            *flags |= FLAG(C_APPARMOR);
-    }
-    if ((v = f[SELINUX]) != Py_None) {
-        TRY(selinux_ok(v));
-        *flags |= FLAG(C_SELINUX);
-    }
-    if ((v = f[WINDOWS]) != Py_None) {
-        TRY(windows_ok(v));
-        *flags |= FLAG(C_WHP);
-    }
+    TRY(screen_shared(f + SHARED, flags, seccomp_ok));
     if ((v = f[SYSCTLS]) != Py_None) {
         if (!PyList_CheckExact(v))
             return PSS_ODD;
