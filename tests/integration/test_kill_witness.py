@@ -18,7 +18,7 @@ import pytest
 from labtools import one_node_lab, wait_until
 
 from hadrill.clients.docker import container, engine
-from hadrill.faults import container_kill
+from hadrill.faults import container_kill, hostdeadman
 from hadrill.faults.container import start_container
 from hadrill.faults.container_kill import kill, kill_witness, killed, stop, stopped
 
@@ -97,6 +97,27 @@ def test_a_revert_right_after_the_kill_waits_for_the_teardown(running: str) -> N
     start_container(running, killed_instance=witness["started_at"])
     assert _inspect(running, "{{.State.Status}}") == "running"
     assert _inspect(running, "{{.State.StartedAt}}") != witness["started_at"]
+
+
+def test_the_host_deadman_right_after_the_kill_waits_for_the_teardown(running: str) -> None:
+    """The deadman's power-on (a fault's time limit reached just after its kill) starts the node again."""
+    c = container(running)
+    witness = kill_witness(c)
+    kill(c, witness)
+    said = hostdeadman.power_on(engine(), {"op": "start", "container": running, "started_at": witness["started_at"]})
+    assert said.endswith("now running") and "was running" not in said
+    assert _inspect(running, "{{.State.Status}}") == "running"
+    assert _inspect(running, "{{.State.StartedAt}}") != witness["started_at"]
+
+
+def test_the_host_deadman_leaves_an_instance_never_cut_running(running: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A deadman armed by a run that died before its cut waits (bounded), then finds the node running."""
+    monkeypatch.setattr(hostdeadman, "KILLED_TEARDOWN_S", 0.5)
+    started_at = _inspect(running, "{{.State.StartedAt}}")
+    t0 = time.monotonic()
+    said = hostdeadman.power_on(engine(), {"op": "start", "container": running, "started_at": started_at})
+    assert 0.5 <= time.monotonic() - t0 < 5
+    assert "was running" in said and _inspect(running, "{{.State.StartedAt}}") == started_at
 
 
 def test_a_container_with_a_restart_policy_is_killed_by_the_engine(running: str) -> None:

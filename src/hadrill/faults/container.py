@@ -54,8 +54,13 @@ class ContainerFault(OnHostDeadman, Fault):
 
     @classmethod
     def arm_deadman(cls, record: FaultRecord) -> None:
-        op = "unpause" if record.params["action"] == "pause" else "start"
-        arm_on_host(record, [{"op": op, "container": record.params["container"]}])
+        p = record.params
+        if p["action"] == "pause":
+            arm_on_host(record, [{"op": "unpause", "container": p["container"]}])
+            return
+        if "started_at" not in p:  # the instance about to be killed, named before the kill
+            p["started_at"] = _container(p["container"]).attrs["State"].get("StartedAt", "")
+        arm_on_host(record, [{"op": "start", "container": p["container"], "started_at": p["started_at"]}])
 
     def inject(self, record: FaultRecord) -> None:
         c = _container(record.params["container"])

@@ -171,10 +171,10 @@ class StopBrick(Fault):
             for url in p["urls"]:
                 target(url).check(inject_command(p["mode"], p["unit"]), timeout=30)
             return
-        if p["mode"] == "kill-node":
-            p["witness"] = {}
+        if p["mode"] == "kill-node":  # every witness recorded before the first kill
+            p["witness"] = {name: kill_witness(_container(name)) for name in p["containers"]}
         for name in p["containers"]:
-            _stop_container(name, p["mode"], p.get("witness"))
+            _stop_container(name, p["mode"], p.get("witness", {}).get(name))
 
     def prove(self, record: FaultRecord) -> str:
         """Seen where the effect is: the killed brick processes gone (or zombies) in /proc of their
@@ -276,9 +276,9 @@ def _find_brick(brick: str) -> str:
 
 
 def _stop_container(name: str, mode: str, witness: dict[str, Any] | None, attempts: int = 5) -> None:
-    """Kill (its witness recorded in ``witness`` first) or pause a container; a pause is retried, since the
-    freezer gives up while a task is in uninterruptible I/O (a brick in fsync) and runc then thaws the
-    container again."""
+    """Kill (``witness``: its first process, from kill_witness) or pause a container; a pause is retried,
+    since the freezer gives up while a task is in uninterruptible I/O (a brick in fsync) and runc then
+    thaws the container again."""
     for attempt in range(1, attempts + 1):
         c = _container(name)
         try:
@@ -286,8 +286,7 @@ def _stop_container(name: str, mode: str, witness: dict[str, Any] | None, attemp
                 c.pause()
             else:
                 assert witness is not None, "a kill records its witness"
-                witness[name] = kill_witness(c)
-                kill(c, witness[name])
+                kill(c, witness)
             return
         except APIError as e:
             if mode != "pause-node" or "unable to freeze" not in str(e) or attempt == attempts:

@@ -10,7 +10,8 @@ is not a Unix socket), touches ``READY`` so the harness knows it is alive, sleep
 ``DEADLINE`` (epoch seconds), then loads the SDK (the harness's own client: no ``docker`` CLI
 needed; loading it earlier would take the CPU from the fault being injected, and a disarmed deadman
 never needs it), writes ``DIR/<id>.fired`` and
-runs ``ACTIONS``, a JSON list of ``{"op": "start"|"unpause", "container": name}``,
+runs ``ACTIONS``, a JSON list of ``{"op": "start"|"unpause", "container": name}`` (a ``start`` may
+name the instance the fault cut, ``"started_at"``: see :func:`power_on`),
 ``{"op": "exec", "container": name, "cmd": [argv...]}`` and ``{"op": "disconnect"|"connect",
 "container": name, "network": net, "ip": address}`` (a node restarted cut off from the others, then
 connected again at its fixed address), ``{"op": "bmc-on", "bmc": {...}}`` (power a machine on through
@@ -67,13 +68,28 @@ def swarm_rejoin(client: Any, action: dict[str, Any]) -> str:
     )  # fmt: skip
 
 
+KILLED_TEARDOWN_S = 10.0  # how long the engine may take to tear down the instance a fault killed
+
+
 def power_on(client: Any, op: dict[str, Any]) -> str:
     """A ``start`` (the lab's engine starts the node's container) or ``bmc-on`` action; what was done.
-    Raises on failure."""
+    Raises on failure.
+
+    ``started_at`` (in a ``start``): the instance the fault cut. The engine still says it is running
+    while it tears it down (a few tenths of a second), and a start then does nothing: wait until that
+    instance is gone, at most ``KILLED_TEARDOWN_S`` (a deadman armed by a run that died before it cut
+    anything finds it running on, and leaves it so)."""
     if op["op"] == "bmc-on":
         return _bmc_on(op["bmc"])
     c = client.containers.get(op["container"])
     c.reload()
+    deadline = time.monotonic() + KILLED_TEARDOWN_S
+    while (
+        op.get("started_at") and c.status == "running" and c.attrs["State"].get("StartedAt") == op["started_at"]
+        and time.monotonic() < deadline
+    ):  # fmt: skip
+        time.sleep(0.1)
+        c.reload()
     was = c.status
     if was == "paused":
         c.unpause()

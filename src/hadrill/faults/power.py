@@ -158,8 +158,12 @@ class PowerOff(OnHostDeadman, Fault):
 
     @classmethod
     def arm_deadman(cls, record: FaultRecord) -> None:
-        # Both the lab's engine and a BMC are reached from this host, which outlives the node.
-        arm_on_host(record, [power_on_action(record.params)])
+        # Both the lab's engine and a BMC are reached from this host, which outlives the node. The
+        # instance about to be cut is named before the cut (a re-arm names the one inject saw).
+        p = record.params
+        if p["container"] and "started_at" not in p:
+            p["started_at"] = _container(p["container"]).attrs["State"].get("StartedAt", "")
+        arm_on_host(record, [power_on_action(p)])
 
     def inject(self, record: FaultRecord) -> None:
         p = record.params
@@ -221,7 +225,7 @@ def power_on_action(params: dict[str, Any]) -> dict[str, Any]:
     """The host deadman's action (:mod:`hadrill.faults.hostdeadman`) that powers on the node a
     :class:`PowerOff` with these params cut: the lab's engine starts its container, or its BMC."""
     if params["on"] == "lab":
-        return {"op": "start", "container": params["container"]}
+        return {"op": "start", "container": params["container"], "started_at": params.get("started_at", "")}
     return {"op": "bmc-on", "bmc": params["bmc"]}
 
 
