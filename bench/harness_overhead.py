@@ -12,7 +12,8 @@ probes settle 1 s, objectives judged: 4 s of its own pauses) is run through:
 * pytest: the same steps as a test with the ``hadrill_run`` fixture (``--hadrill-inventory``);
 * ``hadrill drill --plan plan.yaml``: a plan of that one scenario, report included;
 
-each a fresh process (its start-up is part of its cost), against an etcd-only lab named
+each a fresh process (its start-up is part of its cost; bytecode caches on, as Python's default, written
+by an untimed first round), against an etcd-only lab named
 ``hdt-<worker>-overhead`` (brought up, taken down at the end unless ``--keep``), in turn, ``--runs``
 times. For each harness it prints the median wall time, the overhead (wall minus the experiment's 4 s of
 pauses), the difference against ``chaos run``, the CPU time (user + system, children included: what a
@@ -176,9 +177,19 @@ def main(argv: list[str] | None = None) -> int:
             (work / "exp.yaml").write_text(EXPERIMENT)
             (work / "test_bench.py").write_text(TEST)
             (work / "plan.yaml").write_text(PLAN)
-            env = {**os.environ, "HADRILL_INVENTORY": str(lab.inventory_path)}
+            # Bytecode caches as Python keeps them by default (a shell with PYTHONDONTWRITEBYTECODE=1 made
+            # every run compile every module from source, and pytest rewrite the asserts of every hadrill
+            # module it imports, a plugin's package, again: 0.25 s a run only pytest paid), written by an
+            # untimed first round of every harness.
+            env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+            env["HADRILL_INVENTORY"] = str(lab.inventory_path)
             cmds = commands(work, lab.inventory_path)
             names = list(cmds)
+            for harness in names:
+                time.sleep(3)
+                out = work / f"{harness.replace(' ', '-')}-warm.out"
+                wall, _, rc, _ = timed_run(cmds[harness], work, env, out)
+                log(f"warm-up: {harness}: {wall:.2f} s, exit {rc}")
             for run in range(args.runs):
                 for harness in names[run % len(names):] + names[: run % len(names)]:  # rotate the order
                     time.sleep(3)  # the healed member catches up before the next run (not timed)

@@ -475,3 +475,29 @@ def test_a_drill_with_a_target_version_runs_the_preflight_after_the_scenarios(
     again = run_drill(plan, inv_path, tmp_path / "out")  # without a target version: no stale validation
     assert again.preflight is None and not (tmp_path / "out" / "preflight.json").exists()
     assert json.loads((tmp_path / "out" / "report.json").read_text())["preflight"] is None
+
+
+def test_compiled_templates_are_kept_between_runs_and_change_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The second report compiles no template (jinja reads the first one's code) and is byte for byte the
+    first; a cache that cannot be made (its place is a file) only costs the compile."""
+    import jinja2
+
+    write_drill(tmp_path / "journals")
+    monkeypatch.setenv("HADRILL_CACHE_DIR", str(tmp_path / "cache"))
+    render_report(tmp_path / "journals", tmp_path / "first", generated=GENERATED)
+    assert len(list((tmp_path / "cache" / "report-templates").glob("*/*.cache"))) == 2  # HTML and Markdown
+
+    def no_compile(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a template was compiled again")
+
+    with monkeypatch.context() as m:
+        m.setattr(jinja2.Environment, "compile", no_compile)
+        render_report(tmp_path / "journals", tmp_path / "second", generated=GENERATED)
+    for name in ("index.html", "report.md"):
+        assert (tmp_path / "second" / name).read_bytes() == (tmp_path / "first" / name).read_bytes()
+    (tmp_path / "blocked").write_text("a file where the cache would go")
+    monkeypatch.setenv("HADRILL_CACHE_DIR", str(tmp_path / "blocked"))
+    render_report(tmp_path / "journals", tmp_path / "third", generated=GENERATED)
+    assert (tmp_path / "third" / "index.html").read_bytes() == (tmp_path / "first" / "index.html").read_bytes()

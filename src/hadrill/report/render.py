@@ -10,6 +10,7 @@ goes through :func:`md` for every interpolated value (``finalize``), or :func:`c
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
@@ -19,9 +20,12 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, PackageLoader, StrictUndefined
+import jinja2
+from jinja2 import Environment, FileSystemBytecodeCache, PackageLoader, StrictUndefined
+from jinja2.bccache import Bucket
 
 from hadrill import __version__
+from hadrill.paths import cache_dir
 from hadrill.report.charts import timeline_svg
 from hadrill.report.evidence import activities, events, fault_records
 from hadrill.report.metrics import METRICS_FILE, report_metrics, write_textfile
@@ -90,15 +94,34 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+class _TemplateCache(FileSystemBytecodeCache):
+    """The report templates, compiled once and kept between runs: compiling them took 0.2 s of every
+    ``hadrill drill``. Jinja checks each template's source against its cached code; a cache that cannot
+    be written is never a reason for a report to fail."""
+
+    def dump_bytecode(self, bucket: Bucket) -> None:
+        with contextlib.suppress(OSError):
+            super().dump_bytecode(bucket)
+
+
+def _template_cache(options: dict[str, Any]) -> _TemplateCache | None:
+    """The cache for an environment with these options (they shape the compiled code), under cache_dir()."""
+    key = hashlib.sha256(repr(sorted((k, getattr(v, "__name__", v)) for k, v in options.items())).encode())
+    directory = cache_dir() / "report-templates" / f"{__version__}-jinja{jinja2.__version__}-{key.hexdigest()[:12]}"
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return _TemplateCache(str(directory))
+
+
 def _environment(markdown: bool) -> Environment:
+    options: dict[str, Any] = {
+        "autoescape": not markdown, "undefined": StrictUndefined, "trim_blocks": True, "lstrip_blocks": True,
+        "keep_trailing_newline": True, "finalize": md if markdown else None,
+    }  # fmt: skip
     env = Environment(
-        loader=PackageLoader("hadrill.report", "templates"),
-        autoescape=not markdown,
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-        finalize=md if markdown else None,
+        loader=PackageLoader("hadrill.report", "templates"), bytecode_cache=_template_cache(options), **options
     )
     env.filters.update(measure=measure, objective=objective, code=code, fenced=fenced)
     env.globals.update(OBJECTIVES=OBJECTIVES, hadrill_version=__version__)
