@@ -233,6 +233,11 @@ static int scan_one(PyObject *out, PyObject *obj, int restricted, int relax, PyO
     row = PyDict_GetItemWithError(templates, kind);
     if (!row)
         return PyErr_Occurred() ? PSS_ERR : PSS_ODD;
+    if (!PyTuple_Check(row) || PyTuple_GET_SIZE(row) != 4 || !PyTuple_Check(PyTuple_GET_ITEM(row, 0)) ||
+        !PyUnicode_Check(PyTuple_GET_ITEM(row, 2)) || !PyUnicode_Check(PyTuple_GET_ITEM(row, 3))) {
+        PyErr_Format(PyExc_TypeError, "scan(): templates[%R] is not (path, text, spec path, metadata path)", kind);
+        return PSS_ERR;
+    }
     PyObject *path = PyTuple_GET_ITEM(row, 0);
     for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(path); i++) {
         if (!PyDict_CheckExact(holder))
