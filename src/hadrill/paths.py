@@ -23,7 +23,8 @@ def state_dir() -> Path:
 def cache_dir() -> Path:
     """``$HADRILL_CACHE_DIR``, else /var/cache/hadrill for root, else ~/.cache/hadrill.
 
-    Built images are cached by Docker itself; this holds build logs, locks and Go builds.
+    Built images are cached by Docker itself; this holds build logs, locks, Go builds and the report
+    templates compiled by Jinja.
     """
     env = os.environ.get("HADRILL_CACHE_DIR")
     if env:
