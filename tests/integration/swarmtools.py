@@ -94,15 +94,16 @@ def deadman_restores_the_swarm(lab: Lab, inv: Inventory, tmp_path: Path, ledger:
         survivor = inv.node(record.params["survivor"]).url
         try:
             res = target(survivor).run(
-                "docker node ls --format '{{.Hostname}} {{.Status}} {{.ManagerStatus}}'", timeout=30
+                "docker node ls --format '{{.Hostname}}|{{.Status}}|{{.ManagerStatus}}'", timeout=30
             )
         except TargetError as e:
             return str(e)[-200:]
         if not res.ok:  # a Raft group changing size may not answer for a while
             return f"node ls: {res.stderr.strip()[-200:]}"
         out = res.stdout
-        rows = [line.split() for line in out.splitlines() if line.strip()]
-        statuses = sorted(r[2] for r in rows if len(r) > 2)
+        # "|"-separated: a node that just joined may list an empty hostname (a blank-split row was short)
+        rows = [[*line.split("|"), "", ""][:3] for line in out.splitlines() if line.strip()]
+        statuses = sorted(r[2] for r in rows if r[2])
         hosts = sorted(r[0] for r in rows)  # once each: no stale entry left
         ready = all(r[1] == "Ready" for r in rows)
         return None if hosts == all_nodes and ready and statuses == ["Leader", "Reachable", "Reachable"] else out
